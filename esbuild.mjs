@@ -1,0 +1,41 @@
+// One build script, several bundles. `node esbuild.mjs [--tests] [--watch]`.
+import * as esbuild from 'esbuild';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const external = ['vscode', 'onnxruntime-node', 'tokenizers'];
+const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: true, external, logLevel: 'warning' };
+
+function walk(dir, pred) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p, pred));
+    else if (pred(p)) out.push(p);
+  }
+  return out;
+}
+
+const builds = [
+  { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  { ...common, entryPoints: ['src/engine/runtime/engineWorker.ts'], outfile: 'dist/engineWorker.js' },
+];
+if (existsSync('src/extension/extension.ts')) {
+  builds.push({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' });
+}
+if (existsSync('webview/main.ts')) {
+  builds.push({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning',
+    entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' });
+}
+if (args.has('--tests')) {
+  const tests = walk('test', (p) => p.endsWith('.test.ts'));
+  builds.push({ ...common, entryPoints: tests, outdir: 'out/test', outbase: 'test' });
+}
+
+if (args.has('--watch')) {
+  for (const b of builds) (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}
