@@ -29,6 +29,9 @@ if (existsSync('webview/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning',
     entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' });
 }
+if (args.has('--tests') || args.has('--tools')) {
+  builds.push({ ...common, entryPoints: ['tools/gen-bench-model.ts'], outdir: 'out/tools', outbase: 'tools' });
+}
 if (args.has('--tests')) {
   const tests = walk('test', (p) => p.endsWith('.test.ts'));
   builds.push({ ...common, entryPoints: tests, outdir: 'out/test', outbase: 'test' });

@@ -31,6 +31,8 @@ export interface ModelDims {
   tiedEmbeddings: boolean;
   /** query/key scaling; 1/sqrt(headDim) for all supported families */
   attnScale: number;
+  /** keys more than this many positions back are masked (Mistral); 0 = none */
+  slidingWindow: number;
 }
 
 /** A weight materialised on demand, in float32, canonical layout. */

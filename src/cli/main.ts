@@ -1,0 +1,168 @@
+// `attnscope` command line: inspect and bench over the engine, in-process.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { EngineError, isEngineError, oneLine } from '../engine/errors';
+import { Model } from '../engine/model';
+import type { DeviceRequest } from '../engine/runtime/ortSession';
+import { runInspection, type RunRequest } from '../engine/run';
+import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
+import { toJson } from './json';
+import { bench } from './bench';
+
+const USAGE = `usage:
+  attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
+                    [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
+                    [--top K] [--device auto|cpu|cuda]
+  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda]`;
+
+/** The model shipped with the package (models/default), used when --model is absent. */
+export function defaultModelDir(): string {
+  return path.join(__dirname, '..', 'models', 'default');
+}
+
+function resolveModel(dir: string | undefined): string {
+  if (dir) return dir;
+  const d = defaultModelDir();
+  if (!fs.existsSync(path.join(d, 'config.json'))) {
+    throw new EngineError('MODEL', `no --model given and the embedded default model is missing at ${d}; pass --model <checkpoint folder>`);
+  }
+  return d;
+}
+
+export function readPrompt(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new EngineError('PROMPT', `${file}: ${code === 'ENOENT' ? 'prompt file not found' : code === 'EISDIR' ? 'is a folder, not a prompt file' : `cannot read (${code})`}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let at = 0;
+    for (; at < bytes.length; at++) {
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, at + 1), { stream: true });
+      } catch {
+        break;
+      }
+    }
+    throw new EngineError('PROMPT', `${file}: not valid UTF-8 (first bad byte near offset ${at}); save the prompt as UTF-8`);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.length === 0) throw new EngineError('PROMPT', `${file}: the prompt is empty; write some text to inspect`);
+  return text;
+}
+
+function write(out: string | undefined, text: string): void {
+  if (!out) {
+    process.stdout.write(text + '\n');
+    return;
+  }
+  try {
+    const tmp = `${out}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text + '\n', 'utf8');
+    fs.renameSync(tmp, out);
+  } catch (e) {
+    throw new EngineError('BAD_ARGUMENT', `--json ${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
+  }
+}
+
+async function inspect(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      json: { type: 'string' },
+      attention: { type: 'string' },
+      mask: { type: 'string' },
+      scale: { type: 'string' },
+      emphasize: { type: 'string' },
+      'steer-heads': { type: 'string' },
+      logits: { type: 'boolean' },
+      top: { type: 'string' },
+      device: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `inspect takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
+  const device: DeviceRequest = parseDevice(values.device);
+  const topK = values.top === undefined ? 10 : parsePositiveInt(values.top, '--top');
+  const req: RunRequest = {
+    prompt: '',
+    attention: values.attention === undefined ? 'none' : values.attention === 'all' ? 'all' : parseHeadList(values.attention, '--attention'),
+    mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
+    scale: values.scale ? parseScaleList(values.scale) : undefined,
+    emphasize: values.emphasize ? parseEmphasis(values.emphasize) : undefined,
+    steerHeads: values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined,
+    logits: values.logits ?? false,
+    topK,
+  };
+  if (req.steerHeads && !req.emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
+  req.prompt = readPrompt(positionals[0]!);
+  if (req.emphasize && req.emphasize.end > req.prompt.length) {
+    throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${req.emphasize.end} is past the end of the prompt (${req.prompt.length} UTF-16 code units)`);
+  }
+  const model = await Model.open(resolveModel(values.model), { device });
+  try {
+    const result = await runInspection(model, req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    write(values.json, JSON.stringify(toJson(result)));
+  } finally {
+    await model.release();
+  }
+  return 0;
+}
+
+async function benchCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { model: { type: 'string' }, tokens: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' } },
+  });
+  if (positionals.length) throw new EngineError('BAD_ARGUMENT', `bench takes no positional arguments (got ${positionals.join(' ')})`);
+  if (values.tokens === undefined) throw new EngineError('BAD_ARGUMENT', `bench needs --tokens N; run "attnscope --help"`);
+  const tokens = parsePositiveInt(values.tokens, '--tokens');
+  const runs = values.runs === undefined ? 5 : parsePositiveInt(values.runs, '--runs');
+  const device = parseDevice(values.device);
+  const result = await bench(resolveModel(values.model), tokens, runs, device);
+  write(values.json, JSON.stringify(result));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'inspect':
+        return await inspect(rest);
+      case 'bench':
+        return await benchCmd(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE + '\n');
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, bench`);
+    }
+  } catch (e) {
+    if (isEngineError(e)) {
+      process.stderr.write(`attnscope: ${e.message.split('\n')[0]}\n`);
+      return e.code === 'BAD_ARGUMENT' ? 2 : 1;
+    }
+    const code = (e as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`attnscope: ${oneLine(e)}; run "attnscope --help"\n`);
+      return 2;
+    }
+    process.stderr.write(`attnscope: internal error: ${oneLine(e)} (please report this)\n`);
+    if (process.env['ATTNSCOPE_DEBUG']) process.stderr.write(String((e as Error).stack) + '\n');
+    return 1;
+  }
+}

@@ -1,0 +1,26 @@
+// Maps a checkpoint to its family by config.json's model_type.
+import { EngineError } from '../errors';
+import type { Checkpoint } from '../sources/checkpoint';
+import { SUPPORTED_ARCHS, type ModelSpec } from '../spec';
+import { gpt2Spec } from './gpt2';
+import { llamaSpec } from './llama';
+import { neoxSpec } from './neox';
+
+export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
+  const mt = ck.config['model_type'];
+  switch (mt) {
+    case 'gpt2':
+      return gpt2Spec(ck);
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+      return llamaSpec(ck, mt);
+    case 'gpt_neox':
+      return neoxSpec(ck);
+    default:
+      throw new EngineError(
+        'MODEL',
+        `${ck.dir}/config.json: model_type ${JSON.stringify(mt ?? null)} is not supported; supported: ${SUPPORTED_ARCHS.join(', ')} (SmolLM is llama)`,
+      );
+  }
+}

@@ -1,0 +1,263 @@
+// Builds the inspection graph (and its logits-only twin) from a ModelSpec, with standard ONNX ops
+// only, so every head's softmax output is a real tensor we can fetch.
+//
+// Inputs:  input_ids [1, T] int64; head_scale [L, H]; attn_bias [L, H, T] (added to every query
+//          row's pre-softmax scores for that key: PASTA's ln α, sink calibration's ln s).
+// Outputs: logits [1, T or 1, V]; inspection graphs add blocks.{l}.attn.pattern [H, T, T] per layer
+//          (softmax output incl. bias, before head_scale) and head_metrics [L, H, 5] (entropy, sink,
+//          prevToken, selfAttn, induction; NaN where undefined).
+// Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
+import type { LazyTensor, ModelSpec } from '../spec';
+import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
+
+export interface GraphOptions {
+  /** add attention pattern and head-metric outputs */
+  inspect: boolean;
+  /** logits for every position (else only the last) */
+  allLogits: boolean;
+}
+
+export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
+
+export function patternOutput(layer: number): string {
+  return `blocks.${layer}.attn.pattern`;
+}
+
+/** Every weight of the spec under its canonical graph name, in a fixed order. */
+export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
+  const out: [string, LazyTensor][] = [['embed', spec.embed]];
+  if (spec.posEmbed) out.push(['pos_embed', spec.posEmbed]);
+  spec.layers.forEach((lw, l) => {
+    const p = `layers.${l}.`;
+    const add = (n: string, t: LazyTensor | undefined) => t && out.push([p + n, t]);
+    add('ln1.weight', lw.ln1.weight);
+    add('ln1.bias', lw.ln1.bias);
+    add('ln2.weight', lw.ln2.weight);
+    add('ln2.bias', lw.ln2.bias);
+    add('qkv.weight', lw.qkvWeight);
+    add('qkv.bias', lw.qkvBias);
+    add('o.weight', lw.oWeight);
+    add('o.bias', lw.oBias);
+    add('gate.weight', lw.gateWeight);
+    add('up.weight', lw.upWeight);
+    add('up.bias', lw.upBias);
+    add('down.weight', lw.downWeight);
+    add('down.bias', lw.downBias);
+  });
+  out.push(['final_norm.weight', spec.finalNorm.weight]);
+  if (spec.finalNorm.bias) out.push(['final_norm.bias', spec.finalNorm.bias]);
+  out.push(['lm_head', spec.lmHead]);
+  if (spec.lmHeadBias) out.push(['lm_head.bias', spec.lmHeadBias]);
+  return out;
+}
+
+export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string, opts: GraphOptions): Uint8Array {
+  const d = spec.dims;
+  const g = new GraphBuilder(externalFile);
+  const W = (name: string): string => {
+    const ref = refs.get(name);
+    if (!ref) throw new Error(`internal: weight ${name} was not written`);
+    return g.weight(name, ref);
+  };
+  const has = (name: string) => refs.has(name);
+  const L = d.layers;
+  const H = d.heads;
+  const KV = d.kvHeads;
+  const hd = d.headDim;
+
+  const inputIds = g.input('input_ids', 'int64', [1, 'T']);
+  const headScale = g.input('head_scale', 'float', [L, H]);
+  const attnBias = g.input('attn_bias', 'float', [L, H, 'T']);
+
+  const ids = g.op('Reshape', [inputIds, g.i64([-1])]);
+  const shape = g.op('Shape', [ids]);
+  const tScalar = g.op('Gather', [shape, g.i64([0], [])], { axis: attr.i(0) });
+  const pos = g.op('Range', [g.i64([0], []), tScalar, g.i64([1], [])], {}, 'positions');
+  const posF = g.op('Cast', [pos], { to: attr.i(1) });
+
+  let x = g.op('Gather', [W('embed'), ids], { axis: attr.i(0) }, 'embed_tokens');
+  if (spec.posEmbed) x = g.op('Add', [x, g.op('Gather', [W('pos_embed'), pos], { axis: attr.i(0) }, 'embed_positions')]);
+
+  // Causal (and sliding-window) additive mask [T, T], shared by all layers.
+  const mask = g.within('mask', () => {
+    const row = g.op('Unsqueeze', [pos, g.i64([1])]);
+    const col = g.op('Unsqueeze', [pos, g.i64([0])]);
+    let blocked = g.op('Greater', [col, row]);
+    if (d.slidingWindow > 0) {
+      const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([d.slidingWindow], [])]);
+      blocked = g.op('Or', [blocked, far]);
+    }
+    return g.op('Where', [blocked, g.f32([-Infinity], []), g.f32([0], [])]);
+  });
+
+  // RoPE tables [T, rotaryDim], computed the way HF does (float32 positions × float32 inv_freq).
+  let cos = '';
+  let sin = '';
+  const rot = d.rotaryDim;
+  if (d.positions === 'rope') {
+    [cos, sin] = g.within('rotary_emb', () => {
+      const inv = new Float32Array(rot / 2);
+      for (let i = 0; i < rot / 2; i++) inv[i] = Math.fround(1 / Math.fround(d.ropeTheta ** Math.fround((2 * i) / rot)));
+      const invName = g.inlineF32('/model/constants/inv_freq', inv, [1, rot / 2]);
+      const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.i64([1])]), invName]);
+      const emb = g.op('Concat', [freqs, freqs], { axis: attr.i(1) });
+      return [g.op('Cos', [emb]), g.op('Sin', [emb])];
+    });
+  }
+  const rope = (t: string): string => {
+    // t: [heads, T, hd]; rotate_half over the first `rot` dims.
+    const [rotPart, pass] = rot < hd ? g.opN('Split', [t, g.i64([rot, hd - rot])], 2, { axis: attr.i(2) }) : [t, ''];
+    const [x1, x2] = g.opN('Split', [rotPart!, g.i64([rot / 2, rot / 2])], 2, { axis: attr.i(2) });
+    const rotated = g.op('Concat', [g.op('Neg', [x2!]), x1!], { axis: attr.i(2) });
+    const out = g.op('Add', [g.op('Mul', [rotPart!, cos]), g.op('Mul', [rotated, sin])]);
+    return pass ? g.op('Concat', [out, pass], { axis: attr.i(2) }) : out;
+  };
+
+  const norm = (input: string, prefix: string): string => {
+    if (d.norm === 'layernorm') {
+      return g.op('LayerNormalization', [input, W(prefix + '.weight'), W(prefix + '.bias')], { axis: attr.i(-1), epsilon: attr.f(d.normEps) }, 'layernorm');
+    }
+    const ms = g.op('ReduceMean', [g.op('Mul', [input, input])], { axes: attr.ints([-1]), keepdims: attr.i(1) });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.f32([d.normEps], [])])])]);
+    return g.op('Mul', [g.op('Mul', [input, inv]), W(prefix + '.weight')], {}, 'rmsnorm');
+  };
+
+  const linear = (input: string, w: string, b: string | undefined): string => {
+    const y = g.op('MatMul', [input, W(w)]);
+    return b && has(b) ? g.op('Add', [y, W(b)]) : y;
+  };
+
+  const act = (t: string): string => {
+    switch (d.act) {
+      case 'relu':
+        return g.op('Relu', [t]);
+      case 'silu':
+        return g.op('Mul', [t, g.op('Sigmoid', [t])]);
+      case 'gelu': {
+        const e = g.op('Erf', [g.op('Mul', [t, g.f32([Math.SQRT1_2], [])])]);
+        return g.op('Mul', [g.op('Mul', [t, g.f32([0.5], [])]), g.op('Add', [e, g.f32([1], [])])]);
+      }
+      case 'gelu_new': {
+        const cube = g.op('Mul', [g.op('Mul', [t, t]), t]);
+        const inner = g.op('Mul', [g.op('Add', [t, g.op('Mul', [cube, g.f32([0.044715], [])])]), g.f32([Math.sqrt(2 / Math.PI)], [])]);
+        return g.op('Mul', [g.op('Mul', [t, g.f32([0.5], [])]), g.op('Add', [g.op('Tanh', [inner]), g.f32([1], [])])]);
+      }
+    }
+  };
+
+  // Row weights for the head metrics: 1/(T−1) on rows 1..T−1, 0 on row 0.
+  let metricInputs: { rowW: string; indMask: string; indRows: string; diagIdx: string; prevIdx: string } | undefined;
+  if (opts.inspect) {
+    metricInputs = g.within('metrics', () => {
+      const tm1 = g.op('Sub', [g.op('Cast', [tScalar], { to: attr.i(1) }), g.f32([1], [])]);
+      const rowW = g.op('Div', [g.op('Cast', [g.op('Greater', [pos, g.i64([0], [])])], { to: attr.i(1) }), tm1]);
+      // induction: key k counts for query q when k < q and ids[k-1] == ids[q]
+      const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
+      const same = g.op('Equal', [g.op('Unsqueeze', [ids, g.i64([1])]), g.op('Unsqueeze', [prevIds, g.i64([0])])]);
+      const before = g.op('Less', [g.op('Unsqueeze', [pos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]);
+      const indMask = g.op('Cast', [g.op('And', [same, before])], { to: attr.i(1) });
+      const indRows = g.op('ReduceMax', [indMask], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      const tp1 = g.op('Add', [tScalar, g.i64([1], [])]);
+      const diagIdx = g.op('Mul', [pos, tp1]);
+      const prevIdx = g.op('Max', [g.op('Sub', [diagIdx, g.i64([1], [])]), g.i64([0], [])]);
+      return { rowW, indMask, indRows, diagIdx, prevIdx };
+    });
+  }
+  const layerMetrics: string[] = [];
+
+  for (let l = 0; l < L; l++) {
+    g.within(`layers.${l}`, () => {
+      const p = `layers.${l}.`;
+      const h1 = g.within('input_layernorm', () => norm(x, p + 'ln1'));
+      const attnOut = g.within('attn', () => {
+        const qkv = linear(h1, p + 'qkv.weight', p + 'qkv.bias');
+        const [q0, k0, v0] = g.opN('Split', [qkv, g.i64([H * hd, KV * hd, KV * hd])], 3, { axis: attr.i(1) });
+        const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.i64([-1, n, hd])])], { perm: attr.ints([1, 0, 2]) });
+        let q = heads(q0!, H);
+        let k = heads(k0!, KV);
+        let v = heads(v0!, KV);
+        if (d.positions === 'rope') {
+          q = rope(q);
+          k = rope(k);
+        }
+        if (KV < H) {
+          const rep = (t: string) =>
+            g.op('Reshape', [g.op('Tile', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([1, H / KV, 1, 1])]), g.i64([H, -1, hd])], {}, 'repeat_kv');
+          k = rep(k);
+          v = rep(v);
+        }
+        q = g.op('Mul', [q, g.f32([d.attnScale], [])]);
+        const qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
+        const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
+        const raw = g.op('Add', [qk, bias], {}, 'steer_bias'); // finite scores, for the entropy
+        const masked = g.op('Add', [raw, mask], {}, 'causal_mask');
+        const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', opts.inspect ? patternOutput(l) : undefined);
+        if (opts.inspect) {
+          g.output(patternOutput(l), 'float', [H, 'T', 'T']);
+          layerMetrics.push(headMetrics(g, probs, raw, masked, H, metricInputs!));
+        }
+        let ctx = g.op('MatMul', [probs, v], {}, 'pv');
+        const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
+        ctx = g.op('Mul', [ctx, scale], {}, 'head_scale');
+        ctx = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([1, 0, 2]) }), g.i64([-1, H * hd])]);
+        return linear(ctx, p + 'o.weight', p + 'o.bias');
+      });
+      const mlp = (input: string) =>
+        g.within('mlp', () => {
+          if (d.gatedMlp) {
+            const gate = act(g.op('MatMul', [input, W(p + 'gate.weight')]));
+            return linear(g.op('Mul', [gate, linear(input, p + 'up.weight', p + 'up.bias')]), p + 'down.weight', p + 'down.bias');
+          }
+          return linear(act(linear(input, p + 'up.weight', p + 'up.bias')), p + 'down.weight', p + 'down.bias');
+        });
+      if (d.parallelResidual) {
+        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        x = g.op('Add', [g.op('Add', [x, attnOut]), mlp(h2)]);
+      } else {
+        x = g.op('Add', [x, attnOut]);
+        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        x = g.op('Add', [x, mlp(h2)]);
+      }
+    });
+  }
+
+  let last = x;
+  if (!opts.allLogits) last = g.op('Gather', [x, g.op('Sub', [tScalar, g.i64([1], [])])], { axis: attr.i(0) });
+  const normed = g.within('final_norm', () => norm(last, 'final_norm'));
+  const logits = linear(normed, 'lm_head', 'lm_head.bias');
+  g.op('Reshape', [logits, g.i64([1, -1, d.vocabSize])], {}, 'logits', 'logits');
+  g.output('logits', 'float', [1, opts.allLogits ? 'T' : 1, d.vocabSize]);
+  if (opts.inspect) {
+    const all = g.op('Concat', layerMetrics, { axis: attr.i(0) });
+    g.op('Reshape', [all, g.i64([L, H, METRIC_ORDER.length])], {}, 'head_metrics', 'head_metrics');
+    g.output('head_metrics', 'float', [L, H, METRIC_ORDER.length]);
+  }
+  return g.encode(opts.inspect ? 'attnscope_inspect' : 'attnscope_plain', `AttnScope ${opts.inspect ? 'inspection' : 'plain'} graph for ${d.modelType}`);
+}
+
+/**
+ * Per-head metrics [H, 5] from probs [H, T, T]; see METRIC_ORDER and the definitions in metrics.ts.
+ * Entropy avoids a log over T² values: with s the finite scores (`raw`) and lse the row's
+ * log-sum-exp, −Σ p ln p = lse − Σ p·s, and lse = max(s) − ln(max p) (both maxima at the same key;
+ * max p ≥ 1/T keeps the log well conditioned).
+ */
+function headMetrics(g: GraphBuilder, probs: string, raw: string, masked: string, H: number, m: { rowW: string; indMask: string; indRows: string; diagIdx: string; prevIdx: string }): string {
+  return g.within('metrics', () => {
+    const axis2 = g.i64([2]);
+    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
+    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
+    const ps = g.op('ReduceSum', [g.op('Mul', [probs, raw]), axis2], { keepdims: attr.i(0) });
+    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]); // [H, T]
+    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, T]
+    const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
+    const selfRow = g.op('Gather', [flat, m.diagIdx], { axis: attr.i(1) });
+    const prevRow = g.op('Gather', [flat, m.prevIdx], { axis: attr.i(1) });
+    const rows = g.op('Concat', [entRow, sinkRow, prevRow, selfRow].map((r) => g.op('Unsqueeze', [r, g.i64([1])])), { axis: attr.i(1) }); // [H, 4, T]
+    const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [m.rowW, g.i64([1])])]), g.i64([H, 4])]);
+    const indRow = g.op('ReduceSum', [g.op('Mul', [probs, m.indMask]), axis2], { keepdims: attr.i(0) }); // [H, T]
+    const indSum = g.op('MatMul', [indRow, g.op('Unsqueeze', [m.indRows, g.i64([1])])]); // [H, 1]
+    const count = g.op('ReduceSum', [m.indRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
+    const induction = g.op('Div', [indSum, count]); // NaN when no row qualifies
+    return g.op('Concat', [means, induction], { axis: attr.i(1) });
+  });
+}

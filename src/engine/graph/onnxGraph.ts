@@ -1,0 +1,146 @@
+// A small helper for emitting ONNX graphs with onnx-proto (protobufjs over onnx.proto).
+import { onnx } from 'onnx-proto';
+
+export const OPSET = 17;
+const T = onnx.TensorProto.DataType;
+const A = onnx.AttributeProto.AttributeType;
+
+export type Attr = { kind: 'i'; v: number } | { kind: 'f'; v: number } | { kind: 'ints'; v: number[] } | { kind: 's'; v: string };
+export const attr = {
+  i: (v: number): Attr => ({ kind: 'i', v }),
+  f: (v: number): Attr => ({ kind: 'f', v }),
+  ints: (v: number[]): Attr => ({ kind: 'ints', v }),
+  s: (v: string): Attr => ({ kind: 's', v }),
+};
+
+/** Where a weight lives in the external data file. */
+export interface ExternalRef {
+  dims: number[];
+  offset: number;
+  length: number;
+}
+
+export class GraphBuilder {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly initializers: onnx.ITensorProto[] = [];
+  readonly inputs: onnx.IValueInfoProto[] = [];
+  readonly outputs: onnx.IValueInfoProto[] = [];
+  private counter = 0;
+  private scope = '/model';
+  private readonly consts = new Map<string, string>();
+
+  constructor(private readonly externalFile: string) {}
+
+  /** Runs `fn` with node names prefixed by `/model/<scope>`, like onnxruntime-genai's builder. */
+  within<R>(scope: string, fn: () => R): R {
+    const prev = this.scope;
+    this.scope = `${prev}/${scope}`;
+    try {
+      return fn();
+    } finally {
+      this.scope = prev;
+    }
+  }
+
+  /** Adds a node; `outName` names its output (graph outputs are named this way, with no Identity copy). */
+  op(type: string, inputs: string[], attrs: Record<string, Attr> = {}, name?: string, outName?: string): string {
+    return this.opN(type, inputs, 1, attrs, name, outName)[0]!;
+  }
+
+  opN(type: string, inputs: string[], outputs: number, attrs: Record<string, Attr> = {}, name?: string, outName?: string): string[] {
+    const base = `${this.scope}/${name ?? type}`;
+    const id = `${base}_${this.counter++}`;
+    const outs = outName ? [outName] : Array.from({ length: outputs }, (_, i) => `${id}/output_${i}`);
+    const attribute: onnx.IAttributeProto[] = Object.entries(attrs).map(([k, a]) => {
+      switch (a.kind) {
+        case 'i':
+          return { name: k, type: A.INT, i: a.v };
+        case 'f':
+          return { name: k, type: A.FLOAT, f: a.v };
+        case 'ints':
+          return { name: k, type: A.INTS, ints: a.v };
+        case 's':
+          return { name: k, type: A.STRING, s: new TextEncoder().encode(a.v) };
+      }
+    });
+    this.nodes.push({ opType: type, name: id, input: inputs, output: outs, attribute });
+    return outs;
+  }
+
+  private constant(key: string, make: () => onnx.ITensorProto): string {
+    const hit = this.consts.get(key);
+    if (hit) return hit;
+    const name = `/model/constants/${key}`;
+    this.initializers.push({ ...make(), name });
+    this.consts.set(key, name);
+    return name;
+  }
+
+  i64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i64_${dims.join('x')}_${values.join('_')}`;
+    return this.constant(key, () => {
+      const buf = new BigInt64Array(values.map((v) => BigInt(v)));
+      return { dataType: T.INT64, dims, rawData: new Uint8Array(buf.buffer) };
+    });
+  }
+
+  f32(values: number[], dims: number[] = [values.length]): string {
+    const key = `f32_${dims.join('x')}_${values.map((v) => String(v)).join('_')}`;
+    return this.constant(key, () => ({ dataType: T.FLOAT, dims, rawData: new Uint8Array(new Float32Array(values).buffer) }));
+  }
+
+  /** A float32 initializer stored inline (small tensors computed at build time). */
+  inlineF32(name: string, data: Float32Array, dims: number[]): string {
+    this.initializers.push({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  /** A float32 weight in the external data file. */
+  weight(name: string, ref: ExternalRef): string {
+    this.initializers.push({
+      name,
+      dataType: T.FLOAT,
+      dims: ref.dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: this.externalFile },
+        { key: 'offset', value: String(ref.offset) },
+        { key: 'length', value: String(ref.length) },
+      ],
+    });
+    return name;
+  }
+
+  input(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  encode(graphName: string, docString: string): Uint8Array {
+    const model: onnx.IModelProto = {
+      irVersion: 8,
+      producerName: 'attnscope',
+      producerVersion: '0.1',
+      docString,
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: { name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    };
+    return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: elemType === 'float' ? T.FLOAT : T.INT64,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// A loaded model: checkpoint + spec + tokenizer + onnxruntime sessions (plain and inspection).
+import { specFromCheckpoint } from './arch';
+import { EngineError } from './errors';
+import type { GraphOptions } from './graph/inspectionGraph';
+import { openCache, type CacheEntry } from './runtime/modelCache';
+import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
+import { openCheckpoint } from './sources/checkpoint';
+import { loadTokenizer, type PromptTokenizer } from './sources/tokenizer';
+import type { ModelDims } from './spec';
+
+export interface OpenOptions {
+  device?: DeviceRequest;
+  cacheRoot?: string;
+  threads?: number;
+}
+
+export interface ForwardInputs {
+  ids: number[];
+  /** [L, H] row-major */
+  headScale: Float32Array;
+  /** [L, H, T] row-major */
+  attnBias: Float32Array;
+}
+
+export interface ForwardOutputs {
+  /** [T or 1, V] */
+  logits: Float32Array;
+  /** per fetched layer: [H, T, T] */
+  patterns: Map<number, Float32Array>;
+  /** [L, H, 5] in METRIC_ORDER (inspection runs only) */
+  metrics?: Float32Array;
+}
+
+export class Model {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  device: Device = 'cpu';
+  /** time to open: checkpoint, tokenizer, cache (conversion on a cold open) and the first session */
+  loadMs = 0;
+  deviceNote?: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly hash: string,
+    readonly dims: ModelDims,
+    readonly tokenizer: PromptTokenizer,
+    private readonly cache: CacheEntry,
+    private readonly opts: OpenOptions,
+    readonly bosTokenId: number | undefined,
+  ) {}
+
+  static async open(dir: string, opts: OpenOptions = {}): Promise<Model> {
+    const t0 = performance.now();
+    const ck = openCheckpoint(dir);
+    const spec = specFromCheckpoint(ck);
+    const tokenizer = await loadTokenizer(ck.dir);
+    if (tokenizer.vocabSize > spec.dims.vocabSize) {
+      throw new EngineError('TOKENIZER', `${tokenizer.file}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${spec.dims.vocabSize}; they belong to different models`);
+    }
+    const cache = openCache(spec, ck.hash, opts.cacheRoot);
+    const m = new Model(ck.dir, ck.hash, spec.dims, tokenizer, cache, opts, spec.bosTokenId);
+    // Open the plain session now so load time includes onnxruntime's own initialisation and the device is known.
+    await m.session({ inspect: false, allLogits: false });
+    m.loadMs = performance.now() - t0;
+    return m;
+  }
+
+  private session(g: GraphOptions): Promise<ort.InferenceSession> {
+    const key = `${g.inspect}-${g.allLogits}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
+        this.device = r.device;
+        this.deviceNote = r.fallback;
+        return r.session;
+      });
+      s.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Runs the model. `layers` lists the layers whose attention patterns to fetch. */
+  async forward(inp: ForwardInputs, opts: { inspect: boolean; allLogits?: boolean; layers?: number[] }): Promise<ForwardOutputs> {
+    const { layers: L, heads: H } = this.dims;
+    const T = inp.ids.length;
+    if (T === 0) throw new EngineError('PROMPT', 'the prompt has no tokens');
+    if (inp.headScale.length !== L * H) throw new Error('internal: head_scale size');
+    if (inp.attnBias.length !== L * H * T) throw new Error('internal: attn_bias size');
+    const session = await this.session({ inspect: opts.inspect, allLogits: opts.allLogits ?? false });
+    const feeds = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(inp.ids, (v) => BigInt(v)), [1, T]),
+      head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
+      attn_bias: new ort.Tensor('float32', inp.attnBias, [L, H, T]),
+    };
+    const fetch = ['logits'];
+    if (opts.inspect) {
+      fetch.push('head_metrics');
+      for (const l of opts.layers ?? []) fetch.push(`blocks.${l}.attn.pattern`);
+    }
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await session.run(feeds, fetch);
+    } catch (e) {
+      throw new EngineError('RUNTIME', `onnxruntime failed while running ${this.dir} on ${T} tokens (${(e as Error).message.split('\n')[0]})`);
+    }
+    const patterns = new Map<number, Float32Array>();
+    for (const l of opts.inspect ? (opts.layers ?? []) : []) patterns.set(l, out[`blocks.${l}.attn.pattern`]!.data as Float32Array);
+    return {
+      logits: out['logits']!.data as Float32Array,
+      patterns,
+      metrics: opts.inspect ? (out['head_metrics']!.data as Float32Array) : undefined,
+    };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s.catch(() => undefined))?.release();
+    this.sessions.clear();
+  }
+}

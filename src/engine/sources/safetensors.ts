@@ -1,0 +1,146 @@
+// Reading .safetensors files: a little-endian u64 header length, a JSON header naming each tensor's
+// dtype, shape and [begin, end) byte range in the data section, then the data. Everything in the
+// header is validated against the file before any tensor is read.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EngineError } from '../errors';
+
+export type StDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+const DTYPE_BYTES: Record<StDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+/** Largest header we accept; real headers are a few hundred KB even for 70B models. */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface TensorEntry {
+  name: string;
+  file: string;
+  dtype: StDtype;
+  shape: number[];
+  /** absolute byte offset of the data in `file` */
+  offset: number;
+  length: number;
+}
+
+export interface SafetensorsHeader {
+  file: string;
+  size: number;
+  /** raw header bytes, used for the checkpoint hash */
+  headerBytes: Buffer;
+  tensors: TensorEntry[];
+}
+
+function bad(file: string, what: string): EngineError {
+  return new EngineError('MODEL', `${file}: ${what}`);
+}
+
+export function readSafetensorsHeader(file: string): SafetensorsHeader {
+  const shown = path.basename(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw bad(file, `cannot open (${(e as NodeJS.ErrnoException).code ?? 'error'}); check that the model folder holds this weights file`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < 8) throw bad(file, `file is truncated (${size} bytes); re-download ${shown}`);
+    const lenBuf = Buffer.alloc(8);
+    fs.readSync(fd, lenBuf, 0, 8, 0);
+    const n = lenBuf.readBigUInt64LE(0);
+    if (n > BigInt(MAX_HEADER_BYTES)) throw bad(file, `header length ${n} bytes is absurd (limit ${MAX_HEADER_BYTES}); the file is not a valid safetensors file`);
+    const headerLen = Number(n);
+    if (8 + headerLen > size) throw bad(file, `file is truncated: header says ${headerLen} bytes but the file has ${size - 8}; re-download ${shown}`);
+    const headerBytes = Buffer.alloc(headerLen);
+    fs.readSync(fd, headerBytes, 0, headerLen, 8);
+    let json: unknown;
+    try {
+      json = JSON.parse(headerBytes.toString('utf8'));
+    } catch {
+      throw bad(file, 'header is not valid JSON; the file is not a valid safetensors file');
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad(file, 'header is not a JSON object');
+    const dataStart = 8 + headerLen;
+    const dataLen = size - dataStart;
+    const tensors: TensorEntry[] = [];
+    for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+      if (name === '__metadata__') continue;
+      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof e !== 'object' || e === null) throw bad(file, `tensor ${name} has no header entry`);
+      const dtype = e.dtype as StDtype;
+      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(file, `tensor ${name} has unsupported dtype ${String(e.dtype)}`);
+      const shape = e.shape;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(file, `tensor ${name} has an invalid shape`);
+      const offs = e.data_offsets;
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[1] < offs[0]) {
+        throw bad(file, `tensor ${name} has invalid data_offsets`);
+      }
+      const [begin, end] = offs as [number, number];
+      const count = (shape as number[]).reduce((a, b) => a * b, 1);
+      if ((end - begin) !== count * DTYPE_BYTES[dtype]) {
+        throw bad(file, `tensor ${name}: ${end - begin} bytes do not hold shape [${(shape as number[]).join(',')}] of ${dtype}`);
+      }
+      if (end > dataLen) {
+        throw bad(file, `tensor ${name} points past the end of the file (byte ${dataStart + end} of ${size}); the file is truncated or corrupt, re-download ${shown}`);
+      }
+      tensors.push({ name, file, dtype, shape: shape as number[], offset: dataStart + begin, length: end - begin });
+    }
+    return { file, size, headerBytes, tensors };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const f16Table = (() => {
+  // All 65536 half-precision values, so conversion is one lookup per element.
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    let v: number;
+    if (e === 0) v = m * 2 ** -24;
+    else if (e === 31) v = m ? NaN : Infinity;
+    else v = (1 + m / 1024) * 2 ** (e - 15);
+    t[h] = s * v;
+  }
+  return t;
+})();
+
+/** Reads one tensor and converts it to float32. */
+export function readTensorF32(t: TensorEntry): Float32Array {
+  // An own ArrayBuffer (offset 0) so typed views are aligned; hosts are little-endian (x64, arm64).
+  const ab = new ArrayBuffer(t.length);
+  const buf = new Uint8Array(ab);
+  const fd = fs.openSync(t.file, 'r');
+  try {
+    let done = 0;
+    while (done < t.length) {
+      const n = fs.readSync(fd, buf, done, t.length - done, t.offset + done);
+      if (n === 0) throw bad(t.file, `tensor ${t.name} is cut short; the file is truncated`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const count = t.length / DTYPE_BYTES[t.dtype];
+  switch (t.dtype) {
+    case 'F32':
+      return new Float32Array(ab);
+    case 'F64':
+      return Float32Array.from(new Float64Array(ab));
+    case 'F16': {
+      const src = new Uint16Array(ab);
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = f16Table[src[i]!]!;
+      return out;
+    }
+    case 'BF16': {
+      const src = new Uint16Array(ab);
+      const out = new Float32Array(count);
+      const u = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) u[i] = src[i]! << 16;
+      return out;
+    }
+    default:
+      throw bad(t.file, `tensor ${t.name} has dtype ${t.dtype}, but a floating-point weight (F32, F16, BF16) is needed`);
+  }
+}
