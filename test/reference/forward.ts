@@ -1,0 +1,421 @@
+// Independent float64 reference forward pass for the supported families, written
+// from the Hugging Face transformers modeling code conventions and using HF tensor
+// names directly. It deliberately shares no code with src/engine.
+//
+//   gpt2                   LayerNorm, learned positions, Conv1D ([in,out]) c_attn/c_proj/c_fc,
+//                          gelu_new, ln_f, logits tied to wte (or lm_head.weight if present and untied).
+//   llama, mistral, qwen2  RMSNorm, rotate_half RoPE over head_dim, GQA, optional q/k/v/o biases
+//                          (used whenever the tensor exists), SwiGLU, final norm, lm_head or tied.
+//   gpt_neox               LayerNorm with bias, fused per-head [q|k|v] query_key_value, partial rotary
+//                          (rotary_ndims = floor(head_dim * rotary_pct)), parallel or sequential
+//                          residual, exact erf gelu, embed_out.
+//
+// Ignored on purpose: `rope_scaling` (the engine does not support it; the reference just
+// uses plain RoPE), dropout, buffers such as `attn.bias` / `rotary_emb.inv_freq`.
+// Mistral/Qwen2 sliding windows are not implemented: we throw if the sequence is longer
+// than an enabled window (for shorter sequences the window has no effect).
+
+export type RefTensor = { shape: number[]; data: Float64Array };
+export type RefTensors = Map<string, RefTensor>;
+
+export interface ReferenceOptions {
+  /** [layer][head]: multiplies each head's attention output before the output projection. */
+  headScale?: number[][];
+  /** [layer][head][keyPosition]: additive pre-softmax bias (on the scaled scores), applied to every query row. */
+  bias?: number[][][];
+}
+
+export interface ReferenceResult {
+  /** [T][vocab] */
+  logits: Float64Array[];
+  /** [layer][head], each T*T row-major; softmax probabilities including `bias`, before `headScale`; future entries 0. */
+  attn: Float64Array[][];
+}
+
+type Vecs = Float64Array[];
+
+// ---------------------------------------------------------------- math helpers
+
+/**
+ * erf(x) to ~1e-15: for |x| < 2.5 the positive-term series
+ * erf(x) = 2/sqrt(pi) e^{-x^2} sum_n 2^n x^{2n+1} / (2n+1)!!  (no cancellation);
+ * otherwise 1 - erfc(x) with the continued fraction
+ * erfc(x) = e^{-x^2}/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const a = Math.abs(x);
+  let r: number;
+  if (a < 2.5) {
+    let term = a;
+    let sum = a;
+    for (let n = 0; n < 200; n++) {
+      term *= (2 * a * a) / (2 * n + 3);
+      sum += term;
+      if (term < sum * 1e-17) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+  } else if (a < 7) {
+    let f = a;
+    for (let k = 300; k >= 1; k--) f = a + k / 2 / f;
+    r = 1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  } else {
+    r = 1; // erfc(7) ~ 4e-23
+  }
+  return x < 0 ? -r : r;
+}
+
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+export function geluErf(x: number): number {
+  return 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
+/** GPT-2 "gelu_new" (tanh approximation). */
+export function geluNew(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+function activation(name: string): (x: number) => number {
+  switch (name) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+    case 'gelu_fast':
+      return geluNew;
+    case 'gelu':
+      return geluErf;
+    case 'silu':
+    case 'swish':
+      return silu;
+    case 'relu':
+      return (x) => Math.max(0, x);
+    default:
+      throw new Error(`reference: unsupported activation ${name}`);
+  }
+}
+
+function need(t: RefTensors, name: string): RefTensor {
+  const v = t.get(name);
+  if (!v) throw new Error(`reference: missing tensor ${name}`);
+  return v;
+}
+
+/** nn.Linear: weight [out, in]; y = W x + b. */
+function linear(xs: Vecs, w: RefTensor, b?: RefTensor): Vecs {
+  const [out, inn] = w.shape;
+  return xs.map((x) => {
+    if (x.length !== inn) throw new Error(`reference: linear expects ${inn} inputs, got ${x.length}`);
+    const y = new Float64Array(out);
+    for (let o = 0; o < out; o++) {
+      let s = b ? b.data[o] : 0;
+      const row = o * inn;
+      for (let i = 0; i < inn; i++) s += w.data[row + i] * x[i];
+      y[o] = s;
+    }
+    return y;
+  });
+}
+
+/** GPT-2 Conv1D: weight [in, out]; y = x W + b. */
+function conv1d(xs: Vecs, w: RefTensor, b?: RefTensor): Vecs {
+  const [inn, out] = w.shape;
+  return xs.map((x) => {
+    if (x.length !== inn) throw new Error(`reference: conv1d expects ${inn} inputs, got ${x.length}`);
+    const y = new Float64Array(out);
+    for (let o = 0; o < out; o++) y[o] = b ? b.data[o] : 0;
+    for (let i = 0; i < inn; i++) {
+      const xi = x[i];
+      const row = i * out;
+      for (let o = 0; o < out; o++) y[o] += xi * w.data[row + o];
+    }
+    return y;
+  });
+}
+
+function layerNorm(xs: Vecs, w: RefTensor, b: RefTensor | undefined, eps: number): Vecs {
+  return xs.map((x) => {
+    const n = x.length;
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += x[i];
+    mean /= n;
+    let v = 0;
+    for (let i = 0; i < n; i++) v += (x[i] - mean) * (x[i] - mean);
+    v /= n; // biased variance
+    const inv = 1 / Math.sqrt(v + eps);
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w.data[i] + (b ? b.data[i] : 0);
+    return y;
+  });
+}
+
+function rmsNorm(xs: Vecs, w: RefTensor, eps: number): Vecs {
+  return xs.map((x) => {
+    const n = x.length;
+    let ms = 0;
+    for (let i = 0; i < n; i++) ms += x[i] * x[i];
+    ms /= n;
+    const inv = 1 / Math.sqrt(ms + eps);
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) y[i] = x[i] * inv * w.data[i];
+    return y;
+  });
+}
+
+function add(a: Vecs, ...rest: Vecs[]): Vecs {
+  return a.map((x, t) => {
+    const y = Float64Array.from(x);
+    for (const r of rest) for (let i = 0; i < y.length; i++) y[i] += r[t][i];
+    return y;
+  });
+}
+
+function mapVecs(xs: Vecs, f: (v: number) => number): Vecs {
+  return xs.map((x) => x.map(f));
+}
+
+/** Row `id` of a [rows, cols] matrix. */
+function row(m: RefTensor, id: number): Float64Array {
+  const cols = m.shape[1];
+  if (!Number.isInteger(id) || id < 0 || id >= m.shape[0]) throw new Error(`reference: id ${id} out of range`);
+  return m.data.slice(id * cols, (id + 1) * cols);
+}
+
+/** logits[t][v] = sum_i x[t][i] * W[v][i] for W [vocab, hidden]. */
+function unembed(xs: Vecs, w: RefTensor): Vecs {
+  return linear(xs, w);
+}
+
+/**
+ * In-place rotate_half RoPE on x[off .. off+dims) at position `pos`:
+ * inv_freq_i = base^(-2i/dims), x1 = first half, x2 = second half,
+ * out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1].
+ */
+export function applyRope(x: Float64Array, off: number, dims: number, pos: number, base: number): void {
+  const half = dims / 2;
+  for (let i = 0; i < half; i++) {
+    const invFreq = 1 / Math.pow(base, (2 * i) / dims);
+    const ang = pos * invFreq;
+    const c = Math.cos(ang);
+    const s = Math.sin(ang);
+    const x1 = x[off + i];
+    const x2 = x[off + i + half];
+    x[off + i] = x1 * c - x2 * s;
+    x[off + i + half] = x2 * c + x1 * s;
+  }
+}
+
+// ---------------------------------------------------------------- attention core
+
+interface AttnIn {
+  layer: number;
+  nHeads: number;
+  nKv: number;
+  headDim: number;
+  /** q[t] has nHeads*headDim values, k[t]/v[t] nKv*headDim; heads contiguous. */
+  q: Vecs;
+  k: Vecs;
+  v: Vecs;
+  scale: number;
+  opts: ReferenceOptions;
+}
+
+/** Causal softmax attention; returns per-position concatenated head outputs and the probabilities. */
+function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
+  const T = a.q.length;
+  const { nHeads, nKv, headDim: hd } = a;
+  if (nHeads % nKv !== 0) throw new Error(`reference: ${nHeads} heads not divisible by ${nKv} kv heads`);
+  const group = nHeads / nKv;
+  const out = Array.from({ length: T }, () => new Float64Array(nHeads * hd));
+  const probs: Float64Array[] = [];
+  for (let h = 0; h < nHeads; h++) {
+    const g = Math.floor(h / group);
+    const bias = a.opts.bias?.[a.layer]?.[h];
+    const hs = a.opts.headScale?.[a.layer]?.[h] ?? 1;
+    const P = new Float64Array(T * T);
+    for (let i = 0; i < T; i++) {
+      const s = new Float64Array(i + 1);
+      let max = -Infinity;
+      for (let j = 0; j <= i; j++) {
+        let dot = 0;
+        for (let d = 0; d < hd; d++) dot += a.q[i][h * hd + d] * a.k[j][g * hd + d];
+        s[j] = dot * a.scale + (bias?.[j] ?? 0);
+        if (s[j] > max) max = s[j];
+      }
+      let z = 0;
+      for (let j = 0; j <= i; j++) {
+        s[j] = Math.exp(s[j] - max);
+        z += s[j];
+      }
+      for (let j = 0; j <= i; j++) P[i * T + j] = s[j] / z;
+      for (let d = 0; d < hd; d++) {
+        let acc = 0;
+        for (let j = 0; j <= i; j++) acc += P[i * T + j] * a.v[j][g * hd + d];
+        out[i][h * hd + d] = acc * hs;
+      }
+    }
+    probs.push(P);
+  }
+  return { out, probs };
+}
+
+// ---------------------------------------------------------------- families
+
+function gpt2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const p = t.has('transformer.wte.weight') ? 'transformer.' : '';
+  const E: number = cfg.n_embd;
+  const H: number = cfg.n_head;
+  const L: number = cfg.n_layer;
+  const eps: number = cfg.layer_norm_epsilon ?? 1e-5;
+  const act = activation(cfg.activation_function ?? 'gelu_new');
+  const hd = E / H;
+  const wte = need(t, `${p}wte.weight`);
+  const wpe = need(t, `${p}wpe.weight`);
+  let x: Vecs = ids.map((id, pos) => {
+    const e = row(wte, id);
+    const pe = row(wpe, pos);
+    for (let i = 0; i < E; i++) e[i] += pe[i];
+    return e;
+  });
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `${p}h.${l}.`;
+    const h1 = layerNorm(x, need(t, b + 'ln_1.weight'), t.get(b + 'ln_1.bias'), eps);
+    const qkv = conv1d(h1, need(t, b + 'attn.c_attn.weight'), t.get(b + 'attn.c_attn.bias'));
+    let scale = cfg.scale_attn_weights === false ? 1 : 1 / Math.sqrt(hd);
+    if (cfg.scale_attn_by_inverse_layer_idx) scale /= l + 1;
+    const { out, probs } = attention({
+      layer: l, nHeads: H, nKv: H, headDim: hd, scale, opts,
+      q: qkv.map((r) => r.slice(0, E)),
+      k: qkv.map((r) => r.slice(E, 2 * E)),
+      v: qkv.map((r) => r.slice(2 * E, 3 * E)),
+    });
+    attn.push(probs);
+    x = add(x, conv1d(out, need(t, b + 'attn.c_proj.weight'), t.get(b + 'attn.c_proj.bias')));
+    const h2 = layerNorm(x, need(t, b + 'ln_2.weight'), t.get(b + 'ln_2.bias'), eps);
+    const m = mapVecs(conv1d(h2, need(t, b + 'mlp.c_fc.weight'), t.get(b + 'mlp.c_fc.bias')), act);
+    x = add(x, conv1d(m, need(t, b + 'mlp.c_proj.weight'), t.get(b + 'mlp.c_proj.bias')));
+  }
+  x = layerNorm(x, need(t, `${p}ln_f.weight`), t.get(`${p}ln_f.bias`), eps);
+  const untied = cfg.tie_word_embeddings === false && t.has('lm_head.weight');
+  return { logits: unembed(x, untied ? need(t, 'lm_head.weight') : wte), attn };
+}
+
+function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads ?? H;
+  const L: number = cfg.num_hidden_layers;
+  const hd: number = cfg.head_dim ?? E / H;
+  const eps: number = cfg.rms_norm_eps ?? 1e-6;
+  const theta: number = cfg.rope_theta ?? 10000;
+  const act = activation(cfg.hidden_act ?? 'silu');
+  const windowOn = cfg.model_type === 'qwen2' ? cfg.use_sliding_window === true : cfg.sliding_window != null;
+  if (windowOn && cfg.sliding_window != null && ids.length > cfg.sliding_window) {
+    throw new Error('reference: sliding-window attention is not implemented');
+  }
+  const emb = need(t, 'model.embed_tokens.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `model.layers.${l}.`;
+    const h1 = rmsNorm(x, need(t, b + 'input_layernorm.weight'), eps);
+    const proj = (n: string) => linear(h1, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
+    const q = proj('q_proj');
+    const k = proj('k_proj');
+    const v = proj('v_proj');
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, theta);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, theta);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts });
+    attn.push(probs);
+    x = add(x, linear(out, need(t, b + 'self_attn.o_proj.weight'), t.get(b + 'self_attn.o_proj.bias')));
+    const h2 = rmsNorm(x, need(t, b + 'post_attention_layernorm.weight'), eps);
+    const gate = linear(h2, need(t, b + 'mlp.gate_proj.weight'), t.get(b + 'mlp.gate_proj.bias'));
+    const up = linear(h2, need(t, b + 'mlp.up_proj.weight'), t.get(b + 'mlp.up_proj.bias'));
+    const m = gate.map((g, i) => g.map((gv, j) => act(gv) * up[i][j]));
+    x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight'), t.get(b + 'mlp.down_proj.bias')));
+  }
+  x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
+function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const L: number = cfg.num_hidden_layers;
+  const hd = E / H;
+  const eps: number = cfg.layer_norm_eps ?? 1e-5;
+  const rotDims = Math.floor(hd * (cfg.rotary_pct ?? 1));
+  const base: number = cfg.rotary_emb_base ?? cfg.rope_theta ?? 10000;
+  const parallel = cfg.use_parallel_residual ?? true;
+  const act = activation(cfg.hidden_act ?? 'gelu');
+  const emb = need(t, 'gpt_neox.embed_in.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `gpt_neox.layers.${l}.`;
+    const h1 = layerNorm(x, need(t, b + 'input_layernorm.weight'), t.get(b + 'input_layernorm.bias'), eps);
+    const qkv = linear(h1, need(t, b + 'attention.query_key_value.weight'), t.get(b + 'attention.query_key_value.bias'));
+    // Output features are laid out per head as [q(hd) | k(hd) | v(hd)].
+    const pick = (r: Float64Array, j: number) => {
+      const o = new Float64Array(E);
+      for (let h = 0; h < H; h++) for (let d = 0; d < hd; d++) o[h * hd + d] = r[h * 3 * hd + j * hd + d];
+      return o;
+    };
+    const q = qkv.map((r) => pick(r, 0));
+    const k = qkv.map((r) => pick(r, 1));
+    const v = qkv.map((r) => pick(r, 2));
+    if (rotDims > 0) {
+      for (let pos = 0; pos < ids.length; pos++) {
+        for (let h = 0; h < H; h++) {
+          applyRope(q[pos], h * hd, rotDims, pos, base);
+          applyRope(k[pos], h * hd, rotDims, pos, base);
+        }
+      }
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: H, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts });
+    attn.push(probs);
+    const a = linear(out, need(t, b + 'attention.dense.weight'), t.get(b + 'attention.dense.bias'));
+    const mlp = (hs: Vecs) => {
+      const h2 = layerNorm(hs, need(t, b + 'post_attention_layernorm.weight'), t.get(b + 'post_attention_layernorm.bias'), eps);
+      const m = mapVecs(linear(h2, need(t, b + 'mlp.dense_h_to_4h.weight'), t.get(b + 'mlp.dense_h_to_4h.bias')), act);
+      return linear(m, need(t, b + 'mlp.dense_4h_to_h.weight'), t.get(b + 'mlp.dense_4h_to_h.bias'));
+    };
+    if (parallel) {
+      x = add(x, a, mlp(x));
+    } else {
+      const xa = add(x, a);
+      x = add(xa, mlp(xa));
+    }
+  }
+  x = layerNorm(x, need(t, 'gpt_neox.final_layer_norm.weight'), t.get('gpt_neox.final_layer_norm.bias'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'embed_out.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
+/** Float64 reference forward pass. `config` is the parsed config.json; `tensors` use HF names. */
+export function referenceForward(
+  config: any,
+  tensors: RefTensors,
+  ids: number[],
+  opts: ReferenceOptions = {},
+): ReferenceResult {
+  if (ids.length === 0) throw new Error('reference: empty input');
+  switch (config.model_type) {
+    case 'gpt2':
+      return gpt2Forward(config, tensors, ids, opts);
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+      return llamaForward(config, tensors, ids, opts);
+    case 'gpt_neox':
+      return neoxForward(config, tensors, ids, opts);
+    default:
+      throw new Error(`reference: unsupported model_type ${config.model_type}`);
+  }
+}
