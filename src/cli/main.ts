@@ -42,19 +42,28 @@ export function readPrompt(file: string): string {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    let at = 0;
-    for (; at < bytes.length; at++) {
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, at + 1), { stream: true });
-      } catch {
-        break;
-      }
-    }
-    throw new EngineError('PROMPT', `${file}: not valid UTF-8 (first bad byte near offset ${at}); save the prompt as UTF-8`);
+    const at = firstInvalidUtf8(bytes);
+    throw new EngineError('PROMPT', `${file}: not valid UTF-8 (first bad byte at offset ${at}); save the prompt as UTF-8`);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length === 0) throw new EngineError('PROMPT', `${file}: the prompt is empty; write some text to inspect`);
   return text;
+}
+
+/** Byte offset where the first ill-formed UTF-8 sequence starts. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    if (n === 0 || i + n > b.length) return i;
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(i, i + n));
+    } catch {
+      return i;
+    }
+    i += n;
+  }
+  return b.length;
 }
 
 function write(out: string | undefined, text: string): void {
