@@ -1,0 +1,126 @@
+// Host <-> webview protocol of the AttnScope panel. Plain types only: imported by the extension
+// host and by the webview bundle. Every message travels in an Envelope; tensors travel as
+// ArrayBuffers of float32 values with explicit dims, row-major, never as nested JSON arrays.
+//
+// Lifecycle: the webview posts `ready`; the host answers with `init` (the full state) and sends
+// nothing before that. Requests (`requestPattern`) get a reply with `inReplyTo` set; errors come
+// back as `error` replies. Everything from the webview is validated by the host before use.
+
+export const PROTOCOL_VERSION = 1;
+
+export const METRICS = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
+export type MetricName = (typeof METRICS)[number];
+
+export interface HeadRef {
+  layer: number;
+  head: number;
+}
+
+export interface TokenView {
+  text: string;
+  /** UTF-16 offsets into the prompt, end exclusive */
+  start: number;
+  end: number;
+  special: boolean;
+  id: number;
+}
+
+export interface HeadView extends HeadRef {
+  entropy: number | null;
+  sink: number | null;
+  prevToken: number | null;
+  selfAttn: number | null;
+  induction: number | null;
+  /** output scale: 0 masked, 1 normal, other values scale */
+  scale: number;
+}
+
+export interface ModelView {
+  name: string;
+  arch: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  device: string;
+}
+
+export interface InterventionsView {
+  /** heads with scale != 1 (0 = masked) */
+  scales: { layer: number; head: number; value: number }[];
+  emphasis: { start: number; end: number; alpha: number; heads: HeadRef[] | 'all'; text: string } | null;
+  sink: { heads: HeadRef[]; value: number } | null;
+}
+
+export type Aggregation = 'mean' | 'head' | 'layer';
+export type Direction = 'from' | 'to';
+
+export interface ViewSettings {
+  aggregation: Aggregation;
+  direction: Direction;
+  metric: MetricName;
+  /** exclude the first (sink) token from the color scale */
+  discountSink: boolean;
+}
+
+export interface RunView {
+  runId: number;
+  prompt: string;
+  tokens: TokenView[];
+  heads: HeadView[];
+  next: { id: number; text: string; prob: number }[];
+  timings: { runMs: number; loadMs: number };
+  truncated: number;
+}
+
+export interface PanelState {
+  model: ModelView | null;
+  run: RunView | null;
+  selected: HeadRef | null;
+  interventions: InterventionsView;
+  settings: ViewSettings;
+  busy: string | null;
+  error: string | null;
+}
+
+/** A float32 tensor. `data.byteLength === 4 * product(dims)`. */
+export interface TensorMsg {
+  dims: number[];
+  data: ArrayBuffer;
+}
+
+export type ToWebview =
+  | { type: 'init'; state: PanelState }
+  | { type: 'state'; state: Partial<PanelState> }
+  /** attention of the aggregate (per settings) from/to the cursor token: dims [T] */
+  | { type: 'overlay'; runId: number; token: number; direction: Direction; values: TensorMsg }
+  /** reply to requestPattern: one head's pattern, dims [T, T] (row = query) */
+  | { type: 'pattern'; runId: number; head: HeadRef; values: TensorMsg }
+  | { type: 'error'; message: string };
+
+export type FromWebview =
+  | { type: 'ready'; version: number }
+  | { type: 'selectHead'; head: HeadRef }
+  | { type: 'toggleMask'; head: HeadRef }
+  | { type: 'setScale'; heads: HeadRef[]; value: number }
+  | { type: 'emphasizeSelection'; alpha: number; heads: HeadRef[] | 'all' }
+  | { type: 'clearEmphasis' }
+  | { type: 'setSink'; heads: HeadRef[]; value: number }
+  | { type: 'reset' }
+  | { type: 'setSettings'; settings: Partial<ViewSettings> }
+  /** the user clicked a token in the panel: move the editor cursor there */
+  | { type: 'revealToken'; index: number }
+  | { type: 'requestPattern'; head: HeadRef };
+
+export interface Envelope<B> {
+  messageId: number;
+  inReplyTo?: number;
+  body: B;
+}
+
+export function headKey(h: HeadRef): string {
+  return `${h.layer}.${h.head}`;
+}
+
+export function headLabel(h: HeadRef): string {
+  return `L${h.layer}H${h.head}`;
+}
