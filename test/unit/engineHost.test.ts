@@ -87,3 +87,39 @@ test('worker: engine errors come back as one-line EngineErrors', async () => {
     await h.dispose();
   }
 });
+
+test('worker: a kept run answers aggregate, pattern and token queries without re-running', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const full = await h.inspect({ prompt: 'red green blue red green', attention: 'all' });
+    const { result, runId } = await h.inspect({ prompt: 'red green blue red green' }, true);
+    assert.equal(result.patterns.size, 0, 'kept patterns stay in the worker');
+    const T = result.tokens.length;
+    const L = 3, H = 4;
+    const weights = new Float32Array(L * H);
+    weights[1 * H + 2] = 1; // L1H2
+    weights[2 * H + 0] = 3; // L2H0
+    const { matrix } = await h.query(runId, { what: 'aggregate', weights });
+    const p1 = full.result.patterns.get(1)!, p2 = full.result.patterns.get(2)!;
+    for (let i = 0; i < T * T; i++) {
+      const want = (p1[2 * T * T + i]! + 3 * p2[i]!) / 4;
+      assert.ok(Math.abs(matrix![i]! - want) < 1e-6);
+    }
+    const { matrix: pat } = await h.query(runId, { what: 'pattern', layer: 2, head: 3 });
+    assert.deepEqual(Array.from(pat!), Array.from(p2.subarray(3 * T * T, 4 * T * T)));
+    const q = T - 1;
+    const { detail } = await h.query(runId, { what: 'tokenDetail', q, direction: 'from', weights, top: 3 });
+    assert.equal(detail!.items.length, 3);
+    const row = Array.from({ length: T }, (_, k) => matrix![q * T + k]!);
+    const best = row.indexOf(Math.max(...row));
+    assert.equal(detail!.items[0]!.token, best);
+    assert.ok(Math.abs(detail!.items[0]!.value - row[best]!) < 1e-6);
+    // A newer run replaces the kept one.
+    const second = await h.inspect({ prompt: 'another prompt' }, true);
+    await assert.rejects(h.query(runId, { what: 'pattern', layer: 0, head: 0 }), (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED');
+    assert.ok((await h.query(second.runId, { what: 'pattern', layer: 0, head: 0 })).matrix);
+  } finally {
+    await h.dispose();
+  }
+});

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors';
 import type { RunRequest, RunResult } from '../run';
-import type { ModelInfo, OpenParams, WorkerReply, WorkerRequest } from './workerProtocol';
+import type { ModelInfo, OpenParams, RunQuery, TokenDetail, WorkerReply, WorkerRequest } from './workerProtocol';
 
 type Pending = { resolve: (v: WorkerReply) => void; reject: (e: Error) => void; onProgress?: (m: string) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -93,7 +93,7 @@ export class EngineHost {
    * at a time, a waiting one that is superseded is never sent, and a superseded in-flight one has
    * its result dropped. Superseded calls reject with CANCELLED.
    */
-  async inspect(request: RunRequest): Promise<{ result: RunResult; warnings: string[] }> {
+  async inspect(request: RunRequest, keep = false): Promise<{ result: RunResult; warnings: string[]; runId: number }> {
     const ticket = ++this.latestInspect;
     const superseded = () => new EngineError('CANCELLED', 'superseded by a newer run');
     await this.model();
@@ -102,16 +102,22 @@ export class EngineHost {
       if (ticket !== this.latestInspect) throw superseded();
     }
     if (ticket !== this.latestInspect) throw superseded();
-    const run = this.send({ kind: 'inspect', request }).done;
+    const run = this.send({ kind: 'inspect', request, keep }).done;
     this.inflight = run;
     try {
       const reply = await run;
       if (ticket !== this.latestInspect) throw superseded();
       const r = reply as Extract<WorkerReply, { kind: 'inspect'; ok: true }>;
-      return { result: r.result, warnings: r.warnings };
+      return { result: r.result, warnings: r.warnings, runId: r.runId };
     } finally {
       if (this.inflight === run) this.inflight = undefined;
     }
+  }
+
+  /** Asks about the last kept run (see inspect's `keep`). */
+  async query(runId: number, query: RunQuery): Promise<{ matrix?: Float32Array; detail?: TokenDetail }> {
+    const r = (await this.send({ kind: 'query', runId, query }).done) as Extract<WorkerReply, { kind: 'query'; ok: true }>;
+    return { matrix: r.matrix, detail: r.detail };
   }
 
   /** Test hook: makes the worker crash in the given way. */

@@ -4,9 +4,13 @@ import { parentPort } from 'node:worker_threads';
 import { isEngineError, oneLine } from '../errors';
 import { Model } from '../model';
 import { runInspection } from '../run';
+import { answer, type KeptRun } from '../analysis/kept';
+import { EngineError } from '../errors';
 import type { WorkerReply, WorkerRequest } from './workerProtocol';
 
 let model: Model | undefined;
+let kept: KeptRun | undefined;
+let runCounter = 0;
 const port = parentPort;
 if (!port) throw new Error('engineWorker must run in a worker thread');
 
@@ -14,6 +18,8 @@ function reply(msg: WorkerReply): void {
   if ('result' in msg) {
     const transfer = [...msg.result.patterns.values()].map((p) => p.buffer as ArrayBuffer);
     port!.postMessage(msg, transfer);
+  } else if ('matrix' in msg && msg.matrix) {
+    port!.postMessage(msg, [msg.matrix.buffer as ArrayBuffer]);
   } else port!.postMessage(msg);
 }
 
@@ -36,8 +42,26 @@ async function handle(req: WorkerRequest): Promise<void> {
       case 'inspect': {
         if (!model) throw Object.assign(new Error('no model is open; open one first'), { engineCode: 'MODEL' });
         const warnings: string[] = [];
-        const result = await runInspection(model, req.request, (w) => warnings.push(w));
-        reply({ id: req.id, ok: true, kind: 'inspect', result, warnings });
+        kept = undefined;
+        const request = req.keep ? { ...req.request, attention: 'all' as const } : req.request;
+        const result = await runInspection(model, request, (w) => warnings.push(w));
+        const runId = ++runCounter;
+        if (req.keep) {
+          // The patterns stay here for later queries; the host gets the summaries only.
+          kept = { runId, T: result.tokens.length, L: model.dims.layers, H: model.dims.heads, patterns: result.patterns };
+          result.patterns = new Map();
+          result.attentionHeads = [];
+        }
+        reply({ id: req.id, ok: true, kind: 'inspect', result, warnings, runId });
+        return;
+      }
+      case 'query': {
+        if (!kept || kept.runId !== req.runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
+        const q = req.query;
+        if (q.what === 'pattern' && (q.layer < 0 || q.layer >= kept.L || q.head < 0 || q.head >= kept.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
+        if (q.what === 'tokenDetail' && !(q.q >= 0 && q.q < kept.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
+        if ((q.what === 'aggregate' || q.what === 'tokenDetail') && q.weights.length !== kept.L * kept.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
+        reply({ id: req.id, ok: true, kind: 'query', ...answer(kept, q) });
         return;
       }
       case 'crash':

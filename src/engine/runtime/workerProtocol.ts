@@ -26,13 +26,30 @@ export interface ModelInfo {
   loadMs: number;
 }
 
+/** Questions about the run the worker kept (inspect with keep: true), answered without re-running. */
+export type RunQuery =
+  /** Σ w[l,h]·p[l,h] / Σ w over heads, [T, T]; `weights` is [L*H] */
+  | { what: 'aggregate'; weights: Float32Array }
+  /** one head's pattern [T, T] */
+  | { what: 'pattern'; layer: number; head: number }
+  /** for token q: the top keys it attends to (direction from) or top queries attending to it (to) under `weights`, each with the heads most responsible */
+  | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number };
+
+export interface TokenDetail {
+  q: number;
+  direction: 'from' | 'to';
+  items: { token: number; value: number; heads: { layer: number; head: number; value: number }[] }[];
+}
+
 export type WorkerRequest =
   | { id: number; kind: 'open'; params: OpenParams }
-  | { id: number; kind: 'inspect'; request: RunRequest }
+  | { id: number; kind: 'inspect'; request: RunRequest; keep?: boolean }
+  | { id: number; kind: 'query'; runId: number; query: RunQuery }
   | { id: number; kind: 'crash'; how: 'throw' | 'exit' | 'oom' }; // test hook: proves containment
 
 export type WorkerReply =
   | { id: number; ok: true; kind: 'open'; info: ModelInfo }
-  | { id: number; ok: true; kind: 'inspect'; result: RunResult; warnings: string[] }
+  | { id: number; ok: true; kind: 'inspect'; result: RunResult; warnings: string[]; runId: number }
+  | { id: number; ok: true; kind: 'query'; matrix?: Float32Array; detail?: TokenDetail }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } }
   | { id: number; kind: 'progress'; message: string };

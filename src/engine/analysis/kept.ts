@@ -1,0 +1,81 @@
+// Answers questions about a kept run (all layers' patterns [H, T, T]) without re-running the model:
+// aggregates for the editor overlay, one head's pattern, and per-token details for hovers.
+import type { RunQuery, TokenDetail } from '../runtime/workerProtocol';
+
+export interface KeptRun {
+  runId: number;
+  T: number;
+  L: number;
+  H: number;
+  patterns: Map<number, Float32Array>;
+}
+
+/** Σ w[l,h]·p[l,h] / Σ w, [T, T]. All-zero weights give zeros. */
+export function aggregate(run: KeptRun, weights: Float32Array): Float32Array {
+  const { T, L, H } = run;
+  const out = new Float32Array(T * T);
+  let total = 0;
+  for (let l = 0; l < L; l++) {
+    const p = run.patterns.get(l)!;
+    for (let h = 0; h < H; h++) {
+      const w = weights[l * H + h]!;
+      if (w === 0) continue;
+      total += w;
+      const base = h * T * T;
+      // rows are causal: only keys 0..q are non-zero
+      for (let q = 0; q < T; q++) {
+        const ro = q * T;
+        for (let k = 0; k <= q; k++) out[ro + k]! += w * p[base + ro + k]!;
+      }
+    }
+  }
+  if (total !== 0) for (let i = 0; i < out.length; i++) out[i]! /= total;
+  return out;
+}
+
+export function pattern(run: KeptRun, layer: number, head: number): Float32Array {
+  const { T } = run;
+  return run.patterns.get(layer)!.slice(head * T * T, (head + 1) * T * T);
+}
+
+export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array, top: number): TokenDetail {
+  const { T, L, H } = run;
+  const agg = new Float64Array(T);
+  let total = 0;
+  const cell = (l: number, h: number, other: number) => {
+    const p = run.patterns.get(l)!;
+    return direction === 'from' ? p[(h * T + q) * T + other]! : p[(h * T + other) * T + q]!;
+  };
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      const w = weights[l * H + h]!;
+      if (w === 0) continue;
+      total += w;
+      const lo = direction === 'from' ? 0 : q;
+      const hi = direction === 'from' ? q : T - 1;
+      for (let o = lo; o <= hi; o++) agg[o]! += w * cell(l, h, o);
+    }
+  }
+  const order = Array.from(agg.keys()).filter((o) => agg[o]! > 0).sort((a, b) => agg[b]! - agg[a]!).slice(0, top);
+  return {
+    q,
+    direction,
+    items: order.map((o) => {
+      const heads: { layer: number; head: number; value: number }[] = [];
+      for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) if (weights[l * H + h] !== 0) heads.push({ layer: l, head: h, value: cell(l, h, o) });
+      heads.sort((a, b) => b.value - a.value);
+      return { token: o, value: total ? agg[o]! / total : 0, heads: heads.slice(0, 3) };
+    }),
+  };
+}
+
+export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; detail?: TokenDetail } {
+  switch (query.what) {
+    case 'aggregate':
+      return { matrix: aggregate(run, query.weights) };
+    case 'pattern':
+      return { matrix: pattern(run, query.layer, query.head) };
+    case 'tokenDetail':
+      return { detail: tokenDetail(run, query.q, query.direction, query.weights, query.top) };
+  }
+}
