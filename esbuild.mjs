@@ -1,6 +1,6 @@
 // One build script, several bundles. `node esbuild.mjs [--tests] [--watch]`.
 import * as esbuild from 'esbuild';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -35,6 +35,13 @@ if (args.has('--tests') || args.has('--tools')) {
 if (args.has('--tests')) {
   const tests = walk('test', (p) => p.endsWith('.test.ts'));
   builds.push({ ...common, entryPoints: tests, outdir: 'out/test', outbase: 'test' });
+}
+
+// Codicons for the webview (vscode-elements looks for a link with id vscode-codicon-stylesheet).
+mkdirSync('dist', { recursive: true });
+for (const f of ['codicon.css', 'codicon.ttf']) {
+  const src = join('node_modules', '@vscode', 'codicons', 'dist', f);
+  if (existsSync(src)) copyFileSync(src, join('dist', f));
 }
 
 if (args.has('--watch')) {

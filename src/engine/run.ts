@@ -34,6 +34,8 @@ export interface RunRequest extends Interventions {
   topK?: number;
   /** logits for every position (else only the last) */
   allLogits?: boolean;
+  /** cut the prompt to this many tokens (never more than the model's max positions) */
+  maxTokens?: number;
 }
 
 export interface HeadSummary {
@@ -149,10 +151,12 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const tokenizeMs = performance.now() - t0;
   if (tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
   let truncated = 0;
-  if (tokens.length > model.dims.maxPositions) {
-    truncated = tokens.length - model.dims.maxPositions;
-    tokens = tokens.slice(0, model.dims.maxPositions);
-    onWarning?.(`the prompt has ${tokens.length + truncated} tokens but the model takes at most ${model.dims.maxPositions}; the last ${truncated} were dropped`);
+  const limit = Math.min(model.dims.maxPositions, req.maxTokens ?? Infinity);
+  if (tokens.length > limit) {
+    truncated = tokens.length - limit;
+    tokens = tokens.slice(0, limit);
+    const why = limit === model.dims.maxPositions ? 'the model takes at most' : 'the token limit is';
+    onWarning?.(`the prompt has ${tokens.length + truncated} tokens but ${why} ${limit}; the last ${truncated} were dropped`);
   }
   const T = tokens.length;
   const ids = tokens.map((t) => t.id);

@@ -1,0 +1,192 @@
+// The attnscope.* commands.
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import { EngineError } from '../engine/errors';
+import { METRICS, type HeadRef, type MetricName } from '../shared/protocol';
+import type { OverlayDecorations } from './decorations';
+import type { HeadNode, HeadsTree } from './headsTree';
+import type { Session } from './session';
+
+export interface CommandDeps {
+  session: Session;
+  decorations: OverlayDecorations;
+  tree: HeadsTree;
+  log: vscode.LogOutputChannel;
+  reportError(e: unknown): void;
+  track(p: Promise<unknown>): void;
+  showPanel(): unknown;
+  pickHead(arg: unknown, prompt: string): Promise<HeadRef | undefined>;
+}
+
+export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): void {
+  const { session } = d;
+  const reg = (id: string, fn: (...args: unknown[]) => unknown) =>
+    ctx.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          const p = Promise.resolve(fn(...args));
+          d.track(p);
+          return await p;
+        } catch (e) {
+          d.reportError(e);
+          return undefined;
+        }
+      }),
+    );
+
+  const inspectedEditor = (): vscode.TextEditor => {
+    const active = vscode.window.activeTextEditor;
+    if (active && active.document.uri.toString() === session.doc?.toString()) return active;
+    const visible = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === session.doc?.toString());
+    if (!visible) throw new EngineError('PROMPT', 'the inspected file is not open; run "Inspect Attention" on a file first');
+    return visible;
+  };
+
+  reg('attnscope.inspect', async (uri?: unknown) => {
+    let editor = vscode.window.activeTextEditor;
+    if (uri instanceof vscode.Uri && editor?.document.uri.toString() !== uri.toString()) editor = await vscode.window.showTextDocument(uri);
+    if (!editor) throw new EngineError('PROMPT', 'open a prompt file (or any text file) to inspect');
+    const sel = editor.selection;
+    await session.inspect(editor.document, sel.isEmpty ? undefined : new vscode.Range(sel.start, sel.end));
+    await session.setCursor(editor.document.offsetAt(editor.selection.active));
+    d.decorations.update();
+    return { tokens: session.run?.tokens.length ?? 0 };
+  });
+
+  reg('attnscope.selectModel', async () => {
+    const current = session.settings.model;
+    const items: (vscode.QuickPickItem & { dir?: string | null })[] = [
+      { label: '$(package) Default model', description: 'embedded, works offline', dir: '' },
+      { label: '$(folder-opened) Choose a checkpoint folder…', description: 'config.json + *.safetensors + tokenizer.json', dir: null },
+    ];
+    if (current) items.unshift({ label: `$(check) ${current}`, description: 'current', dir: current });
+    const pick = await vscode.window.showQuickPick(items, { title: 'AttnScope: Select Model' });
+    if (!pick) return;
+    let dir = pick.dir;
+    if (dir === null) {
+      const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this checkpoint' });
+      if (!uris?.[0]) return;
+      dir = uris[0].fsPath;
+      if (!fs.existsSync(`${dir}/config.json`)) throw new EngineError('MODEL', `${dir}: no config.json; choose a Hugging Face checkpoint folder`);
+    }
+    await vscode.workspace.getConfiguration('attnscope').update('model', dir, vscode.ConfigurationTarget.Global);
+  });
+
+  reg('attnscope.toggleHead', async (arg?: unknown) => {
+    const h = await d.pickHead(arg, 'Toggle head (mask/unmask)');
+    if (h) await session.toggleMask(h);
+  });
+
+  reg('attnscope.setHeadScale', async (arg?: unknown, value?: unknown) => {
+    const h = await d.pickHead(arg, 'Set head scale');
+    if (!h) return;
+    let v = typeof value === 'number' ? value : undefined;
+    if (v === undefined) {
+      const s = await vscode.window.showInputBox({
+        title: `Scale of L${h.layer}H${h.head}`,
+        prompt: 'Multiplies the head\'s output before the output projection: 0 masks, 1 keeps, >1 amplifies',
+        value: String(session.scaleOf(h)),
+        validateInput: (x) => (x.trim() !== '' && Number.isFinite(Number(x)) && Number(x) >= 0 && Number(x) <= 100 ? undefined : 'A number from 0 to 100'),
+      });
+      if (s === undefined) return;
+      v = Number(s);
+    }
+    await session.setScale([h], v);
+  });
+
+  reg('attnscope.maskLayer', async (arg?: unknown) => {
+    const m = session.model;
+    if (!m || !session.run) throw new EngineError('MODEL', 'inspect a prompt first');
+    let layer = (arg as HeadNode | undefined)?.kind === 'layer' ? (arg as Extract<HeadNode, { kind: 'layer' }>).layer : undefined;
+    if (layer === undefined) {
+      const pick = await vscode.window.showQuickPick(Array.from({ length: m.layers }, (_, l) => ({ label: `Layer ${l}`, layer: l })), { title: 'Mask which layer?' });
+      if (!pick) return;
+      layer = pick.layer;
+    }
+    await session.setScale(Array.from({ length: m.heads }, (_, h) => ({ layer: layer!, head: h })), 0);
+  });
+
+  reg('attnscope.unmaskAll', async () => {
+    const masked = [...session.scales].filter(([, v]) => v === 0).map(([k]) => {
+      const [layer, head] = k.split('.').map(Number) as [number, number];
+      return { layer, head };
+    });
+    if (masked.length) await session.setScale(masked, 1);
+  });
+
+  reg('attnscope.emphasizeSelection', async (alphaArg?: unknown) => {
+    const editor = inspectedEditor();
+    const sel = editor.selection;
+    if (sel.isEmpty) throw new EngineError('BAD_ARGUMENT', 'select the span to emphasize in the editor first');
+    let alpha = typeof alphaArg === 'number' ? alphaArg : undefined;
+    if (alpha === undefined) {
+      const s = await vscode.window.showInputBox({
+        title: 'Emphasize selection (PASTA)',
+        prompt: 'Attention to tokens outside the selection is multiplied by α (ln α added before the softmax), for all heads',
+        value: '0.01',
+        validateInput: (x) => (Number(x) > 0 && Number.isFinite(Number(x)) ? undefined : 'A positive number, e.g. 0.01'),
+      });
+      if (s === undefined) return;
+      alpha = Number(s);
+    }
+    await session.emphasize(editor.document.offsetAt(sel.start), editor.document.offsetAt(sel.end), alpha, session.emphasis?.heads ?? 'all');
+  });
+
+  reg('attnscope.resetInterventions', () => session.reset());
+  reg('attnscope.openPanel', () => {
+    d.showPanel();
+  });
+
+  reg('attnscope.toggleDirection', async () => {
+    const c = vscode.workspace.getConfiguration('attnscope');
+    await c.update('overlay.direction', session.settings.direction === 'from' ? 'to' : 'from', vscode.ConfigurationTarget.Global);
+  });
+
+  reg('attnscope.sortHeads', async () => {
+    const metric = await vscode.window.showQuickPick(
+      METRICS.map((m) => ({ label: m, picked: m === d.tree.order.metric })),
+      { title: 'Show, sort and filter heads by which metric?' },
+    );
+    if (!metric) return;
+    const mode = await vscode.window.showQuickPick(
+      [
+        { label: 'Sort descending', sort: true, filter: false },
+        { label: 'Sort descending, keep heads ≥ a threshold…', sort: true, filter: true },
+        { label: 'Layer order (no sorting or filter)', sort: false, filter: false },
+      ],
+      { title: `Heads by ${metric.label}` },
+    );
+    if (!mode) return;
+    let minValue: number | null = null;
+    if (mode.filter) {
+      const s = await vscode.window.showInputBox({ title: `Keep heads with ${metric.label} ≥`, value: '0.3', validateInput: (x) => (Number.isFinite(Number(x)) && x.trim() !== '' ? undefined : 'A number') });
+      if (s === undefined) return;
+      minValue = Number(s);
+    }
+    d.tree.order = { metric: metric.label as MetricName, sort: mode.sort, minValue };
+    d.tree.refresh();
+  });
+
+  reg('attnscope.clearOverlay', () => d.decorations.clear());
+  reg('attnscope.showLog', () => d.log.show());
+  reg('attnscope.reportError', (e: unknown) => d.reportError(e));
+
+  reg('attnscope.export', async () => {
+    const run = session.run;
+    if (!run || !session.model) throw new EngineError('PROMPT', 'nothing to export; inspect a prompt first');
+    const target = await vscode.window.showSaveDialog({ filters: { JSON: ['json'] }, saveLabel: 'Export run', defaultUri: session.doc ? vscode.Uri.file(session.doc.fsPath.replace(/\.[^./\\]*$/, '') + '.attnscope.json') : undefined });
+    if (!target) return;
+    const json = {
+      model: { arch: session.model.arch, modelType: session.model.modelType, layers: session.model.layers, heads: session.model.heads, kvHeads: session.model.kvHeads, hiddenSize: session.model.hiddenSize, vocabSize: session.model.vocabSize, hash: session.model.hash },
+      device: session.model.device,
+      prompt: run.prompt,
+      interventions: session.interventionsView(),
+      tokens: run.tokens,
+      next: run.next,
+      heads: run.heads,
+      timings: run.timings,
+    };
+    await vscode.workspace.fs.writeFile(target, Buffer.from(JSON.stringify(json, null, 1), 'utf8'));
+    void vscode.window.showInformationMessage(`AttnScope: exported the run to ${target.fsPath}`);
+  });
+}

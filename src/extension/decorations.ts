@@ -1,0 +1,89 @@
+// The inline overlay: a fixed, cached set of decoration types (one per tint level plus the cursor
+// token outline), all set on every update so stale ranges always clear.
+import * as vscode from 'vscode';
+import type { Session } from './session';
+import { OVERLAY_LEVELS, quantize } from './viewLogic';
+
+export class OverlayDecorations implements vscode.Disposable {
+  private readonly levels: vscode.TextEditorDecorationType[] = [];
+  private readonly cursor: vscode.TextEditorDecorationType;
+  private ranges: vscode.Range[] | undefined;
+  private rangesFor: { runId: number; version: number } | undefined;
+  private stale = false;
+
+  constructor(private readonly session: Session) {
+    for (let i = 1; i <= OVERLAY_LEVELS; i++) {
+      const a = (0.07 + (0.6 * i) / OVERLAY_LEVELS).toFixed(3);
+      this.levels.push(
+        vscode.window.createTextEditorDecorationType({
+          dark: { backgroundColor: `rgba(255, 150, 40, ${a})` },
+          light: { backgroundColor: `rgba(235, 110, 0, ${a})` },
+          rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+        }),
+      );
+    }
+    this.cursor = vscode.window.createTextEditorDecorationType({
+      borderWidth: '1px',
+      borderStyle: 'solid',
+      borderColor: new vscode.ThemeColor('focusBorder'),
+      borderRadius: '2px',
+    });
+  }
+
+  /** Marks the overlay out of date (the document changed since the run) and clears it. */
+  markStale(): void {
+    this.stale = true;
+    this.update();
+  }
+
+  private tokenRanges(doc: vscode.TextDocument): vscode.Range[] | undefined {
+    const run = this.session.run;
+    if (!run) return undefined;
+    if (this.rangesFor?.runId === run.runId && this.rangesFor.version === doc.version && this.ranges) return this.ranges;
+    const base = this.session.base;
+    this.ranges = run.tokens.map((t) => new vscode.Range(doc.positionAt(base + t.start), doc.positionAt(base + t.end)));
+    this.rangesFor = { runId: run.runId, version: doc.version };
+    this.stale = false;
+    return this.ranges;
+  }
+
+  /** Repaints every visible editor of the inspected document. Returns the number of tinted tokens. */
+  update(): number {
+    const s = this.session;
+    let tinted = 0;
+    for (const editor of vscode.window.visibleTextEditors) {
+      const isDoc = s.doc && editor.document.uri.toString() === s.doc.toString();
+      const buckets: vscode.Range[][] = this.levels.map(() => []);
+      const cursor: vscode.Range[] = [];
+      if (isDoc && s.run && s.overlay && !this.stale && editor.document.version === s.docVersion) {
+        const ranges = this.tokenRanges(editor.document)!;
+        const settings = s.settings;
+        const q = quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink);
+        for (let i = 0; i < q.length; i++) {
+          const lvl = q[i]!;
+          if (lvl > 0 && !ranges[i]!.isEmpty) {
+            buckets[lvl - 1]!.push(ranges[i]!);
+            tinted++;
+          }
+        }
+        const c = ranges[s.overlay.token];
+        if (c && !c.isEmpty) cursor.push(c);
+      }
+      this.levels.forEach((type, i) => editor.setDecorations(type, buckets[i]!));
+      editor.setDecorations(this.cursor, cursor);
+    }
+    return tinted;
+  }
+
+  clear(): void {
+    for (const editor of vscode.window.visibleTextEditors) {
+      for (const t of this.levels) editor.setDecorations(t, []);
+      editor.setDecorations(this.cursor, []);
+    }
+  }
+
+  dispose(): void {
+    for (const t of this.levels) t.dispose();
+    this.cursor.dispose();
+  }
+}

@@ -1,0 +1,117 @@
+// The Heads view: Model ▸ Layer ▸ Head with checkboxes (checked = enabled, unchecked = masked),
+// the head's scale and chosen metric in the description, sorting and filtering by a metric.
+import * as vscode from 'vscode';
+import { METRICS, type HeadView, type MetricName } from '../shared/protocol';
+import type { Session } from './session';
+import { formatMetric, formatScale, orderHeads, type TreeOrder } from './viewLogic';
+
+export type HeadNode = { kind: 'model' } | { kind: 'layer'; layer: number } | { kind: 'head'; layer: number; head: number };
+
+const METRIC_LABELS: Record<MetricName, string> = { entropy: 'entropy', sink: 'sink', prevToken: 'prev-token', selfAttn: 'self', induction: 'induction' };
+
+export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<HeadNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  readonly view: vscode.TreeView<HeadNode>;
+  order: TreeOrder = { metric: 'induction', sort: false, minValue: null };
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly session: Session) {
+    this.view = vscode.window.createTreeView('attnscope.heads', { treeDataProvider: this, showCollapseAll: true, manageCheckboxStateManually: true });
+    this.subs.push(
+      this.view.onDidChangeCheckboxState((e) => {
+        const changes = e.items.filter(([n]) => n.kind === 'head') as [Extract<HeadNode, { kind: 'head' }>, vscode.TreeItemCheckboxState][];
+        const mask = changes.filter(([, s]) => s === vscode.TreeItemCheckboxState.Unchecked).map(([n]) => ({ layer: n.layer, head: n.head }));
+        const unmask = changes.filter(([, s]) => s === vscode.TreeItemCheckboxState.Checked).map(([n]) => ({ layer: n.layer, head: n.head }));
+        void (async () => {
+          try {
+            if (mask.length) await session.setScale(mask, 0);
+            if (unmask.length) await session.setScale(unmask, 1);
+          } catch (err) {
+            void vscode.commands.executeCommand('attnscope.reportError', err);
+          }
+        })();
+      }),
+      this.view.onDidChangeSelection((e) => {
+        const n = e.selection[0];
+        if (n?.kind === 'head') session.select({ layer: n.layer, head: n.head });
+      }),
+    );
+  }
+
+  refresh(): void {
+    const m = this.session.model;
+    this.view.description = this.order.sort || this.order.minValue !== null ? `by ${METRIC_LABELS[this.order.metric]}${this.order.minValue !== null ? ` ≥ ${this.order.minValue}` : ''}` : undefined;
+    this.view.message = m && !this.session.run ? 'Run "Inspect Attention" to see head metrics.' : undefined;
+    this.emitter.fire(undefined);
+  }
+
+  private headView(layer: number, head: number): HeadView | undefined {
+    return this.session.run?.heads.find((h) => h.layer === layer && h.head === head);
+  }
+
+  getChildren(node?: HeadNode): HeadNode[] {
+    const s = this.session;
+    const m = s.model;
+    if (!m || !s.run) return [];
+    if (!node) return [{ kind: 'model' }];
+    if (node.kind === 'model') {
+      const layers: HeadNode[] = [];
+      for (let l = 0; l < m.layers; l++) if (orderHeads(s.run.heads, l, this.order).length) layers.push({ kind: 'layer', layer: l });
+      return layers;
+    }
+    if (node.kind === 'layer') return orderHeads(s.run.heads, node.layer, this.order).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
+    return [];
+  }
+
+  getParent(node: HeadNode): HeadNode | undefined {
+    if (node.kind === 'head') return { kind: 'layer', layer: node.layer };
+    if (node.kind === 'layer') return { kind: 'model' };
+    return undefined;
+  }
+
+  getTreeItem(node: HeadNode): vscode.TreeItem {
+    const s = this.session;
+    const m = s.modelView()!;
+    if (node.kind === 'model') {
+      const item = new vscode.TreeItem(m.name, vscode.TreeItemCollapsibleState.Expanded);
+      item.description = `${m.arch} · ${m.layers}×${m.heads} · ${m.device}`;
+      item.iconPath = new vscode.ThemeIcon('circuit-board');
+      item.contextValue = 'model';
+      item.id = 'model';
+      return item;
+    }
+    if (node.kind === 'layer') {
+      const heads = s.run!.heads.filter((h) => h.layer === node.layer);
+      const masked = heads.filter((h) => s.scaleOf(h) === 0).length;
+      const item = new vscode.TreeItem(`Layer ${node.layer}`, node.layer === 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+      item.description = masked ? `${masked}/${heads.length} masked` : `${heads.length} heads`;
+      item.contextValue = 'layer';
+      item.id = `layer-${node.layer}`;
+      item.iconPath = new vscode.ThemeIcon('layers');
+      return item;
+    }
+    const hv = this.headView(node.layer, node.head);
+    const scale = s.scaleOf(node);
+    const item = new vscode.TreeItem(`L${node.layer}H${node.head}`, vscode.TreeItemCollapsibleState.None);
+    const metric = this.order.metric;
+    const parts = [formatScale(scale), `${METRIC_LABELS[metric]} ${formatMetric(hv?.[metric] ?? null)}`].filter(Boolean);
+    item.description = parts.join(' · ');
+    item.checkboxState = { state: scale === 0 ? vscode.TreeItemCheckboxState.Unchecked : vscode.TreeItemCheckboxState.Checked, tooltip: scale === 0 ? 'Masked: check to enable' : 'Enabled: uncheck to mask' };
+    const tip = new vscode.MarkdownString(`**L${node.layer}H${node.head}**${scale !== 1 ? ` — ${scale === 0 ? 'masked' : `scaled ×${scale}`}` : ''}\n\n`);
+    tip.appendMarkdown('| metric | value |\n|---|---|\n');
+    for (const k of METRICS) tip.appendMarkdown(`| ${METRIC_LABELS[k]} | ${formatMetric(hv?.[k] ?? null)} |\n`);
+    item.tooltip = tip;
+    item.contextValue = 'head';
+    item.id = `head-${node.layer}-${node.head}`;
+    const sel = s.selected;
+    item.iconPath = new vscode.ThemeIcon(sel && sel.layer === node.layer && sel.head === node.head ? 'circle-filled' : 'circle-outline');
+    return item;
+  }
+
+  dispose(): void {
+    for (const d of this.subs) d.dispose();
+    this.view.dispose();
+    this.emitter.dispose();
+  }
+}

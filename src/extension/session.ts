@@ -1,0 +1,334 @@
+// The inspection session: one model in the engine worker, the inspected document, the interventions
+// and the last run. Views (decorations, tree, hover, status bar, panel) read from it and listen to
+// its change events; commands and the panel change it through its methods.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { EngineError, isEngineError } from '../engine/errors';
+import type { EngineHost } from '../engine/runtime/engineHost';
+import type { ModelInfo, TokenDetail } from '../engine/runtime/workerProtocol';
+import type { RunRequest, RunResult } from '../engine/run';
+import type { Aggregation, Direction, HeadRef, HeadView, InterventionsView, ModelView, RunView } from '../shared/protocol';
+import { readSettings, type Settings } from './settings';
+import { aggregationWeights, overlayValues, tokenAtOffset } from './viewLogic';
+
+export interface OverlayState {
+  token: number;
+  direction: Direction;
+  values: Float32Array;
+}
+
+export class Session implements vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model'>();
+  readonly onDidChange = this.emitter.event;
+  model: ModelInfo | undefined;
+  doc: vscode.Uri | undefined;
+  docVersion = 0;
+  prompt = '';
+  /** document offset of the prompt's first character (non-zero when a selection was inspected) */
+  base = 0;
+  run: RunView | undefined;
+  runId = 0;
+  lastRunMs = 0;
+  /** scale per head key "l.h"; absent = 1 */
+  readonly scales = new Map<string, number>();
+  emphasis: { start: number; end: number; alpha: number; heads: HeadRef[] | 'all' } | undefined;
+  sink: { heads: HeadRef[]; value: number } | undefined;
+  selected: HeadRef | null = null;
+  busy: string | null = null;
+  error: string | null = null;
+  overlay: OverlayState | undefined;
+  private agg: { key: string; matrix: Float32Array } | undefined;
+  private modelKey = '';
+  private cursorOffset = 0;
+  private disposed = false;
+
+  constructor(
+    readonly engine: EngineHost,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly defaultModelDir: string,
+  ) {}
+
+  get settings(): Settings {
+    return readSettings();
+  }
+
+  private fire(what: 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model'): void {
+    if (!this.disposed) this.emitter.fire(what);
+  }
+
+  private setBusy(msg: string | null): void {
+    this.busy = msg;
+    this.fire('busy');
+  }
+
+  modelView(): ModelView | null {
+    const m = this.model;
+    return m ? { name: m.dir === this.defaultModelDir ? 'default model' : path.basename(m.dir), arch: m.modelType, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads, device: m.device } : null;
+  }
+
+  interventionsView(): InterventionsView {
+    const scales = [...this.scales].map(([k, value]) => {
+      const [layer, head] = k.split('.').map(Number) as [number, number];
+      return { layer, head, value };
+    });
+    const e = this.emphasis;
+    return {
+      scales,
+      emphasis: e ? { ...e, text: this.prompt.slice(e.start, e.end) } : null,
+      sink: this.sink ?? null,
+    };
+  }
+
+  hasInterventions(): boolean {
+    return this.scales.size > 0 || !!this.emphasis || !!this.sink;
+  }
+
+  /** Opens the configured model in the worker when it is not open yet (or the setting changed). */
+  async ensureModel(): Promise<ModelInfo> {
+    const s = this.settings;
+    const dir = s.model || this.defaultModelDir;
+    const key = `${dir}|${s.device}`;
+    if (this.model && this.modelKey === key) return this.model;
+    this.setBusy(`Loading ${dir === this.defaultModelDir ? 'the default model' : path.basename(dir)}…`);
+    try {
+      const info = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: false },
+        async (progress) => {
+          progress.report({ message: `loading ${path.basename(dir)} (first open converts the weights)…` });
+          return this.engine.open({ modelDir: dir, device: s.device, cacheRoot: s.cacheRoot }, (m) => progress.report({ message: m }));
+        },
+      );
+      this.log.info(`model ${info.dir}: ${info.modelType}, ${info.layers}×${info.heads} heads, device ${info.device}${info.deviceNote ? ` (${info.deviceNote})` : ''}, load ${info.loadMs.toFixed(0)} ms`);
+      if (this.model && this.model.hash !== info.hash) this.resetState();
+      this.model = info;
+      this.modelKey = key;
+      this.fire('model');
+      return info;
+    } finally {
+      this.setBusy(null);
+    }
+  }
+
+  private resetState(): void {
+    this.scales.clear();
+    this.emphasis = undefined;
+    this.sink = undefined;
+    this.selected = null;
+    this.run = undefined;
+    this.agg = undefined;
+    this.overlay = undefined;
+  }
+
+  /** Inspects a document (or re-runs the current one with the current interventions). */
+  async inspect(doc: vscode.TextDocument, range?: vscode.Range): Promise<void> {
+    if (!vscode.workspace.isTrusted) {
+      throw new EngineError('MODEL', 'AttnScope runs models only in trusted workspaces; trust this folder (Manage Workspace Trust) to inspect');
+    }
+    const text = doc.getText(range);
+    if (text.trim().length === 0) throw new EngineError('PROMPT', `${path.basename(doc.fileName)}${range ? ' (selection)' : ''} is empty; write a prompt to inspect`);
+    const base = range ? doc.offsetAt(range.start) : 0;
+    if (this.doc?.toString() !== doc.uri.toString() || base !== this.base || text !== this.prompt) this.emphasis = undefined;
+    this.doc = doc.uri;
+    this.docVersion = doc.version;
+    this.prompt = text;
+    this.base = base;
+    await this.rerun();
+  }
+
+  /** Runs the model on the current prompt with the current interventions. */
+  async rerun(): Promise<void> {
+    if (!this.doc) return;
+    await this.ensureModel();
+    const s = this.settings;
+    const req: RunRequest = {
+      prompt: this.prompt.length > 0 ? this.prompt : ' ',
+      topK: 10,
+      scale: [...this.scales].map(([k, value]) => {
+        const [layer, head] = k.split('.').map(Number) as [number, number];
+        return { head: { layer, head }, value };
+      }),
+      emphasize: this.emphasis ? { start: this.emphasis.start, end: this.emphasis.end, alpha: this.emphasis.alpha } : undefined,
+      steerHeads: this.emphasis && this.emphasis.heads !== 'all' ? this.emphasis.heads : undefined,
+      sink: this.sink,
+    };
+    this.setBusy('Running…');
+    const t0 = performance.now();
+    try {
+      const { result, warnings, runId } = await this.engine.inspect({ ...req, maxTokens: s.maxTokens }, true);
+      for (const w of warnings) this.log.warn(w);
+      this.error = null;
+      this.runId = runId;
+      this.run = toRunView(result, runId, this.prompt, this.scales);
+      this.lastRunMs = performance.now() - t0;
+      this.agg = undefined;
+      await vscode.commands.executeCommand('setContext', 'attnscope.hasRun', true);
+      this.fire('run');
+      await this.refreshOverlay();
+      if (result.truncated) vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${result.truncated} dropped; setting attnscope.maxTokens or the model's limit).`);
+    } catch (e) {
+      if (isEngineError(e) && e.code === 'CANCELLED') return;
+      this.error = e instanceof Error ? e.message : String(e);
+      this.fire('busy');
+      throw e;
+    } finally {
+      this.setBusy(null);
+    }
+  }
+
+  private weights(): Float32Array {
+    const m = this.model!;
+    return aggregationWeights(m.layers, m.heads, this.scales, this.settings.aggregation, this.selected);
+  }
+
+  /** The aggregate [T, T] for the current settings, from the worker's kept run (cached). */
+  private async aggregate(): Promise<Float32Array | undefined> {
+    if (!this.run || !this.model) return undefined;
+    const mode: Aggregation = this.settings.aggregation;
+    const key = `${this.runId}|${mode}|${mode === 'mean' ? '' : `${this.selected?.layer}.${this.selected?.head}`}|${[...this.scales].join(';')}`;
+    if (this.agg?.key === key) return this.agg.matrix;
+    const { matrix } = await this.engine.query(this.runId, { what: 'aggregate', weights: this.weights() });
+    this.agg = { key, matrix: matrix! };
+    return matrix;
+  }
+
+  /** Sets the cursor (UTF-16 offset into the document) and recomputes the overlay without re-running. */
+  async setCursor(docOffset: number): Promise<void> {
+    this.cursorOffset = docOffset - this.base;
+    await this.refreshOverlay();
+  }
+
+  /** The token at a document offset. */
+  tokenAt(docOffset: number): number | undefined {
+    return this.run ? tokenAtOffset(this.run.tokens, docOffset - this.base) : undefined;
+  }
+
+  async refreshOverlay(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    const q = tokenAtOffset(run.tokens, this.cursorOffset);
+    if (q === undefined) return;
+    let agg: Float32Array | undefined;
+    try {
+      agg = await this.aggregate();
+    } catch (e) {
+      if (isEngineError(e) && e.code === 'CANCELLED') return;
+      throw e;
+    }
+    if (!agg || run !== this.run) return;
+    const direction = this.settings.direction;
+    this.overlay = { token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
+    this.fire('overlay');
+  }
+
+  async tokenDetail(q: number): Promise<TokenDetail | undefined> {
+    if (!this.run || !this.model) return undefined;
+    const { detail } = await this.engine.query(this.runId, { what: 'tokenDetail', q, direction: this.settings.direction, weights: this.weights(), top: 5 });
+    return detail;
+  }
+
+  async pattern(h: HeadRef): Promise<Float32Array | undefined> {
+    if (!this.run) return undefined;
+    return (await this.engine.query(this.runId, { what: 'pattern', layer: h.layer, head: h.head })).matrix;
+  }
+
+  checkHead(h: HeadRef): void {
+    const m = this.model;
+    if (!m || !Number.isInteger(h.layer) || !Number.isInteger(h.head) || h.layer < 0 || h.head < 0 || h.layer >= m.layers || h.head >= m.heads) {
+      throw new EngineError('BAD_ARGUMENT', `head ${h.layer}.${h.head} does not exist${m ? ` (layers 0..${m.layers - 1}, heads 0..${m.heads - 1})` : ''}`);
+    }
+  }
+
+  select(h: HeadRef | null): void {
+    if (h) this.checkHead(h);
+    this.selected = h;
+    this.fire('selection');
+    if (this.settings.aggregation !== 'mean') void this.refreshOverlay();
+  }
+
+  /** Sets the output scale of heads (0 masks) and re-runs. */
+  async setScale(heads: HeadRef[], value: number): Promise<void> {
+    if (!Number.isFinite(value) || value < 0 || value > 100) throw new EngineError('BAD_ARGUMENT', `scale ${value} must be a number between 0 and 100`);
+    for (const h of heads) this.checkHead(h);
+    for (const h of heads) {
+      if (value === 1) this.scales.delete(`${h.layer}.${h.head}`);
+      else this.scales.set(`${h.layer}.${h.head}`, value);
+    }
+    this.fire('interventions');
+    await this.rerun();
+  }
+
+  scaleOf(h: HeadRef): number {
+    return this.scales.get(`${h.layer}.${h.head}`) ?? 1;
+  }
+
+  async toggleMask(h: HeadRef): Promise<void> {
+    await this.setScale([h], this.scaleOf(h) === 0 ? 1 : 0);
+  }
+
+  /** Emphasizes a span given as document offsets (PASTA). */
+  async emphasize(docStart: number, docEnd: number, alpha: number, heads: HeadRef[] | 'all'): Promise<void> {
+    const start = docStart - this.base;
+    const end = docEnd - this.base;
+    if (!(alpha > 0) || !Number.isFinite(alpha) || alpha > 1e6) throw new EngineError('BAD_ARGUMENT', `alpha ${alpha} must be a positive number (e.g. 0.01)`);
+    if (!(end > start) || start < 0 || end > this.prompt.length) throw new EngineError('BAD_ARGUMENT', 'select a span inside the inspected prompt to emphasize first');
+    if (heads !== 'all') for (const h of heads) this.checkHead(h);
+    this.emphasis = { start, end, alpha, heads };
+    this.fire('interventions');
+    await this.rerun();
+  }
+
+  async clearEmphasis(): Promise<void> {
+    this.emphasis = undefined;
+    this.fire('interventions');
+    await this.rerun();
+  }
+
+  async setSink(heads: HeadRef[], value: number): Promise<void> {
+    if (!(value > 0) || !Number.isFinite(value) || value > 100) throw new EngineError('BAD_ARGUMENT', `sink scale ${value} must be a positive number (1 = unchanged)`);
+    for (const h of heads) this.checkHead(h);
+    this.sink = value === 1 || heads.length === 0 ? undefined : { heads, value };
+    this.fire('interventions');
+    await this.rerun();
+  }
+
+  async reset(): Promise<void> {
+    this.scales.clear();
+    this.emphasis = undefined;
+    this.sink = undefined;
+    this.fire('interventions');
+    await this.rerun();
+  }
+
+  /** Keeps the emphasis span on the same text while the user edits the document. */
+  onDocumentEdited(e: vscode.TextDocumentChangeEvent): void {
+    if (!this.emphasis || e.document.uri.toString() !== this.doc?.toString()) return;
+    for (const c of e.contentChanges) {
+      const delta = c.text.length - c.rangeLength;
+      const em = this.emphasis;
+      const at = c.rangeOffset - this.base;
+      if (at >= em.end) continue;
+      if (at + c.rangeLength <= em.start) {
+        em.start += delta;
+        em.end += delta;
+      } else em.end = Math.max(em.start + 1, em.end + delta);
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.emitter.dispose();
+  }
+}
+
+export function toRunView(r: RunResult, runId: number, prompt: string, scales: ReadonlyMap<string, number>): RunView {
+  const heads: HeadView[] = r.heads.map((h) => ({ ...h, scale: scales.get(`${h.layer}.${h.head}`) ?? 1 }));
+  return {
+    runId,
+    prompt,
+    tokens: r.tokens.map((t) => ({ text: t.text, start: t.start, end: t.end, special: t.special, id: t.id })),
+    heads,
+    next: r.next,
+    timings: { runMs: r.timings.runMs, loadMs: r.timings.loadMs },
+    truncated: r.truncated,
+  };
+}

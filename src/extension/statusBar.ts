@@ -1,0 +1,42 @@
+// Status bar: model, device, token count and the last run time; a spinner while busy.
+import * as vscode from 'vscode';
+import type { Session } from './session';
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('attnscope.status', vscode.StatusBarAlignment.Right, 100);
+
+  constructor(private readonly session: Session) {
+    this.item.name = 'AttnScope';
+    this.item.command = 'attnscope.openPanel';
+    this.update();
+  }
+
+  update(): void {
+    const s = this.session;
+    const m = s.modelView();
+    if (s.busy) {
+      this.item.text = `$(sync~spin) AttnScope: ${s.busy}`;
+      this.item.tooltip = s.busy;
+      this.item.backgroundColor = undefined;
+      this.item.show();
+      return;
+    }
+    if (!m) {
+      this.item.hide();
+      return;
+    }
+    const tokens = s.run ? `${s.run.tokens.length} tok` : 'no run';
+    const ms = s.run ? ` · ${s.run.timings.runMs.toFixed(0)} ms` : '';
+    const iv = s.hasInterventions() ? ' · $(beaker) steered' : '';
+    this.item.text = `$(eye) ${m.name} · ${m.device} · ${tokens}${ms}${iv}`;
+    this.item.tooltip = new vscode.MarkdownString(
+      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}\n\nClick to open the panel.`,
+    );
+    this.item.backgroundColor = s.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}
