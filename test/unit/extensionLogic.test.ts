@@ -1,0 +1,111 @@
+// View logic of the extension host (no vscode API): token lookup, aggregation weights, overlay
+// quantisation, tree ordering, head ids, and validation of webview messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HeadView, TokenView } from '../../src/shared/protocol';
+import { aggregationWeights, formatScale, orderHeads, overlayValues, parseHeadId, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/extension/viewLogic';
+import { parseFromWebview } from '../../src/extension/panelMessages';
+
+// "<s>Hello world!" tokens: <s> (special, 0..0), "Hello" 0..5, " world" 5..11, "!" 11..12
+const toks: TokenView[] = [
+  { text: '<s>', start: 0, end: 0, special: true, id: 1 },
+  { text: 'Hello', start: 0, end: 5, special: false, id: 2 },
+  { text: ' world', start: 5, end: 11, special: false, id: 3 },
+  { text: '!', start: 11, end: 12, special: false, id: 4 },
+];
+
+test('tokenAtOffset: inside, at boundaries, past the end, never the special token', () => {
+  assert.equal(tokenAtOffset(toks, 0), 1);
+  assert.equal(tokenAtOffset(toks, 3), 1);
+  assert.equal(tokenAtOffset(toks, 5), 2, 'a token owns its first character');
+  assert.equal(tokenAtOffset(toks, 10), 2);
+  assert.equal(tokenAtOffset(toks, 11), 3);
+  assert.equal(tokenAtOffset(toks, 12), 3, 'cursor after the last character');
+  assert.equal(tokenAtOffset(toks, 500), 3);
+  assert.equal(tokenAtOffset([toks[0]!], 0), undefined);
+  // a gap the tokenizer dropped (e.g. a normalizer): belongs to the token before it
+  const gap: TokenView[] = [{ text: 'a', start: 0, end: 1, special: false, id: 1 }, { text: 'b', start: 3, end: 4, special: false, id: 2 }];
+  assert.equal(tokenAtOffset(gap, 2), 0);
+  // 2,000 tokens: binary search agrees with a linear scan
+  const many: TokenView[] = Array.from({ length: 2000 }, (_, i) => ({ text: 'ab', start: 2 * i, end: 2 * i + 2, special: false, id: i }));
+  for (const off of [0, 1, 2, 777, 3999, 4000]) assert.equal(tokenAtOffset(many, off), Math.min(1999, Math.floor(off / 2)));
+});
+
+test('aggregationWeights: mean over enabled heads, one head, one layer, fallback', () => {
+  const scales = new Map([['0.1', 0], ['1.0', 2]]);
+  assert.deepEqual(Array.from(aggregationWeights(2, 2, scales, 'mean', null)), [1, 0, 1, 1]);
+  assert.deepEqual(Array.from(aggregationWeights(2, 2, scales, 'head', { layer: 1, head: 1 })), [0, 0, 0, 1]);
+  assert.deepEqual(Array.from(aggregationWeights(2, 2, scales, 'layer', { layer: 0, head: 0 })), [1, 0, 0, 0], 'masked heads of the layer do not count');
+  assert.deepEqual(Array.from(aggregationWeights(2, 2, scales, 'head', null)), [1, 0, 1, 1], 'nothing selected: mean');
+});
+
+test('overlayValues: row (from) and column (to)', () => {
+  const T = 3;
+  const agg = Float32Array.from([1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5]);
+  assert.deepEqual(Array.from(overlayValues(agg, T, 2, 'from')), [0.2, 0.3, 0.5].map(Math.fround));
+  assert.deepEqual(Array.from(overlayValues(agg, T, 0, 'to')), [1, 0.5, 0.2].map(Math.fround));
+});
+
+test('quantize: levels relative to the max, sink discount, zeros and NaN', () => {
+  const v = Float32Array.from([0.9, 0.05, 0.05, 0]);
+  const plain = quantize(v, toks, 'linear', false);
+  assert.equal(plain[0], OVERLAY_LEVELS);
+  assert.equal(plain[1], 1);
+  assert.equal(plain[3], 0);
+  const disc = quantize(v, toks, 'linear', true);
+  assert.equal(disc[1], OVERLAY_LEVELS, 'without the sink, the rest spans the scale');
+  assert.equal(disc[0], OVERLAY_LEVELS, 'the sink is clamped to the top');
+  assert.deepEqual(Array.from(quantize(new Float32Array(4), toks, 'sqrt', true)), [0, 0, 0, 0]);
+  assert.deepEqual(Array.from(quantize(Float32Array.from([NaN, 0.5, NaN, 0.25]), toks, 'linear', false)), [0, OVERLAY_LEVELS, 0, OVERLAY_LEVELS / 2]);
+  const sq = quantize(Float32Array.from([0, 1, 0.25, 0.01]), toks, 'sqrt', false);
+  assert.deepEqual(Array.from(sq), [0, 8, 4, 1]);
+});
+
+test('orderHeads: layer order, sorted, filtered; nulls last', () => {
+  const hv = (head: number, induction: number | null): HeadView => ({ layer: 0, head, induction, entropy: 1, sink: 0, prevToken: 0, selfAttn: 0, scale: 1 });
+  const heads = [hv(0, 0.1), hv(1, null), hv(2, 0.7), hv(3, 0.4), { ...hv(0, 0.9), layer: 1 }];
+  assert.deepEqual(orderHeads(heads, 0, { metric: 'induction', sort: false, minValue: null }).map((h) => h.head), [0, 1, 2, 3]);
+  assert.deepEqual(orderHeads(heads, 0, { metric: 'induction', sort: true, minValue: null }).map((h) => h.head), [2, 3, 0, 1]);
+  assert.deepEqual(orderHeads(heads, 0, { metric: 'induction', sort: true, minValue: 0.3 }).map((h) => h.head), [2, 3]);
+});
+
+test('parseHeadId and formatScale', () => {
+  assert.deepEqual(parseHeadId('L2H5', 4, 8), { layer: 2, head: 5 });
+  assert.deepEqual(parseHeadId(' l1 h0 ', 4, 8), { layer: 1, head: 0 });
+  assert.deepEqual(parseHeadId('3.7', 4, 8), { layer: 3, head: 7 });
+  assert.equal(parseHeadId('4.0', 4, 8), undefined);
+  assert.equal(parseHeadId('L1', 4, 8), undefined);
+  assert.equal(formatScale(0), 'masked');
+  assert.equal(formatScale(1), '');
+  assert.equal(formatScale(1.5), '×1.5');
+});
+
+test('parseFromWebview: accepts each well-formed message, rejects malformed ones', () => {
+  const ok = (body: unknown) => {
+    const r = parseFromWebview({ messageId: 7, body });
+    assert.ok(r.ok, JSON.stringify(body));
+    return r.envelope.body;
+  };
+  assert.deepEqual(ok({ type: 'ready', version: 1 }), { type: 'ready', version: 1 });
+  assert.deepEqual(ok({ type: 'selectHead', head: { layer: 1, head: 2 } }), { type: 'selectHead', head: { layer: 1, head: 2 } });
+  assert.deepEqual(ok({ type: 'setScale', heads: [{ layer: 0, head: 0 }], value: 2.5 }), { type: 'setScale', heads: [{ layer: 0, head: 0 }], value: 2.5 });
+  assert.deepEqual(ok({ type: 'emphasizeSelection', alpha: 0.01, heads: 'all' }), { type: 'emphasizeSelection', alpha: 0.01, heads: 'all' });
+  assert.deepEqual(ok({ type: 'setSettings', settings: { metric: 'sink', direction: 'to' } }), { type: 'setSettings', settings: { metric: 'sink', direction: 'to' } });
+  assert.deepEqual(ok({ type: 'reset', extra: 1 }), { type: 'reset' });
+  const bad = (raw: unknown, re: RegExp) => {
+    const r = parseFromWebview(raw);
+    assert.equal(r.ok, false, JSON.stringify(raw));
+    assert.match((r as { error: string }).error, re);
+  };
+  bad(null, /messageId/);
+  bad({ body: { type: 'reset' } }, /messageId/);
+  bad({ messageId: 1, body: { type: 'selectHead', head: { layer: -1, head: 0 } } }, /malformed selectHead/);
+  bad({ messageId: 1, body: { type: 'selectHead', head: { layer: 1.5, head: 0 } } }, /malformed/);
+  bad({ messageId: 1, body: { type: 'setScale', heads: [{ layer: 0, head: 0 }], value: NaN } }, /malformed setScale/);
+  bad({ messageId: 1, body: { type: 'setScale', heads: 'all', value: 1 } }, /malformed setScale/);
+  bad({ messageId: 1, body: { type: 'setSink', heads: [], value: 0 } }, /malformed setSink/);
+  bad({ messageId: 1, body: { type: 'emphasizeSelection', alpha: -1, heads: 'all' } }, /malformed/);
+  bad({ messageId: 1, body: { type: 'setSettings', settings: { metric: 'bogus' } } }, /malformed setSettings/);
+  bad({ messageId: 1, body: { type: 'revealToken', index: '3' } }, /malformed revealToken/);
+  bad({ messageId: 1, body: { type: 'rm -rf' } }, /unknown message type/);
+});
