@@ -140,3 +140,18 @@ test('parity: the plain graph gives the inspection graph\'s logits', async () =>
     await model.release();
   }
 });
+
+test('parity: without a repeated token the induction score is undefined (NaN in the graph, null in the reference)', async () => {
+  const variant = TINY_VARIANTS.find((v) => v.family === 'gpt_neox')!;
+  const ck = makeTinyCheckpoint(path.join(root, 'no-repeat'), variant);
+  const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+  try {
+    const ids = Array.from({ length: 12 }, (_, i) => 5 + 7 * i);
+    await compare(model, ck, ids, {}, 'no-repeat');
+    const one = await model.forward({ ids: [5], headScale: new Float32Array(model.dims.layers * model.dims.heads).fill(1), attnBias: new Float32Array(model.dims.layers * model.dims.heads) }, { inspect: true, layers: [0] });
+    assert.equal(one.patterns.get(0)!.length, model.dims.heads, 'T = 1 works');
+    assert.ok(one.metrics!.every((v) => Number.isNaN(v)), 'T = 1: every metric undefined');
+  } finally {
+    await model.release();
+  }
+});

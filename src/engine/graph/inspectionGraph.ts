@@ -145,22 +145,27 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     }
   };
 
-  // Row weights for the head metrics: 1/(T−1) on rows 1..T−1, 0 on row 0.
-  let metricInputs: { rowW: string; indMask: string; indRows: string; diagIdx: string; prevIdx: string } | undefined;
+  // Shared inputs of the head metrics: row weights 1/(T−1) on rows 1..T−1 (0 on row 0), the
+  // flat [q*T + k] positions that count for induction (k < q and ids[k-1] == ids[q]), and how many
+  // rows have at least one of them. Computed once per run, used by every layer.
+  let metricInputs: MetricInputs | undefined;
   if (opts.inspect) {
     metricInputs = g.within('metrics', () => {
       const tm1 = g.op('Sub', [g.op('Cast', [tScalar], { to: attr.i(1) }), g.f32([1], [])]);
       const rowW = g.op('Div', [g.op('Cast', [g.op('Greater', [pos, g.i64([0], [])])], { to: attr.i(1) }), tm1]);
-      // induction: key k counts for query q when k < q and ids[k-1] == ids[q]
       const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
       const same = g.op('Equal', [g.op('Unsqueeze', [ids, g.i64([1])]), g.op('Unsqueeze', [prevIds, g.i64([0])])]);
       const before = g.op('Less', [g.op('Unsqueeze', [pos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]);
-      const indMask = g.op('Cast', [g.op('And', [same, before])], { to: attr.i(1) });
-      const indRows = g.op('ReduceMax', [indMask], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      const indMask = g.op('And', [same, before]); // [T, T] bool
+      const nz = g.op('NonZero', [indMask]); // [2, M]
+      const [nq, nk] = g.opN('Split', [nz, g.i64([1, 1])], 2, { axis: attr.i(0) });
+      const indFlat = g.op('Reshape', [g.op('Add', [g.op('Mul', [nq!, tScalar]), nk!]), g.i64([-1])]); // [M]
+      const indRows = g.op('ReduceMax', [g.op('Cast', [indMask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      const indCount = g.op('ReduceSum', [indRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
       const tp1 = g.op('Add', [tScalar, g.i64([1], [])]);
       const diagIdx = g.op('Mul', [pos, tp1]);
       const prevIdx = g.op('Max', [g.op('Sub', [diagIdx, g.i64([1], [])]), g.i64([0], [])]);
-      return { rowW, indMask, indRows, diagIdx, prevIdx };
+      return { rowW, indFlat, indCount, diagIdx, prevIdx };
     });
   }
   const layerMetrics: string[] = [];
@@ -194,7 +199,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', opts.inspect ? patternOutput(l) : undefined);
         if (opts.inspect) {
           g.output(patternOutput(l), 'float', [H, 'T', 'T']);
-          layerMetrics.push(headMetrics(g, probs, raw, masked, H, metricInputs!));
+          layerMetrics.push(headMetrics(g, probs, raw, H, metricInputs!));
         }
         let ctx = g.op('MatMul', [probs, v], {}, 'pv');
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
@@ -235,29 +240,39 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   return g.encode(opts.inspect ? 'attnscope_inspect' : 'attnscope_plain', `AttnScope ${opts.inspect ? 'inspection' : 'plain'} graph for ${d.modelType}`);
 }
 
+interface MetricInputs {
+  rowW: string;
+  indFlat: string;
+  indCount: string;
+  diagIdx: string;
+  prevIdx: string;
+}
+
 /**
  * Per-head metrics [H, 5] from probs [H, T, T]; see METRIC_ORDER and the definitions in metrics.ts.
- * Entropy avoids a log over T² values: with s the finite scores (`raw`) and lse the row's
- * log-sum-exp, −Σ p ln p = lse − Σ p·s, and lse = max(s) − ln(max p) (both maxima at the same key;
- * max p ≥ 1/T keeps the log well conditioned).
+ * Only two passes over the T² probabilities: ArgMax and the p·s product for the entropy. With s the
+ * finite scores (`raw`) and lse the row's log-sum-exp, −Σ p ln p = lse − Σ p·s, and
+ * lse = s[k*] − ln p[k*] at the row's most attended key k* (p[k*] ≥ 1/T keeps the log well
+ * conditioned). Sink, self and previous-token attention are gathers of T values; induction is a
+ * gather of the matching positions: the mean over qualifying rows of their sums is the total over
+ * all matches divided by the number of qualifying rows.
  */
-function headMetrics(g: GraphBuilder, probs: string, raw: string, masked: string, H: number, m: { rowW: string; indMask: string; indRows: string; diagIdx: string; prevIdx: string }): string {
+function headMetrics(g: GraphBuilder, probs: string, raw: string, H: number, m: MetricInputs): string {
   return g.within('metrics', () => {
-    const axis2 = g.i64([2]);
-    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
-    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
-    const ps = g.op('ReduceSum', [g.op('Mul', [probs, raw]), axis2], { keepdims: attr.i(0) });
-    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]); // [H, T]
-    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, T]
+    const top = g.op('ArgMax', [probs], { axis: attr.i(2), keepdims: attr.i(1) }); // [H, T, 1]
+    const sTop = g.op('GatherElements', [raw, top], { axis: attr.i(2) });
+    const pTop = g.op('GatherElements', [probs, top], { axis: attr.i(2) });
+    const lse = g.op('Reshape', [g.op('Sub', [sTop, g.op('Log', [pTop])]), g.i64([H, -1])]); // [H, T]
+    const ps = g.op('ReduceSum', [g.op('Mul', [probs, raw]), g.i64([2])], { keepdims: attr.i(0) }); // [H, T]
+    const entRow = g.op('Sub', [lse, ps]);
     const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
+    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, T]
     const selfRow = g.op('Gather', [flat, m.diagIdx], { axis: attr.i(1) });
     const prevRow = g.op('Gather', [flat, m.prevIdx], { axis: attr.i(1) });
     const rows = g.op('Concat', [entRow, sinkRow, prevRow, selfRow].map((r) => g.op('Unsqueeze', [r, g.i64([1])])), { axis: attr.i(1) }); // [H, 4, T]
     const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [m.rowW, g.i64([1])])]), g.i64([H, 4])]);
-    const indRow = g.op('ReduceSum', [g.op('Mul', [probs, m.indMask]), axis2], { keepdims: attr.i(0) }); // [H, T]
-    const indSum = g.op('MatMul', [indRow, g.op('Unsqueeze', [m.indRows, g.i64([1])])]); // [H, 1]
-    const count = g.op('ReduceSum', [m.indRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
-    const induction = g.op('Div', [indSum, count]); // NaN when no row qualifies
+    const indSum = g.op('ReduceSum', [g.op('Gather', [flat, m.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
+    const induction = g.op('Div', [indSum, m.indCount]); // NaN when no row qualifies
     return g.op('Concat', [means, induction], { axis: attr.i(1) });
   });
 }
