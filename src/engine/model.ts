@@ -92,10 +92,13 @@ export class Model {
       head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
       attn_bias: new ort.Tensor('float32', inp.attnBias, [L, H, T]),
     };
-    const fetch = ['logits'];
+    // Outputs are pre-allocated: onnxruntime writes straight into these buffers (no second copy).
+    const V = this.dims.vocabSize;
+    const logitsRows = opts.allLogits ? T : 1;
+    const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
-      fetch.push('head_metrics');
-      for (const l of opts.layers ?? []) fetch.push(`blocks.${l}.attn.pattern`);
+      fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * 5), [L, H, 5]);
+      for (const l of opts.layers ?? []) fetch[`blocks.${l}.attn.pattern`] = new ort.Tensor('float32', new Float32Array(H * T * T), [H, T, T]);
     }
     let out: ort.InferenceSession.OnnxValueMapType;
     try {

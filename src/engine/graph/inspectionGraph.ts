@@ -87,7 +87,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
       const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([d.slidingWindow], [])]);
       blocked = g.op('Or', [blocked, far]);
     }
-    return g.op('Where', [blocked, g.f32([-Infinity], []), g.f32([0], [])]);
+    // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
+    // 0 there, and p·s stays finite (0 × −1e9 = 0) for the entropy in the head metrics.
+    return g.op('Where', [blocked, g.f32([-1e9], []), g.f32([0], [])]);
   });
 
   // RoPE tables [T, rotaryDim], computed the way HF does (float32 positions × float32 inv_freq).
@@ -194,12 +196,12 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         q = g.op('Mul', [q, g.f32([d.attnScale], [])]);
         const qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
-        const raw = g.op('Add', [qk, bias], {}, 'steer_bias'); // finite scores, for the entropy
+        const raw = g.op('Add', [qk, bias], {}, 'steer_bias');
         const masked = g.op('Add', [raw, mask], {}, 'causal_mask');
         const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', opts.inspect ? patternOutput(l) : undefined);
         if (opts.inspect) {
           g.output(patternOutput(l), 'float', [H, 'T', 'T']);
-          layerMetrics.push(headMetrics(g, probs, raw, H, metricInputs!));
+          layerMetrics.push(headMetrics(g, probs, masked, H, metricInputs!));
         }
         let ctx = g.op('MatMul', [probs, v], {}, 'pv');
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
@@ -250,21 +252,19 @@ interface MetricInputs {
 
 /**
  * Per-head metrics [H, 5] from probs [H, T, T]; see METRIC_ORDER and the definitions in metrics.ts.
- * Only two passes over the T² probabilities: ArgMax and the p·s product for the entropy. With s the
- * finite scores (`raw`) and lse the row's log-sum-exp, −Σ p ln p = lse − Σ p·s, and
- * lse = s[k*] − ln p[k*] at the row's most attended key k* (p[k*] ≥ 1/T keeps the log well
- * conditioned). Sink, self and previous-token attention are gathers of T values; induction is a
- * gather of the matching positions: the mean over qualifying rows of their sums is the total over
- * all matches divided by the number of qualifying rows.
+ * Four cheap passes over T² values, no log over them: with s the (finite) masked scores and lse
+ * the row's log-sum-exp, −Σ p ln p = lse − Σ p·s, and lse = max s − ln(max p)
+ * (both maxima are at the same key; max p ≥ 1/T keeps the log well conditioned). Sink, self and
+ * previous-token attention are gathers of T values; induction gathers the matching positions: the
+ * mean over qualifying rows of their sums is the total over all matches divided by the number of
+ * qualifying rows.
  */
-function headMetrics(g: GraphBuilder, probs: string, raw: string, H: number, m: MetricInputs): string {
+function headMetrics(g: GraphBuilder, probs: string, masked: string, H: number, m: MetricInputs): string {
   return g.within('metrics', () => {
-    const top = g.op('ArgMax', [probs], { axis: attr.i(2), keepdims: attr.i(1) }); // [H, T, 1]
-    const sTop = g.op('GatherElements', [raw, top], { axis: attr.i(2) });
-    const pTop = g.op('GatherElements', [probs, top], { axis: attr.i(2) });
-    const lse = g.op('Reshape', [g.op('Sub', [sTop, g.op('Log', [pTop])]), g.i64([H, -1])]); // [H, T]
-    const ps = g.op('ReduceSum', [g.op('Mul', [probs, raw]), g.i64([2])], { keepdims: attr.i(0) }); // [H, T]
-    const entRow = g.op('Sub', [lse, ps]);
+    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) }); // [H, T]
+    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
+    const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
+    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]);
     const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
     const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, T]
     const selfRow = g.op('Gather', [flat, m.diagIdx], { axis: attr.i(1) });
