@@ -2,6 +2,9 @@
 import { EngineError } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
+import { EngineHost } from '../engine/runtime/engineHost';
+import { loadTokenizer, type PromptTokenizer } from '../engine/sources/tokenizer';
+import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../extension/viewLogic';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,5 +65,81 @@ export async function bench(modelDir: string, tokens: number, runs: number, devi
     return { tokens, device: model.device, plainMs: r2(plainMs), inspectMs: r2(inspectMs), runs, loadMs: r2(model.loadMs), ratio: r2(inspectMs / plainMs) };
   } finally {
     await model.release();
+  }
+}
+
+const WORDS = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'then', 'it', 'saw', 'river', 'stone', 'light', 'house', 'green', 'bird', 'over', 'when', 'music', 'paper'];
+
+/** A deterministic prompt of about `tokens` tokens for this tokenizer. */
+async function promptOfTokens(tok: PromptTokenizer, tokens: number): Promise<string> {
+  let words = tokens;
+  for (;;) {
+    const text = Array.from({ length: words }, (_, i) => WORDS[(i * 7 + (i >> 3)) % WORDS.length]).join(' ');
+    const n = (await tok.encode(text)).length;
+    if (n >= tokens) {
+      // trim words until just at or above the target
+      let w = words;
+      while (w > 1 && (await tok.encode(text.split(' ').slice(0, w - 1).join(' '))).length >= tokens) w--;
+      return text.split(' ').slice(0, w).join(' ');
+    }
+    words = Math.ceil(words * 1.3);
+  }
+}
+
+export interface ViewBenchResult {
+  tokens: number;
+  device: string;
+  /** cursor move to new overlay levels (no re-run): token lookup, overlay row, quantisation */
+  cursorMs: number;
+  cursorP95Ms: number;
+  /** mask toggle to new overlay: re-run in the worker, aggregate, overlay row, quantisation */
+  maskToggleMs: number;
+  runs: number;
+}
+
+function p95(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!;
+}
+
+/** The extension's interactive paths, headless: what happens between an event and setDecorations. */
+export async function benchViews(modelDir: string, tokens: number, runs: number, device: DeviceRequest, workerScript: string): Promise<ViewBenchResult> {
+  const host = new EngineHost({ workerScript });
+  try {
+    const info = await host.open({ modelDir, device });
+    const tok = await loadTokenizer(modelDir);
+    const prompt = await promptOfTokens(tok, Math.min(tokens, info.maxPositions));
+    const L = info.layers;
+    const H = info.heads;
+    const scales = new Map<string, number>();
+    const first = await host.inspect({ prompt, maxTokens: tokens }, true);
+    const T = first.result.tokens.length;
+    const view = first.result.tokens.map((t) => ({ ...t }));
+    const { matrix } = await host.query(first.runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
+    // Cursor moves: 400 positions across the prompt.
+    const cursor: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const offset = Math.floor(((i * 7919) % 400) / 400 * prompt.length);
+      const t0 = performance.now();
+      const q = tokenAtOffset(view, offset)!;
+      quantize(overlayValues(matrix!, T, q, 'from'), view, 'sqrt', true);
+      cursor.push(performance.now() - t0);
+    }
+    // Mask toggles: alternate masking and unmasking one head; each time re-run, aggregate, overlay.
+    const toggles: number[] = [];
+    for (let r = 0; r <= runs; r++) {
+      const masked = r % 2 === 0;
+      if (masked) scales.set('0.0', 0);
+      else scales.delete('0.0');
+      const t0 = performance.now();
+      const { runId } = await host.inspect({ prompt, maxTokens: tokens, mask: masked ? [{ layer: 0, head: 0 }] : [] }, true);
+      const agg = await host.query(runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
+      quantize(overlayValues(agg.matrix!, T, T - 1, 'from'), view, 'sqrt', true);
+      if (r > 0) toggles.push(performance.now() - t0); // the first is a warm-up
+    }
+    const r3 = (v: number) => Math.round(v * 1000) / 1000;
+    return { tokens: T, device: info.device, cursorMs: r3(median(cursor)), cursorP95Ms: r3(p95(cursor)), maskToggleMs: Math.round(median(toggles) * 100) / 100, runs };
+  } finally {
+    await host.dispose();
   }
 }

@@ -8,13 +8,13 @@ import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { runInspection, type RunRequest } from '../engine/run';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
-import { bench } from './bench';
+import { bench, benchViews } from './bench';
 
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
                     [--top K] [--device auto|cpu|cuda]
-  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda]`;
+  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
 export function defaultModelDir(): string {
@@ -131,14 +131,16 @@ async function benchCmd(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { model: { type: 'string' }, tokens: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' } },
+    options: { model: { type: 'string' }, tokens: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, views: { type: 'boolean' } },
   });
   if (positionals.length) throw new EngineError('BAD_ARGUMENT', `bench takes no positional arguments (got ${positionals.join(' ')})`);
   if (values.tokens === undefined) throw new EngineError('BAD_ARGUMENT', `bench needs --tokens N; run "attnscope --help"`);
   const tokens = parsePositiveInt(values.tokens, '--tokens');
   const runs = values.runs === undefined ? 5 : parsePositiveInt(values.runs, '--runs');
   const device = parseDevice(values.device);
-  const result = await bench(resolveModel(values.model), tokens, runs, device);
+  const result = values.views
+    ? await benchViews(resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineWorker.js'))
+    : await bench(resolveModel(values.model), tokens, runs, device);
   write(values.json, JSON.stringify(result));
   return 0;
 }

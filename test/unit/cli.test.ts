@@ -229,4 +229,9 @@ test('bench writes the contract', () => {
   assert.equal(j.runs, 2);
   assert.equal(j.device, 'cpu');
   assert.ok(j.plainMs > 0 && j.inspectMs > 0);
+  const v = run(['bench', '--model', gpt2, '--tokens', '40', '--runs', '2', '--views']);
+  assert.equal(v.code, 0, v.stderr);
+  const jv = JSON.parse(v.stdout);
+  assert.ok(jv.tokens >= 40 && jv.tokens <= 64, `a prompt of about 40 tokens, got ${jv.tokens}`);
+  assert.ok(jv.cursorMs >= 0 && jv.cursorP95Ms >= jv.cursorMs && jv.maskToggleMs > 0);
 });
