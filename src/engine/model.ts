@@ -36,6 +36,13 @@ export class Model {
   device: Device = 'cpu';
   /** time to open: checkpoint, tokenizer, cache (conversion on a cold open) and the first session */
   loadMs = 0;
+  /** true when the converted weights came from the cache (a warm open) */
+  get fromCache(): boolean {
+    return !this.cache.built;
+  }
+  get cacheDir(): string {
+    return this.cache.dir;
+  }
   deviceNote?: string;
 
   private constructor(
