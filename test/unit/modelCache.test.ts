@@ -40,7 +40,7 @@ test('cache: cold open converts, warm open reuses, changes rebuild', async () =>
   // A changed checkpoint gets its own entry.
   const cfgFile = path.join(ck.dir, 'config.json');
   const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-  fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, rms_norm_eps: 1e-5 }));
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, rope_theta: cfg.rope_theta * 2 }));
   const changed = await open();
   assert.equal(changed.fromCache, false);
   assert.notEqual(changed.cacheDir, cold.cacheDir);
