@@ -104,6 +104,11 @@ export class Session implements vscode.Disposable {
       this.modelKey = key;
       this.fire('model');
       return info;
+    } catch (e) {
+      // The worker released the previous model before failing to open this one, so the next call
+      // must re-open even when the setting goes back to the previous model's key.
+      this.modelKey = '';
+      throw e;
     } finally {
       this.setBusy(null);
     }
