@@ -1,4 +1,4 @@
-// One build script, several bundles. `node esbuild.mjs [--tests] [--watch]`.
+// One build script, several bundles. `node esbuild.mjs [--tests] [--tools] [--integration] [--watch]`.
 import * as esbuild from 'esbuild';
 import { readdirSync, statSync, existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,11 @@ if (existsSync('webview/main.ts')) {
 }
 if (args.has('--tests') || args.has('--tools')) {
   builds.push({ ...common, entryPoints: ['tools/gen-bench-model.ts'], outdir: 'out/tools', outbase: 'tools' });
+}
+if (args.has('--integration')) {
+  // mocha suite run inside a real extension host (test/integration/index.ts loads out/test/integration/*.itest.js)
+  const itests = walk('test/integration', (p) => p.endsWith('.ts'));
+  builds.push({ ...common, entryPoints: itests, outdir: 'out/test/integration', outbase: 'test/integration', external: [...external, 'mocha'] });
 }
 if (args.has('--tests')) {
   const tests = walk('test', (p) => p.endsWith('.test.ts'));
