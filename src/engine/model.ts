@@ -31,9 +31,18 @@ export interface ForwardOutputs {
   metrics?: Float32Array;
 }
 
+/** Keys (after RoPE) and values of the positions seen so far: per layer [kvHeads, length, headDim]. */
+export interface KvCache {
+  length: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
 export class Model {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   device: Device = 'cpu';
+  /** config.json's eos_token_id (the first, when it lists several) */
+  eosTokenId: number | undefined;
   /** time to open: checkpoint, tokenizer, cache (conversion on a cold open) and the first session */
   loadMs = 0;
   /** true when the converted weights came from the cache (a warm open) */
@@ -65,6 +74,9 @@ export class Model {
     }
     const cache = openCache(spec, ck.hash, opts.cacheRoot);
     const m = new Model(ck.dir, ck.hash, spec.dims, tokenizer, cache, opts, spec.bosTokenId);
+    const eos = ck.config['eos_token_id'];
+    const eosId = Array.isArray(eos) ? eos[0] : eos;
+    if (typeof eosId === 'number' && Number.isInteger(eosId) && eosId >= 0 && eosId < spec.dims.vocabSize) m.eosTokenId = eosId;
     // Open the plain session now so load time includes onnxruntime's own initialisation and the device is known.
     await m.session({ inspect: false, allLogits: false });
     m.loadMs = performance.now() - t0;
@@ -72,7 +84,7 @@ export class Model {
   }
 
   private session(g: GraphOptions): Promise<ort.InferenceSession> {
-    const key = `${g.inspect}-${g.allLogits}`;
+    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
       s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
@@ -120,6 +132,45 @@ export class Model {
       patterns,
       metrics: opts.inspect ? (out['head_metrics']!.data as Float32Array) : undefined,
     };
+  }
+
+  /**
+   * One step of cached decoding: runs `ids` (the whole prompt for the prefill, then one token at a
+   * time) against the keys/values of the earlier positions and returns the last position's logits
+   * and the extended cache. `attnBias` is [L, H, past + ids.length].
+   */
+  async decode(ids: number[], past: KvCache | undefined, headScale: Float32Array, attnBias: Float32Array): Promise<{ logits: Float32Array; present: KvCache }> {
+    const { layers: L, heads: H, kvHeads: KV, headDim: hd, vocabSize: V } = this.dims;
+    const P = past?.length ?? 0;
+    const T = ids.length;
+    const K = P + T;
+    if (attnBias.length !== L * H * K) throw new Error('internal: attn_bias size');
+    const session = await this.session({ inspect: false, allLogits: false, cache: true });
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, T]),
+      head_scale: new ort.Tensor('float32', headScale, [L, H]),
+      attn_bias: new ort.Tensor('float32', attnBias, [L, H, K]),
+    };
+    const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(V), [1, 1, V]) };
+    for (let l = 0; l < L; l++) {
+      feeds[`past_key.${l}`] = new ort.Tensor('float32', past?.keys[l] ?? new Float32Array(0), [KV, P, hd]);
+      feeds[`past_value.${l}`] = new ort.Tensor('float32', past?.values[l] ?? new Float32Array(0), [KV, P, hd]);
+      fetch[`present_key.${l}`] = new ort.Tensor('float32', new Float32Array(KV * K * hd), [KV, K, hd]);
+      fetch[`present_value.${l}`] = new ort.Tensor('float32', new Float32Array(KV * K * hd), [KV, K, hd]);
+    }
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await session.run(feeds, fetch);
+    } catch (e) {
+      throw new EngineError('RUNTIME', `onnxruntime failed while decoding at position ${P} (${(e as Error).message.split('\n')[0]})`);
+    }
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let l = 0; l < L; l++) {
+      keys.push(out[`present_key.${l}`]!.data as Float32Array);
+      values.push(out[`present_value.${l}`]!.data as Float32Array);
+    }
+    return { logits: out['logits']!.data as Float32Array, present: { length: K, keys, values } };
   }
 
   async release(): Promise<void> {

@@ -15,6 +15,12 @@ export interface GraphOptions {
   inspect: boolean;
   /** logits for every position (else only the last) */
   allLogits: boolean;
+  /**
+   * A KV-cache graph for generation: inputs past_key.{l} / past_value.{l} [KV, P, hd] (P may be 0
+   * for the prefill), outputs present_key.{l} / present_value.{l} [KV, P+T, hd]; the new tokens
+   * take positions P..P+T−1 and attn_bias covers all P+T keys. Not combined with `inspect`.
+   */
+  cache?: boolean;
 }
 
 export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
@@ -65,14 +71,23 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   const KV = d.kvHeads;
   const hd = d.headDim;
 
+  if (opts.cache && opts.inspect) throw new Error('internal: a cache graph is not an inspection graph');
   const inputIds = g.input('input_ids', 'int64', [1, 'T']);
   const headScale = g.input('head_scale', 'float', [L, H]);
-  const attnBias = g.input('attn_bias', 'float', [L, H, 'T']);
+  const attnBias = g.input('attn_bias', 'float', [L, H, opts.cache ? 'K' : 'T']);
+  const past: { k: string; v: string }[] = [];
+  if (opts.cache) {
+    for (let l = 0; l < L; l++) past.push({ k: g.input(`past_key.${l}`, 'float', [KV, 'P', hd]), v: g.input(`past_value.${l}`, 'float', [KV, 'P', hd]) });
+  }
 
   const ids = g.op('Reshape', [inputIds, g.i64([-1])]);
   const shape = g.op('Shape', [ids]);
   const tScalar = g.op('Gather', [shape, g.i64([0], [])], { axis: attr.i(0) });
-  const pos = g.op('Range', [g.i64([0], []), tScalar, g.i64([1], [])], {}, 'positions');
+  // Positions of the new tokens (queries) and of every key: the same without a cache.
+  const start = opts.cache ? g.op('Gather', [g.op('Shape', [past[0]!.k]), g.i64([1], [])], { axis: attr.i(0) }) : g.i64([0], []);
+  const end = opts.cache ? g.op('Add', [start, tScalar]) : tScalar;
+  const pos = g.op('Range', [start, end, g.i64([1], [])], {}, 'positions');
+  const kpos = opts.cache ? g.op('Range', [g.i64([0], []), end, g.i64([1], [])], {}, 'key_positions') : pos;
   const posF = g.op('Cast', [pos], { to: attr.i(1) });
 
   let x = g.op('Gather', [W('embed'), ids], { axis: attr.i(0) }, 'embed_tokens');
@@ -81,7 +96,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   // Causal (and sliding-window) additive mask [T, T], shared by all layers.
   const mask = g.within('mask', () => {
     const row = g.op('Unsqueeze', [pos, g.i64([1])]);
-    const col = g.op('Unsqueeze', [pos, g.i64([0])]);
+    const col = g.op('Unsqueeze', [kpos, g.i64([0])]);
     let blocked = g.op('Greater', [col, row]);
     if (d.slidingWindow > 0) {
       const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([d.slidingWindow], [])]);
@@ -187,6 +202,13 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           q = rope(q);
           k = rope(k);
         }
+        if (opts.cache) {
+          // Keys are cached after RoPE, as HF does; present = past ++ new.
+          k = g.op('Concat', [past[l]!.k, k], { axis: attr.i(1) }, 'present_key', `present_key.${l}`);
+          v = g.op('Concat', [past[l]!.v, v], { axis: attr.i(1) }, 'present_value', `present_value.${l}`);
+          g.output(`present_key.${l}`, 'float', [KV, 'K', hd]);
+          g.output(`present_value.${l}`, 'float', [KV, 'K', hd]);
+        }
         if (KV < H) {
           const rep = (t: string) =>
             g.op('Reshape', [g.op('Tile', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([1, H / KV, 1, 1])]), g.i64([H, -1, hd])], {}, 'repeat_kv');
@@ -239,7 +261,8 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     g.op('Reshape', [all, g.i64([L, H, METRIC_ORDER.length])], {}, 'head_metrics', 'head_metrics');
     g.output('head_metrics', 'float', [L, H, METRIC_ORDER.length]);
   }
-  return g.encode(opts.inspect ? 'attnscope_inspect' : 'attnscope_plain', `AttnScope ${opts.inspect ? 'inspection' : 'plain'} graph for ${d.modelType}`);
+  const kind = opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain';
+  return g.encode(`attnscope_${kind}`, `AttnScope ${kind} graph for ${d.modelType}`);
 }
 
 interface MetricInputs {

@@ -35,7 +35,7 @@ export interface CacheEntry {
 }
 
 function graphName(opts: GraphOptions): string {
-  return `${opts.inspect ? 'inspect' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
+  return `${opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
 }
 
 export function openCache(spec: ModelSpec, hash: string, root = defaultCacheRoot()): CacheEntry {

@@ -47,6 +47,8 @@ export interface PromptTokenizer {
    * content ("</s>"); an id outside the vocabulary gives "<id N>".
    */
   decodeToken(id: number): string;
+  /** Decodes a whole id sequence (bytes split across tokens join up), special tokens kept. */
+  decode(ids: number[]): Promise<string>;
   /** Including added tokens. */
   vocabSize: number;
   /** Absolute path of the tokenizer.json that was loaded. */
@@ -172,6 +174,7 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   return {
     encode,
     decodeToken,
+    decode: (ids: number[]) => tok.decode(ids, false),
     vocabSize: tok.getVocabSize(true),
     file,
     bosToken: config.bos,

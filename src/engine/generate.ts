@@ -1,0 +1,127 @@
+// Text generation with the KV-cache graph: one prefill over the prompt, then one position per new
+// token, so each token costs the same whatever the length so far. The interventions of a run
+// (head masks/scales, PASTA emphasis, sink calibration) apply at every step: generated tokens lie
+// outside an emphasized span, so steered heads get ln α on them too.
+import { EngineError } from './errors';
+import type { KvCache, Model } from './model';
+import { attnBiasFor, headScaleFor, softmax, type Interventions } from './run';
+import type { PromptToken } from './sources/tokenizer';
+
+export interface GenerateRequest extends Interventions {
+  prompt: string;
+  maxTokens: number;
+  /** 0 = greedy (argmax); otherwise sample from softmax(logits / temperature) */
+  temperature?: number;
+  /** seed of the sampler (mulberry32); the same seed gives the same text */
+  seed?: number;
+  /** stop at this token id (the model's eos_token_id by default, when it has one) */
+  stopTokenId?: number;
+}
+
+export interface GeneratedToken {
+  id: number;
+  text: string;
+  /** probability of this token under the (temperature-free) model distribution */
+  prob: number;
+}
+
+export interface GenerateResult {
+  promptTokens: PromptToken[];
+  tokens: GeneratedToken[];
+  text: string;
+  stopReason: 'maxTokens' | 'stopToken' | 'maxPositions' | 'cancelled';
+  timings: { prefillMs: number; decodeMs: number; perTokenMs: number };
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function pick(probs: Float64Array, logits: Float32Array, temperature: number, rand: () => number): number {
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+    return best;
+  }
+  const scaled = softmax(Float32Array.from(logits, (v) => v / temperature));
+  let r = rand();
+  for (let i = 0; i < scaled.length; i++) {
+    r -= scaled[i]!;
+    if (r < 0) return i;
+  }
+  return scaled.length - 1;
+}
+
+export async function generate(model: Model, req: GenerateRequest, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean): Promise<GenerateResult> {
+  if (!req.prompt) throw new EngineError('PROMPT', 'the prompt is empty; write some text to continue');
+  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new EngineError('BAD_ARGUMENT', `--max-tokens ${req.maxTokens} must be a positive integer`);
+  const temperature = req.temperature ?? 0;
+  if (!Number.isFinite(temperature) || temperature < 0) throw new EngineError('BAD_ARGUMENT', `--temperature ${temperature} must be 0 (greedy) or positive`);
+  const { layers: L, heads: H, vocabSize: V, maxPositions } = model.dims;
+  const promptTokens = await model.tokenizer.encode(req.prompt);
+  if (promptTokens.length >= maxPositions) throw new EngineError('PROMPT', `the prompt has ${promptTokens.length} tokens; the model takes at most ${maxPositions} positions, so nothing can be generated`);
+  const headScale = headScaleFor(model, req);
+  const promptBias = attnBiasFor(model, req, promptTokens);
+  // Bias for keys added later: PASTA's ln α on steered heads (generated text is outside the span).
+  const laterBias = new Float32Array(L * H);
+  if (req.emphasize) {
+    const lnA = Math.log(req.emphasize.alpha);
+    const heads = req.steerHeads ?? Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
+    for (const h of heads) laterBias[h.layer * H + h.head] = lnA;
+  }
+  const biasFor = (K: number): Float32Array => {
+    const T0 = promptTokens.length;
+    const b = new Float32Array(L * H * K);
+    for (let lh = 0; lh < L * H; lh++) {
+      b.set(promptBias.subarray(lh * T0, lh * T0 + T0), lh * K);
+      b.fill(laterBias[lh]!, lh * K + T0, lh * K + K);
+    }
+    return b;
+  };
+  const stop = req.stopTokenId ?? model.eosTokenId;
+  const rand = mulberry32(req.seed ?? 0);
+  const tokens: GeneratedToken[] = [];
+  const t0 = performance.now();
+  let cache: KvCache | undefined;
+  let step = await model.decode(promptTokens.map((t) => t.id), undefined, headScale, biasFor(promptTokens.length));
+  const prefillMs = performance.now() - t0;
+  let stopReason: GenerateResult['stopReason'] = 'maxTokens';
+  const t1 = performance.now();
+  for (;;) {
+    cache = step.present;
+    const probs = softmax(step.logits, 0, V);
+    const id = pick(probs, step.logits, temperature, rand);
+    const tok = { id, text: model.tokenizer.decodeToken(id), prob: probs[id]! };
+    tokens.push(tok);
+    onToken?.(tok);
+    if (stop !== undefined && id === stop) {
+      stopReason = 'stopToken';
+      break;
+    }
+    if (tokens.length >= req.maxTokens) break;
+    if (cache.length + 1 > maxPositions) {
+      stopReason = 'maxPositions';
+      break;
+    }
+    if (isCancelled?.()) {
+      stopReason = 'cancelled';
+      break;
+    }
+    step = await model.decode([id], cache, headScale, biasFor(cache.length + 1));
+  }
+  const decodeMs = performance.now() - t1;
+  return {
+    promptTokens,
+    tokens,
+    text: await model.tokenizer.decode(tokens.map((t) => t.id)),
+    stopReason,
+    timings: { prefillMs, decodeMs, perTokenMs: tokens.length > 1 ? decodeMs / (tokens.length - 1) : 0 },
+  };
+}
