@@ -9,11 +9,14 @@ import { runInspection, type RunRequest } from '../engine/run';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
 import { bench, benchViews } from './bench';
+import { generate } from '../engine/generate';
 
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
                     [--top K] [--device auto|cpu|cuda]
+  attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
+                    [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
   attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
@@ -126,6 +129,65 @@ async function inspect(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function generateCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      json: { type: 'string' },
+      mask: { type: 'string' },
+      scale: { type: 'string' },
+      emphasize: { type: 'string' },
+      'steer-heads': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      seed: { type: 'string' },
+      device: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `generate takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
+  const device = parseDevice(values.device);
+  const maxTokens = values['max-tokens'] === undefined ? 32 : parsePositiveInt(values['max-tokens'], '--max-tokens');
+  const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
+  if (!Number.isFinite(temperature) || temperature < 0 || values.temperature?.trim() === '') throw new EngineError('BAD_ARGUMENT', `--temperature: "${values.temperature}" must be 0 (greedy) or a positive number`);
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
+  const emphasize = values.emphasize ? parseEmphasis(values.emphasize) : undefined;
+  const steerHeads = values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined;
+  if (steerHeads && !emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
+  const prompt = readPrompt(positionals[0]!);
+  if (emphasize && emphasize.end > prompt.length) throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${emphasize.end} is past the end of the prompt (${prompt.length} UTF-16 code units)`);
+  const model = await Model.open(resolveModel(values.model), { device });
+  try {
+    const r = await generate(model, {
+      prompt,
+      maxTokens,
+      temperature,
+      seed,
+      mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
+      scale: values.scale ? parseScaleList(values.scale) : undefined,
+      emphasize,
+      steerHeads,
+    });
+    const round = (v: number) => Math.round(v * 10) / 10;
+    write(values.json, JSON.stringify({
+      model: { arch: model.dims.arch, layers: model.dims.layers, heads: model.dims.heads, kvHeads: model.dims.kvHeads, hiddenSize: model.dims.hiddenSize, vocabSize: model.dims.vocabSize },
+      device: model.device,
+      promptTokens: r.promptTokens.length,
+      text: r.text,
+      tokens: r.tokens.map((t) => ({ id: t.id, text: t.text, prob: Number(t.prob.toPrecision(6)) })),
+      stopReason: r.stopReason,
+      settings: { maxTokens, temperature, seed },
+      timings: { loadMs: round(model.loadMs), prefillMs: round(r.timings.prefillMs), perTokenMs: round(r.timings.perTokenMs) },
+    }));
+  } finally {
+    await model.release();
+  }
+  return 0;
+}
+
 async function benchCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -153,6 +215,8 @@ export async function main(argv: string[]): Promise<number> {
         return await inspect(rest);
       case 'bench':
         return await benchCmd(rest);
+      case 'generate':
+        return await generateCmd(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -160,7 +224,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, bench`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, bench`);
     }
   } catch (e) {
     if (isEngineError(e)) {

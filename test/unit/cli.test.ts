@@ -235,3 +235,23 @@ test('bench writes the contract', () => {
   assert.ok(jv.tokens >= 40 && jv.tokens <= 64, `a prompt of about 40 tokens, got ${jv.tokens}`);
   assert.ok(jv.cursorMs >= 0 && jv.cursorP95Ms >= jv.cursorMs && jv.maskToggleMs > 0);
 });
+
+test('generate: seeded sampling is reproducible, interventions apply, bad arguments exit 2', () => {
+  const p = prompt('gen.prompt', 'The cat sat on the mat. The cat');
+  const a = run(['generate', p, '--model', llama, '--max-tokens', '6', '--temperature', '1.2', '--seed', '7']);
+  const b = run(['generate', p, '--model', llama, '--max-tokens', '6', '--temperature', '1.2', '--seed', '7']);
+  assert.equal(a.code, 0, a.stderr);
+  const ja = JSON.parse(a.stdout);
+  assert.deepEqual(ja.tokens, JSON.parse(b.stdout).tokens);
+  assert.ok(ja.tokens.length >= 1 && ja.tokens.length <= 6);
+  assert.ok(['maxTokens', 'stopToken'].includes(ja.stopReason));
+  assert.equal(typeof ja.timings.perTokenMs, 'number');
+  const greedy = JSON.parse(run(['generate', p, '--model', gpt2, '--max-tokens', '5']).stdout);
+  const masked = JSON.parse(run(['generate', p, '--model', gpt2, '--max-tokens', '5', '--mask', '0.0,0.1,0.2,0.3,1.0,1.1']).stdout);
+  assert.notDeepEqual(greedy.tokens, masked.tokens);
+  assertOneLineError(run(['generate', p, '--model', llama, '--max-tokens', '0']), 2, 'positive integer');
+  assertOneLineError(run(['generate', p, '--model', llama, '--temperature=-1']), 2, '--temperature');
+  assertOneLineError(run(['generate', p, '--model', llama, '--seed', 'x']), 2, '--seed');
+  assertOneLineError(run(['generate', p, '--model', llama, '--mask', '7.7']), 2, 'does not exist');
+  assertOneLineError(run(['generate', prompt('gen-empty.prompt', ''), '--model', llama]), 1, 'empty');
+});
