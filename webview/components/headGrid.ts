@@ -1,0 +1,339 @@
+// Layer × head grid (rows = layers L0.., columns = heads H0..) on a canvas, colored by a metric.
+//
+// Props (setProps): layers, heads, data (HeadView per head), metric, selected (the host's
+// selected head), extra (further heads selected for steering, keys "l.h"), notes (per head key:
+// intervention notes for the tooltip). Null metric values draw hatched; masked heads (scale 0)
+// are crossed out; heads with another scale get a corner mark (▲ amplified, ▼ attenuated) and,
+// when cells are large enough, the scale as text. Click selects, ctrl/cmd-click adds/removes a
+// head from the steering selection, shift-click toggles the mask. Keyboard: arrows / Home / End /
+// PageUp / PageDown move the selection, space toggles the mask.
+import { METRICS, headKey, headLabel, type HeadRef, type HeadView, type MetricName } from '../../src/shared/protocol';
+import { cssRgba, mix, rampAt, type RGBA } from '../logic/color';
+import { cellAt, cellOrigin, formatMetric, formatScale, gridLayout, indexHeads, metricDomain, metricFraction, metricValue, METRIC_INFO, moveSelection, topHeads, type GridLayout } from '../logic/gridLogic';
+import { sizeCanvas, theme, type Theme } from '../theme';
+import { hideTooltip, showTooltip } from './tooltip';
+
+export interface HeadGridProps {
+  layers: number;
+  heads: number;
+  data: HeadView[];
+  metric: MetricName;
+  selected: HeadRef | null;
+  extra: ReadonlySet<string>;
+  notes: ReadonlyMap<string, string[]>;
+}
+
+export interface HeadGridCallbacks {
+  onSelect(h: HeadRef, mode: 'replace' | 'toggleExtra'): void;
+  onToggleMask(h: HeadRef): void;
+  onMetric(m: MetricName): void;
+}
+
+export class HeadGrid {
+  readonly el: HTMLDivElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly select: HTMLElement & { value: string };
+  private readonly legend: { lo: HTMLElement; bar: HTMLElement; hi: HTMLElement; range: HTMLElement };
+  private readonly top: HTMLDivElement;
+  private readonly live: HTMLDivElement;
+  private props: HeadGridProps = { layers: 0, heads: 0, data: [], metric: 'entropy', selected: null, extra: new Set(), notes: new Map() };
+  private byIndex: (HeadView | undefined)[] = [];
+  private layout: GridLayout = gridLayout(0, 0, 0);
+  private hover: HeadRef | null = null;
+  private queued = false;
+
+  constructor(private readonly cb: HeadGridCallbacks) {
+    this.el = document.createElement('div');
+    this.el.className = 'head-grid';
+
+    const head = document.createElement('div');
+    head.className = 'row grid-controls';
+    const label = document.createElement('label');
+    label.textContent = 'Color by';
+    label.className = 'ctl-label';
+    this.select = document.createElement('vscode-single-select') as HTMLElement & { value: string };
+    this.select.id = 'metric-select';
+    label.htmlFor = 'metric-select';
+    this.select.setAttribute('aria-label', 'Metric');
+    for (const m of METRICS) {
+      const o = document.createElement('vscode-option');
+      o.setAttribute('value', m);
+      o.setAttribute('description', METRIC_INFO[m].help);
+      o.textContent = METRIC_INFO[m].label;
+      this.select.appendChild(o);
+    }
+    this.select.addEventListener('change', () => {
+      const v = this.select.value as MetricName;
+      if ((METRICS as readonly string[]).includes(v) && v !== this.props.metric) this.cb.onMetric(v);
+    });
+    const legend = document.createElement('div');
+    legend.className = 'legend';
+    const mk = (cls: string): HTMLSpanElement => {
+      const s = document.createElement('span');
+      s.className = cls;
+      legend.appendChild(s);
+      return s;
+    };
+    this.legend = { lo: mk('lg-lo'), bar: mk('lg-bar'), hi: mk('lg-hi'), range: mk('lg-range') };
+    head.append(label, this.select, legend);
+
+    const scroll = document.createElement('div');
+    scroll.className = 'grid-scroll';
+    this.canvas = document.createElement('canvas');
+    this.canvas.tabIndex = 0;
+    this.canvas.setAttribute('role', 'application');
+    this.canvas.setAttribute('aria-roledescription', 'head grid');
+    this.canvas.setAttribute('aria-label', 'Heads by layer. Arrow keys move the selection, space masks or unmasks the selected head.');
+    scroll.appendChild(this.canvas);
+
+    const keys = document.createElement('div');
+    keys.className = 'grid-keys';
+    keys.innerHTML =
+      '<span><i class="key-x"></i>masked</span><span><i class="key-up"></i>amplified</span><span><i class="key-down"></i>attenuated</span><span><i class="key-null"></i>n/a</span><span class="key-hint">click select · ctrl/⌘-click multi · shift-click mask</span>';
+    this.top = document.createElement('div');
+    this.top.className = 'grid-top';
+    this.live = document.createElement('div');
+    this.live.className = 'sr-only';
+    this.live.setAttribute('aria-live', 'polite');
+    this.el.append(head, scroll, keys, this.top, this.live);
+
+    this.canvas.addEventListener('mousemove', (e) => this.onMove(e));
+    this.canvas.addEventListener('mouseleave', () => {
+      this.hover = null;
+      hideTooltip();
+      this.queue();
+    });
+    this.canvas.addEventListener('click', (e) => this.onClick(e));
+    this.canvas.addEventListener('keydown', (e) => this.onKey(e));
+    new ResizeObserver(() => this.queue()).observe(this.el);
+  }
+
+  setProps(p: Partial<HeadGridProps>): void {
+    this.props = { ...this.props, ...p };
+    this.byIndex = indexHeads(this.props.data, this.props.layers, this.props.heads);
+    if (this.select.value !== this.props.metric) this.select.value = this.props.metric;
+    this.renderLegend();
+    this.renderTop();
+    this.queue();
+  }
+
+  refreshTheme(): void {
+    this.renderLegend();
+    this.queue();
+  }
+
+  private queue(): void {
+    if (this.queued) return;
+    this.queued = true;
+    requestAnimationFrame(() => {
+      this.queued = false;
+      this.draw();
+    });
+  }
+
+  private ramp(th: Theme): RGBA[] {
+    return [mix(th.bg, th.fg, th.kind === 'light' ? 0.06 : 0.09), th.high];
+  }
+
+  private renderLegend(): void {
+    const { data, metric } = this.props;
+    const d = metricDomain(data, metric);
+    const th = theme();
+    const r = this.ramp(th);
+    this.legend.bar.style.background = `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
+    this.legend.lo.textContent = formatMetric(metric, d.lo, true);
+    this.legend.hi.textContent = formatMetric(metric, d.hi, true);
+    this.legend.range.textContent =
+      d.min === null ? 'no values' : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
+    this.legend.bar.title = METRIC_INFO[metric].help;
+  }
+
+  private renderTop(): void {
+    const { data, metric } = this.props;
+    const best = topHeads(data, metric, 4);
+    this.top.replaceChildren();
+    if (best.length === 0) return;
+    const label = document.createElement('span');
+    label.className = 'muted';
+    label.textContent = `Highest ${METRIC_INFO[metric].label.toLowerCase()}:`;
+    this.top.appendChild(label);
+    for (const h of best) {
+      const b = document.createElement('button');
+      b.className = 'chip-button';
+      b.textContent = `${headLabel(h)} ${formatMetric(metric, metricValue(h, metric))}`;
+      b.title = `Select ${headLabel(h)}`;
+      b.addEventListener('click', () => this.cb.onSelect({ layer: h.layer, head: h.head }, 'replace'));
+      this.top.appendChild(b);
+    }
+  }
+
+  private draw(): void {
+    const { layers: L, heads: H, metric, selected, extra } = this.props;
+    const width = this.el.clientWidth;
+    if (width === 0) return;
+    const g = (this.layout = gridLayout(width, L, H, { minCell: 12, maxCell: 34, left: 30, top: 16 }));
+    const ctx = sizeCanvas(this.canvas, g.width, g.height);
+    const th = theme();
+    const ramp = this.ramp(th);
+    const dom = metricDomain(this.props.data, metric);
+    ctx.clearRect(0, 0, g.width, g.height);
+    ctx.font = `10px ${th.fontFamily}`;
+    ctx.fillStyle = cssRgba(th.muted);
+    ctx.textBaseline = 'middle';
+    ctx.textAlign = 'center';
+    const pitch = g.cell + g.gap;
+    const every = Math.ceil(24 / pitch);
+    for (let h = 0; h < H; h += every) ctx.fillText(`H${h}`, g.left + h * pitch + g.cell / 2, g.top / 2);
+    ctx.textAlign = 'right';
+    const everyL = Math.ceil(12 / pitch);
+    for (let l = 0; l < L; l += everyL) ctx.fillText(`L${l}`, g.left - 5, g.top + l * pitch + g.cell / 2);
+
+    const c = g.cell;
+    for (let l = 0; l < L; l++) {
+      for (let h = 0; h < H; h++) {
+        const hv = this.byIndex[l * H + h];
+        const { x, y } = cellOrigin({ layer: l, head: h }, g);
+        const f = hv ? metricFraction(metricValue(hv, metric), dom) : null;
+        const scale = hv?.scale ?? 1;
+        if (f === null) this.hatch(ctx, x, y, c, th);
+        else {
+          let fill = rampAt(ramp, f);
+          if (scale === 0) fill = mix(fill, th.bg, 0.55);
+          ctx.fillStyle = cssRgba(fill);
+          ctx.fillRect(x, y, c, c);
+        }
+        if (th.border) {
+          ctx.strokeStyle = cssRgba(th.border, 0.6);
+          ctx.lineWidth = 1;
+          ctx.strokeRect(x + 0.5, y + 0.5, c - 1, c - 1);
+        }
+        if (scale === 0) this.cross(ctx, x, y, c, th);
+        else if (scale !== 1) this.scaleMark(ctx, x, y, c, scale, th);
+      }
+    }
+    for (const k of extra) {
+      const [l, h] = k.split('.').map(Number) as [number, number];
+      if (l < L && h < H && !(selected && selected.layer === l && selected.head === h)) this.outline(ctx, { layer: l, head: h }, th.focus, 1.5, [3, 2]);
+    }
+    if (this.hover) this.outline(ctx, this.hover, th.fg, 1, []);
+    if (selected && selected.layer < L && selected.head < H) this.outline(ctx, selected, th.focus, 2.5, []);
+  }
+
+  private hatch(ctx: CanvasRenderingContext2D, x: number, y: number, c: number, th: Theme): void {
+    ctx.fillStyle = cssRgba(mix(th.bg, th.fg, 0.04));
+    ctx.fillRect(x, y, c, c);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x, y, c, c);
+    ctx.clip();
+    ctx.strokeStyle = cssRgba(th.muted, 0.55);
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let d = -c; d < c; d += 4) {
+      ctx.moveTo(x + d, y + c);
+      ctx.lineTo(x + d + c, y);
+    }
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  private cross(ctx: CanvasRenderingContext2D, x: number, y: number, c: number, th: Theme): void {
+    const i = Math.max(2, c * 0.2);
+    ctx.strokeStyle = cssRgba(th.error);
+    ctx.lineWidth = Math.max(1.5, c / 12);
+    ctx.lineCap = 'round';
+    ctx.beginPath();
+    ctx.moveTo(x + i, y + i);
+    ctx.lineTo(x + c - i, y + c - i);
+    ctx.moveTo(x + c - i, y + i);
+    ctx.lineTo(x + i, y + c - i);
+    ctx.stroke();
+  }
+
+  /** ▲ (amplified) or ▼ (attenuated) in the top-right corner; on large cells a badge with the scale. */
+  private scaleMark(ctx: CanvasRenderingContext2D, x: number, y: number, c: number, scale: number, th: Theme): void {
+    const s = Math.max(6, Math.round(c * 0.3));
+    const x1 = x + c - 2;
+    const x0 = x1 - s;
+    const y0 = y + 2;
+    const h = s * 0.8;
+    ctx.fillStyle = cssRgba(th.fg);
+    ctx.strokeStyle = cssRgba(th.bg);
+    ctx.lineWidth = 1.5;
+    ctx.lineJoin = 'round';
+    ctx.beginPath();
+    if (scale > 1) {
+      ctx.moveTo(x0, y0 + h);
+      ctx.lineTo(x1, y0 + h);
+      ctx.lineTo((x0 + x1) / 2, y0);
+    } else {
+      ctx.moveTo(x0, y0);
+      ctx.lineTo(x1, y0);
+      ctx.lineTo((x0 + x1) / 2, y0 + h);
+    }
+    ctx.closePath();
+    ctx.stroke();
+    ctx.fill();
+    if (c >= 26) {
+      const text = Number(scale.toFixed(2)).toString();
+      ctx.font = `600 9px ${th.fontFamily}`;
+      const w = Math.min(c - 4, ctx.measureText(text).width + 6);
+      const bx = x + 2;
+      const by = y + c - 12;
+      ctx.fillStyle = cssRgba(th.fg);
+      ctx.beginPath();
+      ctx.roundRect(bx, by, w, 10, 3);
+      ctx.fill();
+      ctx.fillStyle = cssRgba(th.bg);
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(text, bx + w / 2, by + 5.5, c - 6);
+    }
+  }
+
+  private outline(ctx: CanvasRenderingContext2D, h: HeadRef, color: RGBA, w: number, dash: number[]): void {
+    const { x, y } = cellOrigin(h, this.layout);
+    const c = this.layout.cell;
+    ctx.save();
+    ctx.setLineDash(dash);
+    ctx.strokeStyle = cssRgba(color);
+    ctx.lineWidth = w;
+    ctx.strokeRect(x - w / 2 + 0.5, y - w / 2 + 0.5, c + w - 1, c + w - 1);
+    ctx.restore();
+  }
+
+  private onMove(e: MouseEvent): void {
+    const h = cellAt(e.offsetX, e.offsetY, this.layout, this.props.layers, this.props.heads);
+    const changed = (h === null) !== (this.hover === null) || (h && this.hover && headKey(h) !== headKey(this.hover));
+    this.hover = h;
+    if (changed) this.queue();
+    if (!h) return hideTooltip();
+    const hv = this.byIndex[h.layer * this.props.heads + h.head];
+    const rows: [string, string][] = METRICS.map((m) => [METRIC_INFO[m].label, formatMetric(m, hv ? metricValue(hv, m) : null)]);
+    rows.push(['Scale', hv ? (hv.scale === 1 ? '1 (unchanged)' : formatScale(hv.scale)) : 'n/a']);
+    for (const n of this.props.notes.get(headKey(h)) ?? []) rows.push(['Steering', n]);
+    showTooltip(e.clientX, e.clientY, { title: headLabel(h), rows, strong: METRIC_INFO[this.props.metric].label, hint: 'click select · ctrl/⌘-click multi-select · shift-click mask' });
+  }
+
+  private onClick(e: MouseEvent): void {
+    const h = cellAt(e.offsetX, e.offsetY, this.layout, this.props.layers, this.props.heads);
+    if (!h) return;
+    if (e.shiftKey) this.cb.onToggleMask(h);
+    else this.cb.onSelect(h, e.ctrlKey || e.metaKey ? 'toggleExtra' : 'replace');
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const { layers: L, heads: H, selected } = this.props;
+    if (e.key === ' ') {
+      e.preventDefault();
+      this.cb.onToggleMask(selected ?? { layer: 0, head: 0 });
+      return;
+    }
+    const next = moveSelection(selected, e.key, L, H);
+    if (!next) return;
+    e.preventDefault();
+    this.cb.onSelect(next, 'replace');
+    const hv = this.byIndex[next.layer * H + next.head];
+    this.live.textContent = `${headLabel(next)}, ${METRIC_INFO[this.props.metric].label} ${formatMetric(this.props.metric, hv ? metricValue(hv, this.props.metric) : null)}${hv && hv.scale !== 1 ? `, ${formatScale(hv.scale)}` : ''}`;
+  }
+}

@@ -1,0 +1,348 @@
+// One head's attention pattern [T, T] (row = query, column = key) on a canvas.
+//
+// Props: setTokens(tokens), setPattern(head, values | null, status), setCursor(q), setOptions({kind,
+// discountSink}). The pattern is max-pooled to the plot's device-pixel size when T exceeds it (so
+// one-token stripes survive) and colored into an ImageData once per pattern/size/scale/theme;
+// redraws for hover only blit that image (drawImage, smoothing off, so cells stay crisp). Hover
+// shows query/key/value in the status line; click reveals the query token in the editor.
+import type { HeadRef, TokenView } from '../../src/shared/protocol';
+import { headLabel } from '../../src/shared/protocol';
+import { cssRgba, mix, packABGR, rampAt, rampUint32, type RGBA } from '../logic/color';
+import { formatProb, sinkMask, type ScaleKind } from '../logic/colorScale';
+import { axisTicks, cellRect, colorize, heatmapLayout, hoverCell, poolPattern, type HeatmapLayout, type Pooled } from '../logic/heatmapMath';
+import { truncateLabel, visibleToken } from '../logic/tokenText';
+import { sizeCanvas, theme, type Theme } from '../theme';
+
+export interface HeatmapOptions {
+  kind: ScaleKind;
+  discountSink: boolean;
+}
+
+export type PatternStatus = { kind: 'ready' } | { kind: 'loading' } | { kind: 'empty'; message: string } | { kind: 'error'; message: string };
+
+export interface HeatmapCallbacks {
+  onReveal(q: number): void;
+  onOptions(o: HeatmapOptions): void;
+}
+
+export class Heatmap {
+  readonly el: HTMLDivElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly status: HTMLDivElement;
+  private readonly note: HTMLDivElement;
+  private readonly scaleSelect: HTMLElement & { value: string };
+  private readonly discount: HTMLElement & { checked: boolean };
+  private readonly legendBar: HTMLSpanElement;
+  private readonly legendMax: HTMLSpanElement;
+  private tokens: TokenView[] = [];
+  private head: HeadRef | null = null;
+  private values: Float32Array | null = null;
+  private T = 0;
+  private cursor: number | null = null;
+  private hover: { q: number; k: number } | null = null;
+  private opts: HeatmapOptions = { kind: 'sqrt', discountSink: true };
+  private layout: HeatmapLayout | null = null;
+  private pooled: Pooled | null = null;
+  private pooledKey = '';
+  private image: HTMLCanvasElement | null = null;
+  private imageKey = '';
+  private themeGen = 0;
+  private queued = false;
+  /** ms spent in the last draw that rebuilt the image (pool + colorize + blit) */
+  lastBuildMs = 0;
+
+  constructor(private readonly cb: HeatmapCallbacks) {
+    this.el = document.createElement('div');
+    this.el.className = 'heatmap';
+    const controls = document.createElement('div');
+    controls.className = 'row heatmap-controls';
+    const lab = document.createElement('label');
+    lab.className = 'ctl-label';
+    lab.textContent = 'Scale';
+    lab.htmlFor = 'heatmap-scale';
+    this.scaleSelect = document.createElement('vscode-single-select') as HTMLElement & { value: string };
+    this.scaleSelect.id = 'heatmap-scale';
+    for (const k of ['linear', 'sqrt', 'log']) {
+      const o = document.createElement('vscode-option');
+      o.setAttribute('value', k);
+      o.textContent = k;
+      this.scaleSelect.appendChild(o);
+    }
+    this.scaleSelect.addEventListener('change', () => {
+      const v = this.scaleSelect.value;
+      if (v === 'linear' || v === 'sqrt' || v === 'log') this.setOptions({ kind: v }, true);
+    });
+    this.discount = document.createElement('vscode-checkbox') as HTMLElement & { checked: boolean };
+    this.discount.setAttribute('label', 'Discount sink');
+    this.discount.title = 'Leave the first token and special tokens out of the color scale';
+    this.discount.addEventListener('change', () => this.setOptions({ discountSink: this.discount.checked }, true));
+    const legend = document.createElement('span');
+    legend.className = 'legend';
+    const zero = document.createElement('span');
+    zero.textContent = '0';
+    this.legendBar = document.createElement('span');
+    this.legendBar.className = 'lg-bar';
+    this.legendMax = document.createElement('span');
+    legend.append(zero, this.legendBar, this.legendMax);
+    controls.append(lab, this.scaleSelect, this.discount, legend);
+
+    const wrap = document.createElement('div');
+    wrap.className = 'heatmap-canvas';
+    this.canvas = document.createElement('canvas');
+    this.canvas.setAttribute('role', 'img');
+    wrap.appendChild(this.canvas);
+    this.note = document.createElement('div');
+    this.note.className = 'heatmap-note';
+    wrap.appendChild(this.note);
+    this.status = document.createElement('div');
+    this.status.className = 'status-line';
+    this.status.setAttribute('aria-live', 'polite');
+    this.el.append(controls, wrap, this.status);
+
+    this.canvas.addEventListener('mousemove', (e) => {
+      const h = this.layout && this.values ? hoverCell(e.offsetX, e.offsetY, this.layout, this.T) : null;
+      if (h?.q !== this.hover?.q || h?.k !== this.hover?.k) {
+        this.hover = h;
+        this.renderStatus();
+        this.queue();
+      }
+      this.canvas.style.cursor = h ? 'pointer' : 'default';
+    });
+    this.canvas.addEventListener('mouseleave', () => {
+      this.hover = null;
+      this.renderStatus();
+      this.queue();
+    });
+    this.canvas.addEventListener('click', () => {
+      if (this.hover) this.cb.onReveal(this.hover.q);
+    });
+    new ResizeObserver(() => this.queue()).observe(wrap);
+    this.setOptions({});
+  }
+
+  setTokens(tokens: TokenView[]): void {
+    this.tokens = tokens;
+    this.pooledKey = '';
+    this.queue();
+  }
+
+  setPattern(head: HeadRef | null, values: Float32Array | null, status: PatternStatus): void {
+    this.head = head;
+    const T = values ? Math.round(Math.sqrt(values.length)) : 0;
+    this.values = values && T * T === values.length ? values : null;
+    this.T = this.values ? T : 0;
+    this.pooled = null;
+    this.pooledKey = '';
+    this.imageKey = '';
+    this.hover = null;
+    this.note.textContent = status.kind === 'loading' ? 'Loading pattern…' : status.kind === 'ready' ? '' : status.message;
+    this.note.classList.toggle('error', status.kind === 'error');
+    this.note.hidden = status.kind === 'ready' || (status.kind === 'loading' && this.values !== null);
+    this.canvas.setAttribute('aria-label', head ? `Attention pattern of ${headLabel(head)}` : 'No pattern');
+    this.renderStatus();
+    this.queue();
+  }
+
+  setCursor(q: number | null): void {
+    if (q === this.cursor) return;
+    this.cursor = q;
+    this.queue();
+  }
+
+  setOptions(o: Partial<HeatmapOptions>, fromUser = false): void {
+    this.opts = { ...this.opts, ...o };
+    if (this.scaleSelect.value !== this.opts.kind) this.scaleSelect.value = this.opts.kind;
+    if (this.discount.checked !== this.opts.discountSink) this.discount.checked = this.opts.discountSink;
+    if (fromUser) this.cb.onOptions(this.opts);
+    this.queue();
+  }
+
+  refreshTheme(): void {
+    this.themeGen++;
+    this.queue();
+  }
+
+  /** Draws now (synchronously); returns ms spent. For measurements and tests in a browser. */
+  drawNow(): number {
+    const t0 = performance.now();
+    this.draw();
+    return performance.now() - t0;
+  }
+
+  private queue(): void {
+    if (this.queued) return;
+    this.queued = true;
+    requestAnimationFrame(() => {
+      this.queued = false;
+      this.draw();
+    });
+  }
+
+  /**
+   * Height that keeps the plot and the status line in view: in the wide layout the column is
+   * sticky below the toolbar, so what is above the canvas inside the column is fixed.
+   */
+  private availableHeight(wrap: HTMLElement): number {
+    const col = this.el.closest('.split-right');
+    if (!col || getComputedStyle(col).position !== 'sticky') return window.innerHeight * 0.8;
+    const above = wrap.getBoundingClientRect().top - col.getBoundingClientRect().top;
+    const stickyTop = parseFloat(getComputedStyle(col).top) || 0;
+    return window.innerHeight - stickyTop - above - 56;
+  }
+
+  private labelsFit(T: number, width: number): boolean {
+    return T > 0 && T <= 160 && width / T >= 9;
+  }
+
+  private draw(): void {
+    const wrap = this.canvas.parentElement!;
+    const width = wrap.clientWidth;
+    if (width === 0) return;
+    const th = theme();
+    const T = this.T;
+    const dpr = window.devicePixelRatio || 1;
+    const maxH = Math.max(240, Math.min(width, this.availableHeight(wrap)));
+    // Token labels when cells are large enough, index ticks otherwise.
+    let gutter: { left: number; bottom: number; top?: number } = { left: 38, bottom: 20, top: 8 };
+    let labels = false;
+    const ctx0 = this.canvas.getContext('2d')!;
+    if (this.labelsFit(T, Math.min(width, maxH))) {
+      ctx0.font = `10px ${th.fontFamily}`;
+      let w = 0;
+      for (const t of this.tokens) w = Math.max(w, ctx0.measureText(truncateLabel(visibleToken(t.text), 10)).width);
+      gutter = { left: Math.ceil(w) + 8, bottom: Math.ceil(w) + 8 };
+      labels = heatmapLayout(width, maxH, dpr, T, gutter).size / T >= 9;
+      if (!labels) gutter = { left: 38, bottom: 20, top: 8 };
+    }
+    const l = (this.layout = heatmapLayout(width, maxH, dpr, Math.max(T, 1), gutter));
+    const ctx = sizeCanvas(this.canvas, width, l.cssHeight);
+    ctx.clearRect(0, 0, width, l.cssHeight);
+    ctx.font = `10px ${th.fontFamily}`;
+    ctx.textBaseline = 'middle';
+    const ramp = [mix(th.bg, th.fg, th.kind === 'light' ? 0.07 : 0.1), th.high];
+    this.legendBar.style.background = `linear-gradient(to right, ${cssRgba(ramp[0]!)}, ${cssRgba(rampAt(ramp, 0.5))}, ${cssRgba(ramp[1]!)})`;
+    // Plot frame (upper triangle included, so the causal shape reads against the background).
+    ctx.strokeStyle = cssRgba(th.border ?? mix(th.bg, th.fg, 0.25));
+    ctx.lineWidth = 1;
+    ctx.strokeRect(l.x - 0.5, l.y - 0.5, l.size + 1, l.size + 1);
+    if (!this.values) {
+      this.legendMax.textContent = '';
+      return;
+    }
+    const t0 = performance.now();
+    const rebuilt = this.ensureImage(l, th, ramp);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.image!, l.x, l.y, l.size, l.size);
+    if (rebuilt) this.lastBuildMs = performance.now() - t0;
+    this.legendMax.textContent = `${formatProb(this.pooled!.max)}${this.opts.discountSink ? ' (sink excluded)' : ''}`;
+    this.drawAxes(ctx, l, th, labels);
+    this.drawCursor(ctx, l, th);
+    this.drawHover(ctx, l, th);
+  }
+
+  private ensureImage(l: HeatmapLayout, th: Theme, ramp: RGBA[]): boolean {
+    const T = this.T;
+    const pk = `${l.res}|${this.opts.discountSink}`;
+    if (!this.pooled || this.pooledKey !== pk) {
+      const mask = sinkMask(T, this.tokens.length === T ? this.tokens.map((t) => t.special) : null, this.opts.discountSink);
+      this.pooled = poolPattern(this.values!, T, l.res, mask);
+      this.pooledKey = pk;
+      this.imageKey = '';
+    }
+    const ik = `${pk}|${this.opts.kind}|${this.themeGen}`;
+    if (this.image && this.imageKey === ik) return false;
+    const R = this.pooled.res;
+    const img = this.image ?? document.createElement('canvas');
+    img.width = R;
+    img.height = R;
+    const ictx = img.getContext('2d')!;
+    const data = ictx.createImageData(R, R);
+    colorize(this.pooled, this.opts.kind, rampUint32(ramp, 256), packABGR([th.bg[0], th.bg[1], th.bg[2], 0]), new Uint32Array(data.data.buffer));
+    ictx.putImageData(data, 0, 0);
+    this.image = img;
+    this.imageKey = ik;
+    return true;
+  }
+
+  private drawAxes(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme, labels: boolean): void {
+    const T = this.T;
+    const s = l.size / T;
+    ctx.fillStyle = cssRgba(th.muted);
+    if (labels) {
+      const fs = Math.min(11, Math.floor(s) - 1);
+      ctx.font = `${fs}px ${th.fontFamily}`;
+      ctx.textAlign = 'right';
+      for (let i = 0; i < T; i++) {
+        const t = this.tokens[i];
+        if (!t) continue;
+        const label = truncateLabel(visibleToken(t.text), 10);
+        ctx.fillStyle = cssRgba(i === this.hover?.q || i === this.cursor ? th.fg : th.muted);
+        ctx.fillText(label, l.x - 4, l.y + (i + 0.5) * s);
+        ctx.save();
+        ctx.translate(l.x + (i + 0.5) * s, l.y + l.size + 4);
+        ctx.rotate(-Math.PI / 2);
+        ctx.fillStyle = cssRgba(i === this.hover?.k ? th.fg : th.muted);
+        ctx.fillText(label, 0, 0);
+        ctx.restore();
+      }
+      return;
+    }
+    ctx.textAlign = 'right';
+    for (const t of axisTicks(T, 6)) ctx.fillText(String(t), l.x - 4, l.y + (t + 0.5) * s);
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (const t of axisTicks(T, 6)) ctx.fillText(String(t), l.x + (t + 0.5) * s, l.y + l.size + 4);
+    ctx.textBaseline = 'middle';
+  }
+
+  private drawCursor(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
+    const q = this.cursor;
+    if (q === null || q >= this.T) return;
+    const r = cellRect(q, 0, l, this.T);
+    ctx.strokeStyle = cssRgba(th.focus, 0.9);
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(l.x + 0.5, r.y - 0.5, r.w * (q + 1) - 1, Math.max(1, r.h) + 1);
+    ctx.setLineDash([]);
+    ctx.fillStyle = cssRgba(th.focus);
+    ctx.beginPath();
+    const cy = r.y + r.h / 2;
+    ctx.moveTo(l.x - 1, cy);
+    ctx.lineTo(l.x - 6, cy - 4);
+    ctx.lineTo(l.x - 6, cy + 4);
+    ctx.fill();
+  }
+
+  private drawHover(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
+    const h = this.hover;
+    if (!h) return;
+    const r = cellRect(h.q, h.k, l, this.T);
+    ctx.strokeStyle = cssRgba(th.fg, 0.35);
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(l.x, r.y + r.h / 2);
+    ctx.lineTo(r.x, r.y + r.h / 2);
+    ctx.moveTo(r.x + r.w / 2, r.y + r.h);
+    ctx.lineTo(r.x + r.w / 2, l.y + l.size);
+    ctx.stroke();
+    ctx.strokeStyle = cssRgba(th.focus);
+    ctx.lineWidth = 2;
+    const pad = r.w < 6 ? 3 : 1;
+    ctx.strokeRect(r.x - pad, r.y - pad, r.w + 2 * pad, r.h + 2 * pad);
+  }
+
+  private renderStatus(): void {
+    const h = this.hover;
+    if (!this.head || !this.values) {
+      this.status.textContent = this.head ? '' : 'Select a head to see its pattern.';
+      return;
+    }
+    if (!h) {
+      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens · rows = query, columns = key · hover for values, click a row to move the editor cursor`;
+      return;
+    }
+    const tok = (i: number): string => `#${i} “${truncateLabel(visibleToken(this.tokens[i]?.text ?? '?'), 24)}”`;
+    const v = this.values[h.q * this.T + h.k]!;
+    this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · ${formatProb(v)}`;
+  }
+}

@@ -1,0 +1,153 @@
+// Head grid logic without the DOM: metric domains and values, layout, hit testing and keyboard
+// navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
+import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
+
+export const METRIC_INFO: Record<MetricName, { label: string; short: string; help: string; fraction: boolean }> = {
+  entropy: { label: 'Entropy', short: 'ent', help: 'mean entropy of a query row, in nats: high = broad, low = sharp', fraction: false },
+  sink: { label: 'Attention sink', short: 'sink', help: 'mean attention to the first token', fraction: true },
+  prevToken: { label: 'Previous token', short: 'prev', help: 'mean attention to the previous token', fraction: true },
+  selfAttn: { label: 'Self', short: 'self', help: 'mean attention of a token to itself', fraction: true },
+  induction: { label: 'Induction', short: 'ind', help: 'attention to the token after an earlier occurrence of the current token', fraction: true },
+};
+
+export interface MetricDomain {
+  /** color scale ends: 0..1 for fractions, 0..max observed for entropy */
+  lo: number;
+  hi: number;
+  /** observed extremes over the non-null values; null when every value is null */
+  min: number | null;
+  max: number | null;
+  /** heads whose value is null or not finite */
+  missing: number;
+}
+
+export function metricValue(h: HeadView, m: MetricName): number | null {
+  const v = h[m];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+export function metricDomain(heads: readonly HeadView[], m: MetricName): MetricDomain {
+  let min = Infinity;
+  let max = -Infinity;
+  let missing = 0;
+  for (const h of heads) {
+    const v = metricValue(h, m);
+    if (v === null) {
+      missing++;
+      continue;
+    }
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const any = max >= min;
+  const fraction = METRIC_INFO[m].fraction;
+  const hi = fraction ? 1 : any && max > 0 ? max : 1;
+  return { lo: 0, hi, min: any ? min : null, max: any ? max : null, missing };
+}
+
+/** Position of a value in its domain, 0..1; null for a missing value. */
+export function metricFraction(v: number | null, d: MetricDomain): number | null {
+  if (v === null || !Number.isFinite(v)) return null;
+  if (!(d.hi > d.lo)) return 0;
+  return Math.max(0, Math.min(1, (v - d.lo) / (d.hi - d.lo)));
+}
+
+/** `short`: scale ends (0%, 100%, 2.3 nats) rather than values. */
+export function formatMetric(m: MetricName, v: number | null, short = false): string {
+  if (v === null) return 'n/a';
+  if (METRIC_INFO[m].fraction) return `${(v * 100).toFixed(short ? 0 : 1)}%`;
+  return `${v.toFixed(short ? 1 : 2)} nats`;
+}
+
+export function formatScale(s: number): string {
+  if (s === 0) return 'masked';
+  return `×${Number(s.toFixed(2))}`;
+}
+
+/** Heads ranked by a metric, highest first, nulls dropped (ties: lower layer, then head, first). */
+export function topHeads(heads: readonly HeadView[], m: MetricName, n: number): HeadView[] {
+  return heads
+    .filter((h) => metricValue(h, m) !== null)
+    .sort((a, b) => metricValue(b, m)! - metricValue(a, m)! || a.layer - b.layer || a.head - b.head)
+    .slice(0, n);
+}
+
+/** heads indexed by layer * H + head (missing heads: undefined). */
+export function indexHeads(heads: readonly HeadView[], L: number, H: number): (HeadView | undefined)[] {
+  const out = new Array<HeadView | undefined>(L * H).fill(undefined);
+  for (const h of heads) if (h.layer >= 0 && h.layer < L && h.head >= 0 && h.head < H) out[h.layer * H + h.head] = h;
+  return out;
+}
+
+export interface GridLayout {
+  /** CSS px */
+  cell: number;
+  gap: number;
+  /** left gutter (layer labels) and top gutter (head labels) */
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Fits L × H cells in `width` CSS px: cells between minCell and maxCell (the grid may overflow). */
+export function gridLayout(width: number, L: number, H: number, opts: { minCell?: number; maxCell?: number; left?: number; top?: number; gap?: number } = {}): GridLayout {
+  const minCell = opts.minCell ?? 12;
+  const maxCell = opts.maxCell ?? 30;
+  const left = opts.left ?? 34;
+  const top = opts.top ?? 18;
+  const gap = opts.gap ?? 2;
+  const avail = Math.max(0, width - left - 2);
+  const fit = H > 0 ? Math.floor(avail / H) - gap : maxCell;
+  const cell = Math.max(minCell, Math.min(maxCell, fit));
+  return { cell, gap, left, top, width: left + H * (cell + gap) + 2, height: top + L * (cell + gap) + 2 };
+}
+
+/** The head under a point (CSS px relative to the grid's top-left); gaps and gutters: null. */
+export function cellAt(x: number, y: number, g: GridLayout, L: number, H: number): HeadRef | null {
+  const pitch = g.cell + g.gap;
+  const cx = x - g.left;
+  const cy = y - g.top;
+  if (cx < 0 || cy < 0) return null;
+  const head = Math.floor(cx / pitch);
+  const layer = Math.floor(cy / pitch);
+  if (head >= H || layer >= L) return null;
+  if (cx - head * pitch >= g.cell || cy - layer * pitch >= g.cell) return null;
+  return { layer, head };
+}
+
+/** Top-left corner of a cell, CSS px. */
+export function cellOrigin(h: HeadRef, g: GridLayout): { x: number; y: number } {
+  const pitch = g.cell + g.gap;
+  return { x: g.left + h.head * pitch, y: g.top + h.layer * pitch };
+}
+
+/**
+ * Keyboard navigation: arrows move by one cell (clamped), Home/End to the first/last head of the
+ * row, PageUp/PageDown to the first/last layer. Returns null for keys it does not handle.
+ */
+export function moveSelection(cur: HeadRef | null, key: string, L: number, H: number): HeadRef | null {
+  if (L <= 0 || H <= 0) return null;
+  const c = cur ?? { layer: 0, head: 0 };
+  const clampRef = (layer: number, head: number): HeadRef => ({ layer: Math.max(0, Math.min(L - 1, layer)), head: Math.max(0, Math.min(H - 1, head)) });
+  switch (key) {
+    case 'ArrowLeft':
+      return clampRef(c.layer, c.head - 1);
+    case 'ArrowRight':
+      return clampRef(c.layer, c.head + 1);
+    case 'ArrowUp':
+      return clampRef(c.layer - 1, c.head);
+    case 'ArrowDown':
+      return clampRef(c.layer + 1, c.head);
+    case 'Home':
+      return clampRef(c.layer, 0);
+    case 'End':
+      return clampRef(c.layer, H - 1);
+    case 'PageUp':
+      return clampRef(0, c.head);
+    case 'PageDown':
+      return clampRef(L - 1, c.head);
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,444 @@
+// Entry of the panel webview: wires the view components to the host through the envelope
+// protocol (src/shared/protocol.ts). Posts `ready`, renders `init`/`state`, applies `overlay`
+// rows, asks for the selected head's `pattern`, keeps UI state with vscode.setState.
+import './styles.css';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import '@vscode-elements/elements/dist/vscode-radio/index.js';
+import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import { PROTOCOL_VERSION, headKey, headLabel, type FromWebview, type HeadRef, type MetricName, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
+import { HeadGrid } from './components/headGrid';
+import { Heatmap } from './components/heatmap';
+import { NextTokens } from './components/nextTokens';
+import { PromptOverlay } from './components/promptOverlay';
+import { Steering } from './components/steering';
+import { hideTooltip } from './components/tooltip';
+import { buildLayout, type SectionId } from './layout';
+import { isScaleKind } from './logic/colorScale';
+import { sanitizeUiState, type UiState } from './logic/uiState';
+import { tensorValues, validateToWebview } from './logic/validate';
+import { Messenger, RequestError } from './messenger';
+import { onThemeChange } from './theme';
+
+const vscode = acquireVsCodeApi();
+let ui: UiState = sanitizeUiState(vscode.getState());
+let state: PanelState | null = null;
+let shownRun: RunView | null = null;
+let previousNext: { prompt: string; next: RunView['next'] } | null = null;
+let overlay: { runId: number; token: number; values: Float32Array; direction: 'from' | 'to' } | null = null;
+let dismissedError: string | null = null;
+let eventError: string | null = null;
+
+const messenger = new Messenger<ToWebview, FromWebview>((env) => vscode.postMessage(env), {
+  errorOf: (b) => (b.type === 'error' ? b.message : undefined),
+});
+const post = (msg: FromWebview): void => void messenger.sendEvent(msg);
+
+const L = buildLayout(document.getElementById('app') ?? document.body.appendChild(document.createElement('div')));
+
+// ---------------------------------------------------------------- components
+const prompt = new PromptOverlay((index) => post({ type: 'revealToken', index }));
+L.slots.prompt.appendChild(prompt.el);
+
+const grid = new HeadGrid({
+  onSelect: (h, mode) => (mode === 'replace' ? selectHead(h) : toggleExtra(h)),
+  onToggleMask: (h) => post({ type: 'toggleMask', head: h }),
+  onMetric: (m) => setMetric(m),
+});
+L.slots.heads.appendChild(grid.el);
+
+const next = new NextTokens();
+L.slots.next.appendChild(next.el);
+
+const steering = new Steering({
+  post,
+  onUi: (p) => {
+    ui = { ...ui, ...p };
+    saveUi();
+    renderSteering();
+  },
+  onDeselect: (h) => toggleExtra(h),
+});
+L.slots.steering.appendChild(steering.el);
+
+const heatmap = new Heatmap({
+  onReveal: (q) => post({ type: 'revealToken', index: q }),
+  onOptions: (o) => {
+    ui = { ...ui, heatmapScale: o.kind, heatmapDiscountSink: o.discountSink };
+    saveUi();
+  },
+});
+heatmap.setOptions({ kind: ui.heatmapScale, discountSink: ui.heatmapDiscountSink });
+L.slots.pattern.appendChild(heatmap.el);
+
+// ---------------------------------------------------------------- UI state
+let saveTimer: ReturnType<typeof setTimeout> | undefined;
+function saveUi(): void {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => vscode.setState(ui), 150);
+}
+
+for (const [id, sec] of Object.entries(L.sections) as [SectionId, (typeof L.sections)[SectionId]][]) {
+  sec.open = !ui.collapsed[id];
+  sec.addEventListener('vsc-collapsible-toggle', (e) => {
+    ui.collapsed[id] = !e.detail.open;
+    saveUi();
+    if (id === 'pattern' && e.detail.open) ensurePattern();
+  });
+}
+window.addEventListener('scroll', () => {
+  ui.scrollTop = window.scrollY;
+  saveUi();
+}, { passive: true });
+prompt.el.addEventListener('scroll', () => {
+  ui.promptScrollTop = prompt.el.scrollTop;
+  saveUi();
+}, { passive: true });
+
+// ---------------------------------------------------------------- overlay controls
+const oc = L.overlayControls;
+oc.scale.value = ui.overlayScale;
+prompt.setOptions({ kind: ui.overlayScale });
+oc.scale.addEventListener('change', () => {
+  if (!isScaleKind(oc.scale.value)) return;
+  ui.overlayScale = oc.scale.value;
+  prompt.setOptions({ kind: ui.overlayScale });
+  saveUi();
+});
+function setSettings(s: Partial<ViewSettings>): void {
+  if (state) state.settings = { ...state.settings, ...s };
+  post({ type: 'setSettings', settings: s });
+}
+oc.direction.addEventListener('change', () => {
+  const v = oc.direction.value;
+  if ((v === 'from' || v === 'to') && v !== state?.settings.direction) setSettings({ direction: v });
+});
+oc.aggregation.addEventListener('change', () => {
+  const v = oc.aggregation.value;
+  if ((v === 'mean' || v === 'head' || v === 'layer') && v !== state?.settings.aggregation) setSettings({ aggregation: v });
+});
+oc.discount.addEventListener('change', () => {
+  const v = oc.discount.checked;
+  if (state && v !== state.settings.discountSink) {
+    setSettings({ discountSink: v });
+    prompt.setOptions({ discountSink: v });
+  }
+});
+L.error.dismiss.addEventListener('click', () => {
+  dismissedError = L.error.text.textContent;
+  eventError = null;
+  L.error.el.hidden = true;
+});
+
+// ---------------------------------------------------------------- selection
+function headsOfModel(): { L: number; H: number } {
+  return { L: state?.model?.layers ?? 0, H: state?.model?.heads ?? 0 };
+}
+function validHead(h: HeadRef | null): h is HeadRef {
+  const { L: nl, H: nh } = headsOfModel();
+  return !!h && h.layer < nl && h.head < nh;
+}
+function targets(): HeadRef[] {
+  const sel = state?.selected ?? null;
+  const out: HeadRef[] = validHead(sel) ? [sel] : [];
+  for (const k of ui.extraSelection) {
+    const [layer, head] = k.split('.').map(Number) as [number, number];
+    const h = { layer, head };
+    if (validHead(h) && !(sel && headKey(sel) === k)) out.push(h);
+  }
+  return out;
+}
+function selectHead(h: HeadRef): void {
+  if (!state) return;
+  state.selected = h;
+  ui.selected = h;
+  ui.extraSelection = ui.extraSelection.filter((k) => k !== headKey(h));
+  saveUi();
+  post({ type: 'selectHead', head: h });
+  renderSelection();
+}
+function toggleExtra(h: HeadRef): void {
+  if (!state) return;
+  const k = headKey(h);
+  if (!state.selected) return selectHead(h);
+  if (headKey(state.selected) === k) return;
+  ui.extraSelection = ui.extraSelection.includes(k) ? ui.extraSelection.filter((x) => x !== k) : [...ui.extraSelection, k];
+  saveUi();
+  renderSelection();
+}
+function setMetric(m: MetricName): void {
+  setSettings({ metric: m });
+  renderGrid();
+}
+
+// ---------------------------------------------------------------- rendering
+function renderToolbar(): void {
+  const s = state;
+  const t = L.toolbar;
+  t.model.textContent = s?.model?.name ?? 'No model';
+  t.model.title = s?.model ? `${s.model.name} (${s.model.arch})` : '';
+  t.arch.textContent = s?.model?.arch ?? '';
+  t.arch.hidden = !s?.model;
+  t.facts.replaceChildren();
+  const fact = (text: string, title: string): void => {
+    const e = document.createElement('span');
+    e.className = 'tb-fact';
+    e.textContent = text;
+    e.title = title;
+    t.facts.appendChild(e);
+  };
+  if (s?.model) {
+    fact(s.model.device, 'Device the model runs on');
+    const kv = s.model.kvHeads !== s.model.heads ? ` · ${s.model.kvHeads} KV` : '';
+    fact(`${s.model.layers}×${s.model.heads} heads${kv}`, 'layers × query heads (key/value heads when grouped)');
+  }
+  if (s?.run) {
+    fact(`${s.run.tokens.length} tokens`, 'tokens in the run');
+    const ms = (v: number): string => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${Math.round(v)} ms`);
+    fact(`run ${ms(s.run.timings.runMs)}`, `last run: ${ms(s.run.timings.runMs)}; model load: ${ms(s.run.timings.loadMs)}`);
+  }
+  t.busy.hidden = !s?.busy;
+  t.busyText.textContent = s?.busy ?? '';
+  document.body.setAttribute('aria-busy', s?.busy ? 'true' : 'false');
+
+  const err = eventError ?? s?.error ?? null;
+  L.error.el.hidden = !err || err === dismissedError;
+  L.error.text.textContent = err ?? '';
+  const tr = s?.run?.truncated ?? 0;
+  L.warn.hidden = tr === 0;
+  L.warn.textContent = tr ? `The prompt was cut: ${tr} token(s) past the token limit (attnscope.maxTokens) were not run.` : '';
+  const hasRun = !!s?.run;
+  L.empty.hidden = hasRun;
+  L.main.hidden = !hasRun;
+}
+
+function renderGrid(): void {
+  if (!state?.run || !state.model) return;
+  const notes = new Map<string, string[]>();
+  const add = (h: HeadRef, n: string): void => void notes.set(headKey(h), [...(notes.get(headKey(h)) ?? []), n]);
+  const iv = state.interventions;
+  if (iv.emphasis && iv.emphasis.heads !== 'all') for (const h of iv.emphasis.heads) add(h, `PASTA α ${iv.emphasis.alpha}`);
+  if (iv.sink) for (const h of iv.sink.heads) add(h, `sink ×${iv.sink.value}`);
+  grid.setProps({
+    layers: state.model.layers,
+    heads: state.model.heads,
+    data: state.run.heads,
+    metric: state.settings.metric,
+    selected: validHead(state.selected) ? state.selected : null,
+    extra: new Set(targets().slice(state.selected ? 1 : 0).map(headKey)),
+    notes,
+  });
+  const d = L.sections.heads;
+  d.description = `${state.model.layers} layers × ${state.model.heads} heads`;
+}
+
+function renderSteering(): void {
+  if (!state) return;
+  steering.setProps({
+    model: state.model,
+    heads: state.run?.heads ?? [],
+    targets: targets(),
+    interventions: state.interventions,
+    alpha: ui.alpha,
+    emphasisHeads: ui.emphasisHeads,
+    sinkHeads: ui.sinkHeads,
+  });
+}
+
+function renderSelection(): void {
+  renderGrid();
+  renderSteering();
+  const sel = state?.selected;
+  L.sections.pattern.heading = sel ? `Pattern · ${headLabel(sel)}` : 'Pattern';
+  ensurePattern();
+}
+
+function renderRun(): void {
+  const run = state?.run ?? null;
+  if (!run) {
+    shownRun = null;
+    return;
+  }
+  if (shownRun?.runId !== run.runId) {
+    if (shownRun) previousNext = { prompt: shownRun.prompt, next: shownRun.next };
+    const tokensChanged = !shownRun || shownRun.prompt !== run.prompt || shownRun.tokens.length !== run.tokens.length;
+    if (tokensChanged) {
+      prompt.setRun(run.prompt, run.tokens, run.truncated);
+      heatmap.setTokens(run.tokens);
+    }
+    if (overlay && overlay.runId !== run.runId && (tokensChanged || overlay.values.length !== run.tokens.length)) {
+      overlay = null;
+      prompt.setValues(null, null, state!.settings.direction);
+      heatmap.setCursor(null);
+    }
+    next.setRun(run.next, previousNext && previousNext.prompt === run.prompt ? previousNext.next : null);
+    L.sections.next.description = run.next.length ? `top ${run.next.length}` : '';
+    shownRun = run;
+  }
+  L.sections.prompt.description = `${run.tokens.length} tokens${run.truncated ? ` (+${run.truncated} cut)` : ''}`;
+}
+
+function renderSettings(): void {
+  if (!state) return;
+  const s = state.settings;
+  if (oc.direction.value !== s.direction) oc.direction.value = s.direction;
+  if (oc.aggregation.value !== s.aggregation) oc.aggregation.value = s.aggregation;
+  if (oc.discount.checked !== s.discountSink) oc.discount.checked = s.discountSink;
+  prompt.setOptions({ discountSink: s.discountSink });
+}
+
+function render(): void {
+  renderToolbar();
+  renderRun();
+  renderSettings();
+  renderSelection();
+}
+
+// ---------------------------------------------------------------- pattern requests
+const patternCache = new Map<string, Float32Array>();
+let shownPatternKey = '';
+let inflightKey = '';
+let requestTimer: ReturnType<typeof setTimeout> | undefined;
+
+function cachePattern(key: string, v: Float32Array): void {
+  patternCache.delete(key);
+  patternCache.set(key, v);
+  while (patternCache.size > 3) patternCache.delete(patternCache.keys().next().value!);
+}
+
+function ensurePattern(): void {
+  const run = state?.run;
+  const sel = state?.selected ?? null;
+  if (!run || !validHead(sel)) {
+    shownPatternKey = '';
+    heatmap.setPattern(null, null, { kind: 'empty', message: run ? 'Select a head in the grid to see its attention pattern.' : '' });
+    return;
+  }
+  if (!L.sections.pattern.open) return;
+  const key = `${run.runId}|${headKey(sel)}`;
+  if (key === shownPatternKey) return;
+  const cached = patternCache.get(key);
+  if (cached) {
+    shownPatternKey = key;
+    heatmap.setPattern(sel, cached, { kind: 'ready' });
+    return;
+  }
+  heatmap.setPattern(sel, null, { kind: 'loading' });
+  shownPatternKey = '';
+  if (inflightKey === key) return;
+  clearTimeout(requestTimer);
+  requestTimer = setTimeout(() => requestPattern(sel, run.runId, key), 40);
+}
+
+function requestPattern(head: HeadRef, runId: number, key: string): void {
+  inflightKey = key;
+  messenger.sendRequest({ type: 'requestPattern', head }).then(
+    (body) => {
+      if (inflightKey === key) inflightKey = '';
+      if (body.type === 'pattern') acceptPattern(body);
+      ensurePattern();
+    },
+    (err: unknown) => {
+      if (inflightKey === key) inflightKey = '';
+      const cur = state?.run && state.selected ? `${state.run.runId}|${headKey(state.selected)}` : '';
+      if (cur === key && !(err instanceof RequestError && err.code === 'disposed')) {
+        heatmap.setPattern(head, null, { kind: 'error', message: `Could not load the pattern of ${headLabel(head)}: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      void runId;
+    },
+  );
+}
+
+function acceptPattern(b: Extract<ToWebview, { type: 'pattern' }>): void {
+  const run = state?.run;
+  if (!run || b.runId !== run.runId) return; // stale: a newer run replaced it
+  const T = run.tokens.length;
+  if (b.values.dims[0] !== T) return console.warn(`AttnScope: pattern of ${T}×${T} expected, got ${b.values.dims.join('×')}`);
+  const key = `${b.runId}|${headKey(b.head)}`;
+  cachePattern(key, tensorValues(b.values));
+  if (state?.selected && headKey(state.selected) === headKey(b.head)) shownPatternKey = '';
+}
+
+// ---------------------------------------------------------------- messages
+function handle(body: ToWebview): void {
+  switch (body.type) {
+    case 'init': {
+      state = body.state;
+      eventError = null;
+      patternCache.clear();
+      shownPatternKey = '';
+      shownRun = null;
+      overlay = null;
+      if (!state.selected && ui.selected && validHead(ui.selected) && state.run) selectHead(ui.selected);
+      render();
+      requestAnimationFrame(() => {
+        window.scrollTo(0, ui.scrollTop);
+        prompt.el.scrollTop = ui.promptScrollTop;
+      });
+      return;
+    }
+    case 'state': {
+      if (!state) return console.warn('AttnScope: state before init ignored');
+      state = { ...state, ...body.state };
+      if (body.state.error !== undefined) {
+        eventError = null;
+        if (body.state.error !== dismissedError) dismissedError = null;
+      }
+      render();
+      return;
+    }
+    case 'overlay': {
+      const run = state?.run;
+      const values = tensorValues(body.values);
+      if (!run || body.runId !== run.runId || values.length !== run.tokens.length || body.token >= run.tokens.length) return;
+      overlay = { runId: body.runId, token: body.token, values, direction: body.direction };
+      prompt.setValues(values, body.token, body.direction);
+      prompt.revealCursor();
+      heatmap.setCursor(body.token);
+      return;
+    }
+    case 'pattern':
+      acceptPattern(body);
+      ensurePattern();
+      return;
+    case 'error':
+      eventError = body.message;
+      dismissedError = null;
+      renderToolbar();
+      return;
+    default: {
+      const never: never = body;
+      console.warn('AttnScope: unhandled message', never);
+    }
+  }
+}
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const v = validateToWebview(e.data);
+  if (!v.ok) {
+    console.warn(`AttnScope: ignored a malformed message from the host: ${v.error}`);
+    eventError = `Ignored a malformed message from the extension (${v.error}).`;
+    dismissedError = null;
+    renderToolbar();
+    return;
+  }
+  if (messenger.receive(v.value)) return;
+  handle(v.value.body);
+});
+window.addEventListener('blur', hideTooltip);
+window.addEventListener('unload', () => messenger.dispose());
+
+onThemeChange(() => {
+  prompt.refreshTheme();
+  grid.refreshTheme();
+  heatmap.refreshTheme();
+});
+
+renderToolbar();
+post({ type: 'ready', version: PROTOCOL_VERSION });
