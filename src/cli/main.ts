@@ -10,11 +10,14 @@ import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiv
 import { toJson } from './json';
 import { bench, benchViews } from './bench';
 import { generate } from '../engine/generate';
+import { readRunFile, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
+import { compareRuns } from '../engine/analysis/compare';
 
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
-                    [--top K] [--device auto|cpu|cuda]
+                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun>]
+  attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
   attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
@@ -99,6 +102,7 @@ async function inspect(argv: string[]): Promise<number> {
       logits: { type: 'boolean' },
       top: { type: 'string' },
       device: { type: 'string' },
+      save: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `inspect takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
@@ -121,7 +125,16 @@ async function inspect(argv: string[]): Promise<number> {
   }
   const model = await Model.open(resolveModel(values.model), { device });
   try {
-    const result = await runInspection(model, req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
+    const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    if (values.save) {
+      const { prompt: _p, attention: _a, logits: _l, topK: _k, ...interventions } = req;
+      writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions));
+      if (req.attention !== 'all') {
+        const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map((h) => `${h.layer}.${h.head}`));
+        result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(`${h.layer}.${h.head}`));
+      }
+    }
     write(values.json, JSON.stringify(toJson(result)));
   } finally {
     await model.release();
@@ -188,6 +201,29 @@ async function generateCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function compareCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'string' }, top: { type: 'string' } } });
+  if (positionals.length !== 2) throw new EngineError('BAD_ARGUMENT', `compare takes two .attnrun files (got ${positionals.length}); run "attnscope --help"`);
+  const topK = values.top === undefined ? 5 : parsePositiveInt(values.top, '--top');
+  const a = readRunFile(positionals[0]!);
+  const b = readRunFile(positionals[1]!);
+  const c = compareRuns(a, b, topK);
+  const f = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(6)));
+  const pos = (p: (typeof c.positions)[number]) => ({ a: p.a, b: p.b, text: p.text, kl: f(p.kl), attentionShift: f(p.attentionShift), topA: p.topA.map((t) => ({ id: t.id, prob: f(t.prob) })), topB: p.topB.map((t) => ({ id: t.id, prob: f(t.prob) })), left: p.left, entered: p.entered });
+  write(values.json, JSON.stringify({
+    a: { file: positionals[0], prompt: a.header.prompt, model: a.header.model.hash, interventions: a.header.interventions, tokens: a.header.tokens.length },
+    b: { file: positionals[1], prompt: b.header.prompt, model: b.header.model.hash, interventions: b.header.interventions, tokens: b.header.tokens.length },
+    aligned: c.aligned,
+    unalignedA: c.unalignedA,
+    unalignedB: c.unalignedB,
+    notComparable: c.notComparable,
+    mostDifferent: c.mostDifferent.map(pos),
+    positions: c.positions.map(pos),
+    headDeltas: c.headDeltas.map((h) => ({ layer: h.layer, head: h.head, entropy: f(h.entropy), sink: f(h.sink), prevToken: f(h.prevToken), selfAttn: f(h.selfAttn), induction: f(h.induction) })),
+  }));
+  return 0;
+}
+
 async function benchCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -217,6 +253,8 @@ export async function main(argv: string[]): Promise<number> {
         return await benchCmd(rest);
       case 'generate':
         return await generateCmd(rest);
+      case 'compare':
+        return await compareCmd(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -224,7 +262,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, bench`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, bench`);
     }
   } catch (e) {
     if (isEngineError(e)) {
