@@ -123,3 +123,32 @@ test('worker: a kept run answers aggregate, pattern and token queries without re
     await h.dispose();
   }
 });
+
+test('worker: generation streams tokens and stops on request; a kept run saves to an .attnrun', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const streamed: number[] = [];
+    const full = h.generate({ prompt: 'the cat and the', maxTokens: 12, stopTokenId: -1 }, (t) => streamed.push(t.id));
+    const r = await full.done;
+    assert.equal(r.tokens.length, 12);
+    assert.deepEqual(streamed, r.tokens.map((t) => t.id));
+    let seen = 0;
+    const g = h.generate({ prompt: 'the cat and the', maxTokens: 40, stopTokenId: -1 }, () => {
+      if (++seen === 3) g.stop();
+    });
+    const stoppedRun = await g.done;
+    assert.equal(stoppedRun.stopReason, 'cancelled');
+    assert.ok(stoppedRun.tokens.length < 40 && stoppedRun.tokens.length >= 3, `stopped after ${stoppedRun.tokens.length}`);
+    const { runId } = await h.inspect({ prompt: 'red green blue red', allLogits: true, mask: [{ layer: 0, head: 1 }] }, true);
+    const file = path.join(tmp, 'runs', 'kept.attnrun');
+    assert.equal(await h.saveRun(runId, file), file);
+    const { readRunFile } = await import('../../src/engine/runs/runFile');
+    const saved = readRunFile(file);
+    assert.equal(saved.header.model.layers, 3);
+    assert.deepEqual(saved.header.interventions.mask, [{ layer: 0, head: 1 }]);
+    assert.ok(saved.logits && saved.patterns);
+  } finally {
+    await h.dispose();
+  }
+});

@@ -5,8 +5,9 @@ import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors';
 import type { RunRequest, RunResult } from '../run';
 import type { ModelInfo, OpenParams, RunQuery, TokenDetail, WorkerReply, WorkerRequest } from './workerProtocol';
+import type { GenerateRequest, GeneratedToken } from '../generate';
 
-type Pending = { resolve: (v: WorkerReply) => void; reject: (e: Error) => void; onProgress?: (m: string) => void };
+type Pending = { resolve: (v: WorkerReply) => void; reject: (e: Error) => void; onProgress?: (m: string) => void; onToken?: (t: GeneratedToken) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface EngineHostOptions {
@@ -39,6 +40,10 @@ export class EngineHost {
       if (!p) return;
       if ('kind' in msg && msg.kind === 'progress') {
         p.onProgress?.(msg.message);
+        return;
+      }
+      if ('kind' in msg && msg.kind === 'token') {
+        p.onToken?.(msg.token);
         return;
       }
       this.pending.delete(msg.id);
@@ -118,6 +123,26 @@ export class EngineHost {
   async query(runId: number, query: RunQuery): Promise<{ matrix?: Float32Array; detail?: TokenDetail }> {
     const r = (await this.send({ kind: 'query', runId, query }).done) as Extract<WorkerReply, { kind: 'query'; ok: true }>;
     return { matrix: r.matrix, detail: r.detail };
+  }
+
+  /** Saves the kept run (made with inspect(…, keep) and allLogits) to an .attnrun file. */
+  async saveRun(runId: number, file: string): Promise<string> {
+    const r = (await this.send({ kind: 'saveRun', runId, file }).done) as Extract<WorkerReply, { kind: 'saveRun'; ok: true }>;
+    return r.file;
+  }
+
+  /**
+   * Generates text in the worker; tokens stream to `onToken`. The returned `stop()` ends the
+   * generation after the token being decoded.
+   */
+  generate(request: GenerateRequest, onToken: (t: GeneratedToken) => void): { done: Promise<Extract<WorkerReply, { kind: 'generate'; ok: true }>['result']>; stop: () => void } {
+    const id = this.nextId;
+    const { done } = this.send({ kind: 'generate', request });
+    this.pending.get(id)!.onToken = onToken;
+    return {
+      done: done.then((r) => (r as Extract<WorkerReply, { kind: 'generate'; ok: true }>).result),
+      stop: () => this.worker?.postMessage({ kind: 'stop', id: 0, target: id } as WorkerRequest),
+    };
   }
 
   /** Test hook: makes the worker crash in the given way. */

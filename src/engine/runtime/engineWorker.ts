@@ -5,17 +5,21 @@ import { isEngineError, oneLine } from '../errors';
 import { Model } from '../model';
 import { runInspection } from '../run';
 import { answer, type KeptRun } from '../analysis/kept';
+import { generate } from '../generate';
+import { savedRunFrom, writeRunFile } from '../runs/runFile';
+import type { RunResult, RunRequest } from '../run';
 import { EngineError } from '../errors';
 import type { WorkerReply, WorkerRequest } from './workerProtocol';
 
 let model: Model | undefined;
-let kept: KeptRun | undefined;
+let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
+const stopped = new Set<number>();
 let runCounter = 0;
 const port = parentPort;
 if (!port) throw new Error('engineWorker must run in a worker thread');
 
 function reply(msg: WorkerReply): void {
-  if ('result' in msg) {
+  if ('result' in msg && 'patterns' in msg.result) {
     const transfer = [...msg.result.patterns.values()].map((p) => p.buffer as ArrayBuffer);
     port!.postMessage(msg, transfer);
   } else if ('matrix' in msg && msg.matrix) {
@@ -48,9 +52,10 @@ async function handle(req: WorkerRequest): Promise<void> {
         const runId = ++runCounter;
         if (req.keep) {
           // The patterns stay here for later queries; the host gets the summaries only.
-          kept = { runId, T: result.tokens.length, L: model.dims.layers, H: model.dims.heads, patterns: result.patterns };
+          kept = { runId, T: result.tokens.length, L: model.dims.layers, H: model.dims.heads, patterns: result.patterns, result: { ...result }, request: req.request };
           result.patterns = new Map();
           result.attentionHeads = [];
+          result.allLogits = undefined; // stays here for saveRun
         }
         reply({ id: req.id, ok: true, kind: 'inspect', result, warnings, runId });
         return;
@@ -64,6 +69,23 @@ async function handle(req: WorkerRequest): Promise<void> {
         reply({ id: req.id, ok: true, kind: 'query', ...answer(kept, q) });
         return;
       }
+      case 'saveRun': {
+        if (!kept || kept.runId !== req.runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
+        if (!kept.result.allLogits) throw new EngineError('BAD_ARGUMENT', 'the run was made without allLogits; re-run with allLogits to save it');
+        const { prompt, attention: _a, logits: _l, topK: _k, allLogits: _al, maxTokens: _m, ...interventions } = kept.request;
+        writeRunFile(req.file, savedRunFrom({ ...kept.result, patterns: kept.patterns }, prompt, interventions));
+        reply({ id: req.id, ok: true, kind: 'saveRun', file: req.file });
+        return;
+      }
+      case 'generate': {
+        if (!model) throw Object.assign(new Error('no model is open; open one first'), { engineCode: 'MODEL' });
+        const r = await generate(model, req.request, (token) => reply({ id: req.id, kind: 'token', token }), () => stopped.has(req.id));
+        stopped.delete(req.id);
+        reply({ id: req.id, ok: true, kind: 'generate', result: { ...r, promptTokens: r.promptTokens.length } });
+        return;
+      }
+      case 'stop':
+        return;
       case 'crash':
         if (req.how === 'exit') process.exit(3);
         if (req.how === 'oom') {
@@ -84,5 +106,10 @@ async function handle(req: WorkerRequest): Promise<void> {
 // One request at a time, in order: onnxruntime sessions are not re-entrant here.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (req: WorkerRequest) => {
+  // A stop is noted at once (between decoding steps), not queued behind the generation it stops.
+  if (req.kind === 'stop') {
+    stopped.add(req.target);
+    return;
+  }
   chain = chain.then(() => handle(req));
 });

@@ -1,6 +1,7 @@
 // The typed request/response protocol between the engine host and its worker thread.
 import type { ErrorCode } from '../errors';
 import type { RunRequest, RunResult } from '../run';
+import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
 import type { DeviceRequest } from './ortSession';
 
 export interface OpenParams {
@@ -45,6 +46,11 @@ export type WorkerRequest =
   | { id: number; kind: 'open'; params: OpenParams }
   | { id: number; kind: 'inspect'; request: RunRequest; keep?: boolean }
   | { id: number; kind: 'query'; runId: number; query: RunQuery }
+  /** saves the kept run (inspected with keep and allLogits) as an .attnrun file */
+  | { id: number; kind: 'saveRun'; runId: number; file: string }
+  /** generation; tokens stream back as `token` messages; `stop` (handled at once, out of order) ends it */
+  | { id: number; kind: 'generate'; request: GenerateRequest }
+  | { id: number; kind: 'stop'; target: number }
   | { id: number; kind: 'crash'; how: 'throw' | 'exit' | 'oom' }; // test hook: proves containment
 
 export type WorkerReply =
@@ -52,4 +58,7 @@ export type WorkerReply =
   | { id: number; ok: true; kind: 'inspect'; result: RunResult; warnings: string[]; runId: number }
   | { id: number; ok: true; kind: 'query'; matrix?: Float32Array; detail?: TokenDetail }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } }
-  | { id: number; kind: 'progress'; message: string };
+  | { id: number; kind: 'progress'; message: string }
+  | { id: number; ok: true; kind: 'saveRun'; file: string }
+  | { id: number; ok: true; kind: 'generate'; result: Omit<GenerateResult, 'promptTokens'> & { promptTokens: number } }
+  | { id: number; kind: 'token'; token: GeneratedToken };
