@@ -432,7 +432,7 @@ window.addEventListener('message', (e: MessageEvent) => {
   handle(v.value.body);
 });
 window.addEventListener('blur', hideTooltip);
-window.addEventListener('unload', () => messenger.dispose());
+window.addEventListener('pagehide', () => messenger.dispose());
 
 onThemeChange(() => {
   prompt.refreshTheme();

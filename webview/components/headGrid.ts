@@ -143,8 +143,9 @@ export class HeadGrid {
     this.legend.bar.style.background = `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
     this.legend.lo.textContent = formatMetric(metric, d.lo, true);
     this.legend.hi.textContent = formatMetric(metric, d.hi, true);
+    const why = metric === 'induction' ? ': no token repeats earlier in the prompt' : '';
     this.legend.range.textContent =
-      d.min === null ? 'no values' : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
+      d.min === null ? `no values${why}` : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
     this.legend.bar.title = METRIC_INFO[metric].help;
   }
 
@@ -171,7 +172,7 @@ export class HeadGrid {
     const { layers: L, heads: H, metric, selected, extra } = this.props;
     const width = this.el.clientWidth;
     if (width === 0) return;
-    const g = (this.layout = gridLayout(width, L, H, { minCell: 12, maxCell: 34, left: 30, top: 16 }));
+    const g = (this.layout = gridLayout(width, L, H, { minCell: 12, maxCell: 40, left: 30, top: 16 }));
     const ctx = sizeCanvas(this.canvas, g.width, g.height);
     const th = theme();
     const ramp = this.ramp(th);
@@ -216,7 +217,14 @@ export class HeadGrid {
       if (l < L && h < H && !(selected && selected.layer === l && selected.head === h)) this.outline(ctx, { layer: l, head: h }, th.focus, 1.5, [3, 2]);
     }
     if (this.hover) this.outline(ctx, this.hover, th.fg, 1, []);
-    if (selected && selected.layer < L && selected.head < H) this.outline(ctx, selected, th.focus, 2.5, []);
+    if (selected && selected.layer < L && selected.head < H) {
+      // A focus-colored ring with a background-colored inner line, so it reads on any fill.
+      this.outline(ctx, selected, th.focus, 2.5, []);
+      const { x, y } = cellOrigin(selected, g);
+      ctx.strokeStyle = cssRgba(th.bg);
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x + 1, y + 1, c - 2, c - 2);
+    }
   }
 
   private hatch(ctx: CanvasRenderingContext2D, x: number, y: number, c: number, th: Theme): void {

@@ -219,7 +219,7 @@ export class Heatmap {
     ctx.clearRect(0, 0, width, l.cssHeight);
     ctx.font = `10px ${th.fontFamily}`;
     ctx.textBaseline = 'middle';
-    const ramp = [mix(th.bg, th.fg, th.kind === 'light' ? 0.07 : 0.1), th.high];
+    const ramp = [mix(th.bg, th.fg, th.kind === 'light' ? 0.1 : 0.11), th.high];
     this.legendBar.style.background = `linear-gradient(to right, ${cssRgba(ramp[0]!)}, ${cssRgba(rampAt(ramp, 0.5))}, ${cssRgba(ramp[1]!)})`;
     // Plot frame (upper triangle included, so the causal shape reads against the background).
     ctx.strokeStyle = cssRgba(th.border ?? mix(th.bg, th.fg, 0.25));

@@ -51,12 +51,12 @@ function slider(min: number, max: number, step: number, label: string): HTMLInpu
   s.setAttribute('aria-label', label);
   return s;
 }
-function numberField(min: number, max: number, step: number | null, label: string): Field {
+function numberField(min: number, max: number, step: number, label: string): Field {
   const f = document.createElement('vscode-textfield') as Field;
   f.setAttribute('type', 'number');
   f.setAttribute('min', String(min));
   f.setAttribute('max', String(max));
-  if (step !== null) f.setAttribute('step', String(step));
+  f.setAttribute('step', String(step));
   f.setAttribute('aria-label', label);
   f.className = 'num';
   return f;
@@ -89,7 +89,7 @@ export class Steering {
   private readonly scaleNum = numberField(0, 3, 0.05, 'Head output scale value');
   private readonly maskBtn = button('Mask', true, 'Set the scale of the selected heads to 0');
   private readonly unmaskBtn = button('Unmask', true, 'Set the scale of the selected heads back to 1');
-  private readonly alpha = numberField(0.0001, 1, null, 'PASTA alpha');
+  private readonly alpha = numberField(0.0001, 1, 0.0001, 'PASTA alpha');
   private readonly emphasisHeads;
   private readonly emphasizeBtn = button('Emphasize selection', false, 'Steer the heads towards the text selected in the editor (PASTA)');
   private readonly clearEmphasisBtn = button('Clear', true);

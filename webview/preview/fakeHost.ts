@@ -9,12 +9,19 @@ export const T_TOKENS = Math.max(4, Math.min(8192, Number(params.get('tokens') ?
 const initialScales = { '0.6': 0, '3.7': 0, '1.5': 1.5, '2.2': 0.5 };
 const fx = makeFixture({ tokens: T_TOKENS, scales: initialScales });
 const state: PanelState = fx.state;
-const T = state.run!.tokens.length;
+const fullRun = fx.state.run!;
+// Scenarios for screenshots: no run yet, an error, metrics that are null (no repeated tokens).
+const scenario = params.get('scenario');
+if (scenario === 'empty') state.run = null;
+if (scenario === 'error') state.error = 'Model load failed: config.json: unsupported architecture "mamba" (supported: gpt2, llama, mistral, qwen2, gpt_neox).';
+if (scenario === 'nulls') for (const h of state.run!.heads) h.induction = null;
+if (scenario === 'busy') state.busy = 'Running tiny-llama-4x8 on cpu…';
+const T = fullRun.tokens.length;
 const scales = new Map<string, number>(Object.entries(initialScales));
 let cursor = Math.min(T - 1, 56);
 let nextId = 1;
 let runTimer: ReturnType<typeof setTimeout> | undefined;
-const baseNext = state.run!.next.map((n) => ({ ...n }));
+const baseNext = fullRun.next.map((n) => ({ ...n }));
 const log: FromWebview[] = [];
 
 export function envelope(body: ToWebview, inReplyTo?: number): Envelope<ToWebview> {
@@ -51,6 +58,7 @@ function overlayValues(token: number): Float32Array<ArrayBuffer> {
 }
 
 function sendOverlay(delay = 0): void {
+  if (!state.run) return;
   const values = overlayValues(cursor);
   send({ type: 'overlay', runId: state.run!.runId, token: cursor, direction: state.settings.direction, values: { dims: [T], data: values.buffer } }, undefined, delay);
 }
@@ -61,7 +69,7 @@ function rerun(): void {
   send({ type: 'state', state: { busy: state.busy } });
   clearTimeout(runTimer);
   runTimer = setTimeout(() => {
-    const run = state.run!;
+    const run = state.run ?? fullRun;
     const induction = scales.get('2.5') ?? 1;
     const emph = state.interventions.emphasis ? 1.25 : 1;
     const next = baseNext
