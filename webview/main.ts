@@ -92,10 +92,17 @@ for (const [id, sec] of Object.entries(L.sections) as [SectionId, (typeof L.sect
     if (id === 'pattern' && e.detail.open) ensurePattern();
   });
 }
+const leftColumn = L.main.querySelector<HTMLElement>('.split-left')!;
+const rightColumn = L.main.querySelector<HTMLElement>('.split-right')!;
 window.addEventListener('scroll', () => {
-  ui.scrollTop = window.scrollY;
+  ui.pageScrollTop = window.scrollY;
   saveUi();
 }, { passive: true });
+leftColumn.addEventListener('scroll', () => {
+  ui.scrollTop = leftColumn.scrollTop;
+  saveUi();
+}, { passive: true });
+new ResizeObserver(() => heatmap.relayout()).observe(rightColumn);
 prompt.el.addEventListener('scroll', () => {
   ui.promptScrollTop = prompt.el.scrollTop;
   saveUi();
@@ -378,7 +385,8 @@ function handle(body: ToWebview): void {
       if (!state.selected && ui.selected && validHead(ui.selected) && state.run) selectHead(ui.selected);
       render();
       requestAnimationFrame(() => {
-        window.scrollTo(0, ui.scrollTop);
+        window.scrollTo(0, ui.pageScrollTop);
+        leftColumn.scrollTop = ui.scrollTop;
         prompt.el.scrollTop = ui.promptScrollTop;
       });
       return;

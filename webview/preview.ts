@@ -12,7 +12,8 @@ const nextFrame = (): Promise<number> => new Promise((r) => requestAnimationFram
 const afterPaint = (): Promise<number> => new Promise((r) => requestAnimationFrame(() => setTimeout(() => r(performance.now()), 0)));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measure(make: (i: number) => unknown, n: number): Promise<{ handlerMs: number; frameMs: number; paintedMs: number; n: number }> {
+async function measure(make: (i: number) => unknown, n: number): Promise<Record<string, number | null>> {
+  performance.clearMeasures();
   const h: number[] = [];
   const f: number[] = [];
   const p: number[] = [];
@@ -25,7 +26,11 @@ async function measure(make: (i: number) => unknown, n: number): Promise<{ handl
     f.push((await nextFrame()) - t0);
     p.push((await afterPaint()) - t0);
   }
-  return { handlerMs: median(h), frameMs: median(f), paintedMs: median(p), n };
+  const own = (name: string): number[] => performance.getEntriesByName(name).slice(-n).map((e) => e.duration);
+  const o = own('attnscope:overlay-apply');
+  const b = own('attnscope:heatmap-build');
+  performance.clearMeasures();
+  return { handlerMs: median(h), frameMs: median(f), paintedMs: median(p), n, overlayApplyMs: o.length ? median(o) : null, heatmapBuildMs: b.length ? median(b) : null };
 }
 
 const api = {

@@ -325,6 +325,7 @@ test('UI state: sanitized field by field, defaults for garbage', () => {
     heatmapDiscountSink: false,
     collapsed: { pattern: true, heads: 'yes' },
     scrollTop: -5,
+    pageScrollTop: 30,
     promptScrollTop: 120,
     alpha: 3,
     emphasisHeads: 'all',
@@ -337,6 +338,7 @@ test('UI state: sanitized field by field, defaults for garbage', () => {
   assert.equal(s.heatmapDiscountSink, false);
   assert.deepEqual(s.collapsed, { pattern: true });
   assert.equal(s.scrollTop, 0);
+  assert.equal(s.pageScrollTop, 30);
   assert.equal(s.promptScrollTop, 120);
   assert.equal(s.alpha, 0.01);
   assert.equal(s.emphasisHeads, 'all');

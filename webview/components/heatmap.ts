@@ -179,15 +179,19 @@ export class Heatmap {
   }
 
   /**
-   * Height that keeps the plot and the status line in view: in the wide layout the column is
-   * sticky below the toolbar, so what is above the canvas inside the column is fixed.
+   * Height that keeps the plot and the status line in view: in the wide layout the column has a
+   * fixed height (it scrolls on its own), so the plot gets what is left below the controls.
    */
   private availableHeight(wrap: HTMLElement): number {
     const col = this.el.closest('.split-right');
-    if (!col || getComputedStyle(col).position !== 'sticky') return window.innerHeight * 0.8;
-    const above = wrap.getBoundingClientRect().top - col.getBoundingClientRect().top;
-    const stickyTop = parseFloat(getComputedStyle(col).top) || 0;
-    return window.innerHeight - stickyTop - above - 56;
+    if (!(col instanceof HTMLElement) || getComputedStyle(col).overflowY !== 'auto') return window.innerHeight * 0.8;
+    const above = wrap.getBoundingClientRect().top - col.getBoundingClientRect().top + col.scrollTop;
+    return col.clientHeight - above - 44;
+  }
+
+  /** Recomputes the size (call when the space around changes, e.g. the column was resized). */
+  relayout(): void {
+    this.queue();
   }
 
   private labelsFit(T: number, width: number): boolean {
@@ -233,7 +237,10 @@ export class Heatmap {
     const rebuilt = this.ensureImage(l, th, ramp);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.image!, l.x, l.y, l.size, l.size);
-    if (rebuilt) this.lastBuildMs = performance.now() - t0;
+    if (rebuilt) {
+      this.lastBuildMs = performance.now() - t0;
+      performance.measure('attnscope:heatmap-build', { start: t0, detail: { T: this.T, res: l.res } });
+    }
     this.legendMax.textContent = `${formatProb(this.pooled!.max)}${this.opts.discountSink ? ' (sink excluded)' : ''}`;
     this.drawAxes(ctx, l, th, labels);
     this.drawCursor(ctx, l, th);

@@ -150,6 +150,7 @@ export class PromptOverlay {
   }
 
   private apply(): void {
+    const t0 = performance.now();
     const n = this.spans.length;
     let levels: Uint8Array;
     if (this.values) {
@@ -169,6 +170,7 @@ export class PromptOverlay {
       st.backgroundColor = this.bg[l]!;
       st.color = this.fg[l]!;
     }
+    performance.measure('attnscope:overlay-apply', { start: t0, detail: { T: n } });
   }
 
   private indexOf(target: EventTarget | null): number | null {

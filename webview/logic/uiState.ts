@@ -13,7 +13,9 @@ export interface UiState {
   heatmapScale: ScaleKind;
   heatmapDiscountSink: boolean;
   collapsed: Record<string, boolean>;
+  /** scroll of the left column (wide layout) and of the page (narrow layout) */
   scrollTop: number;
+  pageScrollTop: number;
   promptScrollTop: number;
   alpha: number;
   emphasisHeads: 'all' | 'selected';
@@ -29,6 +31,7 @@ export const DEFAULT_UI_STATE: UiState = {
   heatmapDiscountSink: true,
   collapsed: {},
   scrollTop: 0,
+  pageScrollTop: 0,
   promptScrollTop: 0,
   alpha: 0.01,
   emphasisHeads: 'selected',
@@ -57,6 +60,7 @@ export function sanitizeUiState(raw: unknown): UiState {
     heatmapDiscountSink: typeof raw.heatmapDiscountSink === 'boolean' ? raw.heatmapDiscountSink : d.heatmapDiscountSink,
     collapsed,
     scrollTop: nonNeg(raw.scrollTop, 0),
+    pageScrollTop: nonNeg(raw.pageScrollTop, 0),
     promptScrollTop: nonNeg(raw.promptScrollTop, 0),
     alpha: typeof raw.alpha === 'number' && raw.alpha > 0 && raw.alpha <= 1 ? raw.alpha : d.alpha,
     emphasisHeads: raw.emphasisHeads === 'all' ? 'all' : 'selected',

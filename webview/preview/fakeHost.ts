@@ -7,7 +7,7 @@ import { headKey, type Envelope, type FromWebview, type HeadRef, type PanelState
 const params = new URLSearchParams(location.search);
 export const T_TOKENS = Math.max(4, Math.min(8192, Number(params.get('tokens') ?? 60) || 60));
 const initialScales = { '0.6': 0, '3.7': 0, '1.5': 1.5, '2.2': 0.5 };
-const fx = makeFixture({ tokens: T_TOKENS, scales: initialScales });
+const fx = makeFixture({ tokens: T_TOKENS, scales: initialScales, layers: Number(params.get('layers') ?? 4) || 4, heads: Number(params.get('heads') ?? 8) || 8 });
 const state: PanelState = fx.state;
 const fullRun = fx.state.run!;
 // Scenarios for screenshots: no run yet, an error, metrics that are null (no repeated tokens).

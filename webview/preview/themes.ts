@@ -234,6 +234,37 @@ export const THEMES: Record<string, { bodyClass: string; vars: Record<string, st
   },
 };
 
+THEMES['hc-light'] = {
+  bodyClass: 'vscode-high-contrast-light',
+  vars: {
+    ...THEMES.light!.vars,
+    '--vscode-foreground': '#292929',
+    '--vscode-descriptionForeground': '#292929',
+    '--vscode-editor-foreground': '#292929',
+    '--vscode-errorForeground': '#b5200d',
+    '--vscode-contrastBorder': '#0f4a85',
+    '--vscode-contrastActiveBorder': '#006bbd',
+    '--vscode-focusBorder': '#006bbd',
+    '--vscode-panel-border': '#0f4a85',
+    '--vscode-widget-border': '#0f4a85',
+    '--vscode-input-border': '#0f4a85',
+    '--vscode-button-background': '#0f4a85',
+    '--vscode-button-border': '#0f4a85',
+    '--vscode-badge-background': '#0f4a85',
+    '--vscode-badge-foreground': '#ffffff',
+    '--vscode-sideBar-background': '#ffffff',
+    '--vscode-sideBarSectionHeader-background': '#ffffff',
+    '--vscode-editorHoverWidget-background': '#ffffff',
+    '--vscode-editorHoverWidget-border': '#0f4a85',
+    '--vscode-settings-dropdownBorder': '#0f4a85',
+    '--vscode-settings-textInputBorder': '#0f4a85',
+    '--vscode-settings-checkboxBorder': '#0f4a85',
+    '--vscode-charts-blue': '#0f4a85',
+    '--vscode-charts-red': '#b5200d',
+    '--vscode-charts-green': '#374e06',
+  },
+};
+
 export function applyTheme(name: string): void {
   const t = THEMES[name] ?? THEMES.dark!;
   const root = document.documentElement;
