@@ -8,7 +8,7 @@ import type { Envelope, FromWebview, HeadView, PanelState, ToWebview } from '../
 import { contrast, mix, packABGR, parseCssColor, rampAt, rampUint32 } from '../../webview/logic/color';
 import { formatProb, scaleFraction, scaleLevels, scaleMax, sinkMask } from '../../webview/logic/colorScale';
 import { cellAt, cellOrigin, formatMetric, gridLayout, indexHeads, metricDomain, metricFraction, moveSelection, topHeads } from '../../webview/logic/gridLogic';
-import { axisTicks, cellRect, colorize, heatmapLayout, hoverCell, poolPattern } from '../../webview/logic/heatmapMath';
+import { axisTicks, cellRect, clampView, colorize, fullView, heatmapLayout, hoverCell, panView, poolPattern, zoomView } from '../../webview/logic/heatmapMath';
 import { sanitizeUiState, DEFAULT_UI_STATE } from '../../webview/logic/uiState';
 import { tensorValues, validateToWebview } from '../../webview/logic/validate';
 import { visibleToken, truncateLabel } from '../../webview/logic/tokenText';
@@ -62,7 +62,7 @@ test('formatProb', () => {
   assert.equal(formatProb(0.5), '50.0%');
   assert.equal(formatProb(0.0123), '1.23%');
   assert.equal(formatProb(NaN), 'n/a');
-  assert.match(formatProb(1e-7), /e-5%$/);
+  assert.equal(formatProb(1e-7), '<0.01%');
 });
 
 test('colors: CSS parsing, mixing, ramps and contrast', () => {
@@ -195,6 +195,38 @@ test('heatmap: pooling keeps maxima, marks blocks above the diagonal, and exclud
   const pooled = poolPattern(prev, N, 10);
   for (let b = 0; b < 10; b++) assert.equal(pooled.cells[b * 10 + b], 1, `diagonal block ${b}`);
   assert.equal(pooled.cells[5 * 10 + 2], 0);
+});
+
+test('heatmap: zoomed views — hover, pooling, zoom about the pointer, pan, clamping, ticks', () => {
+  const T = 100;
+  const l = heatmapLayout(40 + 200 + 4, 1000, 1, 20, { left: 40, bottom: 20, top: 4, right: 4 });
+  const v = { q0: 50, k0: 30, n: 20 };
+  // 10 px per token; the top-left cell is (q 50, k 30).
+  assert.deepEqual(hoverCell(40 + 1, 4 + 1, l, T, v), { q: 50, k: 30 });
+  assert.deepEqual(hoverCell(40 + 195, 4 + 195, l, T, v), { q: 69, k: 49 });
+  assert.equal(hoverCell(40 + 195, 4 + 1, { ...l }, T, { q0: 0, k0: 30, n: 20 }), null, 'k 49 > q 0');
+  assert.deepEqual(cellRect(52, 31, l, T, v), { x: 40 + 10, y: 4 + 20, w: 10, h: 10 });
+  // Pooling a window reads only inside it.
+  const p = new Float32Array(T * T);
+  for (let q = 1; q < T; q++) p[q * T + q - 1] = 1;
+  p[60 * T + 35] = 0.5;
+  const win = poolPattern(p, T, 20, null, v);
+  assert.equal(win.cells[10 * 20 + 5], 0.5);
+  assert.equal(win.cells[0], 0, 'row 50, key 30: causal, zero');
+  const diag = poolPattern(p, T, 10, null, { q0: 40, k0: 40, n: 20 });
+  for (let b = 0; b < 10; b++) assert.equal(diag.cells[b * 10 + b], 1, `previous-token stripe in block ${b}`);
+  assert.equal(diag.cells[9], -1, 'top-right block is above the diagonal');
+  const above = poolPattern(p, T, 4, null, { q0: 0, k0: 80, n: 20 });
+  assert.ok(above.cells.every((c) => c === -1) && above.max === 0, 'a view entirely above the diagonal is void');
+  // Zoom keeps the token under the pointer; out to the full pattern; clamped inside.
+  const z = zoomView(fullView(T), T, 0.5, 0.5, 0.5);
+  assert.deepEqual(z, { q0: 25, k0: 25, n: 50 });
+  assert.deepEqual(zoomView(z, T, 4, 0.5, 0.5), fullView(T));
+  assert.deepEqual(zoomView(fullView(T), T, 0.01, 1, 1), { q0: 84, k0: 84, n: 16 }, 'minimum window, clamped at the end');
+  assert.deepEqual(panView({ q0: 10, k0: 10, n: 20 }, T, 100, -50, 200), { q0: 15, k0: 0, n: 20 });
+  assert.deepEqual(clampView({ q0: -5, k0: 500, n: 1000 }, T), fullView(T));
+  assert.deepEqual(clampView({ q0: 3, k0: 3, n: 4 }, 8), { q0: 0, k0: 0, n: 8 }, 'tiny prompts: the whole pattern');
+  assert.deepEqual(axisTicks(200, 4, 1000), [1000, 1050, 1100, 1150]);
 });
 
 test('heatmap: colorize through the ramp; void cells get the void color', () => {

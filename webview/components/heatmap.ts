@@ -4,12 +4,14 @@
 // discountSink}). The pattern is max-pooled to the plot's device-pixel size when T exceeds it (so
 // one-token stripes survive) and colored into an ImageData once per pattern/size/scale/theme;
 // redraws for hover only blit that image (drawImage, smoothing off, so cells stay crisp). Hover
-// shows query/key/value in the status line; click reveals the query token in the editor.
+// shows query/key/value in the status line; click reveals the query token in the editor. Wheel
+// zooms about the pointer (token labels appear once cells are large enough), drag pans,
+// double-click or the Reset button shows the whole pattern again; the zoom is kept across heads.
 import type { HeadRef, TokenView } from '../../src/shared/protocol';
 import { headLabel } from '../../src/shared/protocol';
 import { cssRgba, mix, packABGR, rampAt, rampUint32, type RGBA } from '../logic/color';
 import { formatProb, sinkMask, type ScaleKind } from '../logic/colorScale';
-import { axisTicks, cellRect, colorize, heatmapLayout, hoverCell, poolPattern, type HeatmapLayout, type Pooled } from '../logic/heatmapMath';
+import { axisTicks, cellRect, clampView, colorize, fullView, heatmapLayout, hoverCell, panView, poolPattern, zoomView, type HeatmapLayout, type Pooled, type View } from '../logic/heatmapMath';
 import { truncateLabel, visibleToken } from '../logic/tokenText';
 import { sizeCanvas, theme, type Theme } from '../theme';
 
@@ -40,6 +42,9 @@ export class Heatmap {
   private T = 0;
   private cursor: number | null = null;
   private hover: { q: number; k: number } | null = null;
+  private view: View = fullView(0);
+  private drag: { x: number; y: number; view: View; moved: boolean } | null = null;
+  private readonly resetZoom: HTMLElement & { disabled: boolean };
   private opts: HeatmapOptions = { kind: 'sqrt', discountSink: true };
   private layout: HeatmapLayout | null = null;
   private pooled: Pooled | null = null;
@@ -84,7 +89,13 @@ export class Heatmap {
     this.legendBar.className = 'lg-bar';
     this.legendMax = document.createElement('span');
     legend.append(zero, this.legendBar, this.legendMax);
-    controls.append(lab, this.scaleSelect, this.discount, legend);
+    this.resetZoom = document.createElement('vscode-button') as HTMLElement & { disabled: boolean };
+    this.resetZoom.setAttribute('secondary', '');
+    this.resetZoom.textContent = 'Reset zoom';
+    this.resetZoom.title = 'Show the whole pattern (or double-click it)';
+    this.resetZoom.hidden = true;
+    this.resetZoom.addEventListener('click', () => this.setView(fullView(this.T)));
+    controls.append(lab, this.scaleSelect, this.discount, legend, this.resetZoom);
 
     const wrap = document.createElement('div');
     wrap.className = 'heatmap-canvas';
@@ -99,25 +110,68 @@ export class Heatmap {
     this.status.setAttribute('aria-live', 'polite');
     this.el.append(controls, wrap, this.status);
 
-    this.canvas.addEventListener('mousemove', (e) => {
-      const h = this.layout && this.values ? hoverCell(e.offsetX, e.offsetY, this.layout, this.T) : null;
-      if (h?.q !== this.hover?.q || h?.k !== this.hover?.k) {
-        this.hover = h;
-        this.renderStatus();
-        this.queue();
-      }
-      this.canvas.style.cursor = h ? 'pointer' : 'default';
+    this.canvas.addEventListener('pointermove', (e) => this.onPointerMove(e));
+    this.canvas.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0 || !this.values) return;
+      this.drag = { x: e.offsetX, y: e.offsetY, view: this.view, moved: false };
+      this.canvas.setPointerCapture(e.pointerId);
     });
-    this.canvas.addEventListener('mouseleave', () => {
+    this.canvas.addEventListener('pointerup', (e) => {
+      const d = this.drag;
+      this.drag = null;
+      if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+      if (d && !d.moved && this.hover) this.cb.onReveal(this.hover.q);
+    });
+    this.canvas.addEventListener('pointerleave', () => {
+      if (this.drag) return;
       this.hover = null;
       this.renderStatus();
       this.queue();
     });
-    this.canvas.addEventListener('click', () => {
-      if (this.hover) this.cb.onReveal(this.hover.q);
-    });
+    this.canvas.addEventListener('wheel', (e) => this.onWheel(e), { passive: false });
+    this.canvas.addEventListener('dblclick', () => this.setView(fullView(this.T)));
     new ResizeObserver(() => this.queue()).observe(wrap);
     this.setOptions({});
+  }
+
+  private setView(v: View): void {
+    const next = clampView(v, this.T);
+    if (next.q0 === this.view.q0 && next.k0 === this.view.k0 && next.n === this.view.n) return;
+    this.view = next;
+    this.pooledKey = '';
+    this.renderStatus();
+    this.queue();
+  }
+
+  private onWheel(e: WheelEvent): void {
+    const l = this.layout;
+    if (!l || !this.values) return;
+    e.preventDefault();
+    const fx = Math.max(0, Math.min(1, (e.offsetX - l.x) / l.size));
+    const fy = Math.max(0, Math.min(1, (e.offsetY - l.y) / l.size));
+    const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+    this.setView(zoomView(this.view, this.T, Math.exp(Math.max(-1, Math.min(1, delta * 0.002))), fx, fy));
+  }
+
+  private onPointerMove(e: PointerEvent): void {
+    const l = this.layout;
+    const d = this.drag;
+    if (d && l) {
+      const dx = e.offsetX - d.x;
+      const dy = e.offsetY - d.y;
+      if (!d.moved && Math.hypot(dx, dy) < 4) return;
+      d.moved = true;
+      this.canvas.style.cursor = 'grabbing';
+      this.setView(panView(d.view, this.T, dx, dy, l.size));
+      return;
+    }
+    const h = l && this.values ? hoverCell(e.offsetX, e.offsetY, l, this.T, this.view) : null;
+    if (h?.q !== this.hover?.q || h?.k !== this.hover?.k) {
+      this.hover = h;
+      this.renderStatus();
+      this.queue();
+    }
+    this.canvas.style.cursor = h ? 'pointer' : this.view.n < this.T ? 'grab' : 'default';
   }
 
   setTokens(tokens: TokenView[]): void {
@@ -130,7 +184,9 @@ export class Heatmap {
     this.head = head;
     const T = values ? Math.round(Math.sqrt(values.length)) : 0;
     this.values = values && T * T === values.length ? values : null;
-    this.T = this.values ? T : 0;
+    const newT = this.values ? T : 0;
+    this.view = newT === this.T && newT > 0 ? clampView(this.view, newT) : fullView(newT);
+    this.T = newT;
     this.pooled = null;
     this.pooledKey = '';
     this.imageKey = '';
@@ -204,21 +260,26 @@ export class Heatmap {
     if (width === 0) return;
     const th = theme();
     const T = this.T;
+    const v = this.view;
+    const n = Math.max(1, v.n);
     const dpr = window.devicePixelRatio || 1;
     const maxH = Math.max(240, Math.min(width, this.availableHeight(wrap)));
     // Token labels when cells are large enough, index ticks otherwise.
     let gutter: { left: number; bottom: number; top?: number } = { left: 38, bottom: 20, top: 8 };
     let labels = false;
     const ctx0 = this.canvas.getContext('2d')!;
-    if (this.labelsFit(T, Math.min(width, maxH))) {
+    if (this.labelsFit(n, Math.min(width, maxH))) {
       ctx0.font = `10px ${th.fontFamily}`;
       let w = 0;
-      for (const t of this.tokens) w = Math.max(w, ctx0.measureText(truncateLabel(visibleToken(t.text), 10)).width);
+      for (let i = 0; i < n; i++) {
+        for (const t of [this.tokens[v.q0 + i], this.tokens[v.k0 + i]]) if (t) w = Math.max(w, ctx0.measureText(truncateLabel(visibleToken(t.text), 10)).width);
+      }
       gutter = { left: Math.ceil(w) + 8, bottom: Math.ceil(w) + 8 };
-      labels = heatmapLayout(width, maxH, dpr, T, gutter).size / T >= 9;
+      labels = heatmapLayout(width, maxH, dpr, n, gutter).size / n >= 9;
       if (!labels) gutter = { left: 38, bottom: 20, top: 8 };
     }
-    const l = (this.layout = heatmapLayout(width, maxH, dpr, Math.max(T, 1), gutter));
+    const l = (this.layout = heatmapLayout(width, maxH, dpr, n, gutter));
+    this.resetZoom.hidden = !(T > 0 && n < T);
     const ctx = sizeCanvas(this.canvas, width, l.cssHeight);
     ctx.clearRect(0, 0, width, l.cssHeight);
     ctx.font = `10px ${th.fontFamily}`;
@@ -241,18 +302,25 @@ export class Heatmap {
       this.lastBuildMs = performance.now() - t0;
       performance.measure('attnscope:heatmap-build', { start: t0, detail: { T: this.T, res: l.res } });
     }
-    this.legendMax.textContent = `${formatProb(this.pooled!.max)}${this.opts.discountSink ? ' (sink excluded)' : ''}`;
+    const notes = [this.view.n < T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
+    this.legendMax.textContent = `${formatProb(this.pooled!.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
     this.drawAxes(ctx, l, th, labels);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(l.x - 8, l.y - 1, l.size + 9, l.size + 2);
+    ctx.clip();
     this.drawCursor(ctx, l, th);
     this.drawHover(ctx, l, th);
+    ctx.restore();
   }
 
   private ensureImage(l: HeatmapLayout, th: Theme, ramp: RGBA[]): boolean {
     const T = this.T;
-    const pk = `${l.res}|${this.opts.discountSink}`;
+    const v = this.view;
+    const pk = `${l.res}|${this.opts.discountSink}|${v.q0},${v.k0},${v.n}`;
     if (!this.pooled || this.pooledKey !== pk) {
       const mask = sinkMask(T, this.tokens.length === T ? this.tokens.map((t) => t.special) : null, this.opts.discountSink);
-      this.pooled = poolPattern(this.values!, T, l.res, mask);
+      this.pooled = poolPattern(this.values!, T, l.res, mask, v);
       this.pooledKey = pk;
       this.imageKey = '';
     }
@@ -272,45 +340,55 @@ export class Heatmap {
   }
 
   private drawAxes(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme, labels: boolean): void {
-    const T = this.T;
-    const s = l.size / T;
+    const { q0, k0, n } = this.view;
+    const s = l.size / n;
     ctx.fillStyle = cssRgba(th.muted);
     if (labels) {
       const fs = Math.min(11, Math.floor(s) - 1);
       ctx.font = `${fs}px ${th.fontFamily}`;
       ctx.textAlign = 'right';
-      for (let i = 0; i < T; i++) {
-        const t = this.tokens[i];
-        if (!t) continue;
-        const label = truncateLabel(visibleToken(t.text), 10);
-        ctx.fillStyle = cssRgba(i === this.hover?.q || i === this.cursor ? th.fg : th.muted);
-        ctx.fillText(label, l.x - 4, l.y + (i + 0.5) * s);
-        ctx.save();
-        ctx.translate(l.x + (i + 0.5) * s, l.y + l.size + 4);
-        ctx.rotate(-Math.PI / 2);
-        ctx.fillStyle = cssRgba(i === this.hover?.k ? th.fg : th.muted);
-        ctx.fillText(label, 0, 0);
-        ctx.restore();
+      for (let i = 0; i < n; i++) {
+        const q = q0 + i;
+        const k = k0 + i;
+        const tq = this.tokens[q];
+        const tk = this.tokens[k];
+        if (tq) {
+          ctx.fillStyle = cssRgba(q === this.hover?.q || q === this.cursor ? th.fg : th.muted);
+          ctx.fillText(truncateLabel(visibleToken(tq.text), 10), l.x - 4, l.y + (i + 0.5) * s);
+        }
+        if (tk) {
+          ctx.save();
+          ctx.translate(l.x + (i + 0.5) * s, l.y + l.size + 4);
+          ctx.rotate(-Math.PI / 2);
+          ctx.fillStyle = cssRgba(k === this.hover?.k ? th.fg : th.muted);
+          ctx.fillText(truncateLabel(visibleToken(tk.text), 10), 0, 0);
+          ctx.restore();
+        }
       }
       return;
     }
     ctx.textAlign = 'right';
-    for (const t of axisTicks(T, 6)) ctx.fillText(String(t), l.x - 4, l.y + (t + 0.5) * s);
+    for (const t of axisTicks(n, 6, q0)) ctx.fillText(String(t), l.x - 4, l.y + (t - q0 + 0.5) * s);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    for (const t of axisTicks(T, 6)) ctx.fillText(String(t), l.x + (t + 0.5) * s, l.y + l.size + 4);
+    for (const t of axisTicks(n, 6, k0)) ctx.fillText(String(t), l.x + (t - k0 + 0.5) * s, l.y + l.size + 4);
     ctx.textBaseline = 'middle';
   }
 
+  /** The cursor token's row: a dashed band over its causal part and a marker on the axis. */
   private drawCursor(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
     const q = this.cursor;
-    if (q === null || q >= this.T) return;
-    const r = cellRect(q, 0, l, this.T);
-    ctx.strokeStyle = cssRgba(th.focus, 0.9);
-    ctx.lineWidth = 1;
-    ctx.setLineDash([4, 3]);
-    ctx.strokeRect(l.x + 0.5, r.y - 0.5, r.w * (q + 1) - 1, Math.max(1, r.h) + 1);
-    ctx.setLineDash([]);
+    const v = this.view;
+    if (q === null || q >= this.T || q < v.q0 || q >= v.q0 + v.n) return;
+    const r = cellRect(q, v.k0, l, this.T, v);
+    const lastK = Math.min(q, v.k0 + v.n - 1);
+    if (lastK >= v.k0) {
+      ctx.strokeStyle = cssRgba(th.focus, 0.9);
+      ctx.lineWidth = 1;
+      ctx.setLineDash([4, 3]);
+      ctx.strokeRect(l.x + 0.5, r.y - 0.5, r.w * (lastK - v.k0 + 1) - 1, Math.max(1, r.h) + 1);
+      ctx.setLineDash([]);
+    }
     ctx.fillStyle = cssRgba(th.focus);
     ctx.beginPath();
     const cy = r.y + r.h / 2;
@@ -323,7 +401,7 @@ export class Heatmap {
   private drawHover(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
     const h = this.hover;
     if (!h) return;
-    const r = cellRect(h.q, h.k, l, this.T);
+    const r = cellRect(h.q, h.k, l, this.T, this.view);
     ctx.strokeStyle = cssRgba(th.fg, 0.35);
     ctx.lineWidth = 1;
     ctx.beginPath();
@@ -345,7 +423,9 @@ export class Heatmap {
       return;
     }
     if (!h) {
-      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens · rows = query, columns = key · hover for values, click a row to move the editor cursor`;
+      const { q0, k0, n } = this.view;
+      const zoom = n < this.T ? ` · showing queries ${q0}–${q0 + n - 1}, keys ${k0}–${k0 + n - 1}` : '';
+      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens${zoom} · rows = query, columns = key · wheel to zoom, drag to pan · click a row to move the editor cursor`;
       return;
     }
     const tok = (i: number): string => `#${i} “${truncateLabel(visibleToken(this.tokens[i]?.text ?? '?'), 24)}”`;

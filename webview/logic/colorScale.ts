@@ -67,7 +67,7 @@ export function formatProb(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
   const p = v * 100;
   if (p === 0) return '0%';
-  if (Math.abs(p) < 0.01) return `${p.toExponential(1)}%`;
+  if (Math.abs(p) < 0.01) return p > 0 ? '<0.01%' : '>−0.01%';
   if (Math.abs(p) < 10) return `${p.toFixed(2)}%`;
   return `${p.toFixed(1)}%`;
 }

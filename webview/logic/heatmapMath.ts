@@ -36,23 +36,56 @@ export function heatmapLayout(cssWidth: number, maxHeight: number, dpr: number, 
 }
 
 /**
+ * The visible part of the pattern: rows q0 .. q0+n−1 and columns k0 .. k0+n−1 (a square window;
+ * the full pattern is {q0: 0, k0: 0, n: T}).
+ */
+export interface View {
+  q0: number;
+  k0: number;
+  n: number;
+}
+
+export const fullView = (T: number): View => ({ q0: 0, k0: 0, n: T });
+
+/** Clamps a view into a T-token pattern: n in [min(minN, T), T], offsets inside. */
+export function clampView(v: View, T: number, minN = 16): View {
+  const n = Math.max(Math.min(minN, T), Math.min(T, Math.round(v.n)));
+  const c = (o: number): number => Math.max(0, Math.min(T - n, Math.round(o)));
+  return { q0: c(v.q0), k0: c(v.k0), n };
+}
+
+/**
+ * Zooms by `factor` (< 1 in, > 1 out) keeping the token under the plot fraction (fx, fy) in place.
+ */
+export function zoomView(v: View, T: number, factor: number, fx: number, fy: number, minN = 16): View {
+  const n = Math.max(Math.min(minN, T), Math.min(T, Math.round(v.n * factor)));
+  return clampView({ q0: v.q0 + fy * v.n - fy * n, k0: v.k0 + fx * v.n - fx * n, n }, T, minN);
+}
+
+/** Moves the view by (dx, dy) CSS px of a plot `size` px wide (dragging right shows earlier keys). */
+export function panView(v: View, T: number, dx: number, dy: number, size: number, minN = 16): View {
+  const per = v.n / size;
+  return clampView({ q0: v.q0 - dy * per, k0: v.k0 - dx * per, n: v.n }, T, minN);
+}
+
+/**
  * The cell under a point given in CSS px relative to the canvas (e.g. MouseEvent.offsetX/Y):
  * null outside the plot and above the diagonal (k > q: a causal model never attends forward).
  */
-export function hoverCell(x: number, y: number, l: HeatmapLayout, T: number): { q: number; k: number } | null {
-  if (T <= 0 || l.size <= 0) return null;
+export function hoverCell(x: number, y: number, l: HeatmapLayout, T: number, v: View = fullView(T)): { q: number; k: number } | null {
+  if (T <= 0 || v.n <= 0 || l.size <= 0) return null;
   const fx = (x - l.x) / l.size;
   const fy = (y - l.y) / l.size;
   if (!(fx >= 0 && fx < 1 && fy >= 0 && fy < 1)) return null;
-  const k = Math.min(T - 1, Math.floor(fx * T));
-  const q = Math.min(T - 1, Math.floor(fy * T));
+  const k = Math.min(T - 1, v.k0 + Math.floor(fx * v.n));
+  const q = Math.min(T - 1, v.q0 + Math.floor(fy * v.n));
   return k > q ? null : { q, k };
 }
 
-/** CSS px rectangle of cell (q, k). */
-export function cellRect(q: number, k: number, l: HeatmapLayout, T: number): { x: number; y: number; w: number; h: number } {
-  const s = l.size / T;
-  return { x: l.x + k * s, y: l.y + q * s, w: s, h: s };
+/** CSS px rectangle of cell (q, k) (may lie outside the plot when the cell is outside the view). */
+export function cellRect(q: number, k: number, l: HeatmapLayout, T: number, v: View = fullView(T)): { x: number; y: number; w: number; h: number } {
+  const s = l.size / v.n;
+  return { x: l.x + (k - v.k0) * s, y: l.y + (q - v.q0) * s, w: s, h: s };
 }
 
 export interface Pooled {
@@ -69,35 +102,40 @@ export interface Pooled {
  * entries count as 0. `exclude[k] = 1` keeps key k out of `max` (sink discount) but not out of
  * the image. Key k falls in column block floor(k·res/T); block b spans [ceil(b·T/res), ceil((b+1)·T/res)).
  */
-export function poolPattern(values: Float32Array, T: number, res: number, exclude: Uint8Array | null = null): Pooled {
-  const R = Math.max(1, Math.min(T, Math.floor(res)));
+export function poolPattern(values: Float32Array, T: number, res: number, exclude: Uint8Array | null = null, view: View = fullView(T)): Pooled {
+  const { q0, k0, n } = view;
+  const R = Math.max(1, Math.min(n, Math.floor(res)));
   const cells = new Float32Array(R * R).fill(-1);
-  const colBlock = new Int32Array(T);
-  for (let k = 0; k < T; k++) colBlock[k] = Math.floor((k * R) / T);
+  const colBlock = new Int32Array(n);
+  for (let j = 0; j < n; j++) colBlock[j] = Math.floor((j * R) / n);
   // Per row block: first the max over its rows for every key (a tight loop over each row's causal
-  // prefix), then that accumulator folded into the column blocks.
-  const acc = new Float32Array(T);
+  // prefix inside the view), then that accumulator folded into the column blocks.
+  const acc = new Float32Array(n);
   let max = 0;
-  let q = 0;
+  let i0 = 0; // row index inside the view
   for (let br = 0; br < R; br++) {
-    const qEnd = Math.floor(((br + 1) * T + R - 1) / R);
-    if (q >= qEnd) continue;
-    acc.fill(-1, 0, qEnd);
-    for (; q < qEnd; q++) {
-      const row = q * T;
-      for (let k = 0; k <= q; k++) {
-        const v = values[row + k]!;
-        const a = acc[k]!;
-        acc[k] = v > a ? v : a; // branch-free; NaN keeps a
+    const iEnd = Math.floor(((br + 1) * n + R - 1) / R);
+    if (i0 >= iEnd) continue;
+    // Keys (view-relative) that any row of this block can see: j ≤ q − k0.
+    const jEnd = Math.min(n, q0 + iEnd - 1 - k0 + 1);
+    if (jEnd > 0) acc.fill(-1, 0, jEnd);
+    for (; i0 < iEnd; i0++) {
+      const q = q0 + i0;
+      const base = q * T + k0;
+      const jMax = Math.min(n, q - k0 + 1);
+      for (let j = 0; j < jMax; j++) {
+        const v = values[base + j]!;
+        const a = acc[j]!;
+        acc[j] = v > a ? v : a; // branch-free; NaN keeps a
       }
     }
-    const base = br * R;
-    for (let k = 0; k < qEnd; k++) {
-      const a = acc[k]!;
+    const out = br * R;
+    for (let j = 0; j < jEnd; j++) {
+      const a = acc[j]!;
       const x = a > 0 ? a : 0;
-      const i = base + colBlock[k]!;
+      const i = out + colBlock[j]!;
       if (x > cells[i]!) cells[i] = x;
-      if (x > max && !(exclude && exclude[k])) max = x;
+      if (x > max && !(exclude && exclude[k0 + j])) max = x;
     }
   }
   return { res: R, cells, max };
@@ -127,13 +165,13 @@ export function colorize(p: Pooled, kind: ScaleKind, ramp: Uint32Array, voidColo
   }
 }
 
-/** Tick positions for an index axis of T tokens: about `count` round numbers. */
-export function axisTicks(T: number, count: number): number[] {
-  if (T <= 1) return [0];
-  const raw = (T - 1) / Math.max(1, count);
+/** Tick positions for an index axis showing tokens start .. start+n−1: about `count` round numbers. */
+export function axisTicks(n: number, count: number, start = 0): number[] {
+  if (n <= 1) return [start];
+  const raw = (n - 1) / Math.max(1, count);
   const pow = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw) ?? raw;
   const out: number[] = [];
-  for (let t = 0; t < T; t += step) out.push(Math.round(t));
+  for (let t = Math.ceil(start / step) * step; t < start + n; t += step) out.push(Math.round(t));
   return out;
 }
