@@ -18,6 +18,11 @@ export class OverlayDecorations implements vscode.Disposable {
         vscode.window.createTextEditorDecorationType({
           dark: { backgroundColor: `rgba(255, 150, 40, ${a})` },
           light: { backgroundColor: `rgba(235, 110, 0, ${a})` },
+          // a hairline in the editor's background color keeps neighbouring tokens apart
+          borderWidth: '0 1px 0 0',
+          borderStyle: 'solid',
+          borderColor: new vscode.ThemeColor('editor.background'),
+          borderRadius: '2px',
           rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
         }),
       );

@@ -75,7 +75,8 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const m = s.modelView()!;
     if (node.kind === 'model') {
       const item = new vscode.TreeItem(m.name, vscode.TreeItemCollapsibleState.Expanded);
-      item.description = `${m.arch} · ${m.layers}×${m.heads} · ${m.device}`;
+      item.description = `${m.arch} ${m.layers}×${m.heads}`;
+      item.tooltip = `${m.name}: ${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? ` (${m.kvHeads} KV heads)` : ''}, on ${m.device}`;
       item.iconPath = new vscode.ThemeIcon('circuit-board');
       item.contextValue = 'model';
       item.id = 'model';

@@ -36,7 +36,7 @@ export function openCheckpoint(dir: string): Checkpoint {
   try {
     st = fs.statSync(abs);
   } catch {
-    throw new EngineError('MODEL', `${abs}: model folder not found; pass --model with a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)`);
+    throw new EngineError('MODEL', `${abs}: model folder not found; point --model (CLI) or the attnscope.model setting (VS Code) at a Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)`);
   }
   if (!st.isDirectory()) throw new EngineError('MODEL', `${abs}: not a folder; --model takes a checkpoint folder holding config.json, *.safetensors and tokenizer.json`);
   const configFile = path.join(abs, 'config.json');
