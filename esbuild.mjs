@@ -29,6 +29,13 @@ if (existsSync('webview/main.ts')) {
   builds.push({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning',
     entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' });
 }
+// Compare panel / .attnrun editor and Generation panel (src/extension/runs)
+for (const name of ['compare', 'generate']) {
+  if (existsSync(`webview/${name}/main.ts`)) {
+    builds.push({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning',
+      entryPoints: [`webview/${name}/main.ts`], outfile: `dist/${name}.js` });
+  }
+}
 if (args.has('--tests') || args.has('--tools')) {
   builds.push({ ...common, entryPoints: ['tools/gen-bench-model.ts'], outdir: 'out/tools', outbase: 'tools' });
 }

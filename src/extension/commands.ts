@@ -16,6 +16,8 @@ export interface CommandDeps {
   track(p: Promise<unknown>): void;
   showPanel(): unknown;
   pickHead(arg: unknown, prompt: string): Promise<HeadRef | undefined>;
+  /** registers more commands with the same error handling and tracking (runs/runsFeature.ts) */
+  registerMore?(reg: (id: string, fn: (...args: unknown[]) => unknown) => void): void;
 }
 
 export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): void {
@@ -189,4 +191,6 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
     await vscode.workspace.fs.writeFile(target, Buffer.from(JSON.stringify(json, null, 1), 'utf8'));
     void vscode.window.showInformationMessage(`AttnScope: exported the run to ${target.fsPath}`);
   });
+
+  d.registerMore?.(reg);
 }

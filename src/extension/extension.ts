@@ -14,11 +14,14 @@ import { setCacheRoot } from './settings';
 import { StatusBar } from './statusBar';
 import { parseHeadId } from './viewLogic';
 import { registerCommands } from './commands';
+import { RunsFeature } from './runs/runsFeature';
 
 export interface AttnScopeApi {
   session: Session;
   decorations: OverlayDecorations;
   tree: HeadsTree;
+  /** saved runs, comparison and generation */
+  runs: RunsFeature;
   /** resolves when the views have caught up with the last session change (for tests) */
   idle(): Promise<void>;
 }
@@ -45,7 +48,8 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
   const decorations = new OverlayDecorations(session);
   const tree = new HeadsTree(session);
   const status = new StatusBar(session);
-  ctx.subscriptions.push(log, session, decorations, tree, status, { dispose: () => void engine.dispose() });
+  const runs = new RunsFeature(ctx, session, log);
+  ctx.subscriptions.push(log, session, decorations, tree, status, runs, { dispose: () => void engine.dispose() });
 
   let pending: Promise<unknown> = Promise.resolve();
   const track = (p: Promise<unknown>) => {
@@ -85,7 +89,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
     }),
   );
 
-  registerCommands(ctx, { session, decorations, tree, log, reportError, track, showPanel: () => PanelHost.show(ctx, session), pickHead });
+  registerCommands(ctx, { session, decorations, tree, log, reportError, track, showPanel: () => PanelHost.show(ctx, session), pickHead, registerMore: (reg) => runs.registerCommands(reg) });
 
   async function pickHead(arg: unknown, prompt: string): Promise<HeadRef | undefined> {
     const node = arg as HeadNode | undefined;
@@ -105,6 +109,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
     session,
     decorations,
     tree,
+    runs,
     idle: async () => {
       let last: Promise<unknown>;
       do {

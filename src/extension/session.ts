@@ -144,22 +144,11 @@ export class Session implements vscode.Disposable {
   async rerun(): Promise<void> {
     if (!this.doc) return;
     await this.ensureModel();
-    const s = this.settings;
-    const req: RunRequest = {
-      prompt: this.prompt.length > 0 ? this.prompt : ' ',
-      topK: 10,
-      scale: [...this.scales].map(([k, value]) => {
-        const [layer, head] = k.split('.').map(Number) as [number, number];
-        return { head: { layer, head }, value };
-      }),
-      emphasize: this.emphasis ? { start: this.emphasis.start, end: this.emphasis.end, alpha: this.emphasis.alpha } : undefined,
-      steerHeads: this.emphasis && this.emphasis.heads !== 'all' ? this.emphasis.heads : undefined,
-      sink: this.sink,
-    };
+    const req = this.request(true);
     this.setBusy('Running…');
     const t0 = performance.now();
     try {
-      const { result, warnings, runId } = await this.engine.inspect({ ...req, maxTokens: s.maxTokens }, true);
+      const { result, warnings, runId } = await this.engine.inspect(req, true);
       for (const w of warnings) this.log.warn(w);
       this.error = null;
       this.runId = runId;
@@ -178,6 +167,25 @@ export class Session implements vscode.Disposable {
     } finally {
       this.setBusy(null);
     }
+  }
+
+  /**
+   * The inspection request for the current prompt, with or without the current interventions.
+   * `allLogits` so the kept run can be saved as an .attnrun (runs/runsFeature.ts).
+   */
+  request(withInterventions: boolean): RunRequest {
+    const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, allLogits: true, maxTokens: this.settings.maxTokens };
+    if (!withInterventions) return req;
+    return {
+      ...req,
+      scale: [...this.scales].map(([k, value]) => {
+        const [layer, head] = k.split('.').map(Number) as [number, number];
+        return { head: { layer, head }, value };
+      }),
+      emphasize: this.emphasis ? { start: this.emphasis.start, end: this.emphasis.end, alpha: this.emphasis.alpha } : undefined,
+      steerHeads: this.emphasis && this.emphasis.heads !== 'all' ? this.emphasis.heads : undefined,
+      sink: this.sink,
+    };
   }
 
   private weights(): Float32Array {

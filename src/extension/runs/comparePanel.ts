@@ -1,0 +1,145 @@
+// Hosts of the compare webview (dist/compare.js): the Compare Runs panel and, in `single` mode, the
+// .attnrun custom editor. Strict CSP with a nonce, nothing sent before the webview's `ready`,
+// every message validated (runsLogic.parseFromCompare).
+import * as crypto from 'node:crypto';
+import * as vscode from 'vscode';
+import type { Envelope } from '../../shared/protocol';
+import { parseFromCompare } from './runsLogic';
+import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from './runsProtocol';
+
+export const COMPARE_VIEW_TYPE = 'attnscope.compare';
+
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, script: string, title: string): string {
+  const nonce = crypto.randomBytes(16).toString('base64');
+  const dist = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', f)).toString();
+  const csp = [`default-src 'none'`, `style-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`].join('; ');
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${dist('codicon.css')}" id="vscode-codicon-stylesheet">
+<link rel="stylesheet" href="${dist(`${script}.css`)}">
+<title>${esc(title)}</title>
+</head>
+<body>
+<div id="app"></div>
+<script type="module" nonce="${nonce}" src="${dist(`${script}.js`)}"></script>
+</body>
+</html>`;
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist')] };
+}
+
+export interface CompareHandlers {
+  compareWith?(): unknown;
+  generate?(): unknown;
+}
+
+/** The protocol side of one compare webview (a panel or a custom editor). */
+export class CompareWebview implements vscode.Disposable {
+  ready = false;
+  received = 0;
+  /** the last `selected` report of the webview (tests) */
+  lastSelected: Extract<FromCompare, { type: 'selected' }> | undefined;
+  private nextId = 1;
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    extensionUri: vscode.Uri,
+    public init: CompareInit,
+    private readonly handlers: CompareHandlers,
+    title: string,
+  ) {
+    webview.options = webviewOptions(extensionUri);
+    webview.html = webviewHtml(webview, extensionUri, 'compare', title);
+    this.subs.push(webview.onDidReceiveMessage((m) => void this.onMessage(m)));
+  }
+
+  private post(body: ToCompare, inReplyTo?: number): void {
+    if (!this.ready) return;
+    const env: Envelope<ToCompare> = { messageId: this.nextId++, ...(inReplyTo !== undefined ? { inReplyTo } : {}), body };
+    void this.webview.postMessage(env);
+  }
+
+  update(init: CompareInit): void {
+    this.init = init;
+    this.post({ type: 'init', init });
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    this.received++;
+    const parsed = parseFromCompare(raw);
+    if (!parsed.ok) {
+      this.post({ type: 'error', message: parsed.error }, parsed.messageId);
+      return;
+    }
+    const { messageId, body } = parsed.envelope;
+    try {
+      switch (body.type) {
+        case 'ready':
+          if (body.version !== RUNS_PROTOCOL_VERSION) throw new Error(`protocol version ${body.version} is not ${RUNS_PROTOCOL_VERSION}; reload the window`);
+          this.ready = true;
+          this.post({ type: 'init', init: this.init }, messageId);
+          return;
+        case 'compareWith':
+          await this.handlers.compareWith?.();
+          return;
+        case 'generate':
+          await this.handlers.generate?.();
+          return;
+        case 'selected':
+          this.lastSelected = body;
+          return;
+      }
+    } catch (e) {
+      this.post({ type: 'error', message: e instanceof Error ? e.message.split('\n')[0]! : String(e) }, messageId);
+    }
+  }
+
+  dispose(): void {
+    for (const d of this.subs) d.dispose();
+  }
+}
+
+/** The Compare Runs panel (one at a time; a new comparison replaces the shown one). */
+export class ComparePanel implements vscode.Disposable {
+  static current: ComparePanel | undefined;
+  readonly host: CompareWebview;
+
+  static show(ctx: vscode.ExtensionContext, init: CompareInit, title: string, handlers: CompareHandlers): ComparePanel {
+    const cur = ComparePanel.current;
+    if (cur) {
+      cur.panel.title = title;
+      cur.host.update(init);
+      cur.panel.reveal(vscode.ViewColumn.Beside, true);
+      return cur;
+    }
+    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(ctx.extensionUri));
+    return new ComparePanel(panel, ctx, init, title, handlers);
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    ctx: vscode.ExtensionContext,
+    init: CompareInit,
+    title: string,
+    handlers: CompareHandlers,
+  ) {
+    ComparePanel.current = this;
+    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
+    this.host = new CompareWebview(panel.webview, ctx.extensionUri, init, handlers, title);
+    panel.onDidDispose(() => this.dispose());
+  }
+
+  dispose(): void {
+    if (ComparePanel.current === this) ComparePanel.current = undefined;
+    this.host.dispose();
+    this.panel.dispose();
+  }
+}

@@ -1,0 +1,255 @@
+// Pure logic of saved runs in the extension (no vscode import, unit-tested): which auto-saved run
+// files to prune, the compare/run view model built from SavedRuns and a CompareResult, and the
+// validation of messages from the compare and generation webviews.
+import type { CompareResult } from '../../engine/analysis/compare';
+import type { Interventions } from '../../engine/run';
+import type { SavedRun } from '../../engine/runs/runFile';
+import { METRICS, type Envelope, type HeadRef, type MetricName, type TensorMsg } from '../../shared/protocol';
+import type { CompareView, FromCompare, FromGenerate, GenerateOptions, PositionView, ProbText, RunSideView } from './runsProtocol';
+
+/** Names newRunPath gives: `<stem>-2024-05-01T10-20-30-123Z[-n].attnrun`. */
+const AUTO_NAME = /-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(-\d+)?\.attnrun$/;
+
+export function isAutoRunName(name: string): boolean {
+  return AUTO_NAME.test(name);
+}
+
+export interface RunFileEntry {
+  /** file name (no folder) */
+  name: string;
+  mtimeMs: number;
+}
+
+/**
+ * The auto-saved runs to delete so that at most `keep` remain: the oldest first. Files whose names
+ * are not auto-saved names, or that are in `explicit` (saved with "Save Run As…"), never count and
+ * are never deleted.
+ */
+export function runsToPrune(entries: readonly RunFileEntry[], keep: number, explicit: ReadonlySet<string> = new Set()): string[] {
+  const auto = entries.filter((e) => isAutoRunName(e.name) && !explicit.has(e.name));
+  if (auto.length <= keep) return [];
+  const sorted = [...auto].sort((x, y) => y.mtimeMs - x.mtimeMs || (y.name < x.name ? -1 : y.name > x.name ? 1 : 0));
+  return sorted.slice(Math.max(0, keep)).map((e) => e.name);
+}
+
+/** The prompt file's stem for run names ("untitled" for unsaved documents). */
+export function runStem(promptPath: string | undefined): string {
+  if (!promptPath) return 'untitled';
+  const base = promptPath.split(/[\\/]/).pop() ?? '';
+  return base.replace(/\.[^.]*$/, '') || 'untitled';
+}
+
+export function headName(h: HeadRef): string {
+  return `L${h.layer}H${h.head}`;
+}
+
+/** One line per intervention, for headers and tooltips. */
+export function interventionLines(iv: Interventions, prompt: string): string[] {
+  const out: string[] = [];
+  for (const h of iv.mask ?? []) out.push(`mask ${headName(h)}`);
+  for (const s of iv.scale ?? []) out.push(s.value === 0 ? `mask ${headName(s.head)}` : `scale ${headName(s.head)} ×${s.value}`);
+  if (iv.emphasize) {
+    const text = prompt.slice(iv.emphasize.start, iv.emphasize.end);
+    const short = text.length > 40 ? `${text.slice(0, 37)}…` : text;
+    out.push(`emphasize "${short}" α=${iv.emphasize.alpha} on ${iv.steerHeads ? iv.steerHeads.map(headName).join(', ') : 'all heads'}`);
+  }
+  if (iv.sink) out.push(`sink ×${iv.sink.value} on ${iv.sink.heads.map(headName).join(', ')}`);
+  return out;
+}
+
+export function hasInterventions(iv: Interventions): boolean {
+  return interventionLines(iv, '').length > 0;
+}
+
+function tensor(values: ArrayLike<number>, dims: number[]): TensorMsg {
+  const f = Float32Array.from(values as ArrayLike<number>);
+  return { dims, data: f.buffer as ArrayBuffer };
+}
+
+/** [metric, layer, head] of a run's head metrics, NaN where absent. */
+export function metricsTensor(run: SavedRun): TensorMsg {
+  const { layers: L, heads: H } = run.header.model;
+  const out = new Float32Array(METRICS.length * L * H).fill(NaN);
+  for (const h of run.header.heads) {
+    if (h.layer < 0 || h.layer >= L || h.head < 0 || h.head >= H) continue;
+    METRICS.forEach((m, i) => {
+      const v = (h as unknown as Record<MetricName, number | null>)[m];
+      if (typeof v === 'number') out[(i * L + h.layer) * H + h.head] = v;
+    });
+  }
+  return { dims: [METRICS.length, L, H], data: out.buffer as ArrayBuffer };
+}
+
+export type Decode = (id: number) => string;
+
+/** A decoder from what the runs themselves know (their tokens and final predictions), else `#id`. */
+export function fallbackDecoder(...runs: SavedRun[]): Decode {
+  const known = new Map<number, string>();
+  for (const r of runs) {
+    for (const t of r.header.tokens) known.set(t.id, t.text);
+    for (const n of r.header.next) known.set(n.id, n.text);
+  }
+  return (id) => known.get(id) ?? `#${id}`;
+}
+
+export function sideView(run: SavedRun, label: string, unaligned: number[]): RunSideView {
+  const h = run.header;
+  const name = h.model.dir ? h.model.dir.split(/[\\/]/).filter(Boolean).pop() ?? h.model.dir : h.model.modelType;
+  return {
+    label,
+    file: run.file ?? null,
+    createdAt: h.createdAt,
+    prompt: h.prompt,
+    model: `${name} (${h.model.modelType}, ${h.model.layers}×${h.model.heads})`,
+    device: h.device,
+    layers: h.model.layers,
+    heads: h.model.heads,
+    interventions: interventionLines(h.interventions, h.prompt),
+    tokens: h.tokens.map((t) => ({ text: t.text, start: t.start, end: t.end, special: t.special, id: t.id })),
+    unaligned,
+    next: h.next.map((n) => ({ id: n.id, text: n.text, prob: n.prob })),
+    metrics: metricsTensor(run),
+    runMs: h.timings.runMs,
+  };
+}
+
+/** The compare panel's view model. */
+export function buildCompareView(A: SavedRun, B: SavedRun, cmp: CompareResult, decode: Decode, labels: [string, string] = ['A', 'B']): CompareView {
+  const positions: PositionView[] = cmp.positions.map((p) => {
+    const pa = new Map(p.topA.map((t) => [t.id, t.prob]));
+    const pb = new Map(p.topB.map((t) => [t.id, t.prob]));
+    const pt = (t: { id: number; prob: number }): ProbText => ({ id: t.id, text: decode(t.id), prob: t.prob });
+    return {
+      a: p.a,
+      b: p.b,
+      text: p.text,
+      topA: p.topA.map(pt),
+      topB: p.topB.map(pt),
+      left: p.left.map((id) => ({ id, text: decode(id), probA: pa.get(id) ?? 0, probB: pb.get(id) ?? null })),
+      entered: p.entered.map((id) => ({ id, text: decode(id), probA: pa.get(id) ?? null, probB: pb.get(id) ?? 0 })),
+    };
+  });
+  const index = new Map(cmp.positions.map((p, i) => [`${p.a}:${p.b}`, i]));
+  let deltas: TensorMsg | null = null;
+  if (cmp.headDeltas.length > 0) {
+    const { layers: L, heads: H } = A.header.model;
+    const out = new Float32Array(METRICS.length * L * H).fill(NaN);
+    for (const d of cmp.headDeltas) {
+      if (d.layer >= L || d.head >= H) continue;
+      METRICS.forEach((m, i) => {
+        const v = d[m];
+        if (v !== null) out[(i * L + d.layer) * H + d.head] = v;
+      });
+    }
+    deltas = { dims: [METRICS.length, L, H], data: out.buffer as ArrayBuffer };
+  }
+  return {
+    mode: 'compare',
+    a: sideView(A, labels[0], cmp.unalignedA),
+    b: sideView(B, labels[1], cmp.unalignedB),
+    positions,
+    kl: tensor(cmp.positions.map((p) => p.kl), [cmp.positions.length]),
+    shift: tensor(cmp.positions.map((p) => (p.attentionShift === null ? NaN : p.attentionShift)), [cmp.positions.length]),
+    deltas,
+    mostDifferent: cmp.mostDifferent.map((p) => index.get(`${p.a}:${p.b}`)).filter((i): i is number => i !== undefined),
+    notComparable: cmp.notComparable,
+    aligned: cmp.aligned,
+  };
+}
+
+/** The view model of one saved run (the .attnrun editor): A only. */
+export function buildRunView(run: SavedRun, label: string): CompareView {
+  return {
+    mode: 'single',
+    a: sideView(run, label, []),
+    b: null,
+    positions: [],
+    kl: tensor([], [0]),
+    shift: tensor([], [0]),
+    deltas: null,
+    mostDifferent: [],
+    notComparable: [],
+    aligned: 0,
+  };
+}
+
+// ---- message validation (everything from a webview is checked before use) ----
+
+type Parsed<T> = { ok: true; envelope: Envelope<T> } | { ok: false; error: string; messageId?: number };
+
+function envelopeOf(raw: unknown): { ok: true; messageId: number; body: Record<string, unknown> } | { ok: false; error: string; messageId?: number } {
+  if (typeof raw !== 'object' || raw === null) return { ok: false, error: 'message is not an object' };
+  const e = raw as Record<string, unknown>;
+  if (!Number.isSafeInteger(e.messageId) || (e.messageId as number) < 0) return { ok: false, error: 'message has no valid messageId' };
+  const messageId = e.messageId as number;
+  if (typeof e.body !== 'object' || e.body === null) return { ok: false, error: 'message has no body', messageId };
+  const body = e.body as Record<string, unknown>;
+  if (typeof body.type !== 'string') return { ok: false, error: 'message body has no type', messageId };
+  return { ok: true, messageId, body };
+}
+
+function isHead(v: unknown): v is HeadRef {
+  const h = v as HeadRef;
+  return typeof v === 'object' && v !== null && Number.isInteger(h.layer) && Number.isInteger(h.head) && h.layer >= 0 && h.head >= 0 && h.layer < 4096 && h.head < 4096;
+}
+
+export function parseFromCompare(raw: unknown): Parsed<FromCompare> {
+  const e = envelopeOf(raw);
+  if (!e.ok) return e;
+  const { messageId, body } = e;
+  const fail = (error: string) => ({ ok: false as const, error, messageId });
+  switch (body.type) {
+    case 'ready':
+      if (!Number.isInteger(body.version)) return fail('ready: version must be an integer');
+      return { ok: true, envelope: { messageId, body: { type: 'ready', version: body.version as number } } };
+    case 'compareWith':
+    case 'generate':
+      return { ok: true, envelope: { messageId, body: { type: body.type } } };
+    case 'selected': {
+      const pos = body.position;
+      if (pos !== null && !(Number.isInteger(pos) && (pos as number) >= 0)) return fail('selected: position must be a non-negative integer or null');
+      if (body.head !== null && !isHead(body.head)) return fail('selected: head must be {layer, head} or null');
+      if (!METRICS.includes(body.metric as MetricName)) return fail(`selected: metric must be one of ${METRICS.join(', ')}`);
+      return { ok: true, envelope: { messageId, body: { type: 'selected', position: pos as number | null, head: body.head as HeadRef | null, metric: body.metric as MetricName } } };
+    }
+    default:
+      return fail(`unknown message type ${JSON.stringify(body.type).slice(0, 40)}`);
+  }
+}
+
+export const GENERATE_LIMITS = { maxTokens: 1024, temperature: 10 } as const;
+
+/** Checks generation options; returns the error text or undefined. */
+export function checkGenerateOptions(o: unknown): string | undefined {
+  if (typeof o !== 'object' || o === null) return 'options must be an object';
+  const g = o as GenerateOptions;
+  if (!Number.isInteger(g.maxTokens) || g.maxTokens < 1 || g.maxTokens > GENERATE_LIMITS.maxTokens) return `tokens must be an integer from 1 to ${GENERATE_LIMITS.maxTokens}`;
+  if (typeof g.temperature !== 'number' || !Number.isFinite(g.temperature) || g.temperature < 0 || g.temperature > GENERATE_LIMITS.temperature) return `temperature must be a number from 0 (greedy) to ${GENERATE_LIMITS.temperature}`;
+  if (!Number.isInteger(g.seed) || g.seed < 0 || g.seed > 0xffffffff) return 'seed must be an integer from 0 to 4294967295';
+  return undefined;
+}
+
+export function parseFromGenerate(raw: unknown): Parsed<FromGenerate> {
+  const e = envelopeOf(raw);
+  if (!e.ok) return e;
+  const { messageId, body } = e;
+  const fail = (error: string) => ({ ok: false as const, error, messageId });
+  switch (body.type) {
+    case 'ready':
+      if (!Number.isInteger(body.version)) return fail('ready: version must be an integer');
+      return { ok: true, envelope: { messageId, body: { type: 'ready', version: body.version as number } } };
+    case 'stop':
+      return { ok: true, envelope: { messageId, body: { type: 'stop' } } };
+    case 'generate': {
+      const err = checkGenerateOptions(body.options);
+      if (err) return fail(`generate: ${err}`);
+      const o = body.options as GenerateOptions;
+      return { ok: true, envelope: { messageId, body: { type: 'generate', options: { maxTokens: o.maxTokens, temperature: o.temperature, seed: o.seed } } } };
+    }
+    case 'inspect':
+      if (body.lane !== 'with' && body.lane !== 'without') return fail('inspect: lane must be "with" or "without"');
+      return { ok: true, envelope: { messageId, body: { type: 'inspect', lane: body.lane } } };
+    default:
+      return fail(`unknown message type ${JSON.stringify(body.type).slice(0, 40)}`);
+  }
+}

@@ -1,0 +1,115 @@
+// Host <-> webview protocol of the Compare panel (webview/compare) and the Generation panel
+// (webview/generate). Plain types only (imported by both sides). Messages travel in the same
+// Envelope as the main panel's (src/shared/protocol.ts); per-position and per-head numbers travel
+// as float32 ArrayBuffers with explicit dims, NaN where a value cannot be compared.
+import type { HeadRef, MetricName, TensorMsg, TokenView } from '../../shared/protocol';
+
+export const RUNS_PROTOCOL_VERSION = 1;
+
+export interface ProbText {
+  id: number;
+  text: string;
+  prob: number;
+}
+
+/** One run as the compare panel (or the .attnrun editor) shows it. */
+export interface RunSideView {
+  /** "A", "B", or the run file's name */
+  label: string;
+  file: string | null;
+  createdAt: string;
+  prompt: string;
+  model: string;
+  device: string;
+  layers: number;
+  heads: number;
+  /** one line per intervention ("mask L0H1", "emphasize "cat" α=0.01"…); empty = none */
+  interventions: string[];
+  tokens: TokenView[];
+  /** indexes of this run's tokens that have no partner in the other run */
+  unaligned: number[];
+  /** next-token predictions after the last token */
+  next: ProbText[];
+  /** [metric (METRICS order), layer, head] head metrics, NaN = not available */
+  metrics: TensorMsg;
+  runMs: number;
+}
+
+export interface PositionView {
+  /** token indexes in A and B */
+  a: number;
+  b: number;
+  text: string;
+  topA: ProbText[];
+  topB: ProbText[];
+  /** top-K ids that left (in A, not B) / entered (in B, not A), with both probabilities */
+  left: { id: number; text: string; probA: number; probB: number | null }[];
+  entered: { id: number; text: string; probA: number | null; probB: number }[];
+}
+
+export interface CompareView {
+  mode: 'compare' | 'single';
+  a: RunSideView;
+  b: RunSideView | null;
+  positions: PositionView[];
+  /** [positions] KL(A‖B) of the next-token distributions, nats; NaN = not comparable */
+  kl: TensorMsg;
+  /** [positions] attention shift (total variation of the mean attention row); NaN = not comparable */
+  shift: TensorMsg;
+  /** [metric (METRICS order), layer, head] B − A; null when the models differ in shape */
+  deltas: TensorMsg | null;
+  /** indexes into `positions`, largest KL first */
+  mostDifferent: number[];
+  notComparable: string[];
+  aligned: number;
+}
+
+export interface CompareInit {
+  view: CompareView | null;
+  /** a run file that could not be read: its one-line error */
+  error: string | null;
+  /** whether the "Generate" button makes sense (a prompt is inspected) */
+  canGenerate: boolean;
+}
+
+export type ToCompare = { type: 'init'; init: CompareInit } | { type: 'error'; message: string };
+
+export type FromCompare =
+  | { type: 'ready'; version: number }
+  /** "Compare with…" (the .attnrun editor) */
+  | { type: 'compareWith' }
+  /** open the Generation panel for the inspected prompt */
+  | { type: 'generate' }
+  /** UI sync hint for tests and the log: the selected position / head */
+  | { type: 'selected'; position: number | null; head: HeadRef | null; metric: MetricName };
+
+export interface GenerateOptions {
+  maxTokens: number;
+  /** 0 = greedy */
+  temperature: number;
+  seed: number;
+}
+
+export type Lane = 'with' | 'without';
+
+export interface GenerateInit {
+  prompt: string;
+  promptName: string;
+  options: GenerateOptions;
+  /** the current interventions as lines; empty = none (both lanes then give the same text) */
+  interventions: string[];
+}
+
+export type ToGenerate =
+  | { type: 'init'; init: GenerateInit }
+  | { type: 'started'; lanes: Lane[]; options: GenerateOptions }
+  | { type: 'token'; lane: Lane; text: string; prob: number }
+  | { type: 'done'; lane: Lane; stopReason: string; tokens: number; perTokenMs: number }
+  | { type: 'finished' }
+  | { type: 'error'; message: string };
+
+export type FromGenerate =
+  | { type: 'ready'; version: number }
+  | { type: 'generate'; options: GenerateOptions }
+  | { type: 'stop' }
+  | { type: 'inspect'; lane: Lane };

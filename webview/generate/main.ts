@@ -1,0 +1,214 @@
+// Entry of the Generation panel: N tokens from the inspected prompt, without and with the current
+// interventions, streamed side by side; Stop; "Inspect generated text" per side.
+// Protocol: src/extension/runs/runsProtocol.ts (ToGenerate / FromGenerate).
+import './generate.css';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../src/extension/runs/runsProtocol';
+import { validateToGenerate } from '../compare/compareLogic';
+import { Messenger } from '../messenger';
+
+interface LaneView {
+  tokens: { text: string; prob: number }[];
+  status: string;
+  done: boolean;
+}
+
+const vscode = acquireVsCodeApi();
+const messenger = new Messenger<ToGenerate, FromGenerate>((env) => vscode.postMessage(env), { errorOf: (b) => (b.type === 'error' ? b.message : undefined) });
+const app = document.getElementById('app')!;
+let init: GenerateInit | null = null;
+let running = false;
+let activeLanes: Lane[] = [];
+let error: string | null = null;
+const lanes: Record<Lane, LaneView> = { without: { tokens: [], status: '', done: false }, with: { tokens: [], status: '', done: false } };
+const saved = (vscode.getState() ?? {}) as Partial<GenerateOptions>;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---- static skeleton (fields keep their values across renders) ----
+const header = el('div', 'header');
+const form = el('div', 'form');
+function field(label: string, id: string, value: string, help: string): HTMLElement & { value: string } {
+  const wrap = el('label', 'field');
+  wrap.append(el('span', 'flabel', label));
+  const tf = el('vscode-textfield' as 'input') as unknown as HTMLElement & { value: string };
+  tf.id = id;
+  tf.setAttribute('value', value);
+  tf.title = help;
+  wrap.append(tf as unknown as HTMLElement);
+  form.append(wrap);
+  return tf;
+}
+const nField = field('Tokens', 'gen-tokens', '32', 'how many tokens to generate (1–1024)');
+const tField = field('Temperature', 'gen-temperature', '0', '0 = greedy (argmax); higher = more random');
+const sField = field('Seed', 'gen-seed', '0', 'seed of the sampler: the same seed gives the same text');
+const genBtn = el('vscode-button' as 'button') as HTMLElement;
+genBtn.id = 'gen-run';
+genBtn.textContent = 'Generate';
+genBtn.setAttribute('icon', 'play');
+const stopBtn = el('vscode-button' as 'button') as HTMLElement;
+stopBtn.id = 'gen-stop';
+stopBtn.textContent = 'Stop';
+stopBtn.setAttribute('icon', 'debug-stop');
+stopBtn.setAttribute('secondary', '');
+form.append(genBtn, stopBtn);
+const msg = el('div', 'message');
+const ivBox = el('div', 'interventions');
+const cols = el('div', 'columns');
+app.append(header, form, msg, ivBox, cols);
+
+function options(): GenerateOptions | string {
+  const maxTokens = Number(nField.value);
+  const temperature = Number(tField.value);
+  const seed = Number(sField.value);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 1024) return 'Tokens: a whole number from 1 to 1024';
+  if (!Number.isFinite(temperature) || temperature < 0 || temperature > 10) return 'Temperature: a number from 0 (greedy) to 10';
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) return 'Seed: a whole number ≥ 0';
+  return { maxTokens, temperature, seed };
+}
+
+genBtn.addEventListener('click', () => {
+  const o = options();
+  if (typeof o === 'string') {
+    error = o;
+    render();
+    return;
+  }
+  error = null;
+  vscode.setState(o);
+  messenger.sendRequest({ type: 'generate', options: o }).catch((e: Error) => {
+    error = e.message;
+    running = false;
+    render();
+  });
+  running = true;
+  render();
+});
+stopBtn.addEventListener('click', () => messenger.sendEvent({ type: 'stop' }));
+
+window.addEventListener('message', (ev: MessageEvent) => {
+  const v = validateToGenerate(ev.data);
+  if (!v.ok) return;
+  if (messenger.receive(v.value)) return;
+  const b = v.value.body;
+  switch (b.type) {
+    case 'init': {
+      const first = init === null;
+      init = b.init;
+      if (first) {
+        const o = { ...b.init.options, ...saved };
+        nField.value = String(o.maxTokens);
+        tField.value = String(o.temperature);
+        sField.value = String(o.seed);
+      }
+      break;
+    }
+    case 'started':
+      running = true;
+      activeLanes = b.lanes;
+      error = null;
+      for (const l of ['with', 'without'] as Lane[]) lanes[l] = { tokens: [], status: b.lanes.includes(l) ? 'waiting…' : '', done: false };
+      lanes[b.lanes[0]!].status = 'generating…';
+      break;
+    case 'token':
+      lanes[b.lane].tokens.push({ text: b.text, prob: b.prob });
+      lanes[b.lane].status = `${lanes[b.lane].tokens.length} tokens…`;
+      appendToken(b.lane, b.text, b.prob);
+      return; // no full re-render per token
+    case 'done': {
+      const reason = { maxTokens: 'reached the token limit', stopToken: 'the model ended the text', maxPositions: 'reached the model’s context length', cancelled: 'stopped' }[b.stopReason] ?? b.stopReason;
+      lanes[b.lane].status = `${b.tokens} tokens · ${b.perTokenMs > 0 ? `${b.perTokenMs.toFixed(1)} ms/token · ` : ''}${reason}`;
+      lanes[b.lane].done = true;
+      const next = activeLanes[activeLanes.indexOf(b.lane) + 1];
+      if (next && !lanes[next].done) lanes[next].status = 'generating…';
+      break;
+    }
+    case 'finished':
+      running = false;
+      break;
+    case 'error':
+      error = b.message;
+      running = false;
+      break;
+  }
+  render();
+});
+
+function appendToken(lane: Lane, text: string, prob: number): void {
+  const out = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .generated`);
+  const st = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .status`);
+  if (!out) return render();
+  const s = el('span', 'gtok', text);
+  s.title = `p = ${(prob * 100).toFixed(1)}%`;
+  if (prob < 0.1) s.classList.add('unlikely');
+  out.append(s);
+  if (st) st.textContent = lanes[lane].status;
+  const box = out.closest('.textbox');
+  if (box) box.scrollTop = box.scrollHeight;
+}
+
+function render(): void {
+  header.replaceChildren();
+  if (!init) {
+    header.append(el('p', 'muted', 'Loading…'));
+    return;
+  }
+  header.append(el('h2', '', `Continue ${init.promptName}`), el('span', 'muted', `${init.prompt.length} characters of prompt`));
+  genBtn.toggleAttribute('disabled', running);
+  stopBtn.toggleAttribute('disabled', !running);
+  msg.replaceChildren();
+  if (error) {
+    const b = el('div', 'banner error');
+    b.setAttribute('role', 'alert');
+    b.append(el('span', 'codicon codicon-error'), el('span', '', error));
+    msg.append(b);
+  }
+  ivBox.replaceChildren();
+  if (init.interventions.length === 0) ivBox.append(el('span', 'muted', 'No interventions are active: only the unmodified model generates. Mask, scale or emphasize heads to compare.'));
+  else {
+    ivBox.append(el('span', 'muted', 'Interventions: '));
+    for (const l of init.interventions) ivBox.append(el('span', 'chip iv', l));
+  }
+  cols.replaceChildren();
+  const shown: Lane[] = init.interventions.length > 0 || activeLanes.includes('with') ? ['without', 'with'] : ['without'];
+  cols.classList.toggle('one', shown.length === 1);
+  for (const lane of shown) {
+    const col = el('div', 'col');
+    col.dataset.lane = lane;
+    col.append(el('h3', '', lane === 'without' ? 'Without interventions' : 'With interventions'));
+    const box = el('div', 'textbox');
+    const tail = init.prompt.length > 300 ? `…${init.prompt.slice(-300)}` : init.prompt;
+    box.append(el('span', 'prompt', tail));
+    const gen = el('span', 'generated');
+    for (const t of lanes[lane].tokens) {
+      const s = el('span', 'gtok', t.text);
+      s.title = `p = ${(t.prob * 100).toFixed(1)}%`;
+      if (t.prob < 0.1) s.classList.add('unlikely');
+      gen.append(s);
+    }
+    box.append(gen);
+    if (running && !lanes[lane].done && activeLanes.includes(lane)) box.append(el('span', 'caret'));
+    col.append(box);
+    const foot = el('div', 'foot');
+    foot.append(el('span', 'status muted', lanes[lane].status || (running ? '' : 'Press Generate.')));
+    const ins = el('vscode-button' as 'button') as HTMLElement;
+    ins.textContent = 'Inspect generated text';
+    ins.setAttribute('secondary', '');
+    ins.setAttribute('icon', 'eye');
+    ins.className = 'inspect';
+    ins.toggleAttribute('disabled', lanes[lane].tokens.length === 0 || running);
+    ins.addEventListener('click', () => messenger.sendEvent({ type: 'inspect', lane }));
+    foot.append(ins);
+    col.append(foot);
+    cols.append(col);
+  }
+}
+
+render();
+messenger.sendEvent({ type: 'ready', version: RUNS_PROTOCOL_VERSION });
