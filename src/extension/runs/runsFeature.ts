@@ -43,6 +43,14 @@ export class RunsFeature implements vscode.Disposable {
     );
   }
 
+  /** the open Compare panel / Generation panel (tests) */
+  get comparePanel(): ComparePanel | undefined {
+    return ComparePanel.current;
+  }
+  get generatePanel(): GeneratePanel | undefined {
+    return GeneratePanel.current;
+  }
+
   /** <workspace>/.attnscope/runs, or undefined without a workspace folder. */
   runsDir(): string | undefined {
     const f = (this.session.doc && vscode.workspace.getWorkspaceFolder(this.session.doc)) ?? vscode.workspace.workspaceFolders?.[0];

@@ -1,0 +1,128 @@
+/// <reference types="mocha" />
+// Saved runs, Compare with Baseline, generation and the .attnrun editor inside a real extension
+// host. Every wait is a bounded condition.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { AttnScopeApi } from '../../src/extension/extension';
+import { readRunFile } from '../../src/engine/runs/runFile';
+import { api, fileUri, folder, openEditor, settle, waitFor } from './helpers';
+
+describe('saved runs, comparison and generation', function () {
+  let a: AttnScopeApi;
+
+  before(async () => {
+    a = await api();
+    await openEditor('sample.prompt');
+    await vscode.commands.executeCommand('attnscope.inspect');
+    await settle(a);
+    if (a.session.hasInterventions()) {
+      await a.session.reset();
+      await settle(a);
+    }
+  });
+
+  it('saves each inspection to .attnscope/runs, and the file reads back', async () => {
+    const run = a.session.run!;
+    const file = await waitFor(() => a.runs.savedFile(run.runId), 'the auto-saved run file');
+    assert.equal(path.dirname(file), path.join(folder().uri.fsPath, '.attnscope', 'runs'));
+    assert.ok(fs.existsSync(file));
+    const saved = readRunFile(file);
+    assert.equal(saved.header.prompt, run.prompt);
+    assert.equal(saved.header.tokens.length, run.tokens.length);
+    assert.ok(saved.logits && saved.logits.length === run.tokens.length * saved.header.model.vocabSize, 'per-position logits saved');
+    assert.ok(saved.patterns, 'attention patterns saved');
+  });
+
+  it('Save Run As writes a new file and refuses to overwrite it', async () => {
+    const target = fileUri('explicit.attnrun');
+    fs.rmSync(target.fsPath, { force: true });
+    const f = await vscode.commands.executeCommand('attnscope.saveRunAs', target);
+    assert.equal(f, target.fsPath);
+    const before = fs.readFileSync(target.fsPath);
+    assert.equal(readRunFile(target.fsPath).header.prompt, a.session.run!.prompt);
+    await assert.rejects(a.runs.saveRunAs(target), /already exists/);
+    assert.ok(fs.readFileSync(target.fsPath).equals(before), 'the explicit run is untouched');
+  });
+
+  it('Compare with Baseline (a head masked) opens the compare panel with KL > 0 somewhere', async () => {
+    const m = a.session.model!;
+    const heads = Array.from({ length: m.heads }, (_, h) => ({ layer: 0, head: h }));
+    await a.session.setScale(heads, 0);
+    await settle(a);
+    const view = (await vscode.commands.executeCommand('attnscope.compareWithBaseline')) as { kl: { data: ArrayBuffer } } | undefined;
+    await settle(a);
+    assert.ok(view, 'the command returned no comparison');
+    const last = a.runs.lastCompare!;
+    assert.equal(last.a.interventions.length, 0, 'A is the baseline');
+    assert.ok(last.b!.interventions.some((l) => l.startsWith('mask L0H')), `B has the masks: ${last.b!.interventions}`);
+    const kl = new Float32Array(last.kl.data);
+    assert.equal(kl.length, a.session.run!.tokens.length, 'same prompt: every token aligned');
+    assert.ok(Math.max(...kl) > 0, `max KL ${Math.max(...kl)}`);
+    assert.ok(last.mostDifferent.length > 0);
+    assert.ok(last.deltas, 'head deltas');
+    const panel = await waitFor(() => a.runs.comparePanel, 'the compare panel');
+    await waitFor(() => panel.host.ready, 'the compare webview to post ready', 30_000);
+    // the session still has the intervened run (the views query it)
+    assert.equal(a.session.scaleOf({ layer: 0, head: 0 }), 0);
+    assert.ok(a.session.run!.heads.find((h) => h.layer === 0 && h.head === 0)!.scale === 0);
+  });
+
+  it('generates with and without the interventions, streams tokens, and Stop ends it', async function () {
+    this.timeout(120_000);
+    await vscode.commands.executeCommand('attnscope.generate');
+    const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
+    await waitFor(() => gp.ready, 'the generation webview to post ready', 30_000);
+    // a long generation, stopped after a few tokens
+    const long = gp.generate({ maxTokens: 400, temperature: 0, seed: 0 });
+    await waitFor(() => gp.lanes.without.tokens >= 3, 'streamed tokens');
+    gp.stop();
+    await long;
+    assert.equal(gp.lanes.without.stopReason, 'cancelled');
+    assert.ok(gp.lanes.without.tokens < 400, `stopped after ${gp.lanes.without.tokens} tokens`);
+    assert.equal(gp.lanes.with.stopReason, 'cancelled', 'the second lane does not start after Stop');
+    // a short one runs both lanes to the end
+    await gp.generate({ maxTokens: 6, temperature: 0, seed: 0 });
+    assert.ok(gp.lanes.without.tokens >= 1 && gp.lanes.with.tokens >= 1, `tokens ${gp.lanes.without.tokens} / ${gp.lanes.with.tokens}`);
+    assert.ok(!gp.running);
+    // inspect the generated text: a new untitled .prompt document, inspected
+    const prompt = a.session.prompt;
+    const doc = await gp.inspectLane('with');
+    await settle(a);
+    assert.equal(doc.languageId, 'prompt');
+    assert.equal(doc.isUntitled, true);
+    assert.equal(a.session.doc?.toString(), doc.uri.toString());
+    assert.equal(a.session.run!.prompt, prompt + gp.lanes.with.text);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  it('opening a damaged .attnrun shows its error in the editor and leaves the file untouched', async () => {
+    const uri = fileUri('damaged.attnrun');
+    const bytes = Buffer.concat([Buffer.from('ATTNRUN\n', 'latin1'), Buffer.from([1, 0, 0, 0, 0xff, 0xff, 0, 0]), Buffer.from('{"format":')]);
+    fs.writeFileSync(uri.fsPath, bytes);
+    const mtime = fs.statSync(uri.fsPath).mtimeMs;
+    await vscode.commands.executeCommand('vscode.openWith', uri, 'attnscope.runEditor');
+    const host = await waitFor(() => [...a.runs.editors].find((e) => e.init.error), 'the run editor with an error');
+    assert.match(host.init.error!, /damaged\.attnrun: .*(truncated|damaged)/);
+    assert.ok(!host.init.error!.includes('\n'), 'one line');
+    await waitFor(() => host.ready, 'the run editor webview to post ready', 30_000);
+    assert.ok(fs.readFileSync(uri.fsPath).equals(bytes), 'the damaged file is unchanged');
+    assert.equal(fs.statSync(uri.fsPath).mtimeMs, mtime);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('opens a good .attnrun in the run editor', async () => {
+    const uri = fileUri('explicit.attnrun');
+    await vscode.commands.executeCommand('vscode.openWith', uri, 'attnscope.runEditor');
+    const host = await waitFor(() => [...a.runs.editors].find((e) => e.init.view?.a.file === uri.fsPath), 'the run editor with the run');
+    assert.equal(host.init.view!.mode, 'single');
+    await waitFor(() => host.ready, 'the run editor webview to post ready', 30_000);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  after(async () => {
+    await a.session.reset().catch(() => undefined);
+    await settle(a).catch(() => undefined);
+  });
+});
