@@ -143,9 +143,18 @@ export class Heatmap {
     this.queue();
   }
 
+  /** In the stacked layout the page scrolls: plain wheel keeps scrolling it, ctrl/⌘+wheel zooms. */
+  private pageScrolls(): boolean {
+    const col = this.el.closest('.split-right');
+    if (!(col instanceof HTMLElement)) return true;
+    const cs = getComputedStyle(col);
+    return cs.display === 'contents' || cs.overflowY !== 'auto';
+  }
+
   private onWheel(e: WheelEvent): void {
     const l = this.layout;
     if (!l || !this.values) return;
+    if (this.pageScrolls() && !e.ctrlKey && !e.metaKey) return;
     e.preventDefault();
     const fx = Math.max(0, Math.min(1, (e.offsetX - l.x) / l.size));
     const fy = Math.max(0, Math.min(1, (e.offsetY - l.y) / l.size));
@@ -240,7 +249,7 @@ export class Heatmap {
    */
   private availableHeight(wrap: HTMLElement): number {
     const col = this.el.closest('.split-right');
-    if (!(col instanceof HTMLElement) || getComputedStyle(col).overflowY !== 'auto') return window.innerHeight * 0.8;
+    if (!(col instanceof HTMLElement) || this.pageScrolls()) return window.innerHeight * 0.8;
     const above = wrap.getBoundingClientRect().top - col.getBoundingClientRect().top + col.scrollTop;
     return col.clientHeight - above - 44;
   }
@@ -425,7 +434,7 @@ export class Heatmap {
     if (!h) {
       const { q0, k0, n } = this.view;
       const zoom = n < this.T ? ` · showing queries ${q0}–${q0 + n - 1}, keys ${k0}–${k0 + n - 1}` : '';
-      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens${zoom} · rows = query, columns = key · wheel to zoom, drag to pan · click a row to move the editor cursor`;
+      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens${zoom} · rows = query, columns = key · ${this.pageScrolls() ? 'ctrl+wheel' : 'wheel'} to zoom, drag to pan · click a row to move the editor cursor`;
       return;
     }
     const tok = (i: number): string => `#${i} “${truncateLabel(visibleToken(this.tokens[i]?.text ?? '?'), 24)}”`;
