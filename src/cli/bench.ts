@@ -3,6 +3,7 @@ import { EngineError } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { EngineHost } from '../engine/runtime/engineHost';
+import { mulberry32 } from '../engine/generate';
 import { loadTokenizer, type PromptTokenizer } from '../engine/sources/tokenizer';
 import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../extension/viewLogic';
 
@@ -14,16 +15,8 @@ function median(xs: number[]): number {
 
 /** Deterministic token ids (mulberry32), so every run and machine times the same input. */
 export function syntheticIds(n: number, vocab: number, seed = 1234): number[] {
-  let a = seed >>> 0;
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    ids.push(((t ^ (t >>> 14)) >>> 0) % vocab);
-  }
-  return ids;
+  const rand = mulberry32(seed);
+  return Array.from({ length: n }, () => Math.floor(rand() * vocab));
 }
 
 export interface BenchResult {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
-import { runInspection, type RunRequest } from '../engine/run';
+import { runInspection, type Interventions, type RunRequest } from '../engine/run';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
 import { bench, benchViews } from './bench';
@@ -86,49 +86,54 @@ function write(out: string | undefined, text: string): void {
   }
 }
 
+/** Options shared by inspect and generate: the model, the device and the interventions. */
+const RUN_OPTIONS = {
+  model: { type: 'string' },
+  json: { type: 'string' },
+  mask: { type: 'string' },
+  scale: { type: 'string' },
+  emphasize: { type: 'string' },
+  'steer-heads': { type: 'string' },
+  device: { type: 'string' },
+} as const;
+
+type RunOptionValues = { mask?: string; scale?: string; emphasize?: string; 'steer-heads'?: string };
+
+/** Parses the interventions and checks them against the prompt. */
+function interventionsFrom(values: RunOptionValues, prompt: string): Interventions {
+  const emphasize = values.emphasize ? parseEmphasis(values.emphasize) : undefined;
+  const steerHeads = values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined;
+  if (steerHeads && !emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
+  if (emphasize && emphasize.end > prompt.length) {
+    throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${emphasize.end} is past the end of the prompt (${prompt.length} UTF-16 code units)`);
+  }
+  return {
+    mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
+    scale: values.scale ? parseScaleList(values.scale) : undefined,
+    emphasize,
+    steerHeads,
+  };
+}
+
 async function inspect(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      model: { type: 'string' },
-      json: { type: 'string' },
-      attention: { type: 'string' },
-      mask: { type: 'string' },
-      scale: { type: 'string' },
-      emphasize: { type: 'string' },
-      'steer-heads': { type: 'string' },
-      logits: { type: 'boolean' },
-      top: { type: 'string' },
-      device: { type: 'string' },
-      save: { type: 'string' },
-    },
+    options: { ...RUN_OPTIONS, attention: { type: 'string' }, logits: { type: 'boolean' }, top: { type: 'string' }, save: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `inspect takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
   const device: DeviceRequest = parseDevice(values.device);
   const topK = values.top === undefined ? 10 : parsePositiveInt(values.top, '--top');
-  const req: RunRequest = {
-    prompt: '',
-    attention: values.attention === undefined ? 'none' : values.attention === 'all' ? 'all' : parseHeadList(values.attention, '--attention'),
-    mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
-    scale: values.scale ? parseScaleList(values.scale) : undefined,
-    emphasize: values.emphasize ? parseEmphasis(values.emphasize) : undefined,
-    steerHeads: values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined,
-    logits: values.logits ?? false,
-    topK,
-  };
-  if (req.steerHeads && !req.emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
-  req.prompt = readPrompt(positionals[0]!);
-  if (req.emphasize && req.emphasize.end > req.prompt.length) {
-    throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${req.emphasize.end} is past the end of the prompt (${req.prompt.length} UTF-16 code units)`);
-  }
+  const attention = values.attention === undefined ? 'none' : values.attention === 'all' ? 'all' : parseHeadList(values.attention, '--attention');
+  const prompt = readPrompt(positionals[0]!);
+  const interventions = interventionsFrom(values, prompt);
+  const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, ...interventions };
   const model = await Model.open(resolveModel(values.model), { device });
   try {
     if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
     const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
     if (values.save) {
-      const { prompt: _p, attention: _a, logits: _l, topK: _k, ...interventions } = req;
       writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions));
       if (req.attention !== 'all') {
         const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map((h) => `${h.layer}.${h.head}`));
@@ -147,18 +152,7 @@ async function generateCmd(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: {
-      model: { type: 'string' },
-      json: { type: 'string' },
-      mask: { type: 'string' },
-      scale: { type: 'string' },
-      emphasize: { type: 'string' },
-      'steer-heads': { type: 'string' },
-      'max-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      seed: { type: 'string' },
-      device: { type: 'string' },
-    },
+    options: { ...RUN_OPTIONS, 'max-tokens': { type: 'string' }, temperature: { type: 'string' }, seed: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `generate takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
   const device = parseDevice(values.device);
@@ -167,23 +161,11 @@ async function generateCmd(argv: string[]): Promise<number> {
   if (!Number.isFinite(temperature) || temperature < 0 || values.temperature?.trim() === '') throw new EngineError('BAD_ARGUMENT', `--temperature: "${values.temperature}" must be 0 (greedy) or a positive number`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
-  const emphasize = values.emphasize ? parseEmphasis(values.emphasize) : undefined;
-  const steerHeads = values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined;
-  if (steerHeads && !emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
   const prompt = readPrompt(positionals[0]!);
-  if (emphasize && emphasize.end > prompt.length) throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${emphasize.end} is past the end of the prompt (${prompt.length} UTF-16 code units)`);
+  const interventions = interventionsFrom(values, prompt);
   const model = await Model.open(resolveModel(values.model), { device });
   try {
-    const r = await generate(model, {
-      prompt,
-      maxTokens,
-      temperature,
-      seed,
-      mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
-      scale: values.scale ? parseScaleList(values.scale) : undefined,
-      emphasize,
-      steerHeads,
-    });
+    const r = await generate(model, { prompt, maxTokens, temperature, seed, ...interventions });
     const round = (v: number) => Math.round(v * 10) / 10;
     write(values.json, JSON.stringify({
       model: { arch: model.dims.arch, layers: model.dims.layers, heads: model.dims.heads, kvHeads: model.dims.kvHeads, hiddenSize: model.dims.hiddenSize, vocabSize: model.dims.vocabSize },
