@@ -37,6 +37,8 @@ let eventError: string | null = null;
 
 const messenger = new Messenger<ToWebview, FromWebview>((env) => vscode.postMessage(env), {
   errorOf: (b) => (b.type === 'error' ? b.message : undefined),
+  // Pattern replies come from the stored run and are quick; allow for a host busy with a long run.
+  timeoutMs: 120_000,
 });
 const post = (msg: FromWebview): void => void messenger.sendEvent(msg);
 
