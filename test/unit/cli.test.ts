@@ -213,6 +213,11 @@ test('errors: arguments (exit code 2)', () => {
   assertOneLineError(run(['inspect', p, '--model', llama, '--emphasize', '0:500']), 2, 'past the end of the prompt');
   assertOneLineError(run(['inspect', p, '--model', llama, '--steer-heads', '0.1']), 2, '--emphasize');
   assertOneLineError(run(['inspect', p, '--model', llama, '--device', 'tpu']), 2, 'auto, cpu, cuda');
+  // No CUDA provider here: asking for it is a clear error, never a crash; auto falls back to CPU.
+  if (!fs.existsSync(path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'))) {
+    assertOneLineError(run(['inspect', p, '--model', llama, '--device', 'cuda']), 1, 'CUDA was requested but');
+    assert.equal(JSON.parse(run(['inspect', p, '--model', llama, '--device', 'auto']).stdout).device, 'cpu');
+  }
   assertOneLineError(run(['inspect', p, '--model', llama, '--top', '0']), 2, 'positive integer');
   assertOneLineError(run(['inspect', p, '--model', llama, '--bogus']), 2, 'bogus');
   assertOneLineError(run(['inspect']), 2, 'exactly one prompt file');
