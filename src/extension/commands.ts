@@ -50,7 +50,11 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
     if (!editor) throw new EngineError('PROMPT', 'open a prompt file (or any text file) to inspect');
     const sel = editor.selection;
     await session.inspect(editor.document, sel.isEmpty ? undefined : new vscode.Range(sel.start, sel.end));
-    await session.setCursor(editor.document.offsetAt(editor.selection.active));
+    // A cursor at the start of the prompt shows almost nothing (the first token attends only to
+    // itself and the sink); start from the last token then, where the prediction is made.
+    const cursor = editor.document.offsetAt(editor.selection.active);
+    const last = session.run?.tokens[session.run.tokens.length - 1];
+    await session.setCursor(cursor <= session.base && last ? session.base + last.start : cursor);
     d.decorations.update();
     return { tokens: session.run?.tokens.length ?? 0 };
   });
