@@ -2,12 +2,12 @@
 // src/shared/protocol.ts. It sends nothing before the webview's `ready`, validates every message,
 // and revives after a window reload through the serializer (the webview keeps its UI state with
 // getState/setState).
-import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import { isEngineError } from '../engine/errors';
 import { PROTOCOL_VERSION, type Envelope, type FromWebview, type MetricName, type PanelState, type ToWebview } from '../shared/protocol';
 import { parseFromWebview } from './panelMessages';
 import type { Session } from './session';
+import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export const PANEL_VIEW_TYPE = 'attnscope.panel';
 
@@ -30,18 +30,18 @@ export class PanelHost implements vscode.Disposable {
   }
 
   static options(ctx: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(ctx.extensionUri, 'dist'), vscode.Uri.joinPath(ctx.extensionUri, 'media')] };
+    return webviewOptions(ctx.extensionUri, ['media']);
   }
 
   constructor(
     readonly panel: vscode.WebviewPanel,
-    private readonly ctx: vscode.ExtensionContext,
+    ctx: vscode.ExtensionContext,
     private readonly session: Session,
   ) {
     PanelHost.current = this;
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
     panel.webview.options = PanelHost.options(ctx);
-    panel.webview.html = this.html();
+    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, { script: 'webview', title: 'AttnScope' });
     this.subs.push(
       panel.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
       panel.onDidDispose(() => this.dispose()),
@@ -50,28 +50,6 @@ export class PanelHost implements vscode.Disposable {
         if (e.affectsConfiguration('attnscope.overlay')) this.post({ type: 'state', state: { settings: this.settings() } });
       }),
     );
-  }
-
-  private html(): string {
-    const w = this.panel.webview;
-    const nonce = crypto.randomBytes(16).toString('base64');
-    const dist = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', f)).toString();
-    const csp = [`default-src 'none'`, `style-src ${w.cspSource}`, `script-src 'nonce-${nonce}'`, `font-src ${w.cspSource}`, `img-src ${w.cspSource} data:`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${dist('codicon.css')}" id="vscode-codicon-stylesheet">
-<link rel="stylesheet" href="${dist('webview.css')}">
-<title>AttnScope</title>
-</head>
-<body>
-<div id="app"></div>
-<script type="module" nonce="${nonce}" src="${dist('webview.js')}"></script>
-</body>
-</html>`;
   }
 
   private settings() {

@@ -9,6 +9,17 @@ import type { AttnScopeApi } from '../../src/extension/extension';
 import { readRunFile } from '../../src/engine/runs/runFile';
 import { api, fileUri, folder, openEditor, settle, waitFor } from './helpers';
 
+/** The page of src/extension/webviewHtml.ts: the one strict CSP, a nonce'd module script of the bundle. */
+function assertStrictHtml(w: vscode.Webview, script: string): void {
+  const html = w.html;
+  const nonce = /<script type="module" nonce="([^"]+)" src="[^"]*\/dist\/([a-z]+)\.js"><\/script>/.exec(html);
+  assert.ok(nonce, `no nonce'd module script in ${html.slice(0, 200)}`);
+  assert.equal(nonce[2], script);
+  const csp = `default-src 'none'; style-src ${w.cspSource}; script-src 'nonce-${nonce[1]}'; font-src ${w.cspSource}; img-src ${w.cspSource} data:`;
+  assert.ok(html.includes(`content="${csp}"`), `CSP is not ${csp}`);
+  assert.ok(html.includes(`/dist/${script}.css"`) && html.includes('id="vscode-codicon-stylesheet"'), 'stylesheets');
+}
+
 describe('saved runs, comparison and generation', function () {
   let a: AttnScopeApi;
 
@@ -64,6 +75,7 @@ describe('saved runs, comparison and generation', function () {
     assert.ok(last.deltas, 'head deltas');
     const panel = await waitFor(() => a.runs.comparePanel, 'the compare panel');
     await waitFor(() => panel.host.ready, 'the compare webview to post ready', 30_000);
+    assertStrictHtml(panel.panel.webview, 'compare');
     // the session still has the intervened run (the views query it)
     assert.equal(a.session.scaleOf({ layer: 0, head: 0 }), 0);
     assert.ok(a.session.run!.heads.find((h) => h.layer === 0 && h.head === 0)!.scale === 0);
@@ -73,6 +85,7 @@ describe('saved runs, comparison and generation', function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('attnscope.generate');
     const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
+    assertStrictHtml(gp.panel.webview, 'generate');
     // (the webview's own rendering is checked by test/e2e/compare.e2e.mjs; here the host side)
     // a long generation, stopped after a few tokens
     const long = gp.generate({ maxTokens: 400, temperature: 0, seed: 0 });

@@ -1,39 +1,13 @@
 // Hosts of the compare webview (dist/compare.js): the Compare Runs panel and, in `single` mode, the
 // .attnrun custom editor. Strict CSP with a nonce, nothing sent before the webview's `ready`,
 // every message validated (runsLogic.parseFromCompare).
-import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Envelope } from '../../shared/protocol';
+import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { parseFromCompare } from './runsLogic';
 import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from './runsProtocol';
 
 export const COMPARE_VIEW_TYPE = 'attnscope.compare';
-
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, script: string, title: string): string {
-  const nonce = crypto.randomBytes(16).toString('base64');
-  const dist = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', f)).toString();
-  const csp = [`default-src 'none'`, `style-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`].join('; ');
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${dist('codicon.css')}" id="vscode-codicon-stylesheet">
-<link rel="stylesheet" href="${dist(`${script}.css`)}">
-<title>${esc(title)}</title>
-</head>
-<body>
-<div id="app"></div>
-<script type="module" nonce="${nonce}" src="${dist(`${script}.js`)}"></script>
-</body>
-</html>`;
-}
-
-export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist')] };
-}
 
 export interface CompareHandlers {
   compareWith?(): unknown;
@@ -57,7 +31,7 @@ export class CompareWebview implements vscode.Disposable {
     title: string,
   ) {
     webview.options = webviewOptions(extensionUri);
-    webview.html = webviewHtml(webview, extensionUri, 'compare', title);
+    webview.html = webviewHtml(webview, extensionUri, { script: 'compare', title });
     this.subs.push(webview.onDidReceiveMessage((m) => void this.onMessage(m)));
   }
 

@@ -6,7 +6,7 @@ import { isEngineError } from '../../engine/errors';
 import type { GenerateRequest } from '../../engine/generate';
 import type { Envelope } from '../../shared/protocol';
 import type { Session } from '../session';
-import { webviewHtml, webviewOptions } from './comparePanel';
+import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { interventionLines, parseFromGenerate, runStem } from './runsLogic';
 import { RUNS_PROTOCOL_VERSION, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from './runsProtocol';
 
@@ -48,7 +48,7 @@ export class GeneratePanel implements vscode.Disposable {
   ) {
     GeneratePanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
-    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, 'generate', 'AttnScope: Generate');
+    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, { script: 'generate', title: 'AttnScope: Generate' });
     this.subs.push(
       panel.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
       panel.onDidDispose(() => this.dispose()),
