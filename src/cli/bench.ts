@@ -85,7 +85,7 @@ export interface ViewBenchResult {
   /** cursor move to new overlay levels (no re-run): token lookup, overlay row, quantisation */
   cursorMs: number;
   cursorP95Ms: number;
-  /** mask toggle to new overlay: re-run in the worker (with every position's logits, as the extension asks for them to save the run), aggregate, overlay row, quantisation */
+  /** mask toggle to new overlay: re-run in the worker (as the extension asks for it), aggregate, overlay row, quantisation */
   maskToggleMs: number;
   runs: number;
 }
@@ -105,7 +105,7 @@ export async function benchViews(modelDir: string, tokens: number, runs: number,
     const L = info.layers;
     const H = info.heads;
     const scales = new Map<string, number>();
-    const first = await host.inspect({ prompt, maxTokens: tokens, allLogits: true }, true);
+    const first = await host.inspect({ prompt, maxTokens: tokens }, true);
     const T = first.result.tokens.length;
     const view = first.result.tokens.map((t) => ({ ...t }));
     const { matrix } = await host.query(first.runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
@@ -125,7 +125,7 @@ export async function benchViews(modelDir: string, tokens: number, runs: number,
       if (masked) scales.set('0.0', 0);
       else scales.delete('0.0');
       const t0 = performance.now();
-      const { runId } = await host.inspect({ prompt, maxTokens: tokens, allLogits: true, mask: masked ? [{ layer: 0, head: 0 }] : [] }, true);
+      const { runId } = await host.inspect({ prompt, maxTokens: tokens, mask: masked ? [{ layer: 0, head: 0 }] : [] }, true);
       const agg = await host.query(runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
       quantize(overlayValues(agg.matrix!, T, T - 1, 'from'), view, 'sqrt', true);
       if (r > 0) toggles.push(performance.now() - t0); // the first is a warm-up

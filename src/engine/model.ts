@@ -29,6 +29,8 @@ export interface ForwardOutputs {
   patterns: Map<number, Float32Array>;
   /** [L, H, 5] in METRIC_ORDER (inspection runs only) */
   metrics?: Float32Array;
+  /** [T, D] final normalised hidden states (inspection runs without allLogits) */
+  hidden?: Float32Array;
 }
 
 /** Keys (after RoPE) and values of the positions seen so far: per layer [kvHeads, length, headDim]. */
@@ -84,7 +86,7 @@ export class Model {
   }
 
   private session(g: GraphOptions): Promise<ort.InferenceSession> {
-    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}`;
+    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
       s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
@@ -117,6 +119,7 @@ export class Model {
     const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
       fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * 5), [L, H, 5]);
+      if (!opts.allLogits) fetch['final_hidden'] = new ort.Tensor('float32', new Float32Array(T * this.dims.hiddenSize), [T, this.dims.hiddenSize]);
       for (const l of opts.layers ?? []) fetch[`blocks.${l}.attn.pattern`] = new ort.Tensor('float32', new Float32Array(H * T * T), [H, T, T]);
     }
     let out: ort.InferenceSession.OnnxValueMapType;
@@ -131,6 +134,7 @@ export class Model {
       logits: out['logits']!.data as Float32Array,
       patterns,
       metrics: opts.inspect ? (out['head_metrics']!.data as Float32Array) : undefined,
+      hidden: opts.inspect && !opts.allLogits ? (out['final_hidden']!.data as Float32Array) : undefined,
     };
   }
 
@@ -171,6 +175,18 @@ export class Model {
       values.push(out[`present_value.${l}`]!.data as Float32Array);
     }
     return { logits: out['logits']!.data as Float32Array, present: { length: K, keys, values } };
+  }
+
+  /** Every position's logits [T, V] from the final hidden states of an inspection run. */
+  async headLogits(hidden: Float32Array): Promise<Float32Array> {
+    const D = this.dims.hiddenSize;
+    const T = hidden.length / D;
+    const session = await this.session({ inspect: false, allLogits: true, head: true });
+    const out = await session.run(
+      { final_hidden: new ort.Tensor('float32', hidden, [T, D]) },
+      { logits: new ort.Tensor('float32', new Float32Array(T * this.dims.vocabSize), [1, T, this.dims.vocabSize]) },
+    );
+    return out['logits']!.data as Float32Array;
   }
 
   async release(): Promise<void> {

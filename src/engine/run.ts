@@ -59,6 +59,8 @@ export interface RunResult {
   lastLogits?: Float32Array;
   /** [T, vocab] (only with allLogits) */
   allLogits?: Float32Array;
+  /** [T, D] final hidden states (without allLogits): Model.headLogits turns them into allLogits */
+  hidden?: Float32Array;
   next: { id: number; text: string; prob: number }[];
   heads: HeadSummary[];
   /** per layer with at least one requested head: [H, T, T] row-major */
@@ -198,6 +200,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     truncated,
     lastLogits: req.logits ? out.logits.slice(lastOffset) : undefined,
     allLogits: req.allLogits ? out.logits : undefined,
+    hidden: out.hidden,
     next,
     heads,
     patterns: out.patterns,

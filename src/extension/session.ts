@@ -171,10 +171,12 @@ export class Session implements vscode.Disposable {
 
   /**
    * The inspection request for the current prompt, with or without the current interventions.
-   * `allLogits` so the kept run can be saved as an .attnrun (runs/runsFeature.ts).
+   * No `allLogits`: the worker keeps the run's final hidden states and computes every position's
+   * logits only when the run is saved as an .attnrun (runs/runsFeature.ts), so interactive re-runs
+   * skip the T×V product.
    */
   request(withInterventions: boolean): RunRequest {
-    const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, allLogits: true, maxTokens: this.settings.maxTokens };
+    const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, maxTokens: this.settings.maxTokens };
     if (!withInterventions) return req;
     return {
       ...req,

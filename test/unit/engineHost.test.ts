@@ -152,3 +152,27 @@ test('worker: generation streams tokens and stops on request; a kept run saves t
     await h.dispose();
   }
 });
+
+test('worker: a run kept without allLogits saves every position\'s logits from its hidden states', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const { readRunFile } = await import('../../src/engine/runs/runFile');
+    const req = { prompt: 'blue red blue red green', scale: [{ head: { layer: 1, head: 2 }, value: 2 }] };
+    const a = await h.inspect({ ...req, allLogits: true }, true);
+    const fa = path.join(tmp, 'runs', 'with-all.attnrun');
+    await h.saveRun(a.runId, fa);
+    const b = await h.inspect(req, true);
+    assert.equal(b.result.hidden, undefined, 'hidden states stay in the worker');
+    const fb = path.join(tmp, 'runs', 'from-hidden.attnrun');
+    await h.saveRun(b.runId, fb);
+    const la = readRunFile(fa).logits!;
+    const lb = readRunFile(fb).logits!;
+    assert.equal(la.length, lb.length);
+    let d = 0;
+    for (let i = 0; i < la.length; i++) d = Math.max(d, Math.abs(la[i]! - lb[i]!));
+    assert.ok(d < 1e-4, `max |Δ logit| ${d}`);
+  } finally {
+    await h.dispose();
+  }
+});

@@ -21,6 +21,8 @@ export interface GraphOptions {
    * take positions P..P+T−1 and attn_bias covers all P+T keys. Not combined with `inspect`.
    */
   cache?: boolean;
+  /** only the LM head: final_hidden [T, D] -> logits [1, T, V] (see the inspection graph's final_hidden) */
+  head?: boolean;
 }
 
 export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
@@ -57,7 +59,20 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
   return out;
 }
 
+/** The head graph: final_hidden [T, D] (normalised) -> logits [1, T, V]. */
+function buildHeadGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string): Uint8Array {
+  const g = new GraphBuilder(externalFile);
+  const W = (name: string) => g.weight(name, refs.get(name)!);
+  const hidden = g.input('final_hidden', 'float', ['T', spec.dims.hiddenSize]);
+  let y = g.op('MatMul', [hidden, W('lm_head')]);
+  if (refs.has('lm_head.bias')) y = g.op('Add', [y, W('lm_head.bias')]);
+  g.op('Reshape', [y, g.i64([1, -1, spec.dims.vocabSize])], {}, 'logits', 'logits');
+  g.output('logits', 'float', [1, 'T', spec.dims.vocabSize]);
+  return g.encode('attnscope_head', `AttnScope head graph for ${spec.dims.modelType}`);
+}
+
 export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string, opts: GraphOptions): Uint8Array {
+  if (opts.head) return buildHeadGraph(spec, refs, externalFile);
   const d = spec.dims;
   const g = new GraphBuilder(externalFile);
   const W = (name: string): string => {
@@ -250,9 +265,18 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     });
   }
 
-  let last = x;
-  if (!opts.allLogits) last = g.op('Gather', [x, g.op('Sub', [tScalar, g.i64([1], [])])], { axis: attr.i(0) });
-  const normed = g.within('final_norm', () => norm(last, 'final_norm'));
+  let normed: string;
+  if (opts.inspect && !opts.allLogits) {
+    // Every position's final hidden state [T, D] is an output, so every position's logits can be
+    // computed later by the small head graph (saving a run) without a T×V product on each run.
+    const all = g.within('final_norm', () => norm(x, 'final_norm'));
+    g.op('Identity', [all], {}, 'final_hidden', 'final_hidden');
+    g.output('final_hidden', 'float', ['T', d.hiddenSize]);
+    normed = g.op('Gather', [all, g.op('Sub', [tScalar, g.i64([1], [])])], { axis: attr.i(0) });
+  } else {
+    const last = opts.allLogits ? x : g.op('Gather', [x, g.op('Sub', [tScalar, g.i64([1], [])])], { axis: attr.i(0) });
+    normed = g.within('final_norm', () => norm(last, 'final_norm'));
+  }
   const logits = linear(normed, 'lm_head', 'lm_head.bias');
   g.op('Reshape', [logits, g.i64([1, -1, d.vocabSize])], {}, 'logits', 'logits');
   g.output('logits', 'float', [1, opts.allLogits ? 'T' : 1, d.vocabSize]);

@@ -125,7 +125,7 @@ export class EngineHost {
     return { matrix: r.matrix, detail: r.detail };
   }
 
-  /** Saves the kept run (made with inspect(…, keep) and allLogits) to an .attnrun file. */
+  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file. */
   async saveRun(runId: number, file: string): Promise<string> {
     const r = (await this.send({ kind: 'saveRun', runId, file }).done) as Extract<WorkerReply, { kind: 'saveRun'; ok: true }>;
     return r.file;

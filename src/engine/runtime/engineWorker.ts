@@ -55,7 +55,8 @@ async function handle(req: WorkerRequest): Promise<void> {
           kept = { runId, T: result.tokens.length, L: model.dims.layers, H: model.dims.heads, patterns: result.patterns, result: { ...result }, request: req.request };
           result.patterns = new Map();
           result.attentionHeads = [];
-          result.allLogits = undefined; // stays here for saveRun
+          result.allLogits = undefined; // these stay here for saveRun
+          result.hidden = undefined;
         }
         reply({ id: req.id, ok: true, kind: 'inspect', result, warnings, runId });
         return;
@@ -71,9 +72,10 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       case 'saveRun': {
         if (!kept || kept.runId !== req.runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
-        if (!kept.result.allLogits) throw new EngineError('BAD_ARGUMENT', 'the run was made without allLogits; re-run with allLogits to save it');
+        // Every position's logits: kept from the run, or computed now from its final hidden states.
+        const allLogits = kept.result.allLogits ?? (await model!.headLogits(kept.result.hidden!));
         const { prompt, attention: _a, logits: _l, topK: _k, allLogits: _al, maxTokens: _m, ...interventions } = kept.request;
-        writeRunFile(req.file, savedRunFrom({ ...kept.result, patterns: kept.patterns }, prompt, interventions));
+        writeRunFile(req.file, savedRunFrom({ ...kept.result, allLogits, patterns: kept.patterns }, prompt, interventions));
         reply({ id: req.id, ok: true, kind: 'saveRun', file: req.file });
         return;
       }

@@ -10,7 +10,7 @@ import type { ExternalRef } from '../graph/onnxGraph';
 import type { ModelSpec } from '../spec';
 
 /** Bump when the graph or weight layout changes, so stale caches are not reused. */
-export const GRAPH_VERSION = 5;
+export const GRAPH_VERSION = 6;
 const WEIGHTS_FILE = 'weights.bin';
 const ALIGN = 4096;
 
@@ -35,6 +35,7 @@ export interface CacheEntry {
 }
 
 function graphName(opts: GraphOptions): string {
+  if (opts.head) return 'head.onnx';
   return `${opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
 }
 

@@ -46,7 +46,7 @@ export type WorkerRequest =
   | { id: number; kind: 'open'; params: OpenParams }
   | { id: number; kind: 'inspect'; request: RunRequest; keep?: boolean }
   | { id: number; kind: 'query'; runId: number; query: RunQuery }
-  /** saves the kept run (inspected with keep and allLogits) as an .attnrun file */
+  /** saves the kept run as an .attnrun file (every position's logits computed from the kept hidden states when the run had no allLogits) */
   | { id: number; kind: 'saveRun'; runId: number; file: string }
   /** generation; tokens stream back as `token` messages; `stop` (handled at once, out of order) ends it */
   | { id: number; kind: 'generate'; request: GenerateRequest }
