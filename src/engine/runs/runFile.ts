@@ -22,6 +22,7 @@ const MAX_HEADER = 256 * 1024 * 1024;
 /** Tensors larger than this many float32 values are not saved (the header says so). */
 export const MAX_SAVED_VALUES = 64 * 1024 * 1024;
 
+/** The model a run was made with: what identifies it and its shape. */
 export interface RunModelInfo {
   dir: string;
   hash: string;

@@ -1,5 +1,6 @@
 // The typed request/response protocol between the engine host and its worker thread.
 import type { ErrorCode } from '../errors';
+import type { RunModelInfo } from '../runs/runFile';
 import type { RunRequest, RunResult } from '../run';
 import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
 import type { DeviceRequest } from './ortSession';
@@ -11,16 +12,7 @@ export interface OpenParams {
   threads?: number;
 }
 
-export interface ModelInfo {
-  dir: string;
-  hash: string;
-  arch: string;
-  modelType: string;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  hiddenSize: number;
-  vocabSize: number;
+export interface ModelInfo extends RunModelInfo {
   maxPositions: number;
   device: string;
   deviceNote?: string;
