@@ -3,8 +3,11 @@
 // headless Chromium, offline: open a .prompt file, Inspect Attention, mask layer 0, "Compare with
 // Baseline" from the palette; in the compare panel check the synchronized token overlays (hovering a
 // token in A highlights its partner in B), the KL strip, the top-K changes and the head delta grid;
-// then "Generate…" from the compare panel: both sides stream and finish. Screenshots:
-// test-results/compare.png and test-results/generate.png (compare-e2e-failure.png on failure).
+// the attention overlay (the selected head's, or the mean's, attention from the selected position in
+// A and B; a click in B selects the aligned token in A); light and high-contrast themes; then
+// "Generate…" from the compare panel: both sides stream and finish. Screenshots in test-results/:
+// compare.png, compare-attention.png, compare-light.png, compare-hc.png, generate.png
+// (compare-e2e-failure.png on failure).
 //
 //   node test/e2e/compare.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1
 //
@@ -45,7 +48,7 @@ async function main() {
   fs.writeFileSync(path.join(workspace, fileName), SAMPLE_PROMPT);
   writeWorkspaceSettings(workspace, model, { 'attnscope.generate.maxTokens': 24 });
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  for (const f of ['compare.png', 'generate.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
+  for (const f of ['compare.png', 'compare-attention.png', 'compare-light.png', 'compare-hc.png', 'generate.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
 
   step = 'start code-server';
   server = await startCodeServer({
@@ -158,6 +161,48 @@ async function main() {
   await page.mouse.move(2, 2);
   await compareGroup.screenshot({ path: path.join(RESULTS_DIR, 'compare.png') });
   say('screenshot test-results/compare.png');
+
+  step = 'attention overlay: the selected head, from the selected position, in A and B';
+  await cmp.locator('#overlay-mode .seg[data-mode="attention"]:not([disabled])').click();
+  await cmp.locator('#overlay-mode .seg[data-mode="attention"][aria-checked="true"]').waitFor();
+  await cmp.locator('#overlay-source', { hasText: 'head L0H1' }).waitFor();
+  await cmp.locator('.flow[data-side="a"][data-overlay="attention"] .tok.attn').first().waitFor();
+  await cmp.locator('.flow[data-side="b"][data-overlay="attention"] .tok.attn').first().waitFor();
+  if (await cmp.locator('.flow .tok.tinted').count()) throw new Error('KL tints are still shown in attention mode');
+  // a position clicked in B selects its aligned token in A too, and both views show its attention
+  const pick = Math.min(4, nA - 1);
+  await cmp.locator(`.flow[data-side="b"] .tok[data-pos="${pick}"]`).click();
+  await cmp.locator(`.flow[data-side="a"] .tok.selected[data-pos="${pick}"]`).waitFor();
+  await cmp.locator('#overlay-source', { hasText: `(A ${pick} · B ${pick})` }).waitFor();
+  await cmp.locator(`.flow[data-side="a"] .tok.future[data-index="${pick + 1}"]`).waitFor();
+  const attnA = await cmp.locator('.flow[data-side="a"] .tok.attn').count();
+  const attnB = await cmp.locator('.flow[data-side="b"] .tok.attn').count();
+  if (attnA === 0 || attnB === 0 || attnA > pick + 1 || attnB > pick + 1) throw new Error(`attention tints: ${attnA} in A, ${attnB} in B for token ${pick} (at most ${pick + 1} each)`);
+  say(`attention from token ${pick} (L0H1): ${attnA} tokens tinted in A, ${attnB} in B`);
+  // no head selected: the mean of all heads
+  await cmp.locator('#head-grid .cell[data-head="0.1"]').click();
+  await cmp.locator('#head-grid .cell.selected').waitFor({ state: 'detached' });
+  await cmp.locator('#overlay-source', { hasText: /mean of all \d+ heads/ }).waitFor();
+  await cmp.locator('#head-grid .cell[data-head="1.2"]').click();
+  await cmp.locator('#overlay-source', { hasText: 'head L1H2' }).waitFor();
+  await cmp.locator('.flow[data-side="b"] .tok.attn').first().waitFor();
+  await cmp.locator('.summary').scrollIntoViewIfNeeded();
+  await page.mouse.move(2, 2);
+  await compareGroup.screenshot({ path: path.join(RESULTS_DIR, 'compare-attention.png') });
+  say('screenshot test-results/compare-attention.png');
+
+  step = 'compare panel in light and high-contrast themes';
+  for (const [theme, file, wb, body] of [
+    ['Default Light Modern', 'compare-light.png', 'vs', 'vscode-light'],
+    ['Default High Contrast', 'compare-hc.png', 'hc-black', 'vscode-high-contrast'],
+  ]) {
+    await setTheme(theme, wb);
+    await cmp.locator(`body.${body} .flow .tok.attn`).first().waitFor();
+    await page.mouse.move(2, 2);
+    await compareGroup.screenshot({ path: path.join(RESULTS_DIR, file) });
+    say(`screenshot test-results/${file}`);
+  }
+  await setTheme('Default Dark Modern', 'vs-dark');
 
   step = 'Generate from the compare panel';
   await cmp.locator('vscode-button', { hasText: 'Generate' }).click();

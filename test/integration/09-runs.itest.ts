@@ -76,6 +76,10 @@ describe('saved runs, comparison and generation', function () {
     const panel = await waitFor(() => a.runs.comparePanel, 'the compare panel');
     await waitFor(() => panel.host.ready, 'the compare webview to post ready', 30_000);
     assertStrictHtml(panel.panel.webview, 'compare');
+    // the attention overlay: both runs saved patterns; the panel keeps them (not the logits)
+    assert.equal(last.attention, null, `attention overlay unavailable: ${last.attention}`);
+    const kept = panel.host.runs!;
+    assert.ok(kept[0].patterns && kept[1].patterns && !kept[0].logits && !kept[1].logits, 'the panel keeps the patterns only');
     // the session still has the intervened run (the views query it)
     assert.equal(a.session.scaleOf({ layer: 0, head: 0 }), 0);
     assert.ok(a.session.run!.heads.find((h) => h.layer === 0 && h.head === 0)!.scale === 0);

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareRuns } from '../../src/engine/analysis/compare';
 import { newRunPath, type SavedRun } from '../../src/engine/runs/runFile';
-import { buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, interventionLines, isAutoRunName, parseFromCompare, parseFromGenerate, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
-import { divergingFraction, divergingMax, floats, formatNats, positionIndex, validateToCompare, validateToGenerate } from '../../webview/compare/compareLogic';
+import { attentionRow, attentionRows, attentionUnavailable, buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, interventionLines, isAutoRunName, parseCompareSource, parseFromCompare, parseFromGenerate, patternsOnly, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
+import { attentionTints, divergingFraction, divergingMax, floats, formatNats, positionIndex, rowsKey, validateToCompare, validateToGenerate } from '../../webview/compare/compareLogic';
 
 const tok = (id: number, text: string, start: number) => ({ id, text, start, end: start + text.length, special: false });
 
@@ -137,16 +137,24 @@ test('single-run view and damaged-run init validate', () => {
 test('messages from the compare webview are validated', () => {
   assert.ok(parseFromCompare({ messageId: 1, body: { type: 'ready', version: 1 } }).ok);
   assert.ok(parseFromCompare({ messageId: 1, body: { type: 'compareWith' } }).ok);
-  assert.ok(parseFromCompare({ messageId: 1, body: { type: 'selected', position: 3, head: { layer: 0, head: 1 }, metric: 'entropy' } }).ok);
-  assert.ok(parseFromCompare({ messageId: 1, body: { type: 'selected', position: null, head: null, metric: 'sink' } }).ok);
+  assert.ok(parseFromCompare({ messageId: 1, body: { type: 'selected', position: 3, head: { layer: 0, head: 1 }, metric: 'entropy', overlay: 'attention' } }).ok);
+  assert.ok(parseFromCompare({ messageId: 1, body: { type: 'selected', position: null, head: null, metric: 'sink', overlay: 'kl' } }).ok);
+  const rq = parseFromCompare({ messageId: 7, body: { type: 'attentionRows', position: 2, head: { layer: 1, head: 0, extra: 'dropped' } } });
+  assert.ok(rq.ok);
+  assert.deepEqual(rq.envelope.body, { type: 'attentionRows', position: 2, head: { layer: 1, head: 0 } });
+  assert.ok(parseFromCompare({ messageId: 7, body: { type: 'attentionRows', position: 0, head: null } }).ok);
   for (const bad of [
     null,
     { body: { type: 'ready', version: 1 } },
     { messageId: 1 },
     { messageId: 1, body: { type: 'ready', version: '1' } },
-    { messageId: 1, body: { type: 'selected', position: -1, head: null, metric: 'entropy' } },
-    { messageId: 1, body: { type: 'selected', position: 1, head: { layer: 'x', head: 0 }, metric: 'entropy' } },
-    { messageId: 1, body: { type: 'selected', position: 1, head: null, metric: 'bogus' } },
+    { messageId: 1, body: { type: 'selected', position: -1, head: null, metric: 'entropy', overlay: 'kl' } },
+    { messageId: 1, body: { type: 'selected', position: 1, head: { layer: 'x', head: 0 }, metric: 'entropy', overlay: 'kl' } },
+    { messageId: 1, body: { type: 'selected', position: 1, head: null, metric: 'bogus', overlay: 'kl' } },
+    { messageId: 1, body: { type: 'selected', position: 1, head: null, metric: 'entropy', overlay: 'heat' } },
+    { messageId: 1, body: { type: 'attentionRows', position: 1.5, head: null } },
+    { messageId: 1, body: { type: 'attentionRows', position: 1, head: { layer: -1, head: 0 } } },
+    { messageId: 1, body: { type: 'attentionRows', head: null } },
     { messageId: 1, body: { type: 'deleteEverything' } },
   ]) {
     const r = parseFromCompare(bad);
@@ -167,6 +175,94 @@ test('messages from the generation webview are validated', () => {
   assert.ok(validateToGenerate({ messageId: 1, body: { type: 'token', lane: 'with', text: 'x', prob: 0.5 } }).ok);
   assert.ok(!validateToGenerate({ messageId: 1, body: { type: 'token', lane: 'sideways', text: 'x', prob: 0.5 } }).ok);
   assert.ok(validateToGenerate({ messageId: 1, body: { type: 'done', lane: 'without', stopReason: 'cancelled', tokens: 3, perTokenMs: 1 } }).ok);
+});
+
+/**
+ * Hand-made patterns, 1 layer × 2 heads. A = "a b c" (T 3), B = "a X b c" (T 4). Head 0 attends to
+ * the previous token (the first token to itself); head 1 spreads evenly over the tokens so far.
+ */
+function withPatterns(r: SavedRun): SavedRun {
+  const T = r.header.tokens.length;
+  const P = new Float32Array(2 * T * T);
+  for (let q = 0; q < T; q++) {
+    P[q * T + Math.max(0, q - 1)] = 1; // head 0
+    for (let k = 0; k <= q; k++) P[(T + q) * T + k] = 1 / (q + 1); // head 1
+  }
+  return { ...r, patterns: P };
+}
+
+test('attention rows of a saved run: one head, the mean of all heads, and the errors', () => {
+  const A = withPatterns(run([[0, 'a'], [1, ' b'], [2, ' c']], [[2, 0, 0], [0, 3, 0], [0, 0, 1]], [1, 2]));
+  assert.deepEqual([...attentionRow(A, 2, { layer: 0, head: 0 })], [0, 1, 0], 'head 0 from " c": the previous token');
+  assert.deepEqual([...attentionRow(A, 2, { layer: 0, head: 1 })].map((v) => +v.toFixed(6)), [0.333333, 0.333333, 0.333333]);
+  // mean of the two heads from " b": ([1, 0, 0] + [0.5, 0.5, 0]) / 2
+  assert.deepEqual([...attentionRow(A, 1, null)], [0.75, 0.25, 0]);
+  assert.deepEqual([...attentionRow(A, 0, null)], [1, 0, 0]);
+  // a copy, not a view into the patterns
+  const row = attentionRow(A, 2, { layer: 0, head: 0 });
+  row[0] = 9;
+  assert.equal(A.patterns![2 * 3], 0);
+  assert.throws(() => attentionRow(A, 3, null, 'A'), /A has no token 3 \(it has 3\)/);
+  assert.throws(() => attentionRow(A, 0, { layer: 1, head: 0 }, 'A'), /L1H0 is not in A's model \(1 layers × 2 heads\)/);
+  assert.throws(() => attentionRow(A, 0, { layer: 0, head: 2 }, 'A'), /L0H2 is not in/);
+  const noPatterns = run([[0, 'a']], [[1, 0, 0]], [1, 1]);
+  assert.throws(() => attentionRow(noPatterns, 0, null, 'base.attnrun'), /base.attnrun was saved without attention patterns/);
+  assert.throws(() => attentionRow({ ...A, patterns: new Float32Array(5) }, 0, null, 'A'), /5 values, not 1×2×3×3/);
+});
+
+test('attention rows of an aligned position in A and B (dims explicit), and when they are unavailable', () => {
+  const A = withPatterns(run([[0, 'a'], [1, ' b'], [2, ' c']], [[2, 0, 0], [0, 3, 0], [0, 0, 1]], [1, 2]));
+  const B = withPatterns(run([[0, 'a'], [9, ' X'], [1, ' b'], [2, ' c']], [[2, 0, 0], [1, 1, 1], [3, 0, 0], [0, 0, 1]], [1, 1]));
+  const view = buildCompareView(A, B, compareRuns(A, B), fallbackDecoder(A, B));
+  assert.equal(view.attention, null, 'both runs saved patterns');
+  // position 1 is " b": A token 1, B token 2
+  assert.deepEqual([view.positions[1]!.a, view.positions[1]!.b], [1, 2]);
+  const r = attentionRows(A, B, view.positions, 1, { layer: 0, head: 0 });
+  assert.deepEqual(r.a.dims, [3]);
+  assert.deepEqual(r.b.dims, [4]);
+  assert.deepEqual([...floats(r.a)], [1, 0, 0]);
+  assert.deepEqual([...floats(r.b)], [0, 1, 0, 0], 'in B " b" follows the inserted " X"');
+  const mean = attentionRows(A, B, view.positions, 2, null);
+  assert.deepEqual([...floats(mean.b)].map((v) => +v.toFixed(6)), [0.125, 0.125, 0.625, 0.125]);
+  assert.throws(() => attentionRows(A, B, view.positions, 3, null), /no aligned position 3 \(there are 3\)/);
+  // the webview accepts the reply
+  assert.ok(validateToCompare({ messageId: 9, inReplyTo: 4, body: { type: 'attentionRows', position: 1, head: null, ...r } }).ok);
+  assert.ok(!validateToCompare({ messageId: 9, body: { type: 'attentionRows', position: 1, head: null, a: r.a, b: { dims: [5], data: r.b.data } } }).ok, 'dims must match the data');
+  // a run without patterns: the view says why, and the rows cannot be had
+  const B2: SavedRun = { ...B, patterns: undefined };
+  const v2 = buildCompareView(A, B2, compareRuns(A, B2), fallbackDecoder(A, B2), ['base', 'steered']);
+  assert.match(v2.attention!, /^steered was saved without attention patterns/);
+  assert.ok(v2.notComparable.some((x) => /without attention patterns/.test(x)));
+  assert.throws(() => attentionRows(A, B2, v2.positions, 0, null, ['base', 'steered']), /steered was saved without/);
+  assert.match(attentionUnavailable([B2, { ...A, patterns: undefined }], ['x', 'y'])!, /^both runs were saved/);
+  assert.equal(buildRunView(A, 'a.attnrun').attention, null);
+  // the panel keeps the patterns, not the logits
+  const kept = patternsOnly(A);
+  assert.equal(kept.logits, undefined);
+  assert.equal(kept.patterns, A.patterns);
+});
+
+test('attention tints: one scale for A and B, the first token left out of the maximum', () => {
+  const t = attentionTints([0.9, 0.05, 0.05], [0.6, 0.2, 0.1, 0.1], [false, false, false], [false, false, false, false]);
+  assert.equal(t.max, 0.2, 'the largest non-first value of either row');
+  assert.equal(t.a[0], 1, 'the sink saturates');
+  assert.equal(t.b[1], 1);
+  assert.ok(Math.abs(t.a[1]! - Math.sqrt(0.25)) < 1e-6);
+  const s = attentionTints([0.5, 0.5], [1, 0], [false, true], [false, false], true);
+  assert.equal(s.max, 1, 'all the attention on left-out tokens (first, special): they set the scale');
+  assert.deepEqual([...s.a].map((v) => +v.toFixed(6)), [0.707107, 0.707107]);
+  assert.deepEqual([...attentionTints([0.5, 0.5, 0], [1, 0], [false, false, false], [false, false]).a].map((v) => +v.toFixed(6)), [1, 1, 0], 'special only counts when marked');
+  assert.deepEqual([...attentionTints([0, 0], [0, 0], [false, false], [false, false]).a], [0, 0]);
+  assert.equal(attentionTints([0.5, 0.5], [1, 0], [false, false], [false, false], false).max, 1);
+  assert.notEqual(rowsKey(1, null), rowsKey(1, { layer: 0, head: 0 }));
+});
+
+test('the compare panel state restored after a reload is checked', () => {
+  const ok = parseCompareSource({ metric: 'entropy', source: { files: ['/w/.attnscope/runs/a.attnrun', '/tmp/b.attnrun'], labels: ['baseline', 'with interventions'] } });
+  assert.deepEqual(ok, { files: ['/w/.attnscope/runs/a.attnrun', '/tmp/b.attnrun'], labels: ['baseline', 'with interventions'] });
+  for (const bad of [undefined, null, 'x', {}, { source: { files: ['/a.attnrun'], labels: ['a'] } }, { source: { files: ['/a.attnrun', '/etc/passwd'], labels: ['a', 'b'] } }, { source: { files: ['/a.attnrun', '/b.attnrun'], labels: ['a', 3] } }, { source: { files: ['', '/b.attnrun'], labels: ['a', 'b'] } }]) {
+    assert.equal(parseCompareSource(bad), undefined, JSON.stringify(bad));
+  }
 });
 
 test('diverging scale helpers', () => {

@@ -1,6 +1,7 @@
 // Pure helpers of the compare webview (DOM-free, unit-tested): message validation, float tensors,
 // the diverging and sequential color fractions, and the position ↔ token maps of the aligned runs.
-import type { Envelope, TensorMsg } from '../../src/shared/protocol';
+import type { Envelope, HeadRef, TensorMsg } from '../../src/shared/protocol';
+import { scaleFraction, scaleMax, sinkMask } from '../logic/colorScale';
 import type { CompareInit, CompareView, ToCompare, ToGenerate } from '../../src/extension/runs/runsProtocol';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -29,6 +30,7 @@ function viewOk(v: unknown): string | undefined {
   if (c.deltas !== null && !tensorOk(c.deltas)) return 'view.deltas';
   if (!Array.isArray(c.mostDifferent) || !c.mostDifferent.every((i) => Number.isInteger(i) && i >= 0 && i < c.positions.length)) return 'view.mostDifferent';
   if (!Array.isArray(c.notComparable)) return 'view.notComparable';
+  if (c.attention !== null && typeof c.attention !== 'string') return 'view.attention';
   return undefined;
 }
 
@@ -43,6 +45,11 @@ export function validateToCompare(raw: unknown): Checked<Envelope<ToCompare>> {
     if (i.view === null) return typeof i.error === 'string' ? { ok: true, value: e } : { ok: false, error: 'init without view or error' };
     const bad = viewOk(i.view);
     return bad ? { ok: false, error: `init: bad ${bad}` } : { ok: true, value: e };
+  }
+  if (b.type === 'attentionRows') {
+    const headOk = b.head === null || (typeof b.head === 'object' && Number.isInteger(b.head.layer) && Number.isInteger(b.head.head));
+    const row = (t: unknown) => tensorOk(t) && (t as TensorMsg).dims.length === 1;
+    return Number.isInteger(b.position) && b.position >= 0 && headOk && row(b.a) && row(b.b) ? { ok: true, value: e } : { ok: false, error: 'bad attentionRows' };
   }
   return { ok: false, error: `unknown message ${String((b as { type?: unknown }).type)}` };
 }
@@ -105,4 +112,30 @@ export function formatPct(p: number | null): string {
   if (p === null || !Number.isFinite(p)) return '—';
   const v = p * 100;
   return v >= 10 ? `${v.toFixed(0)}%` : v >= 0.1 ? `${v.toFixed(1)}%` : `${v.toFixed(2)}%`;
+}
+
+/** The cache key of an attention row request: the position and the head (or the mean). */
+export function rowsKey(position: number, head: HeadRef | null): string {
+  return `${position}|${head ? `L${head.layer}H${head.head}` : 'mean'}`;
+}
+
+/**
+ * Tint fractions (0..1, sqrt scale) of the attention rows of A and B on ONE scale, so the two sides
+ * can be compared by eye: the largest value of either row sets the top, except that the first token
+ * and special tokens (attention sinks) do not count towards it when `discountSink` (they saturate
+ * instead of washing out the rest), as in the editor overlay; when they are all that is attended to,
+ * they set the scale.
+ */
+export function attentionTints(
+  rowA: ArrayLike<number>,
+  rowB: ArrayLike<number>,
+  specialA: ArrayLike<boolean>,
+  specialB: ArrayLike<boolean>,
+  discountSink = true,
+): { a: Float32Array; b: Float32Array; max: number } {
+  let max = Math.max(scaleMax(rowA, sinkMask(rowA.length, specialA, discountSink)), scaleMax(rowB, sinkMask(rowB.length, specialB, discountSink)));
+  // all the attention on left-out tokens (e.g. from the first token, to itself): scale by them instead
+  if (!(max > 0)) max = Math.max(scaleMax(rowA), scaleMax(rowB));
+  const f = (row: ArrayLike<number>) => Float32Array.from({ length: row.length }, (_, i) => scaleFraction(row[i]!, max, 'sqrt'));
+  return { a: f(rowA), b: f(rowB), max };
 }

@@ -1,5 +1,6 @@
 // Entry of the compare webview: two runs side by side (A | B) with synchronized token overlays and
-// head selection, the per-position KL strip with the top-K changes of the selected position, the
+// head selection (tinted by KL, or by the attention FROM the selected aligned position of the head
+// selected in the delta grid, or the mean of all heads, in A and B at once), the per-position KL strip with the top-K changes of the selected position, the
 // most different positions, the head-metric delta grid, and what cannot be compared. In `single`
 // mode (the .attnrun editor) it shows one saved run. Protocol: src/extension/runs/runsProtocol.ts.
 import './compare.css';
@@ -7,28 +8,41 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { METRICS, type HeadRef, type MetricName, type TokenView } from '../../src/shared/protocol';
-import { RUNS_PROTOCOL_VERSION, type CompareInit, type CompareView, type FromCompare, type RunSideView, type ToCompare } from '../../src/extension/runs/runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type CompareInit, type CompareSource, type CompareView, type FromCompare, type OverlayMode, type RunSideView, type ToCompare } from '../../src/extension/runs/runsProtocol';
 import { METRIC_INFO } from '../logic/gridLogic';
 import { truncateLabel, visibleToken } from '../logic/tokenText';
 import { Messenger } from '../messenger';
-import { divergingFraction, divergingMax, floats, formatNats, formatPct, positionIndex, validateToCompare } from './compareLogic';
+import { formatProb } from '../logic/colorScale';
+import { attentionTints, divergingFraction, divergingMax, floats, formatNats, formatPct, positionIndex, rowsKey, validateToCompare } from './compareLogic';
 
 interface UiState {
   metric: MetricName;
   position: number | null;
   head: HeadRef | null;
+  overlay: OverlayMode;
 }
 
+const OVERLAYS: readonly OverlayMode[] = ['kl', 'attention'];
 const vscode = acquireVsCodeApi();
-const saved = (vscode.getState() ?? {}) as Partial<UiState>;
+const saved = (vscode.getState() ?? {}) as Partial<UiState> & { source?: CompareSource };
 const ui: UiState = {
   metric: METRICS.includes(saved.metric as MetricName) ? (saved.metric as MetricName) : 'entropy',
   position: Number.isInteger(saved.position) ? (saved.position as number) : null,
   head: saved.head && Number.isInteger(saved.head.layer) && Number.isInteger(saved.head.head) ? saved.head : null,
+  overlay: OVERLAYS.includes(saved.overlay as OverlayMode) ? (saved.overlay as OverlayMode) : 'kl',
 };
+/** the two run files shown (kept in the webview state: the host restores the panel from them after a reload) */
+let source: CompareSource | undefined = saved.source;
 let init: CompareInit | null = null;
 let hoverPos: number | null = null;
 let transientError: string | null = null;
+
+// attention rows of the selected position (per position and head), fetched from the host on demand
+const rows = new Map<string, { a: Float32Array; b: Float32Array }>();
+const pendingRows = new Set<string>();
+let rowsError: string | null = null;
+/** bumped by every init: replies for an older comparison are dropped */
+let generation = 0;
 
 const messenger = new Messenger<ToCompare, FromCompare>((env) => vscode.postMessage(env), { errorOf: (b) => (b.type === 'error' ? b.message : undefined) });
 const app = document.getElementById('app')!;
@@ -40,9 +54,50 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 }
 
+function saveState(): void {
+  vscode.setState({ ...ui, source });
+}
+
 function persist(): void {
-  vscode.setState(ui);
-  messenger.sendEvent({ type: 'selected', position: ui.position, head: ui.head, metric: ui.metric });
+  saveState();
+  messenger.sendEvent({ type: 'selected', position: ui.position, head: ui.head, metric: ui.metric, overlay: ui.overlay });
+}
+
+/** Whether the token views show attention (chosen, and both runs saved their patterns). */
+function attentionOn(view: CompareView): boolean {
+  return view.mode === 'compare' && ui.overlay === 'attention' && view.attention === null;
+}
+
+/** The head whose attention is shown: the grid's selection (only when the models match), else the mean. */
+function rowsHead(view: CompareView): HeadRef | null {
+  return view.deltas ? ui.head : null;
+}
+
+/** The attention rows of the selected position, or undefined while they are being fetched. */
+function selectedRows(view: CompareView): { a: Float32Array; b: Float32Array } | undefined {
+  if (ui.position === null || !view.positions[ui.position]) return undefined;
+  const position = ui.position;
+  const head = rowsHead(view);
+  const key = rowsKey(position, head);
+  const got = rows.get(key);
+  if (got || pendingRows.has(key)) return got;
+  pendingRows.add(key);
+  const gen = generation;
+  messenger
+    .sendRequest({ type: 'attentionRows', position, head })
+    .then((body) => {
+      if (gen !== generation || body.type !== 'attentionRows') return;
+      rows.set(key, { a: floats(body.a), b: floats(body.b) });
+      rowsError = null;
+    })
+    .catch((e: Error) => {
+      if (gen === generation) rowsError = e.message;
+    })
+    .finally(() => {
+      pendingRows.delete(key);
+      if (gen === generation && init?.view && attentionOn(init.view) && ui.position !== null && rowsKey(ui.position, rowsHead(init.view)) === key) render();
+    });
+  return undefined;
 }
 
 window.addEventListener('message', (ev: MessageEvent) => {
@@ -57,11 +112,17 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (body.type === 'init') {
     init = body.init;
     transientError = null;
+    generation++;
+    rows.clear();
+    rowsError = null;
+    const sv = init.view;
+    if (sv && sv.mode === 'compare' && sv.b && sv.a.file && sv.b.file) source = { files: [sv.a.file, sv.b.file], labels: [sv.a.label, sv.b.label] };
     const n = init.view?.positions.length ?? 0;
     if (ui.position !== null && ui.position >= n) ui.position = null;
     if (ui.position === null && init.view && init.view.mostDifferent.length) ui.position = init.view.mostDifferent[0]!;
     const v2 = init.view;
     if (ui.head && v2 && (ui.head.layer >= v2.a.layers || ui.head.head >= v2.a.heads)) ui.head = null;
+    saveState();
     render();
   } else if (body.type === 'error') {
     transientError = body.message;
@@ -85,7 +146,8 @@ function render(): void {
     const b = el('div', 'banner error damaged');
     b.setAttribute('role', 'alert');
     b.append(el('span', 'codicon codicon-error'), el('span', 'damaged-text', init.error ?? 'the run could not be read'));
-    app.append(b, el('p', 'muted', 'The file was left untouched.'));
+    app.append(b);
+    if (init.hint) app.append(el('p', 'muted', init.hint));
     return;
   }
   const view = init.view;
@@ -100,7 +162,12 @@ function runInfo(side: RunSideView): HTMLElement {
   const title = el('div', 'runtitle');
   title.append(el('span', 'sidelabel', side.label));
   box.append(title);
-  const meta = el('div', 'muted small', `${side.model} · ${side.tokens.length} tokens · ${side.device} · ${side.runMs.toFixed(0)} ms · ${new Date(side.createdAt).toLocaleString()}`);
+  const meta = el('div', 'muted small meta');
+  // pieces that wrap between, never inside ("1 ms" stays on one line)
+  [side.model, `${side.tokens.length} tokens`, side.device, `${side.runMs.toFixed(0)} ms`, new Date(side.createdAt).toLocaleString()].forEach((t, i) => {
+    if (i) meta.append(' · ');
+    meta.append(el('span', 'nowrap', t));
+  });
   box.append(meta);
   const iv = el('div', 'interventions');
   if (side.interventions.length === 0) iv.append(el('span', 'chip none', 'no interventions'));
@@ -150,19 +217,42 @@ function probList(items: { text: string; prob: number; cls?: string }[]): HTMLEl
 
 // ---------- the token flows ----------
 
-function tokenFlow(side: RunSideView, klOf: ((token: number) => number | undefined) | null, which: 'a' | 'b', posOf?: Map<number, number>, klMax = 1): HTMLElement {
+/** What tints a token view: KL per aligned token, or the attention row from one token (fractions + values). */
+type FlowTint =
+  | { kind: 'kl'; of: (token: number) => number | undefined; max: number }
+  | { kind: 'attention'; from: number; fraction: Float32Array; row: Float32Array }
+  | { kind: 'attention'; from: number | null; fraction: null; row: null }
+  | null;
+
+function tokenFlow(side: RunSideView, tint: FlowTint, which: 'a' | 'b', posOf?: Map<number, number>): HTMLElement {
   const flow = el('div', 'flow');
   flow.dataset.side = which;
+  flow.dataset.overlay = tint?.kind ?? 'none';
   const unaligned = new Set(side.unaligned);
   side.tokens.forEach((t: TokenView, i) => {
     const span = el('span', 'tok');
     span.textContent = t.text.replace(/\n/g, '↵\n') || '∅';
     span.dataset.index = String(i);
     const pos = posOf?.get(i);
-    if (unaligned.has(i)) {
+    if (tint?.kind === 'attention') {
+      const name = `${which.toUpperCase()} token ${i} “${visibleToken(t.text)}”${unaligned.has(i) ? ' (no partner in the other run)' : ''}`;
+      if (unaligned.has(i)) span.classList.add('unaligned');
+      if (tint.row && tint.from !== null) {
+        const f = tint.fraction[i]!;
+        if (f > 0) {
+          span.style.setProperty('--a', String(f));
+          span.classList.add('attn');
+        }
+        const future = i > tint.from && tint.row[i] === 0; // a causal model attends to no later token
+        if (future) span.classList.add('future');
+        span.title = i === tint.from ? `${name}: the token whose attention is shown (to itself ${formatProb(tint.row[i]!)})` : future ? `${name}: after the selected token (not attended to)` : `${name} · attention ${formatProb(tint.row[i]!)}`;
+      } else span.title = name;
+    } else if (unaligned.has(i)) {
       span.classList.add('unaligned');
       span.title = `${which.toUpperCase()} token ${i} “${visibleToken(t.text)}” has no partner in the other run`;
-    } else if (klOf) {
+    } else if (tint?.kind === 'kl') {
+      const klOf = tint.of;
+      const klMax = tint.max;
       const kl = klOf(i);
       if (kl !== undefined && Number.isFinite(kl)) {
         span.style.setProperty('--kl', String(Math.sqrt(Math.min(1, kl / klMax))));
@@ -176,7 +266,8 @@ function tokenFlow(side: RunSideView, klOf: ((token: number) => number | undefin
       if (pos === ui.position) span.classList.add('selected');
       span.addEventListener('mouseenter', () => setHover(pos));
       span.addEventListener('mouseleave', () => setHover(null));
-      span.addEventListener('click', () => selectPosition(pos === ui.position ? null : pos));
+      // (with the attention overlay a click always selects: there is nothing to show without a token)
+      span.addEventListener('click', () => selectPosition(pos === ui.position && tint?.kind !== 'attention' ? null : pos));
     }
     flow.append(span);
   });
@@ -196,6 +287,67 @@ function selectPosition(pos: number | null): void {
 }
 
 // ---------- compare ----------
+
+function overlayBar(view: CompareView, rowsNow: { a: Float32Array; b: Float32Array } | undefined): HTMLElement {
+  const bar = el('div', 'toolbar overlaybar');
+  bar.id = 'overlay-mode';
+  bar.append(el('span', 'muted', 'Tint tokens by'));
+  const group = el('div', 'segmented');
+  group.setAttribute('role', 'radiogroup');
+  group.setAttribute('aria-label', 'What tints the tokens of A and B');
+  const on = attentionOn(view) ? 'attention' : 'kl';
+  for (const [mode, label, help] of [
+    ['kl', 'KL', 'the KL divergence of the next-token prediction at each aligned token'],
+    ['attention', 'Attention', 'the attention FROM the selected token: of the head selected in the grid below, or the mean of all heads'],
+  ] as const) {
+    const btn = el('button', 'seg', label);
+    btn.dataset.mode = mode;
+    btn.setAttribute('role', 'radio');
+    btn.setAttribute('aria-checked', String(on === mode));
+    btn.tabIndex = on === mode ? 0 : -1;
+    const disabled = mode === 'attention' && view.attention !== null;
+    btn.disabled = disabled;
+    btn.title = disabled ? `Attention overlay unavailable: ${view.attention}` : `Tint by ${help}`;
+    btn.addEventListener('click', () => {
+      if (ui.overlay === mode) return;
+      ui.overlay = mode;
+      persist();
+      render();
+      document.querySelector<HTMLElement>(`#overlay-mode .seg[data-mode="${mode}"]`)?.focus();
+    });
+    btn.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+      e.preventDefault();
+      const next = mode === 'kl' ? 'attention' : 'kl';
+      if (next === 'attention' && view.attention !== null) return;
+      ui.overlay = next;
+      persist();
+      render();
+      document.querySelector<HTMLElement>(`#overlay-mode .seg[data-mode="${next}"]`)?.focus();
+    });
+    group.append(btn);
+  }
+  bar.append(group);
+  const hint = el('span', 'overlay-hint small');
+  hint.id = 'overlay-source';
+  if (view.attention !== null) {
+    hint.classList.add('muted');
+    hint.append(el('span', 'codicon codicon-info'), el('span', '', ` Attention overlay unavailable: ${view.attention}.`));
+  } else if (on === 'attention') {
+    const p = ui.position === null ? undefined : view.positions[ui.position];
+    const head = rowsHead(view);
+    if (!p) hint.append(el('span', 'muted', 'Click a token (in A or B) to see where it attends in both runs.'));
+    else {
+      hint.append(el('span', 'muted', 'attention from '), el('code', 'tok', truncateLabel(visibleToken(p.text), 24)), el('span', 'muted', ` (A ${p.a} · B ${p.b}), `));
+      hint.append(el('strong', '', head ? `head L${head.layer}H${head.head}` : `mean of all ${view.a.layers * view.a.heads} heads`));
+      if (!head && view.deltas) hint.append(el('span', 'muted', ' · pick a head in the grid below for one head'));
+      if (rowsError) hint.append(el('span', 'rows-error', ` · ${rowsError}`));
+      else if (!rowsNow) hint.append(el('span', 'muted', ' · loading…'));
+    }
+  }
+  bar.append(hint);
+  return bar;
+}
 
 function renderCompare(view: CompareView): void {
   const a = view.a;
@@ -237,19 +389,34 @@ function renderCompare(view: CompareView): void {
     app.append(nc);
   }
 
+  const attn = attentionOn(view);
+  const rowsNow = attn ? selectedRows(view) : undefined;
+  app.append(overlayBar(view, rowsNow));
+  const selPos = ui.position === null ? undefined : view.positions[ui.position];
+  const tints = rowsNow ? attentionTints(rowsNow.a, rowsNow.b, a.tokens.map((t) => !!t.special), b.tokens.map((t) => !!t.special)) : undefined;
   const cols = el('div', 'columns');
   for (const [side, which, pmap] of [[a, 'a', posA], [b, 'b', posB]] as const) {
     const col = el('div', 'col');
     col.append(runInfo({ ...side, label: `${which.toUpperCase()} · ${side.label}` }));
-    col.append(tokenFlow(side, (i) => { const p = pmap.get(i); return p === undefined ? undefined : kl[p]; }, which, pmap, klMax));
+    let tint: FlowTint;
+    if (!attn) tint = { kind: 'kl', of: (i) => { const p = pmap.get(i); return p === undefined ? undefined : kl[p]; }, max: klMax };
+    else if (rowsNow && tints && selPos) tint = { kind: 'attention', from: selPos[which], fraction: tints[which], row: rowsNow[which] };
+    else tint = { kind: 'attention', from: selPos ? selPos[which] : null, fraction: null, row: null };
+    col.append(tokenFlow(side, tint, which, pmap));
     cols.append(col);
   }
   app.append(cols);
 
   const legend = el('div', 'legend muted small');
-  const sw1 = el('span', 'swatch tinted-swatch');
-  const sw2 = el('span', 'swatch unaligned-swatch');
-  legend.append(sw1, el('span', '', 'KL of the next-token prediction (darker = the runs disagree more)'), sw2, el('span', '', 'token only in one run (not aligned)'));
+  const item = (swatch: string, text: string, title?: string) => {
+    const it = el('span', 'legend-item');
+    it.append(el('span', `swatch ${swatch}`), el('span', '', text));
+    if (title) it.title = title;
+    return it;
+  };
+  if (attn) legend.append(item('attn-swatch', 'attention from the selected token (one scale for A and B)', 'The first token (an attention sink) does not set the top of the scale, so it does not wash out the rest; it saturates instead.'));
+  else legend.append(item('tinted-swatch', 'KL of the next-token prediction (darker = the runs disagree more)'));
+  legend.append(item('unaligned-swatch', 'token only in one run (not aligned)'));
   app.append(legend);
 
   // KL strip
@@ -399,7 +566,7 @@ function headGridSection(view: CompareView, mode: 'single' | 'compare'): HTMLEle
       }).join(' · ');
       info.append(all);
     } else info.append(el('strong', '', `L${l}H${h}`), el('span', 'muted', METRICS.map((m, k) => `${METRIC_INFO[m].short} ${fmt(floats(view.a.metrics)[(k * L + l) * H + h]!)}`).join(' · ')));
-  } else info.append(el('span', 'muted small', mode === 'compare' ? 'Click a head to see its metrics in A and B. Blue: lower in B; red: higher in B.' : 'Click a head for all its metrics.'));
+  } else info.append(el('span', 'muted small', mode === 'compare' ? `Click a head to see its metrics in A and B${attentionOn(view) ? ' and its attention in the token views' : ''}. Blue: lower in B; red: higher in B.` : 'Click a head for all its metrics.'));
   sec.append(info);
   return sec;
 }

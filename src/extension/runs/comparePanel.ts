@@ -4,7 +4,8 @@
 import * as vscode from 'vscode';
 import type { Envelope } from '../../shared/protocol';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
-import { parseFromCompare } from './runsLogic';
+import type { SavedRun } from '../../engine/runs/runFile';
+import { attentionRows, parseFromCompare } from './runsLogic';
 import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from './runsProtocol';
 
 export const COMPARE_VIEW_TYPE = 'attnscope.compare';
@@ -29,6 +30,8 @@ export class CompareWebview implements vscode.Disposable {
     public init: CompareInit,
     private readonly handlers: CompareHandlers,
     title: string,
+    /** the compared runs (their patterns answer `attentionRows`); null for a single run */
+    public runs: [SavedRun, SavedRun] | null = null,
   ) {
     webview.options = webviewOptions(extensionUri);
     webview.html = webviewHtml(webview, extensionUri, { script: 'compare', title });
@@ -41,8 +44,9 @@ export class CompareWebview implements vscode.Disposable {
     void this.webview.postMessage(env);
   }
 
-  update(init: CompareInit): void {
+  update(init: CompareInit, runs: [SavedRun, SavedRun] | null): void {
     this.init = init;
+    this.runs = runs;
     this.post({ type: 'init', init });
   }
 
@@ -70,6 +74,15 @@ export class CompareWebview implements vscode.Disposable {
         case 'selected':
           this.lastSelected = body;
           return;
+        case 'attentionRows': {
+          const view = this.init.view;
+          if (!view || view.mode !== 'compare' || !this.runs) throw new Error('no comparison is shown');
+          if (view.attention) throw new Error(view.attention);
+          const [A, B] = this.runs;
+          const rows = attentionRows(A, B, view.positions, body.position, body.head, [view.a.label, view.b!.label]);
+          this.post({ type: 'attentionRows', position: body.position, head: body.head, ...rows }, messageId);
+          return;
+        }
       }
     } catch (e) {
       this.post({ type: 'error', message: e instanceof Error ? e.message.split('\n')[0]! : String(e) }, messageId);
@@ -86,16 +99,23 @@ export class ComparePanel implements vscode.Disposable {
   static current: ComparePanel | undefined;
   readonly host: CompareWebview;
 
-  static show(ctx: vscode.ExtensionContext, init: CompareInit, title: string, handlers: CompareHandlers): ComparePanel {
+  static show(ctx: vscode.ExtensionContext, init: CompareInit, title: string, handlers: CompareHandlers, runs: [SavedRun, SavedRun] | null): ComparePanel {
     const cur = ComparePanel.current;
     if (cur) {
       cur.panel.title = title;
-      cur.host.update(init);
+      cur.host.update(init, runs);
       cur.panel.reveal(vscode.ViewColumn.Beside, true);
       return cur;
     }
     const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(ctx.extensionUri));
-    return new ComparePanel(panel, ctx, init, title, handlers);
+    return new ComparePanel(panel, ctx, init, title, handlers, runs);
+  }
+
+  /** Takes over a panel VS Code restored after a window reload (its serializer). */
+  static revive(panel: vscode.WebviewPanel, ctx: vscode.ExtensionContext, init: CompareInit, title: string, handlers: CompareHandlers, runs: [SavedRun, SavedRun] | null): ComparePanel {
+    ComparePanel.current?.dispose();
+    panel.title = title;
+    return new ComparePanel(panel, ctx, init, title, handlers, runs);
   }
 
   private constructor(
@@ -104,10 +124,11 @@ export class ComparePanel implements vscode.Disposable {
     init: CompareInit,
     title: string,
     handlers: CompareHandlers,
+    runs: [SavedRun, SavedRun] | null,
   ) {
     ComparePanel.current = this;
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
-    this.host = new CompareWebview(panel.webview, ctx.extensionUri, init, handlers, title);
+    this.host = new CompareWebview(panel.webview, ctx.extensionUri, init, handlers, title, runs);
     panel.onDidDispose(() => this.dispose());
   }
 

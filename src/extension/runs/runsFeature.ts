@@ -11,9 +11,9 @@ import { EngineError, isEngineError } from '../../engine/errors';
 import { newRunPath, readRunFile, type SavedRun } from '../../engine/runs/runFile';
 import { loadTokenizer } from '../../engine/sources/tokenizer';
 import type { Session } from '../session';
-import { CompareWebview, ComparePanel } from './comparePanel';
+import { COMPARE_VIEW_TYPE, CompareWebview, ComparePanel, type CompareHandlers } from './comparePanel';
 import { GeneratePanel } from './generatePanel';
-import { buildCompareView, buildRunView, fallbackDecoder, runStem, runsToPrune, type Decode } from './runsLogic';
+import { buildCompareView, buildRunView, fallbackDecoder, parseCompareSource, patternsOnly, runStem, runsToPrune, type Decode } from './runsLogic';
 import type { CompareInit, CompareView } from './runsProtocol';
 
 export const RUN_EDITOR_VIEW_TYPE = 'attnscope.runEditor';
@@ -40,6 +40,7 @@ export class RunsFeature implements vscode.Disposable {
         if (what === 'run') this.autoSave();
       }),
       vscode.window.registerCustomEditorProvider(RUN_EDITOR_VIEW_TYPE, new RunEditorProvider(this), { supportsMultipleEditorsPerDocument: true }),
+      vscode.window.registerWebviewPanelSerializer(COMPARE_VIEW_TYPE, { deserializeWebviewPanel: (panel, state) => this.restoreCompare(panel, state) }),
     );
   }
 
@@ -162,7 +163,8 @@ export class RunsFeature implements vscode.Disposable {
     return p;
   }
 
-  async compareFiles(fileA: string, fileB: string, labels?: [string, string]): Promise<CompareView> {
+  /** Reads and compares two run files: the panel's view model and the runs its overlay reads. */
+  private async comparison(fileA: string, fileB: string, labels?: [string, string]): Promise<{ view: CompareView; runs: [SavedRun, SavedRun] }> {
     const A = readRunFile(fileA);
     const B = readRunFile(fileB);
     const cmp = compareRuns(A, B, 5);
@@ -170,11 +172,48 @@ export class RunsFeature implements vscode.Disposable {
     const dec = (await this.decoder(A)) ?? (await this.decoder(B));
     const decode: Decode = (id) => (dec ? dec(id) : fb(id));
     const view = buildCompareView(A, B, cmp, decode, labels ?? [path.basename(fileA), path.basename(fileB)]);
+    // the panel keeps the patterns (the attention overlay reads rows of them), not the logits
+    return { view, runs: [patternsOnly(A), patternsOnly(B)] };
+  }
+
+  private compareHandlers(): CompareHandlers {
+    return { generate: () => vscode.commands.executeCommand('attnscope.generate') };
+  }
+
+  private compareInit(view: CompareView): CompareInit {
+    return { view, error: null, canGenerate: !!this.session.doc };
+  }
+
+  async compareFiles(fileA: string, fileB: string, labels?: [string, string]): Promise<CompareView> {
+    const { view, runs } = await this.comparison(fileA, fileB, labels);
     this.lastCompare = view;
-    ComparePanel.show(this.ctx, { view, error: null, canGenerate: !!this.session.doc }, `Compare: ${view.a.label} ↔ ${view.b!.label}`, {
-      generate: () => vscode.commands.executeCommand('attnscope.generate'),
-    });
+    ComparePanel.show(this.ctx, this.compareInit(view), compareTitle(view), this.compareHandlers(), runs);
     return view;
+  }
+
+  /**
+   * The Compare panel's serializer: after a window reload, compares the two run files named in the
+   * webview's state again; a file that is gone (or damaged) is said in the panel.
+   */
+  async restoreCompare(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    const src = parseCompareSource(state);
+    if (!src) {
+      const init: CompareInit = { view: null, error: 'This comparison was not saved with the window, so it cannot be restored.', hint: 'Run “AttnScope: Compare Runs…” to compare two runs again.', canGenerate: false };
+      ComparePanel.revive(panel, this.ctx, init, 'Compare runs', this.compareHandlers(), null);
+      return;
+    }
+    const gone = src.files.map((f, i) => (fs.existsSync(f) ? null : `${src.labels[i]} (${f})`)).filter((x): x is string => x !== null);
+    try {
+      if (gone.length) throw new EngineError('PROMPT', `${gone.join(' and ')}: ${gone.length > 1 ? 'the run files are' : 'the run file is'} gone, so the comparison cannot be restored`);
+      const { view, runs } = await this.comparison(src.files[0], src.files[1], src.labels);
+      this.lastCompare = view;
+      ComparePanel.revive(panel, this.ctx, this.compareInit(view), compareTitle(view), this.compareHandlers(), runs);
+    } catch (e) {
+      const error = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+      this.log.warn(`restoring the compare panel: ${error}`);
+      const init: CompareInit = { view: null, error, hint: 'Run “AttnScope: Compare Runs…” to pick two runs again.', canGenerate: false };
+      ComparePanel.revive(panel, this.ctx, init, `Compare: ${src.labels[0]} ↔ ${src.labels[1]}`, this.compareHandlers(), null);
+    }
   }
 
   async compareRunsCommand(): Promise<CompareView | undefined> {
@@ -220,7 +259,7 @@ export class RunsFeature implements vscode.Disposable {
       const run = readRunFile(file);
       return { view: buildRunView(run, path.basename(file)), error: null, canGenerate: false };
     } catch (e) {
-      return { view: null, error: e instanceof Error ? e.message.split('\n')[0]! : String(e), canGenerate: false };
+      return { view: null, error: e instanceof Error ? e.message.split('\n')[0]! : String(e), hint: 'The file was left untouched.', canGenerate: false };
     }
   }
 
@@ -243,6 +282,10 @@ export class RunsFeature implements vscode.Disposable {
   dispose(): void {
     for (const d of this.subs) d.dispose();
   }
+}
+
+function compareTitle(view: CompareView): string {
+  return `Compare: ${view.a.label} ↔ ${view.b?.label ?? ''}`;
 }
 
 /** The read-only editor of *.attnrun files; a damaged file shows its error (the file is never written). */

@@ -5,7 +5,7 @@ import type { CompareResult } from '../../engine/analysis/compare';
 import type { Interventions } from '../../engine/run';
 import type { SavedRun } from '../../engine/runs/runFile';
 import { METRICS, type Envelope, type HeadRef, type MetricName, type TensorMsg } from '../../shared/protocol';
-import type { CompareView, FromCompare, FromGenerate, GenerateOptions, PositionView, ProbText, RunSideView } from './runsProtocol';
+import type { CompareSource, CompareView, FromCompare, FromGenerate, GenerateOptions, OverlayMode, PositionView, ProbText, RunSideView } from './runsProtocol';
 
 /** Names newRunPath gives: `<stem>-2024-05-01T10-20-30-123Z[-n].attnrun`. */
 const AUTO_NAME = /-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(-\d+)?\.attnrun$/;
@@ -154,6 +154,7 @@ export function buildCompareView(A: SavedRun, B: SavedRun, cmp: CompareResult, d
     mostDifferent: cmp.mostDifferent.map((p) => index.get(`${p.a}:${p.b}`)).filter((i): i is number => i !== undefined),
     notComparable: cmp.notComparable,
     aligned: cmp.aligned,
+    attention: attentionUnavailable([A, B], labels),
   };
 }
 
@@ -170,7 +171,78 @@ export function buildRunView(run: SavedRun, label: string): CompareView {
     mostDifferent: [],
     notComparable: [],
     aligned: 0,
+    attention: attentionUnavailable([run], [label]),
   };
+}
+
+// ---- the attention overlay of the compare panel (rows of the saved patterns) ----
+
+/** Why the runs' attention cannot be shown as an overlay (a run without saved patterns), or null. */
+export function attentionUnavailable(runs: SavedRun[], labels: string[]): string | null {
+  const missing = runs.map((r, i) => (r.patterns ? null : labels[i] ?? `run ${i + 1}`)).filter((x): x is string => x !== null);
+  if (missing.length === 0) return null;
+  const who = missing.length === runs.length && runs.length > 1 ? 'both runs were' : `${missing.join(' and ')} was`;
+  return `${who} saved without attention patterns (layers × heads × tokens² too large to save), so there is no attention to show`;
+}
+
+/**
+ * The attention FROM token `token` of a saved run to every token ([T]; zero after `token` in a
+ * causal model): row `token` of `head`'s pattern, or the mean over all L×H heads when `head` is
+ * null. Throws a one-line error when the run has no patterns or the token or head is out of range.
+ */
+export function attentionRow(run: SavedRun, token: number, head: HeadRef | null, label = 'the run'): Float32Array {
+  const { layers: L, heads: H } = run.header.model;
+  const T = run.header.tokens.length;
+  const P = run.patterns;
+  if (!P) throw new Error(`${label} was saved without attention patterns`);
+  if (P.length !== L * H * T * T) throw new Error(`${label}: the attention patterns have ${P.length} values, not ${L}×${H}×${T}×${T}`);
+  if (!Number.isInteger(token) || token < 0 || token >= T) throw new Error(`${label} has no token ${token} (it has ${T})`);
+  const out = new Float32Array(T);
+  if (head) {
+    if (head.layer >= L || head.head >= H) throw new Error(`${headName(head)} is not in ${label}'s model (${L} layers × ${H} heads)`);
+    const at = ((head.layer * H + head.head) * T + token) * T;
+    out.set(P.subarray(at, at + T));
+    return out;
+  }
+  const acc = new Float64Array(T);
+  for (let lh = 0; lh < L * H; lh++) {
+    const at = (lh * T + token) * T;
+    for (let k = 0; k < T; k++) acc[k]! += P[at + k]!;
+  }
+  for (let k = 0; k < T; k++) out[k] = acc[k]! / (L * H);
+  return out;
+}
+
+/** The `attentionRows` reply: position `position` of the view's aligned positions, in A and in B. */
+export function attentionRows(
+  A: SavedRun,
+  B: SavedRun,
+  positions: readonly { a: number; b: number }[],
+  position: number,
+  head: HeadRef | null,
+  labels: [string, string] = ['A', 'B'],
+): { a: TensorMsg; b: TensorMsg } {
+  const p = positions[position];
+  if (!p) throw new Error(`there is no aligned position ${position} (there are ${positions.length})`);
+  const a = attentionRow(A, p.a, head, labels[0]);
+  const b = attentionRow(B, p.b, head, labels[1]);
+  return { a: { dims: [a.length], data: a.buffer as ArrayBuffer }, b: { dims: [b.length], data: b.buffer as ArrayBuffer } };
+}
+
+/** The attention overlay needs the patterns only: a run without its logits (smaller to keep). */
+export function patternsOnly(run: SavedRun): SavedRun {
+  return { file: run.file, header: run.header, patterns: run.patterns };
+}
+
+/** Checks the Compare panel's saved webview state (restored after a reload); undefined if unusable. */
+export function parseCompareSource(state: unknown): CompareSource | undefined {
+  if (typeof state !== 'object' || state === null) return undefined;
+  const src = (state as { source?: unknown }).source as CompareSource | undefined;
+  if (typeof src !== 'object' || src === null || !Array.isArray(src.files) || !Array.isArray(src.labels)) return undefined;
+  const ok = (v: unknown[]) => v.length === 2 && v.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 4096);
+  if (!ok(src.files) || !ok(src.labels)) return undefined;
+  if (!src.files.every((f) => f.endsWith('.attnrun'))) return undefined;
+  return { files: [src.files[0]!, src.files[1]!], labels: [src.labels[0]!.slice(0, 200), src.labels[1]!.slice(0, 200)] };
 }
 
 // ---- message validation (everything from a webview is checked before use) ----
@@ -193,6 +265,8 @@ function isHead(v: unknown): v is HeadRef {
   return typeof v === 'object' && v !== null && Number.isInteger(h.layer) && Number.isInteger(h.head) && h.layer >= 0 && h.head >= 0 && h.layer < 4096 && h.head < 4096;
 }
 
+export const OVERLAY_MODES: readonly OverlayMode[] = ['kl', 'attention'];
+
 export function parseFromCompare(raw: unknown): Parsed<FromCompare> {
   const e = envelopeOf(raw);
   if (!e.ok) return e;
@@ -210,7 +284,15 @@ export function parseFromCompare(raw: unknown): Parsed<FromCompare> {
       if (pos !== null && !(Number.isInteger(pos) && (pos as number) >= 0)) return fail('selected: position must be a non-negative integer or null');
       if (body.head !== null && !isHead(body.head)) return fail('selected: head must be {layer, head} or null');
       if (!METRICS.includes(body.metric as MetricName)) return fail(`selected: metric must be one of ${METRICS.join(', ')}`);
-      return { ok: true, envelope: { messageId, body: { type: 'selected', position: pos as number | null, head: body.head as HeadRef | null, metric: body.metric as MetricName } } };
+      if (!OVERLAY_MODES.includes(body.overlay as OverlayMode)) return fail(`selected: overlay must be one of ${OVERLAY_MODES.join(', ')}`);
+      return { ok: true, envelope: { messageId, body: { type: 'selected', position: pos as number | null, head: body.head as HeadRef | null, metric: body.metric as MetricName, overlay: body.overlay as OverlayMode } } };
+    }
+    case 'attentionRows': {
+      const pos = body.position;
+      if (!(Number.isInteger(pos) && (pos as number) >= 0)) return fail('attentionRows: position must be a non-negative integer');
+      if (body.head !== null && !isHead(body.head)) return fail('attentionRows: head must be {layer, head} or null');
+      const head = body.head === null ? null : { layer: (body.head as HeadRef).layer, head: (body.head as HeadRef).head };
+      return { ok: true, envelope: { messageId, body: { type: 'attentionRows', position: pos as number, head } } };
     }
     default:
       return fail(`unknown message type ${JSON.stringify(body.type).slice(0, 40)}`);

@@ -4,7 +4,7 @@
 // as float32 ArrayBuffers with explicit dims, NaN where a value cannot be compared.
 import type { HeadRef, MetricName, TensorMsg, TokenView } from '../../shared/protocol';
 
-export const RUNS_PROTOCOL_VERSION = 1;
+export const RUNS_PROTOCOL_VERSION = 2;
 
 export interface ProbText {
   id: number;
@@ -62,6 +62,11 @@ export interface CompareView {
   mostDifferent: number[];
   notComparable: string[];
   aligned: number;
+  /**
+   * why the attention overlay (tokens tinted by the attention from the selected position) cannot be
+   * shown, e.g. a run saved without attention patterns; null = it can (rows via `attentionRows`)
+   */
+  attention: string | null;
 }
 
 export interface CompareInit {
@@ -70,9 +75,24 @@ export interface CompareInit {
   error: string | null;
   /** whether the "Generate" button makes sense (a prompt is inspected) */
   canGenerate: boolean;
+  /** a line under `error` (what was or can be done about it) */
+  hint?: string;
 }
 
-export type ToCompare = { type: 'init'; init: CompareInit } | { type: 'error'; message: string };
+/** What the Compare panel keeps in its webview state to be restored after a window reload. */
+export interface CompareSource {
+  files: [string, string];
+  labels: [string, string];
+}
+
+export type ToCompare =
+  | { type: 'init'; init: CompareInit }
+  /**
+   * reply to `attentionRows`: the attention FROM the position's token in A and in B ([Ta] and [Tb],
+   * summing to 1 over the keys up to the token), of `head` or the mean over all heads (null)
+   */
+  | { type: 'attentionRows'; position: number; head: HeadRef | null; a: TensorMsg; b: TensorMsg }
+  | { type: 'error'; message: string };
 
 export type FromCompare =
   | { type: 'ready'; version: number }
@@ -80,8 +100,13 @@ export type FromCompare =
   | { type: 'compareWith' }
   /** open the Generation panel for the inspected prompt */
   | { type: 'generate' }
-  /** UI sync hint for tests and the log: the selected position / head */
-  | { type: 'selected'; position: number | null; head: HeadRef | null; metric: MetricName };
+  /** UI sync hint for tests and the log: the selected position / head and the overlay mode */
+  | { type: 'selected'; position: number | null; head: HeadRef | null; metric: MetricName; overlay: OverlayMode }
+  /** request: the attention rows of an aligned position (index into `positions`) in A and B */
+  | { type: 'attentionRows'; position: number; head: HeadRef | null };
+
+/** What tints the A and B token views of the Compare panel. */
+export type OverlayMode = 'kl' | 'attention';
 
 export interface GenerateOptions {
   maxTokens: number;
