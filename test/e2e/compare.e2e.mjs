@@ -5,9 +5,10 @@
 // token in A highlights its partner in B), the KL strip, the top-K changes and the head delta grid;
 // the attention overlay (the selected head's, or the mean's, attention from the selected position in
 // A and B; a click in B selects the aligned token in A); light and high-contrast themes; then
-// "Generate…" from the compare panel: both sides stream and finish. Screenshots in test-results/:
-// compare.png, compare-attention.png, compare-light.png, compare-hc.png, generate.png
-// (compare-e2e-failure.png on failure).
+// "Generate…" from the compare panel: both sides stream and finish; a window reload restores the
+// compare panel (runs, selection, overlay) and, with a run file moved away, says it is gone.
+// Screenshots in test-results/: compare.png, compare-attention.png, compare-light.png,
+// compare-hc.png, generate.png, compare-gone.png (compare-e2e-failure.png on failure).
 //
 //   node test/e2e/compare.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1
 //
@@ -48,7 +49,7 @@ async function main() {
   fs.writeFileSync(path.join(workspace, fileName), SAMPLE_PROMPT);
   writeWorkspaceSettings(workspace, model, { 'attnscope.generate.maxTokens': 24 });
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  for (const f of ['compare.png', 'compare-attention.png', 'compare-light.png', 'compare-hc.png', 'generate.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
+  for (const f of ['compare.png', 'compare-attention.png', 'compare-light.png', 'compare-hc.png', 'generate.png', 'compare-gone.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
 
   step = 'start code-server';
   server = await startCodeServer({
@@ -224,6 +225,37 @@ async function main() {
   await page.mouse.move(2, 2);
   await genGroup.screenshot({ path: path.join(RESULTS_DIR, 'generate.png') });
   say('screenshot test-results/generate.png');
+
+  step = 'reload the window: the compare panel comes back with its runs and selection';
+  // close the generation panel (it is not restored after a reload)
+  await genGroup.locator('.tab.active .action-label.codicon-close').click();
+  await genGroup.waitFor({ state: 'detached' });
+  const reload = async () => {
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.locator('.monaco-workbench').waitFor();
+    await page.locator('.tabs-container .tab', { hasText: 'Compare:' }).first().click();
+  };
+  await reload();
+  const cmp2 = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+  await cmp2.locator('#overlay-source', { hasText: 'head L1H2' }).waitFor();
+  await cmp2.locator(`.flow[data-side="a"] .tok.selected[data-pos="${pick}"]`).waitFor();
+  await cmp2.locator('.flow[data-side="b"] .tok.attn').first().waitFor();
+  say('after a reload: the same runs, position, head and overlay');
+
+  step = 'reload with a run file gone: the panel says so';
+  const runsDir = path.join(workspace, '.attnscope', 'runs');
+  const baseline = fs.readdirSync(runsDir).find((n) => n.startsWith('story-baseline-') && n.endsWith('.attnrun'));
+  if (!baseline) throw new Error(`no baseline run in ${runsDir}`);
+  fs.renameSync(path.join(runsDir, baseline), path.join(tmp, baseline));
+  try {
+    await reload();
+    await cmp2.locator('.banner.error', { hasText: /baseline \(.*\): the run file is gone/ }).waitFor();
+    await page.mouse.move(2, 2);
+    await page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'Compare:' }) }).first().screenshot({ path: path.join(RESULTS_DIR, 'compare-gone.png') });
+    say('with the baseline run moved away the restored panel says it is gone (test-results/compare-gone.png)');
+  } finally {
+    fs.renameSync(path.join(tmp, baseline), path.join(runsDir, baseline));
+  }
   if (pageErrors.length) say(`note: page errors: ${[...new Set(pageErrors)].slice(0, 3).join(' | ')}`);
 }
 

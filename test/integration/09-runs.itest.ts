@@ -85,6 +85,42 @@ describe('saved runs, comparison and generation', function () {
     assert.ok(a.session.run!.heads.find((h) => h.layer === 0 && h.head === 0)!.scale === 0);
   });
 
+  it('the Compare panel is restored from the run files in its webview state (a reload), and says when a file is gone', async () => {
+    const last = a.runs.lastCompare!;
+    const files: [string, string] = [last.a.file!, last.b!.file!];
+    const labels: [string, string] = [last.a.label, last.b!.label];
+    assert.ok(files.every((f) => fs.existsSync(f)), `run files ${files}`);
+    const revived = () => vscode.window.createWebviewPanel('attnscope.compare', 'Compare', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
+    // what the serializer gets after a window reload: the state the webview saved
+    await a.runs.restoreCompare(revived(), { metric: 'entropy', position: 1, head: null, overlay: 'attention', source: { files, labels } });
+    let panel = a.runs.comparePanel!;
+    assert.equal(panel.host.init.error, null);
+    assert.equal(panel.host.init.view!.a.file, files[0]);
+    assert.equal(panel.host.init.view!.b!.label, 'with interventions');
+    assert.equal(panel.panel.title, 'Compare: baseline ↔ with interventions');
+    assert.ok(panel.host.runs && panel.host.runs[1].patterns, 'the overlay can read the restored runs');
+    assertStrictHtml(panel.panel.webview, 'compare');
+    // (whether a webview opened beside loads in this harness varies with focus; test/e2e/compare.e2e.mjs reloads the window for real)
+    // a run file that is gone: the panel says so (and which one)
+    const moved = `${files[0]}.moved`;
+    fs.renameSync(files[0], moved);
+    try {
+      await a.runs.restoreCompare(revived(), { source: { files, labels } });
+      panel = a.runs.comparePanel!;
+      assert.equal(panel.host.init.view, null);
+      assert.match(panel.host.init.error!, /^baseline \(.*\.attnrun\): the run file is gone, so the comparison cannot be restored$/);
+      assert.match(panel.host.init.hint!, /Compare Runs/);
+    } finally {
+      fs.renameSync(moved, files[0]);
+    }
+    // no usable state: a clear message, not a blank panel
+    await a.runs.restoreCompare(revived(), { source: { files: ['/etc/passwd', files[1]], labels } });
+    assert.match(a.runs.comparePanel!.host.init.error!, /not saved with the window/);
+    // the restored panels replaced each other: one compare panel
+    a.runs.comparePanel!.dispose();
+    assert.equal(a.runs.comparePanel, undefined);
+  });
+
   it('generates with and without the interventions, streams tokens, and Stop ends it', async function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('attnscope.generate');

@@ -132,7 +132,11 @@ export class ComparePanel implements vscode.Disposable {
     panel.onDidDispose(() => this.dispose());
   }
 
+  private disposed = false;
+
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     if (ComparePanel.current === this) ComparePanel.current = undefined;
     this.host.dispose();
     this.panel.dispose();
