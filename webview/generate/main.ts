@@ -82,11 +82,9 @@ genBtn.addEventListener('click', () => {
   }
   error = null;
   vscode.setState(o);
-  messenger.sendRequest({ type: 'generate', options: o }).catch((e: Error) => {
-    error = e.message;
-    running = false;
-    render();
-  });
+  // an event, not a request: a generation can outlast any reply timeout; the host streams
+  // started/token/done/finished, and an error (e.g. a generation is running) comes back as `error`
+  messenger.sendEvent({ type: 'generate', options: o });
   running = true;
   render();
 });
