@@ -5,7 +5,8 @@
 // token in A highlights its partner in B), the KL strip, the top-K changes and the head delta grid;
 // the attention overlay (the selected head's, or the mean's, attention from the selected position in
 // A and B; a click in B selects the aligned token in A); light and high-contrast themes; then
-// "Generate…" from the compare panel: both sides stream and finish; a window reload restores the
+// "Generate…" from the compare panel (the seed field is disabled at temperature 0): both sides
+// stream and finish; a window reload restores the
 // compare panel (runs, selection, overlay) and, with a run file moved away, says it is gone.
 // Screenshots in test-results/: compare.png, compare-attention.png, compare-light.png,
 // compare-hc.png, generate.png, compare-gone.png (compare-e2e-failure.png on failure).
@@ -213,6 +214,15 @@ async function main() {
   const gen = page.frameLocator('iframe.webview:visible >> nth=-1').frameLocator('iframe#active-frame');
   await gen.locator('#gen-run').waitFor();
   await gen.locator('.col[data-lane="with"]').waitFor();
+  // temperature 0 (greedy): the seed field is disabled, with the reason shown; sampling enables it
+  await gen.locator('#gen-seed[disabled]').waitFor();
+  await gen.locator('#gen-seed-hint', { hasText: 'seed is not used' }).waitFor();
+  await gen.locator('#gen-temperature input').fill('0.7');
+  await gen.locator('#gen-seed:not([disabled])').waitFor();
+  await gen.locator('#gen-seed-hint').waitFor({ state: 'hidden' });
+  await gen.locator('#gen-temperature input').fill('0');
+  await gen.locator('#gen-seed[disabled]').waitFor();
+  say('the seed field is disabled at temperature 0 and enabled when sampling');
   await gen.locator('#gen-run').click();
   // both sides stream and finish (the status line says how each one ended)
   await gen.locator('.col[data-lane="without"] .status', { hasText: /\d+ tokens · / }).waitFor();

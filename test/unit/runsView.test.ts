@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { compareRuns } from '../../src/engine/analysis/compare';
 import { newRunPath, type SavedRun } from '../../src/engine/runs/runFile';
 import { attentionRow, attentionRows, attentionUnavailable, buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, interventionLines, isAutoRunName, parseCompareSource, parseFromCompare, parseFromGenerate, patternsOnly, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
+import { parseGenerateFields, seedUsed } from '../../webview/generate/generateLogic';
 import { attentionTints, divergingFraction, divergingMax, floats, formatNats, positionIndex, rowsKey, validateToCompare, validateToGenerate } from '../../webview/compare/compareLogic';
 
 const tok = (id: number, text: string, start: number) => ({ id, text, start, end: start + text.length, special: false });
@@ -262,6 +263,26 @@ test('the compare panel state restored after a reload is checked', () => {
   assert.deepEqual(ok, { files: ['/w/.attnscope/runs/a.attnrun', '/tmp/b.attnrun'], labels: ['baseline', 'with interventions'] });
   for (const bad of [undefined, null, 'x', {}, { source: { files: ['/a.attnrun'], labels: ['a'] } }, { source: { files: ['/a.attnrun', '/etc/passwd'], labels: ['a', 'b'] } }, { source: { files: ['/a.attnrun', '/b.attnrun'], labels: ['a', 3] } }, { source: { files: ['', '/b.attnrun'], labels: ['a', 'b'] } }]) {
     assert.equal(parseCompareSource(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+test('generation fields: the seed is not used (nor checked) at temperature 0', () => {
+  assert.equal(seedUsed('0'), false);
+  assert.equal(seedUsed(' 0.0 '), false);
+  assert.equal(seedUsed('0.7'), true);
+  assert.equal(seedUsed(''), true, 'no temperature yet: the seed field stays enabled');
+  assert.equal(seedUsed('x'), true);
+  assert.deepEqual(parseGenerateFields({ tokens: '32', temperature: '0', seed: 'abc' }), { maxTokens: 32, temperature: 0, seed: 0 });
+  assert.deepEqual(parseGenerateFields({ tokens: '32', temperature: '0', seed: '7' }), { maxTokens: 32, temperature: 0, seed: 7 });
+  assert.deepEqual(parseGenerateFields({ tokens: '8', temperature: '0.8', seed: '42' }), { maxTokens: 8, temperature: 0.8, seed: 42 });
+  assert.match(parseGenerateFields({ tokens: '8', temperature: '0.8', seed: 'abc' }) as string, /^Seed:/);
+  assert.match(parseGenerateFields({ tokens: '8', temperature: '0.8', seed: '' }) as string, /^Seed:/);
+  assert.match(parseGenerateFields({ tokens: '', temperature: '0', seed: '0' }) as string, /^Tokens:/);
+  assert.match(parseGenerateFields({ tokens: '8', temperature: '', seed: '0' }) as string, /^Temperature:/);
+  assert.match(parseGenerateFields({ tokens: '8', temperature: '11', seed: '0' }) as string, /^Temperature:/);
+  for (const f of [{ tokens: '8', temperature: '0', seed: 'x' }, { tokens: '1024', temperature: '10', seed: '4294967295' }]) {
+    const o = parseGenerateFields(f);
+    assert.ok(typeof o !== 'string' && checkGenerateOptions(o) === undefined, 'what the panel sends, the host accepts');
   }
 });
 

@@ -416,7 +416,7 @@ function renderCompare(view: CompareView): void {
   };
   if (attn) legend.append(item('attn-swatch', 'attention from the selected token (one scale for A and B)', 'The first token (an attention sink) does not set the top of the scale, so it does not wash out the rest; it saturates instead.'));
   else legend.append(item('tinted-swatch', 'KL of the next-token prediction (darker = the runs disagree more)'));
-  legend.append(item('unaligned-swatch', 'token only in one run (not aligned)'));
+  if (a.unaligned.length + b.unaligned.length > 0) legend.append(item('unaligned-swatch', 'token only in one run (not aligned)'));
   app.append(legend);
 
   // KL strip

@@ -6,6 +6,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../src/extension/runs/runsProtocol';
 import { validateToGenerate } from '../compare/compareLogic';
+import { parseGenerateFields, seedUsed } from './generateLogic';
 import { Messenger } from '../messenger';
 
 interface LaneView {
@@ -34,8 +35,9 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
 // ---- static skeleton (fields keep their values across renders) ----
 const header = el('div', 'header');
 const form = el('div', 'form');
-function field(label: string, id: string, value: string, help: string): HTMLElement & { value: string } {
+function field(label: string, id: string, value: string, help: string): HTMLElement & { value: string; disabled: boolean } {
   const wrap = el('label', 'field');
+  wrap.dataset.field = id;
   wrap.append(el('span', 'flabel', label));
   const tf = el('vscode-textfield' as 'input') as unknown as HTMLElement & { value: string };
   tf.id = id;
@@ -43,11 +45,12 @@ function field(label: string, id: string, value: string, help: string): HTMLElem
   tf.title = help;
   wrap.append(tf as unknown as HTMLElement);
   form.append(wrap);
-  return tf;
+  return tf as HTMLElement & { value: string; disabled: boolean };
 }
 const nField = field('Tokens', 'gen-tokens', '32', 'how many tokens to generate (1–1024)');
 const tField = field('Temperature', 'gen-temperature', '0', '0 = greedy (argmax); higher = more random');
-const sField = field('Seed', 'gen-seed', '0', 'seed of the sampler: the same seed gives the same text');
+const SEED_HELP = 'seed of the sampler: the same seed gives the same text';
+const sField = field('Seed', 'gen-seed', '0', SEED_HELP);
 const genBtn = el('vscode-button' as 'button') as HTMLElement;
 genBtn.id = 'gen-run';
 genBtn.textContent = 'Generate';
@@ -57,20 +60,31 @@ stopBtn.id = 'gen-stop';
 stopBtn.textContent = 'Stop';
 stopBtn.setAttribute('icon', 'debug-stop');
 stopBtn.setAttribute('secondary', '');
-form.append(genBtn, stopBtn);
+const buttons = el('div', 'buttons'); // Generate and Stop wrap together
+buttons.append(genBtn, stopBtn);
+form.append(buttons);
+const seedHint = el('div', 'seed-hint muted', 'Temperature 0 is greedy (always the most likely token): the seed is not used.');
+seedHint.id = 'gen-seed-hint';
 const msg = el('div', 'message');
 const ivBox = el('div', 'interventions');
 const cols = el('div', 'columns');
-app.append(header, form, msg, ivBox, cols);
+app.append(header, form, seedHint, msg, ivBox, cols);
+
+/** The seed field is disabled, with the reason shown, while the temperature is 0 (greedy). */
+function syncSeed(): void {
+  const used = seedUsed(tField.value);
+  sField.disabled = !used;
+  sField.toggleAttribute('disabled', !used);
+  sField.title = used ? SEED_HELP : 'not used at temperature 0 (greedy): set a temperature above 0 to sample';
+  sField.closest('.field')?.classList.toggle('disabled', !used);
+  seedHint.hidden = used;
+}
+tField.addEventListener('input', syncSeed);
+tField.addEventListener('change', syncSeed);
+syncSeed();
 
 function options(): GenerateOptions | string {
-  const maxTokens = Number(nField.value);
-  const temperature = Number(tField.value);
-  const seed = Number(sField.value);
-  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 1024) return 'Tokens: a whole number from 1 to 1024';
-  if (!Number.isFinite(temperature) || temperature < 0 || temperature > 10) return 'Temperature: a number from 0 (greedy) to 10';
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) return 'Seed: a whole number ≥ 0';
-  return { maxTokens, temperature, seed };
+  return parseGenerateFields({ tokens: nField.value, temperature: tField.value, seed: sField.value });
 }
 
 genBtn.addEventListener('click', () => {
@@ -104,6 +118,7 @@ window.addEventListener('message', (ev: MessageEvent) => {
         nField.value = String(o.maxTokens);
         tField.value = String(o.temperature);
         sField.value = String(o.seed);
+        syncSeed();
       }
       break;
     }
