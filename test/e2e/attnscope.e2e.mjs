@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, startCodeServer } from '../../scripts/codeserver/ensure.mjs';
 import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings } from '../../scripts/lib/testenv.mjs';
+import { workbench } from '../../scripts/lib/workbench.mjs';
 
 const t0 = Date.now();
 const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS || 60_000);
@@ -102,33 +103,13 @@ async function main() {
   await server.open(page, { timeoutMs: TIMEOUT });
   say(`workbench open at ${server.url}`);
 
-  const input = page.locator('.quick-input-widget input.input');
-  const palette = async (title) => {
-    await page.keyboard.press('F1');
-    await input.waitFor();
-    await input.fill(`>${title}`);
-    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).waitFor();
-    await page.keyboard.press('Enter');
-  };
+  const { input, palette, setTheme } = workbench(page);
   /** Answers an input box opened by a command (waits for its title or prompt text). */
   const answer = async (expect, value) => {
     await page.locator('.quick-input-widget', { hasText: expect }).waitFor();
     await input.fill(value);
     await page.keyboard.press('Enter');
     await page.locator('.quick-input-widget', { hasText: expect }).waitFor({ state: 'hidden' });
-  };
-  const setTheme = async (theme, workbenchClass) => {
-    await page.keyboard.press('F1');
-    await input.waitFor();
-    await input.fill('>Preferences: Color Theme');
-    // "Browse Color Themes in Marketplace" may be ranked first: click the exact entry
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: /^\s*Preferences: Color Theme/ }).first().click();
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor();
-    await input.fill(theme);
-    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: theme }).waitFor();
-    await page.keyboard.press('Enter');
-    await input.waitFor({ state: 'hidden' });
-    await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor();
   };
   const statusIdle = page.locator('.statusbar-item', { hasText: / tok · \d+ ms/ });
 
