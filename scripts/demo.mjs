@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, startCodeServer, workbenchUrl } from './codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, buildIfMissing, elapsed, examplePrompts, testModel, writeWorkspaceSettings } from './lib/testenv.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, buildIfMissing, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor } from './lib/testenv.mjs';
 
 const t0 = Date.now();
 const argv = process.argv.slice(2);
@@ -26,13 +26,7 @@ const TIMEOUT = Number(process.env.DEMO_TIMEOUT_MS || 90_000);
 const say = (m) => process.stdout.write(`[demo ${elapsed(t0)}] ${m}\n`);
 
 let server, browser, tmp, step = 'start';
-let cleaning;
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop().catch(() => {});
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  })());
+const cleanup = cleanupFor(() => ({ browser, server, tmp }));
 
 function prepareWorkspace(root, model) {
   const ex = path.join(root, 'examples');

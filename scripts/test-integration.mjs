@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, runExtensionTests, startCodeServer } from './codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings } from './lib/testenv.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from './lib/testenv.mjs';
 
 const t0 = Date.now();
 const say = (m) => process.stdout.write(`[integration ${elapsed(t0)}] ${m}\n`);
@@ -21,14 +21,8 @@ const argv = process.argv.slice(2);
 const grep = argv.includes('--grep') ? argv[argv.indexOf('--grep') + 1] : undefined;
 
 let server, browser, tmp, step = 'start';
-let cleaning;
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop().catch(() => {});
-    if (tmp && !process.env.ATTNSCOPE_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
-  })());
-for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'ATTNSCOPE_KEEP_TMP');
+cleanupOnSignals(cleanup);
 
 async function main() {
   step = 'build';

@@ -77,3 +77,24 @@ export function examplePrompts() {
 export function elapsed(t0) {
   return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 }
+
+/**
+ * The idempotent cleanup of a script that starts code-server and Chromium: closes the browser,
+ * stops the server and removes the temporary folder (kept when the environment variable named
+ * `keepEnv` is set). `current` returns the script's resources as they are when cleanup runs.
+ */
+export function cleanupFor(current, keepEnv) {
+  let cleaning;
+  return () =>
+    (cleaning ??= (async () => {
+      const { browser, server, tmp } = current();
+      if (browser) await browser.close().catch(() => {});
+      if (server) await server.stop().catch(() => {});
+      if (tmp && !(keepEnv && process.env[keepEnv])) fs.rmSync(tmp, { recursive: true, force: true });
+    })());
+}
+
+/** Runs `cleanup` and exits 130 on Ctrl+C or SIGTERM. */
+export function cleanupOnSignals(cleanup) {
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+}

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, startCodeServer } from '../../scripts/codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings } from '../../scripts/lib/testenv.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from '../../scripts/lib/testenv.mjs';
 import { workbench } from '../../scripts/lib/workbench.mjs';
 
 const t0 = Date.now();
@@ -27,14 +27,8 @@ const note = (m) => {
 };
 
 let server, browser, tmp, step = 'start';
-let cleaning;
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop().catch(() => {});
-    if (tmp && !process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
-  })());
-for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'E2E_KEEP_TMP');
+cleanupOnSignals(cleanup);
 
 // the tint of OverlayDecorations (src/extension/decorations.ts): dark and light theme variants
 const TINT = /rgba\((255, 150, 40|235, 110, 0), 0?\.\d+\)/.source;

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, startCodeServer } from '../../scripts/codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings } from '../../scripts/lib/testenv.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from '../../scripts/lib/testenv.mjs';
 import { workbench } from '../../scripts/lib/workbench.mjs';
 
 const t0 = Date.now();
@@ -26,14 +26,8 @@ const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS || 60_000);
 const say = (m) => process.stdout.write(`[compare-e2e ${elapsed(t0)}] ${m}\n`);
 
 let server, browser, tmp, step = 'start';
-let cleaning;
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    if (browser) await browser.close().catch(() => {});
-    if (server) await server.stop().catch(() => {});
-    if (tmp && !process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
-  })());
-for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'E2E_KEEP_TMP');
+cleanupOnSignals(cleanup);
 
 async function main() {
   step = 'build';
