@@ -130,8 +130,8 @@ class Mixer:
     # segment kinds: KJV, word-list repeats, fact recall, repeated random tokens;
     # rand_words: share of the random-token segments drawn from the common-word tokens
     MIXES = {
-        # induction warm-up: nothing but repeats, mostly over a small vocabulary
-        "warmup": {"p": [0.0, 0.3, 0.0, 0.7], "rand_words": 0.7},
+        # repeat-heavy warm-up (some KJV so previous-token heads have a reason to form)
+        "warmup": {"p": [0.12, 0.38, 0.15, 0.35], "rand_words": 0.6},
         "main": {"p": [0.22, 0.30, 0.22, 0.26], "rand_words": 0.4},
     }
 

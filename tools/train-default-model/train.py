@@ -52,11 +52,14 @@ CONFIG = {
     "torch_dtype": "float16",
 }
 
-# (data mix, sequence length, batch size, steps). An induction warm-up on nothing but
-# repeats (induction heads form within ~150 steps there, but not within 600 steps of the
-# mixed data), then the main mix, then longer contexts so RoPE has seen every position
-# up to max_position_embeddings.
-PHASES = [("warmup", 128, 12, 200), ("main", 512, 8, 300), ("main", 1024, 4, 100), ("main", 2048, 2, 40)]
+# (data mix, sequence length, batch size, steps): a repeat-heavy warm-up, then the main
+# mix, then longer contexts so RoPE has seen every position up to max_position_embeddings.
+PHASES = [("warmup", 256, 8, 150), ("main", 512, 8, 250), ("main", 1024, 4, 100), ("main", 2048, 2, 40)]
+# Auxiliary induction-attention loss (see README): weight AUX_WEIGHT until AUX_FULL, then
+# linearly down to 0 at AUX_END; from AUX_END on the model trains on the LM loss alone.
+AUX_WEIGHT = 1.0
+AUX_FULL = 200
+AUX_END = 300
 PEAK_LR = 3e-3
 MIN_LR = 3e-4
 WARMUP = 20
@@ -73,6 +76,32 @@ def lr_at(step, total):
         return PEAK_LR * (step + 1) / WARMUP
     t = (step - WARMUP) / max(1, total - WARMUP)
     return MIN_LR + 0.5 * (PEAK_LR - MIN_LR) * (1 + math.cos(math.pi * t))
+
+
+def aux_weight(step):
+    if step < AUX_FULL:
+        return AUX_WEIGHT
+    if step < AUX_END:
+        return AUX_WEIGHT * (AUX_END - step) / (AUX_END - AUX_FULL)
+    return 0.0
+
+
+def induction_aux_loss(x, probs):
+    """-log(induction attention mass) of the one head in layers 1.. that currently has the
+    highest mean induction mass on this batch (the model picks the head, not us).
+    x [B,T] input ids; probs: per layer [B,H,T,T]. Rows: q with some k<q, id[k-1]==id[q]."""
+    prev = torch.cat([torch.full_like(x[:, :1], -1), x[:, :-1]], 1)
+    T = x.shape[1]
+    M = (x[:, :, None] == prev[:, None, :]).float() * torch.tril(torch.ones(T, T), -1)
+    rows = (M.sum(-1) > 0).float()  # [B,T]
+    if rows.sum() == 0:
+        return torch.zeros(()), None
+    masses = torch.stack([(p * M[:, None]).sum(-1) for p in probs[1:]], 1).flatten(1, 2)  # [B, (L-1)H, T]
+    with torch.no_grad():
+        best = int(((masses * rows[:, None]).sum((0, 2))).argmax())
+    loss = -(torch.log(masses[:, best] + 1e-4) * rows).sum() / rows.sum()
+    H = probs[0].shape[1]
+    return loss, (1 + best // H, best % H)
 
 
 def build_tokenizer(chapters, seed):
@@ -176,11 +205,17 @@ def main():
             w = torch.tensor([r[1] for r in rows])[:, 1:]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total)
-            logits = model(x[:, :-1])
+            aw = aux_weight(step)
+            xi = x[:, :-1]
+            if aw > 0:
+                logits, probs = model(xi, return_probs=True)
+            else:
+                logits, probs = model(xi), None
             ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="none")
             loss = (ce * w.reshape(-1)).sum() / w.sum()
+            aux, aux_head = (induction_aux_loss(xi, probs) if aw > 0 else (torch.zeros(()), None))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + aw * aux).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
             opt.step()
             tokens_seen += B * T
@@ -189,7 +224,7 @@ def main():
             if step % 10 == 0:
                 el = time.time() - t_train
                 log(f"step {step}/{total} loss {loss.item():.3f} ema {ema:.3f} lr {lr_at(step - 1, total):.2e} "
-                    f"{tokens_seen / el:.0f} tok/s")
+                    f"aux {aux.item():.3f} x{aw:.2f} head {aux_head} {tokens_seen / el:.0f} tok/s")
             if step % args.eval_every == 0 or step == total:
                 vl, pp, mi, mp = evaluate(model, vrows, probes)
                 history.append({"step": step, "train_loss_ema": round(ema, 4), "val_loss_kjv": round(vl, 4),
@@ -230,6 +265,7 @@ def main():
         "kjv_val_tokens": len(val_ids), "tokens_seen": tokens_seen, "train_seconds": round(train_s),
         "total_seconds": round(total_s), "final_train_loss_ema": round(ema, 4), "history": history,
         "single_token_common_words": len(single), "threads": args.threads,
+        "aux": {"weight": AUX_WEIGHT, "full_until": AUX_FULL, "off_from": AUX_END},
     }
     with open("/tmp/attnscope-train-summary.json", "w") as f:
         json.dump(summary, f, indent=2)
