@@ -227,6 +227,18 @@ def main():
             "p_next_masked": pm_canon,
             "heads": {hid(lh): {k: v for k, v in m.items()} for lh, m in canon["metrics"].items()},
             "steering": report["steering"],
+            "seeded": {
+                "note": "20 more prompts of 10 random single-token common words (random.Random(2024)), "
+                        "repeated once and cut after 5; heads ranked by their mean induction score",
+                "prompts": [{"prompt": r["text"], "expected_next": r["next"], "expected_next_id": r["target"]}
+                            for r in seeded],
+                "mean_p_next": mean(p_seeded),
+                "top2_induction_heads": [hid(lh) for lh in top2],
+                "mean_induction_top2": [ind_avg[lh] for lh in top2],
+                "mean_p_next_masked_top2": mean(pm_seeded),
+                "control_heads": [hid(lh) for lh in ctrl],
+                "mean_p_next_masked_control": mean(pc_seeded),
+            },
         }
         with open(os.path.join(HERE, "probe.json"), "w") as f:
             json.dump(probe, f, indent=2)

@@ -131,37 +131,67 @@ class Mixer:
     # rand_words: share of the random-token segments drawn from the common-word tokens
     MIXES = {
         # repeat-heavy warm-up (some KJV so previous-token heads have a reason to form)
-        "warmup": {"p": [0.12, 0.38, 0.15, 0.35], "rand_words": 0.6},
-        "main": {"p": [0.22, 0.30, 0.22, 0.26], "rand_words": 0.4},
+        "warmup": {"p": [0.15, 0.40, 0.15, 0.30], "rand_words": 0.6, "rep_weight": 4.0},
+        "main": {"p": [0.25, 0.33, 0.17, 0.25], "rand_words": 0.4, "rep_weight": 2.0},
+        # the circuit-forming phase: one row = <s>, a random word sequence, the same again,
+        # then random words (see copy_row)
+        "copy": {"p": None, "rand_words": 1.0, "rep_weight": 1.0},
     }
 
     def set_mix(self, name):
         self.p = self.MIXES[name]["p"]
         self.rand_words = self.MIXES[name]["rand_words"]
+        self.rep_weight = self.MIXES[name]["rep_weight"]
+
+    def _rep_weights(self, ids, w):
+        """Up-weight the loss on tokens an induction head can predict: token t whose
+        bigram (ids[t-1], ids[t]) already occurred earlier in the segment."""
+        seen = set()
+        out = list(w)
+        for t in range(1, len(ids)):
+            bg = (ids[t - 1], ids[t])
+            if bg in seen and out[t] > 0:
+                out[t] = self.rep_weight
+            seen.add(bg)
+        return out
 
     def segment(self):
         rng = self.rng
         kind = rng.choices(range(4), weights=self.p)[0]
         if kind == 0:
-            n = rng.randint(64, 512)
+            n = rng.randint(32, 384)
             start = rng.randrange(0, len(self.kjv) - n)
             ids = self.kjv[start:start + n]
             return ids, [1.0] * len(ids)
         if kind == 1:
             ids = self.tok.encode(gen_word_repeat(rng))
-            return ids, [1.0] * len(ids)
+            return ids, self._rep_weights(ids, [1.0] * len(ids))
         if kind == 2:
             ids = self.tok.encode(gen_facts(rng))
-            return ids, [1.0] * len(ids)
+            return ids, self._rep_weights(ids, [1.0] * len(ids))
         n = rng.randint(4, 48)
         pool = self.word_pool if rng.random() < self.rand_words else self.full_pool
         seq = [rng.choice(pool) for _ in range(n)]
         reps = 2 if rng.random() < 0.85 else 3
         ids = seq * reps
         w = [0.0] * (n + 1) + [1.0] * (len(ids) - n - 1)
-        return ids, w
+        return ids, self._rep_weights(ids, w)
+
+    def copy_row(self, length):
+        """<s> + S + S + filler: S is 8..30 random common-word tokens; only the second copy
+        of S is scored (the filler is random, so nothing there can be predicted)."""
+        rng = self.rng
+        n = rng.randint(8, 30)
+        seq = [rng.choice(self.word_pool) for _ in range(n)]
+        ids = [0] + seq + seq
+        ids += [rng.choice(self.word_pool) for _ in range(max(0, length - len(ids)))]
+        w = [0.0] * (n + 1) + [1.0] * n
+        w += [0.0] * (length - len(w))
+        return ids[:length], w[:length]
 
     def sample(self, length):
+        if self.p is None:
+            return self.copy_row(length)
         ids, w = [0], [0.0]  # BOS
         while len(ids) < length:
             s_ids, s_w = self.segment()

@@ -119,7 +119,7 @@ class LlamaForCausalLM(nn.Module):
             self.lm_head.weight = self.model.embed_tokens.weight
         self.hd = cfg["hidden_size"] // cfg["num_attention_heads"]
 
-    def init_weights(self, seed):
+    def init_weights(self, seed, embed_std=0.02):
         g = torch.Generator().manual_seed(seed)
         std = 0.02
         n_layers = self.cfg["num_hidden_layers"]
@@ -128,6 +128,8 @@ class LlamaForCausalLM(nn.Module):
                 nn.init.ones_(p)
             else:
                 s = std / math.sqrt(2 * n_layers) if name.endswith(("o_proj.weight", "down_proj.weight")) else std
+                if name == "model.embed_tokens.weight":
+                    s = embed_std
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * s)
 

@@ -32,7 +32,7 @@ CONFIG = {
     "intermediate_size": 704,
     "num_hidden_layers": 4,
     "num_attention_heads": 8,
-    "num_key_value_heads": 4,
+    "num_key_value_heads": 8,
     "head_dim": 32,
     "hidden_act": "silu",
     "rms_norm_eps": 1e-5,
@@ -54,12 +54,21 @@ CONFIG = {
 
 # (data mix, sequence length, batch size, steps): a repeat-heavy warm-up, then the main
 # mix, then longer contexts so RoPE has seen every position up to max_position_embeddings.
-PHASES = [("warmup", 256, 8, 150), ("main", 512, 8, 250), ("main", 1024, 4, 100), ("main", 2048, 2, 40)]
+PHASES = [("copy", 64, 32, 450), ("warmup", 256, 8, 150), ("main", 512, 8, 250), ("main", 1024, 4, 60),
+          ("main", 2048, 2, 25)]
 # Auxiliary induction-attention loss (see README): weight AUX_WEIGHT until AUX_FULL, then
 # linearly down to 0 at AUX_END; from AUX_END on the model trains on the LM loss alone.
 AUX_WEIGHT = 1.0
-AUX_FULL = 200
-AUX_END = 300
+AUX_FULL = 500
+AUX_END = 650
+# The LM loss starts late: first the attention loss alone shapes the two heads
+# (with the LM loss from step 0 the residual stream fills with the unigram direction
+# and the induction head never finds the previous-token signal; see README).
+LM_START_MASS = 0.8  # ... once the induction head puts this much mass on its targets
+LM_START_MAX = 250  # ... or at this step at the latest
+# Token embeddings start at N(0, EMBED_STD) (HF's 0.02 elsewhere): with 0.02, Adam's
+# first steps collapse all embeddings onto one shared direction (mean cosine 0.94).
+EMBED_STD = 1.0
 PEAK_LR = 3e-3
 MIN_LR = 3e-4
 WARMUP = 20
@@ -87,21 +96,28 @@ def aux_weight(step):
 
 
 def induction_aux_loss(x, probs):
-    """-log(induction attention mass) of the one head in layers 1.. that currently has the
-    highest mean induction mass on this batch (the model picks the head, not us).
-    x [B,T] input ids; probs: per layer [B,H,T,T]. Rows: q with some k<q, id[k-1]==id[q]."""
-    prev = torch.cat([torch.full_like(x[:, :1], -1), x[:, :-1]], 1)
+    """Auxiliary attention loss that seeds the circuit (see README): -log of the previous-
+    token mass of the layer-0 head that already has the most, plus -log of the induction
+    mass of the layer-1 head that already has the most (the model picks the heads): the
+    classic two-layer circuit; later layers are left to the LM loss.
+    x [B,T] input ids; probs: per layer [B,H,T,T]. Induction rows: q with some k<q whose
+    previous token id[k-1] equals id[q]; the target is attention to those k."""
     T = x.shape[1]
+    diag = probs[0][:, :, torch.arange(1, T), torch.arange(0, T - 1)]  # [B,H,T-1]
+    prev_loss = -torch.log(diag + 1e-4).mean((0, 2))  # [H]
+    prev_head = int(prev_loss.detach().argmin())
+    loss = prev_loss[prev_head]
+    prev = torch.cat([torch.full_like(x[:, :1], -1), x[:, :-1]], 1)
     M = (x[:, :, None] == prev[:, None, :]).float() * torch.tril(torch.ones(T, T), -1)
     rows = (M.sum(-1) > 0).float()  # [B,T]
     if rows.sum() == 0:
-        return torch.zeros(()), None
-    masses = torch.stack([(p * M[:, None]).sum(-1) for p in probs[1:]], 1).flatten(1, 2)  # [B, (L-1)H, T]
+        return loss, ((0, prev_head), None), 0.0
+    masses = (probs[1] * M[:, None]).sum(-1)  # [B, H, T]
     with torch.no_grad():
-        best = int(((masses * rows[:, None]).sum((0, 2))).argmax())
-    loss = -(torch.log(masses[:, best] + 1e-4) * rows).sum() / rows.sum()
-    H = probs[0].shape[1]
-    return loss, (1 + best // H, best % H)
+        per_head = (masses * rows[:, None]).sum((0, 2)) / rows.sum()
+        best = int(per_head.argmax())
+    loss = loss - (torch.log(masses[:, best] + 1e-4) * rows).sum() / rows.sum()
+    return loss, ((0, prev_head), (1, best)), float(per_head[best])
 
 
 def build_tokenizer(chapters, seed):
@@ -150,6 +166,7 @@ def main():
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--phases", default=None, help="override, e.g. warmup:128x12x100,main:512x8x50")
     ap.add_argument("--eval-every", type=int, default=50)
+    ap.add_argument("--aux", type=float, default=None, help="override the auxiliary loss weight")
     args = ap.parse_args()
     phases = PHASES
     if args.phases:
@@ -158,6 +175,9 @@ def main():
             mix, dims = p.split(":")
             phases.append((mix, *(int(v) for v in dims.split("x"))))
 
+    if args.aux is not None:
+        global AUX_WEIGHT
+        AUX_WEIGHT = args.aux
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -182,7 +202,7 @@ def main():
     word_ids = [tok.encode(" " + w)[0] for w in data.COMMON_WORDS + data.NAMES if len(tok.encode(" " + w)) == 1]
     mixer = data.Mixer(tok, train_ids, args.seed + 1, word_ids)
     model = LlamaForCausalLM(CONFIG)
-    model.init_weights(args.seed + 2)
+    model.init_weights(args.seed + 2, EMBED_STD)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"params: {n_params}")
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
@@ -195,6 +215,7 @@ def main():
     t_train = time.time()
     history = []
     ema = None
+    mass_ema, lm_start = None, None
     tokens_seen = 0
     for mix, T, B, steps in phases:
         log(f"phase: mix {mix}, seq {T}, batch {B}, {steps} steps")
@@ -213,9 +234,14 @@ def main():
                 logits, probs = model(xi), None
             ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="none")
             loss = (ce * w.reshape(-1)).sum() / w.sum()
-            aux, aux_head = (induction_aux_loss(xi, probs) if aw > 0 else (torch.zeros(()), None))
+            aux, aux_head, ind_mass = (induction_aux_loss(xi, probs) if aw > 0 else (torch.zeros(()), None, 0.0))
+            mass_ema = ind_mass if mass_ema is None else 0.9 * mass_ema + 0.1 * ind_mass
+            if lm_start is None and (mass_ema >= LM_START_MASS or step >= LM_START_MAX):
+                lm_start = step
+                log(f"LM loss on from step {step} (induction mass {mass_ema:.2f})")
             opt.zero_grad(set_to_none=True)
-            (loss + aw * aux).backward()
+            lw = 1.0 if lm_start is not None else 0.0
+            (lw * loss + aw * aux).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
             opt.step()
             tokens_seen += B * T
@@ -265,7 +291,8 @@ def main():
         "kjv_val_tokens": len(val_ids), "tokens_seen": tokens_seen, "train_seconds": round(train_s),
         "total_seconds": round(total_s), "final_train_loss_ema": round(ema, 4), "history": history,
         "single_token_common_words": len(single), "threads": args.threads,
-        "aux": {"weight": AUX_WEIGHT, "full_until": AUX_FULL, "off_from": AUX_END},
+        "aux": {"weight": AUX_WEIGHT, "full_until": AUX_FULL, "off_from": AUX_END}, "lm_start": lm_start,
+        "embed_std": EMBED_STD,
     }
     with open("/tmp/attnscope-train-summary.json", "w") as f:
         json.dump(summary, f, indent=2)
