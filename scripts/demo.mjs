@@ -35,7 +35,8 @@ function prepareWorkspace(root, model) {
   for (const f of prompts) if (!fs.existsSync(path.join(ex, path.basename(f)))) fs.copyFileSync(f, path.join(ex, path.basename(f)));
   if (!prompts.length && !fs.existsSync(path.join(ex, 'repeat.prompt'))) fs.writeFileSync(path.join(ex, 'repeat.prompt'), SAMPLE_PROMPT);
   writeWorkspaceSettings(root, model);
-  const first = fs.readdirSync(ex).filter((f) => f.endsWith('.prompt')).sort()[0];
+  const all = fs.readdirSync(ex).filter((f) => f.endsWith('.prompt')).sort();
+  const first = all.includes('induction.prompt') ? 'induction.prompt' : all[0];
   return { workspace: root, first };
 }
 

@@ -70,7 +70,8 @@ async function main() {
   let fileName;
   if (examples.length) {
     for (const f of examples) fs.copyFileSync(f, path.join(workspace, path.basename(f)));
-    fileName = path.basename(examples[0]);
+    // the repeated names: one short line, and the default model's induction head has something to do
+    fileName = path.basename(examples.find((f) => path.basename(f) === 'induction.prompt') ?? examples[0]);
   } else {
     fileName = 'repeat.prompt';
     fs.writeFileSync(path.join(workspace, fileName), SAMPLE_PROMPT);

@@ -1,6 +1,3 @@
-// PENDING (not run by npm test): the acceptance test of issue 3, written against the training
-// tool's probe.json. It runs once models/default and tools/train-default-model/probe.json exist;
-// then move it to test/unit/.
 // The embedded default model (models/default) through AttnScope's own engine: it has a
 // previous-token head and induction heads that the metrics find, copies a repeated word, and
 // masking its top two induction heads breaks that. Cross-checked against the numbers the training
@@ -35,13 +32,14 @@ const parse = (id: string) => {
   return { layer: Number(m[1]), head: Number(m[2]) };
 };
 
-async function pNext(mask: { layer: number; head: number }[] = [], extra = {}) {
-  const r = await runInspection(model, { prompt: probe.prompt, topK: 5, logits: true, mask, ...extra });
+async function pNext(mask: { layer: number; head: number }[] = [], prompt: string = probe.prompt, target: number = probe.expected_next_id) {
+  const r = await runInspection(model, { prompt, topK: 5, logits: true, mask });
   const max = Math.max(...r.lastLogits!);
   let z = 0;
   for (const v of r.lastLogits!) z += Math.exp(v - max);
-  return { r, p: Math.exp(r.lastLogits![probe.expected_next_id]! - max) / z };
+  return { r, p: Math.exp(r.lastLogits![target]! - max) / z };
 }
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('default model: the tokenizer gives the training tool\'s ids, with a BOS sink first', async () => {
   const toks = await model.tokenizer.encode(probe.prompt);
@@ -84,6 +82,36 @@ test('default model: masking the top two induction heads at least halves the cop
   assert.ok(Math.abs(theirs.p - probe.p_next_masked) < TOL, `masked p ${theirs.p} vs torch ${probe.p_next_masked}`);
 });
 
+test('default model: over 20 more random word lists, the induction heads copy and masking them breaks it', async () => {
+  const prompts: { prompt: string; expected_next_id: number }[] = probe.seeded.prompts;
+  assert.equal(prompts.length, 20);
+  const base = await Promise.all(prompts.map((q) => pNext([], q.prompt, q.expected_next_id)));
+  // rank heads by their mean induction score over the prompts, as AttnScope's metrics give it
+  const L = model.dims.layers;
+  const H = model.dims.heads;
+  const score = new Map<string, number>();
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      score.set(`L${l}H${h}`, mean(base.map(({ r }) => r.heads.find((x) => x.layer === l && x.head === h)!.induction ?? 0)));
+    }
+  }
+  const ranked = [...score.entries()].sort((a, b) => b[1] - a[1]);
+  assert.ok(ranked[0]![1] >= 0.3, `best mean induction ${ranked[0]![0]} ${ranked[0]![1]}`);
+  assert.deepEqual(ranked.slice(0, 2).map((e) => e[0]), probe.seeded.top2_induction_heads);
+  const p = mean(base.map((b) => b.p));
+  assert.ok(p >= 0.2, `mean p(next word) = ${p}`);
+  assert.ok(Math.abs(p - probe.seeded.mean_p_next) < TOL, `mean p ${p} vs torch ${probe.seeded.mean_p_next}`);
+  const top2 = ranked.slice(0, 2).map((e) => parse(e[0]));
+  const masked = mean(await Promise.all(prompts.map(async (q) => (await pNext(top2, q.prompt, q.expected_next_id)).p)));
+  assert.ok(masked <= p / 2, `mean p ${p} -> ${masked} after masking ${ranked[0]![0]}, ${ranked[1]![0]}`);
+  assert.ok(Math.abs(masked - probe.seeded.mean_p_next_masked_top2) < TOL);
+  // control: masking two heads that are not induction heads costs far less than masking the
+  // induction heads (the effect is specific to them, not to removing any two heads)
+  const control = mean(await Promise.all(prompts.map(async (q) => (await pNext(probe.seeded.control_heads.map(parse), q.prompt, q.expected_next_id)).p)));
+  assert.ok(control > 10 * masked, `control heads ${probe.seeded.control_heads.join(', ')}: ${p} -> ${control}; induction heads: ${masked}`);
+  assert.ok(Math.abs(control - probe.seeded.mean_p_next_masked_control) < TOL);
+});
+
 test('default model: PASTA emphasis matches the torch reference and moves the prediction', async () => {
   const s = probe.steering;
   const start = s.prompt.indexOf(s.span);
@@ -95,6 +123,8 @@ test('default model: PASTA emphasis matches the torch reference and moves the pr
   };
   const before = probs((await run()).lastLogits!);
   const after = probs((await run({ start, end: start + s.span.length, alpha: s.alpha })).lastLogits!);
+  const spanId = (await model.tokenizer.encode(' ' + s.span)).find((t) => !t.special)!.id;
+  assert.ok(after(spanId) > 2 * before(spanId), `emphasizing "${s.span}": p ${before(spanId)} -> ${after(spanId)}`);
   for (const word of Object.keys(s.before)) {
     const id = (await model.tokenizer.encode(' ' + word)).find((t) => !t.special)!.id;
     assert.ok(Math.abs(before(id) - s.before[word]) < TOL, `${word} before: ${before(id)} vs ${s.before[word]}`);

@@ -3,7 +3,7 @@
 
     nice -n 10 /usr/bin/python3 tools/train-default-model/train.py --out models/default
 
-Needs Debian's python3-torch, python3-numpy, python3-regex, bible-kjv (+ bible-kjv-text).
+Needs Debian's python3-torch, python3-numpy, bible-kjv (+ bible-kjv-text).
 """
 import argparse
 import json
