@@ -9,10 +9,9 @@
 //
 // Env: ATTNSCOPE_TEST_TIMEOUT_MS (whole run, default 240000), ATTNSCOPE_KEEP_TMP=1.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ensureCodeServer, launchChromium, runExtensionTests, startCodeServer } from './codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from './lib/testenv.mjs';
+import { ensureCodeServer, launchChromium, runExtensionTests } from './codeserver/ensure.mjs';
+import { REPO, tempWorkspace, startDevServer, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from './lib/testenv.mjs';
 
 const t0 = Date.now();
 const say = (m) => process.stdout.write(`[integration ${elapsed(t0)}] ${m}\n`);
@@ -33,20 +32,15 @@ async function main() {
   step = 'ensure code-server';
   await ensureCodeServer({ quiet: true });
 
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-itest-'));
-  const workspace = path.join(tmp, 'workspace');
-  fs.mkdirSync(workspace, { recursive: true });
+  let workspace;
+  ({ tmp, workspace } = tempWorkspace('attnscope-itest-'));
   fs.writeFileSync(path.join(workspace, 'sample.prompt'), SAMPLE_PROMPT);
   fs.writeFileSync(path.join(workspace, 'empty.prompt'), '');
   writeWorkspaceSettings(workspace, model);
   const resultFile = path.join(tmp, 'result.json');
 
   step = 'start code-server';
-  server = await startCodeServer({
-    workspace,
-    extensionsDir: path.join(tmp, 'extensions'),
-    userDataDir: path.join(tmp, 'user-data'),
-    extensionDevelopmentPath: REPO,
+  server = await startDevServer(tmp, workspace, {
     env: { ATTNSCOPE_TEST_RESULT: resultFile, ...(grep ? { ATTNSCOPE_TEST_GREP: grep } : {}) },
   });
   say(`code-server at ${server.url}`);

@@ -3,8 +3,10 @@
 // cached in .cache/), and write a workspace with prompt files.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCodeServer } from '../codeserver/ensure.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RESULTS_DIR = path.join(REPO, 'test-results');
@@ -61,6 +63,26 @@ export function writeWorkspaceSettings(workspace, model, more = {}) {
   const settings = { ...(model.setting ? { 'attnscope.model': model.setting } : {}), ...more };
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2) + '\n');
+}
+
+/** A fresh temporary folder (for cleanupFor) holding an empty `workspace/` folder. */
+export function tempWorkspace(prefix) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const workspace = path.join(tmp, 'workspace');
+  fs.mkdirSync(workspace, { recursive: true });
+  return { tmp, workspace };
+}
+
+/** code-server on `workspace` with this repository as the extension under development; its
+ *  extensions and user data live in `tmp`. `more`: settings, env (see startCodeServer). */
+export function startDevServer(tmp, workspace, more = {}) {
+  return startCodeServer({
+    workspace,
+    extensionsDir: path.join(tmp, 'extensions'),
+    userDataDir: path.join(tmp, 'user-data'),
+    extensionDevelopmentPath: REPO,
+    ...more,
+  });
 }
 
 /** The example prompts of the repository (examples/*.prompt), if any. */

@@ -11,10 +11,9 @@
 //
 // Bounded waits on DOM conditions only (no fixed sleeps); code-server and Chromium always stopped.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ensureCodeServer, launchChromium, startCodeServer } from '../../scripts/codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from '../../scripts/lib/testenv.mjs';
+import { ensureCodeServer, launchChromium } from '../../scripts/codeserver/ensure.mjs';
+import { REPO, tempWorkspace, startDevServer, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from '../../scripts/lib/testenv.mjs';
 import { workbench } from '../../scripts/lib/workbench.mjs';
 
 const t0 = Date.now();
@@ -63,9 +62,8 @@ async function main() {
   say(`built; model: ${model.kind}`);
 
   step = 'workspace';
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-e2e-'));
-  const workspace = path.join(tmp, 'workspace');
-  fs.mkdirSync(workspace, { recursive: true });
+  let workspace;
+  ({ tmp, workspace } = tempWorkspace('attnscope-e2e-'));
   const examples = examplePrompts();
   let fileName;
   if (examples.length) {
@@ -82,11 +80,7 @@ async function main() {
   for (const f of ['editor-overlay.png', 'heads-tree.png', 'panel.png', 'panel-light.png', 'panel-hc.png', 'e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
 
   step = 'start code-server';
-  server = await startCodeServer({
-    workspace,
-    extensionsDir: path.join(tmp, 'extensions'),
-    userDataDir: path.join(tmp, 'user-data'),
-    extensionDevelopmentPath: REPO,
+  server = await startDevServer(tmp, workspace, {
     settings: { 'workbench.colorTheme': 'Default Dark Modern', 'editor.minimap.enabled': false },
   });
   browser = await launchChromium();
