@@ -23,7 +23,7 @@ import { buildLayout, type SectionId } from './layout';
 import { isScaleKind } from './logic/colorScale';
 import { sanitizeUiState, type UiState } from './logic/uiState';
 import { tensorValues, validateToWebview } from './logic/validate';
-import { Messenger, RequestError } from './messenger';
+import { Messenger, RequestError } from '../src/shared/messenger';
 import { onThemeChange } from './theme';
 
 const vscode = acquireVsCodeApi();

@@ -1,8 +1,14 @@
 // Parsers for the CLI's compact argument forms. Every failure is a one-line BAD_ARGUMENT error.
 import { EngineError } from '../engine/errors';
-import type { Emphasis } from '../engine/run';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
-import type { HeadRef } from '../engine/spec';
+import type { HeadRef } from '../shared/heads';
+
+/** --emphasize START:END[:alpha] */
+export interface EmphasisArg {
+  start: number;
+  end: number;
+  alpha: number;
+}
 
 function badArg(flag: string, what: string): EngineError {
   return new EngineError('BAD_ARGUMENT', `${flag}: ${what}`);
@@ -32,7 +38,7 @@ export function parseScaleList(s: string): { head: HeadRef; value: number }[] {
   });
 }
 
-export function parseEmphasis(s: string): Emphasis {
+export function parseEmphasis(s: string): EmphasisArg {
   const parts = s.split(':');
   if (parts.length < 2 || parts.length > 3) throw badArg('--emphasize', `"${s}" is not START:END[:alpha] (UTF-16 offsets into the prompt)`);
   const [a, b, c] = parts;

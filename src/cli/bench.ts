@@ -2,10 +2,10 @@
 import { EngineError } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
-import { EngineHost } from '../engine/runtime/engineHost';
+import { EngineHost } from '../engine/worker/engineHost';
 import { mulberry32 } from '../engine/generate';
 import { loadTokenizer, type PromptTokenizer } from '../engine/sources/tokenizer';
-import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../extension/viewLogic';
+import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../shared/overlay';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -125,7 +125,7 @@ export async function benchViews(modelDir: string, tokens: number, runs: number,
       if (masked) scales.set('0.0', 0);
       else scales.delete('0.0');
       const t0 = performance.now();
-      const { runId } = await host.inspect({ prompt, maxTokens: tokens, mask: masked ? [{ layer: 0, head: 0 }] : [] }, true);
+      const { runId } = await host.inspect({ prompt, maxTokens: tokens, interventions: { scales: masked ? [{ layer: 0, head: 0, value: 0 }] : [], emphasis: null, sink: null } }, true);
       const agg = await host.query(runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
       quantize(overlayValues(agg.matrix!, T, T - 1, 'from'), view, 'sqrt', true);
       if (r > 0) toggles.push(performance.now() - t0); // the first is a warm-up

@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
-import { runInspection, type Interventions, type RunRequest } from '../engine/run';
+import { checkHead, runInspection, type RunRequest } from '../engine/run';
+import { headKey } from '../shared/heads';
+import { normalizeInterventions, type Interventions } from '../shared/interventions';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
 import { bench, benchViews } from './bench';
@@ -99,19 +101,34 @@ const RUN_OPTIONS = {
 
 type RunOptionValues = { mask?: string; scale?: string; emphasize?: string; 'steer-heads'?: string };
 
+/** The interventions flags, parsed; `check` names the flag of a head the model does not have. */
+interface InterventionFlags {
+  interventions: Interventions;
+  check(model: Model): void;
+}
+
 /** Parses the interventions and checks them against the prompt. */
-function interventionsFrom(values: RunOptionValues, prompt: string): Interventions {
+function interventionsFrom(values: RunOptionValues, prompt: string): InterventionFlags {
   const emphasize = values.emphasize ? parseEmphasis(values.emphasize) : undefined;
   const steerHeads = values['steer-heads'] ? parseHeadList(values['steer-heads'], '--steer-heads') : undefined;
   if (steerHeads && !emphasize) throw new EngineError('BAD_ARGUMENT', '--steer-heads needs --emphasize START:END[:alpha]');
   if (emphasize && emphasize.end > prompt.length) {
     throw new EngineError('BAD_ARGUMENT', `--emphasize: end ${emphasize.end} is past the end of the prompt (${prompt.length} UTF-16 code units)`);
   }
+  const mask = values.mask ? parseHeadList(values.mask, '--mask') : [];
+  const scale = values.scale ? parseScaleList(values.scale) : [];
+  const interventions = normalizeInterventions({
+    scales: [...scale.map((s) => ({ ...s.head, value: s.value })), ...mask.map((h) => ({ ...h, value: 0 }))],
+    emphasis: emphasize ? { ...emphasize, heads: steerHeads ?? 'all' } : null,
+    sink: null,
+  });
   return {
-    mask: values.mask ? parseHeadList(values.mask, '--mask') : undefined,
-    scale: values.scale ? parseScaleList(values.scale) : undefined,
-    emphasize,
-    steerHeads,
+    interventions,
+    check(model) {
+      for (const h of mask) checkHead(model, h, '--mask');
+      for (const s of scale) checkHead(model, s.head, '--scale');
+      for (const h of steerHeads ?? []) checkHead(model, h, '--steer-heads');
+    },
   };
 }
 
@@ -127,17 +144,20 @@ async function inspect(argv: string[]): Promise<number> {
   const topK = values.top === undefined ? 10 : parsePositiveInt(values.top, '--top');
   const attention = values.attention === undefined ? 'none' : values.attention === 'all' ? 'all' : parseHeadList(values.attention, '--attention');
   const prompt = readPrompt(positionals[0]!);
-  const interventions = interventionsFrom(values, prompt);
-  const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, ...interventions };
+  const flags = interventionsFrom(values, prompt);
+  const interventions = flags.interventions;
+  const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, interventions };
   const model = await Model.open(resolveModel(values.model), { device });
   try {
+    flags.check(model);
+    if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
     if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
     const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
     if (values.save) {
       writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions));
       if (req.attention !== 'all') {
-        const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map((h) => `${h.layer}.${h.head}`));
-        result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(`${h.layer}.${h.head}`));
+        const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map(headKey));
+        result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(headKey(h)));
       }
     }
     write(values.json, JSON.stringify(toJson(result)));
@@ -162,10 +182,11 @@ async function generateCmd(argv: string[]): Promise<number> {
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
   const prompt = readPrompt(positionals[0]!);
-  const interventions = interventionsFrom(values, prompt);
+  const flags = interventionsFrom(values, prompt);
   const model = await Model.open(resolveModel(values.model), { device });
   try {
-    const r = await generate(model, { prompt, maxTokens, temperature, seed, ...interventions });
+    flags.check(model);
+    const r = await generate(model, { prompt, maxTokens, temperature, seed, interventions: flags.interventions });
     const round = (v: number) => Math.round(v * 10) / 10;
     write(values.json, JSON.stringify({
       model: { arch: model.dims.arch, layers: model.dims.layers, heads: model.dims.heads, kvHeads: model.dims.kvHeads, hiddenSize: model.dims.hiddenSize, vocabSize: model.dims.vocabSize },

@@ -4,11 +4,13 @@
 // outside an emphasized span, so steered heads get ln α on them too.
 import { EngineError } from './errors';
 import type { KvCache, Model } from './model';
-import { attnBiasFor, headScaleFor, softmax, type Interventions } from './run';
+import { attnBiasFor, headScaleFor, softmax, steeredHeads, type Interventions } from './run';
 import type { PromptToken } from './sources/tokenizer';
 
-export interface GenerateRequest extends Interventions {
+export interface GenerateRequest {
   prompt: string;
+  /** none when absent */
+  interventions?: Interventions;
   maxTokens: number;
   /** 0 = greedy (argmax); otherwise sample from softmax(logits / temperature) */
   temperature?: number;
@@ -61,20 +63,19 @@ function pick(probs: Float64Array, logits: Float32Array, temperature: number, ra
 
 export async function generate(model: Model, req: GenerateRequest, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean): Promise<GenerateResult> {
   if (!req.prompt) throw new EngineError('PROMPT', 'the prompt is empty; write some text to continue');
-  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new EngineError('BAD_ARGUMENT', `--max-tokens ${req.maxTokens} must be a positive integer`);
+  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new EngineError('BAD_ARGUMENT', `the number of tokens to generate (${req.maxTokens}) must be a positive integer`);
   const temperature = req.temperature ?? 0;
-  if (!Number.isFinite(temperature) || temperature < 0) throw new EngineError('BAD_ARGUMENT', `--temperature ${temperature} must be 0 (greedy) or positive`);
+  if (!Number.isFinite(temperature) || temperature < 0) throw new EngineError('BAD_ARGUMENT', `temperature ${temperature} must be 0 (greedy) or positive`);
   const { layers: L, heads: H, vocabSize: V, maxPositions } = model.dims;
   const promptTokens = await model.tokenizer.encode(req.prompt);
   if (promptTokens.length >= maxPositions) throw new EngineError('PROMPT', `the prompt has ${promptTokens.length} tokens; the model takes at most ${maxPositions} positions, so nothing can be generated`);
-  const headScale = headScaleFor(model, req);
-  const promptBias = attnBiasFor(model, req, promptTokens);
+  const headScale = headScaleFor(model, req.interventions);
+  const promptBias = attnBiasFor(model, req.interventions, promptTokens);
   // Bias for keys added later: PASTA's ln α on steered heads (generated text is outside the span).
   const laterBias = new Float32Array(L * H);
-  if (req.emphasize) {
-    const lnA = Math.log(req.emphasize.alpha);
-    const heads = req.steerHeads ?? Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
-    for (const h of heads) laterBias[h.layer * H + h.head] = lnA;
+  if (req.interventions?.emphasis) {
+    const lnA = Math.log(req.interventions.emphasis.alpha);
+    for (const h of steeredHeads(model, req.interventions)) laterBias[h.layer * H + h.head] = lnA;
   }
   const biasFor = (K: number): Float32Array => {
     const T0 = promptTokens.length;

@@ -1,33 +1,17 @@
 // RunRequest (prompt + interventions) -> RunResult (serialisable): the one entry point the CLI,
 // the worker and the tests share.
 import { EngineError } from './errors';
-import { METRIC_ORDER } from './graph/inspectionGraph';
 import type { Model } from './model';
 import type { PromptToken } from './sources/tokenizer';
-import type { HeadRef } from './spec';
+import { allHeads, headKey, METRICS, type HeadRef, type HeadSummary } from '../shared/heads';
+import { interventionProblems, type Interventions } from '../shared/interventions';
 
-export interface Emphasis {
-  /** UTF-16 offsets into the prompt, end exclusive */
-  start: number;
-  end: number;
-  /** attention to keys outside the span is multiplied by alpha (ln alpha added pre-softmax) */
-  alpha: number;
-}
+export type { HeadSummary, Interventions };
 
-export interface Interventions {
-  /** heads whose output is zeroed */
-  mask?: HeadRef[];
-  /** per-head output scale (0 masks, 1 keeps, >1 amplifies) */
-  scale?: { head: HeadRef; value: number }[];
-  emphasize?: Emphasis;
-  /** heads PASTA steering applies to; all heads when absent */
-  steerHeads?: HeadRef[];
-  /** sink calibration: attention to the first token is multiplied by `value` for these heads */
-  sink?: { heads: HeadRef[]; value: number };
-}
-
-export interface RunRequest extends Interventions {
+export interface RunRequest {
   prompt: string;
+  /** none when absent */
+  interventions?: Interventions;
   /** which heads' attention patterns to return */
   attention?: 'all' | 'none' | HeadRef[];
   logits?: boolean;
@@ -36,16 +20,6 @@ export interface RunRequest extends Interventions {
   allLogits?: boolean;
   /** cut the prompt to this many tokens (never more than the model's max positions) */
   maxTokens?: number;
-}
-
-export interface HeadSummary {
-  layer: number;
-  head: number;
-  entropy: number | null;
-  sink: number | null;
-  prevToken: number | null;
-  selfAttn: number | null;
-  induction: number | null;
 }
 
 export interface RunResult {
@@ -70,55 +44,57 @@ export interface RunResult {
   timings: { loadMs: number; tokenizeMs: number; runMs: number };
 }
 
+/** Throws BAD_ARGUMENT, in engine terms, when `h` is not a head of the model. */
 export function checkHead(model: Model, h: HeadRef, what: string): void {
   const { layers, heads } = model.dims;
   if (!Number.isInteger(h.layer) || !Number.isInteger(h.head) || h.layer < 0 || h.layer >= layers || h.head < 0 || h.head >= heads) {
-    throw new EngineError('BAD_ARGUMENT', `${what}: head ${h.layer}.${h.head} does not exist; this model has layers 0..${layers - 1} and heads 0..${heads - 1}`);
+    throw new EngineError('BAD_ARGUMENT', `${what}: head ${headKey(h)} does not exist; this model has layers 0..${layers - 1} and heads 0..${heads - 1}`);
   }
+}
+
+/** Throws BAD_ARGUMENT with the first problem of `iv` for this model (and prompt). */
+export function checkInterventions(model: Model, iv: Interventions, prompt?: string): void {
+  const problems = interventionProblems(iv, model.dims.layers, model.dims.heads, prompt?.length);
+  if (problems.length) throw new EngineError('BAD_ARGUMENT', problems[0]!);
 }
 
 /** The [L, H] head_scale input for a set of interventions. */
-export function headScaleFor(model: Model, iv: Interventions): Float32Array {
+export function headScaleFor(model: Model, iv: Interventions | undefined): Float32Array {
   const { layers: L, heads: H } = model.dims;
   const s = new Float32Array(L * H).fill(1);
-  for (const { head, value } of iv.scale ?? []) {
-    checkHead(model, head, '--scale');
-    if (!Number.isFinite(value)) throw new EngineError('BAD_ARGUMENT', `--scale: ${head.layer}.${head.head}=${value} is not a finite number`);
-    s[head.layer * H + head.head] = value;
-  }
-  for (const h of iv.mask ?? []) {
-    checkHead(model, h, '--mask');
-    s[h.layer * H + h.head] = 0;
-  }
+  if (!iv) return s;
+  checkInterventions(model, iv);
+  for (const h of iv.scales) s[h.layer * H + h.head] = h.value;
   return s;
 }
 
+/** The heads PASTA steers (every head for 'all'). */
+export function steeredHeads(model: Model, iv: Interventions): HeadRef[] {
+  const e = iv.emphasis;
+  return !e ? [] : e.heads === 'all' ? allHeads(model.dims.layers, model.dims.heads) : e.heads;
+}
+
 /** The [L, H, T] attn_bias input: PASTA emphasis and sink calibration. */
-export function attnBiasFor(model: Model, iv: Interventions, tokens: PromptToken[]): Float32Array {
+export function attnBiasFor(model: Model, iv: Interventions | undefined, tokens: PromptToken[]): Float32Array {
   const { layers: L, heads: H } = model.dims;
   const T = tokens.length;
   const bias = new Float32Array(L * H * T);
-  const every = (): HeadRef[] => Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
-  if (iv.emphasize) {
-    const { start, end, alpha } = iv.emphasize;
-    if (!(alpha > 0) || !Number.isFinite(alpha)) throw new EngineError('BAD_ARGUMENT', `--emphasize: alpha ${alpha} must be a positive number (e.g. 0.01)`);
+  if (!iv) return bias;
+  checkInterventions(model, iv);
+  if (iv.emphasis) {
+    const { start, end, alpha } = iv.emphasis;
     // A token is inside the span when its characters overlap it; zero-width special tokens are outside.
     const inside = tokens.map((t) => t.end > start && t.start < end);
-    if (!inside.some(Boolean)) throw new EngineError('BAD_ARGUMENT', `--emphasize: span ${start}:${end} covers no token of the prompt`);
+    if (!inside.some(Boolean)) throw new EngineError('BAD_ARGUMENT', `emphasis: span ${start}:${end} covers no token of the prompt`);
     const lnA = Math.log(alpha);
-    for (const h of iv.steerHeads ?? every()) {
-      checkHead(model, h, '--steer-heads');
+    for (const h of steeredHeads(model, iv)) {
       const base = (h.layer * H + h.head) * T;
       for (let k = 0; k < T; k++) if (!inside[k]) bias[base + k]! += lnA;
     }
   }
   if (iv.sink) {
-    const v = iv.sink.value;
-    if (!(v > 0) || !Number.isFinite(v)) throw new EngineError('BAD_ARGUMENT', `sink calibration: scale ${v} must be a positive number`);
-    for (const h of iv.sink.heads) {
-      checkHead(model, h, 'sink calibration');
-      bias[(h.layer * H + h.head) * T]! += Math.log(v);
-    }
+    const lnV = Math.log(iv.sink.value);
+    for (const h of iv.sink.heads) bias[(h.layer * H + h.head) * T]! += lnV;
   }
   return bias;
 }
@@ -164,16 +140,16 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const ids = tokens.map((t) => t.id);
 
   let attentionHeads: HeadRef[];
-  if (req.attention === 'all') attentionHeads = Array.from({ length: L * H }, (_, i) => ({ layer: Math.floor(i / H), head: i % H }));
+  if (req.attention === 'all') attentionHeads = allHeads(L, H);
   else if (!req.attention || req.attention === 'none') attentionHeads = [];
   else {
-    for (const h of req.attention) checkHead(model, h, '--attention');
+    for (const h of req.attention) checkHead(model, h, 'attention');
     attentionHeads = req.attention;
   }
   const layers = [...new Set(attentionHeads.map((h) => h.layer))].sort((a, b) => a - b);
 
-  const headScale = headScaleFor(model, req);
-  const attnBias = attnBiasFor(model, req, tokens);
+  const headScale = headScaleFor(model, req.interventions);
+  const attnBias = attnBiasFor(model, req.interventions, tokens);
   const t1 = performance.now();
   const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers });
   const runMs = performance.now() - t1;
@@ -184,12 +160,13 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const next = topK(probs, req.topK ?? 10).map(({ id, prob }) => ({ id, prob, text: model.tokenizer.decodeToken(id) }));
   const heads: HeadSummary[] = [];
   const m = out.metrics!;
-  const nm = METRIC_ORDER.length;
+  const nm = METRICS.length;
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) {
       const at = (l * H + h) * nm;
-      const val = (i: number) => (Number.isFinite(m[at + i]!) && T > 1 ? m[at + i]! : null);
-      heads.push({ layer: l, head: h, entropy: val(0), sink: val(1), prevToken: val(2), selfAttn: val(3), induction: val(4) });
+      const summary = { layer: l, head: h } as HeadSummary;
+      METRICS.forEach((name, i) => (summary[name] = Number.isFinite(m[at + i]!) && T > 1 ? m[at + i]! : null));
+      heads.push(summary);
     }
   }
   return {

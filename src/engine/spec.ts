@@ -84,11 +84,4 @@ export interface ModelSpec {
   bosTokenId?: number;
 }
 
-export interface HeadRef {
-  layer: number;
-  head: number;
-}
 
-export function headLabel(h: HeadRef): string {
-  return `L${h.layer}H${h.head}`;
-}

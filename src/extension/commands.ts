@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { EngineError } from '../engine/errors';
-import { METRICS, type HeadRef, type MetricName } from '../shared/protocol';
+import { METRICS, type HeadRef, type MetricName } from '../shared/heads';
+import { maskedHeads } from '../shared/interventions';
 import type { OverlayDecorations } from './decorations';
 import type { HeadNode, HeadsTree } from './headsTree';
 import type { Session } from './session';
@@ -113,10 +114,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
   });
 
   reg('attnscope.unmaskAll', async () => {
-    const masked = [...session.scales].filter(([, v]) => v === 0).map(([k]) => {
-      const [layer, head] = k.split('.').map(Number) as [number, number];
-      return { layer, head };
-    });
+    const masked = maskedHeads(session.interventions);
     if (masked.length) await session.setScale(masked, 1);
   });
 
@@ -135,7 +133,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
       if (s === undefined) return;
       alpha = Number(s);
     }
-    await session.emphasize(editor.document.offsetAt(sel.start), editor.document.offsetAt(sel.end), alpha, session.emphasis?.heads ?? 'all');
+    await session.emphasize(editor.document.offsetAt(sel.start), editor.document.offsetAt(sel.end), alpha, session.interventions.emphasis?.heads ?? 'all');
   });
 
   reg('attnscope.resetInterventions', () => session.reset());

@@ -2,7 +2,7 @@
 // token outline), all set on every update so stale ranges always clear.
 import * as vscode from 'vscode';
 import type { Session } from './session';
-import { OVERLAY_LEVELS, quantize } from './viewLogic';
+import { OVERLAY_LEVELS, quantize } from '../shared/overlay';
 
 export class OverlayDecorations implements vscode.Disposable {
   private readonly levels: vscode.TextEditorDecorationType[] = [];

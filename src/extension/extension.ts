@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError, isEngineError } from '../engine/errors';
-import { EngineHost } from '../engine/runtime/engineHost';
+import { EngineHost } from '../engine/worker/engineHost';
 import type { HeadRef } from '../shared/protocol';
 import { OverlayDecorations } from './decorations';
 import { HeadsTree, type HeadNode } from './headsTree';

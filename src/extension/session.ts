@@ -4,12 +4,14 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError, isEngineError } from '../engine/errors';
-import type { EngineHost } from '../engine/runtime/engineHost';
-import type { ModelInfo, TokenDetail } from '../engine/runtime/workerProtocol';
+import type { EngineHost } from '../engine/worker/engineHost';
+import type { ModelInfo, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
-import type { Aggregation, Direction, HeadRef, HeadView, InterventionsView, ModelView, RunView } from '../shared/protocol';
+import type { Aggregation, Direction, HeadView, InterventionsView, ModelView, RunView } from '../shared/protocol';
+import { headKey, type HeadRef } from '../shared/heads';
+import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
-import { aggregationWeights, overlayValues, tokenAtOffset } from './viewLogic';
+import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
 
 export interface OverlayState {
   token: number;
@@ -29,10 +31,8 @@ export class Session implements vscode.Disposable {
   run: RunView | undefined;
   runId = 0;
   lastRunMs = 0;
-  /** scale per head key "l.h"; absent = 1 */
-  readonly scales = new Map<string, number>();
-  emphasis: { start: number; end: number; alpha: number; heads: HeadRef[] | 'all' } | undefined;
-  sink: { heads: HeadRef[]; value: number } | undefined;
+  /** the interventions every re-run applies (normal form; see shared/interventions.ts) */
+  interventions: Interventions = noInterventions();
   selected: HeadRef | null = null;
   busy: string | null = null;
   error: string | null = null;
@@ -67,20 +67,17 @@ export class Session implements vscode.Disposable {
   }
 
   interventionsView(): InterventionsView {
-    const scales = [...this.scales].map(([k, value]) => {
-      const [layer, head] = k.split('.').map(Number) as [number, number];
-      return { layer, head, value };
-    });
-    const e = this.emphasis;
-    return {
-      scales,
-      emphasis: e ? { ...e, text: this.prompt.slice(e.start, e.end) } : null,
-      sink: this.sink ?? null,
-    };
+    const { scales, emphasis: e, sink } = this.interventions;
+    return { scales, emphasis: e ? { ...e, text: this.prompt.slice(e.start, e.end) } : null, sink };
   }
 
   hasInterventions(): boolean {
-    return this.scales.size > 0 || !!this.emphasis || !!this.sink;
+    return hasInterventions(this.interventions);
+  }
+
+  private setInterventions(iv: Interventions): void {
+    this.interventions = normalizeInterventions(iv);
+    this.fire('interventions');
   }
 
   /** Opens the configured model in the worker when it is not open yet (or the setting changed). */
@@ -115,9 +112,7 @@ export class Session implements vscode.Disposable {
   }
 
   private resetState(): void {
-    this.scales.clear();
-    this.emphasis = undefined;
-    this.sink = undefined;
+    this.interventions = noInterventions();
     this.selected = null;
     this.run = undefined;
     this.agg = undefined;
@@ -132,7 +127,11 @@ export class Session implements vscode.Disposable {
     const text = doc.getText(range);
     if (text.trim().length === 0) throw new EngineError('PROMPT', `${path.basename(doc.fileName)}${range ? ' (selection)' : ''} is empty; write a prompt to inspect`);
     const base = range ? doc.offsetAt(range.start) : 0;
-    if (this.doc?.toString() !== doc.uri.toString() || base !== this.base || text !== this.prompt) this.emphasis = undefined;
+    if (this.interventions.emphasis && (this.doc?.toString() !== doc.uri.toString() || base !== this.base || text !== this.prompt)) {
+      // The span was on another text; the other interventions carry over (shown in the panel and the Heads view).
+      this.interventions = { ...this.interventions, emphasis: null };
+      this.fire('interventions');
+    }
     this.doc = doc.uri;
     this.docVersion = doc.version;
     this.prompt = text;
@@ -152,7 +151,7 @@ export class Session implements vscode.Disposable {
       for (const w of warnings) this.log.warn(w);
       this.error = null;
       this.runId = runId;
-      this.run = toRunView(result, runId, this.prompt, this.scales);
+      this.run = toRunView(result, runId, this.prompt, this.interventions);
       this.lastRunMs = performance.now() - t0;
       this.agg = undefined;
       await vscode.commands.executeCommand('setContext', 'attnscope.hasRun', true);
@@ -177,29 +176,19 @@ export class Session implements vscode.Disposable {
    */
   request(withInterventions: boolean): RunRequest {
     const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, maxTokens: this.settings.maxTokens };
-    if (!withInterventions) return req;
-    return {
-      ...req,
-      scale: [...this.scales].map(([k, value]) => {
-        const [layer, head] = k.split('.').map(Number) as [number, number];
-        return { head: { layer, head }, value };
-      }),
-      emphasize: this.emphasis ? { start: this.emphasis.start, end: this.emphasis.end, alpha: this.emphasis.alpha } : undefined,
-      steerHeads: this.emphasis && this.emphasis.heads !== 'all' ? this.emphasis.heads : undefined,
-      sink: this.sink,
-    };
+    return withInterventions ? { ...req, interventions: this.interventions } : req;
   }
 
   private weights(): Float32Array {
     const m = this.model!;
-    return aggregationWeights(m.layers, m.heads, this.scales, this.settings.aggregation, this.selected);
+    return aggregationWeights(m.layers, m.heads, scaleMap(this.interventions), this.settings.aggregation, this.selected);
   }
 
   /** The aggregate [T, T] for the current settings, from the worker's kept run (cached). */
   private async aggregate(): Promise<Float32Array | undefined> {
     if (!this.run || !this.model) return undefined;
     const mode: Aggregation = this.settings.aggregation;
-    const key = `${this.runId}|${mode}|${mode === 'mean' ? '' : `${this.selected?.layer}.${this.selected?.head}`}|${[...this.scales].join(';')}`;
+    const key = `${this.runId}|${mode}|${mode === 'mean' || !this.selected ? '' : headKey(this.selected)}|${JSON.stringify(this.interventions.scales)}`;
     if (this.agg?.key === key) return this.agg.matrix;
     const { matrix } = await this.engine.query(this.runId, { what: 'aggregate', weights: this.weights() });
     this.agg = { key, matrix: matrix! };
@@ -249,8 +238,19 @@ export class Session implements vscode.Disposable {
   checkHead(h: HeadRef): void {
     const m = this.model;
     if (!m || !Number.isInteger(h.layer) || !Number.isInteger(h.head) || h.layer < 0 || h.head < 0 || h.layer >= m.layers || h.head >= m.heads) {
-      throw new EngineError('BAD_ARGUMENT', `head ${h.layer}.${h.head} does not exist${m ? ` (layers 0..${m.layers - 1}, heads 0..${m.heads - 1})` : ''}`);
+      throw new EngineError('BAD_ARGUMENT', `head ${headKey(h)} does not exist${m ? ` (layers 0..${m.layers - 1}, heads 0..${m.heads - 1})` : ''}`);
     }
+  }
+
+  /** Checks a changed interventions value against the open model and the prompt, then applies it. */
+  private async apply(iv: Interventions): Promise<void> {
+    const m = this.model;
+    if (m) {
+      const problems = interventionProblems(iv, m.layers, m.heads, this.prompt.length);
+      if (problems.length) throw new EngineError('BAD_ARGUMENT', problems[0]!);
+    }
+    this.setInterventions(iv);
+    await this.rerun();
   }
 
   select(h: HeadRef | null): void {
@@ -264,16 +264,11 @@ export class Session implements vscode.Disposable {
   async setScale(heads: HeadRef[], value: number): Promise<void> {
     if (!Number.isFinite(value) || value < 0 || value > 100) throw new EngineError('BAD_ARGUMENT', `scale ${value} must be a number between 0 and 100`);
     for (const h of heads) this.checkHead(h);
-    for (const h of heads) {
-      if (value === 1) this.scales.delete(`${h.layer}.${h.head}`);
-      else this.scales.set(`${h.layer}.${h.head}`, value);
-    }
-    this.fire('interventions');
-    await this.rerun();
+    await this.apply(withScale(this.interventions, heads, value));
   }
 
   scaleOf(h: HeadRef): number {
-    return this.scales.get(`${h.layer}.${h.head}`) ?? 1;
+    return scaleOf(this.interventions, h);
   }
 
   async toggleMask(h: HeadRef): Promise<void> {
@@ -287,39 +282,30 @@ export class Session implements vscode.Disposable {
     if (!(alpha > 0) || !Number.isFinite(alpha) || alpha > 1e6) throw new EngineError('BAD_ARGUMENT', `alpha ${alpha} must be a positive number (e.g. 0.01)`);
     if (!(end > start) || start < 0 || end > this.prompt.length) throw new EngineError('BAD_ARGUMENT', 'select a span inside the inspected prompt to emphasize first');
     if (heads !== 'all') for (const h of heads) this.checkHead(h);
-    this.emphasis = { start, end, alpha, heads };
-    this.fire('interventions');
-    await this.rerun();
+    await this.apply({ ...this.interventions, emphasis: { start, end, alpha, heads } });
   }
 
   async clearEmphasis(): Promise<void> {
-    this.emphasis = undefined;
-    this.fire('interventions');
-    await this.rerun();
+    await this.apply({ ...this.interventions, emphasis: null });
   }
 
   async setSink(heads: HeadRef[], value: number): Promise<void> {
     if (!(value > 0) || !Number.isFinite(value) || value > 100) throw new EngineError('BAD_ARGUMENT', `sink scale ${value} must be a positive number (1 = unchanged)`);
     for (const h of heads) this.checkHead(h);
-    this.sink = value === 1 || heads.length === 0 ? undefined : { heads, value };
-    this.fire('interventions');
-    await this.rerun();
+    await this.apply({ ...this.interventions, sink: value === 1 || heads.length === 0 ? null : { heads, value } });
   }
 
   async reset(): Promise<void> {
-    this.scales.clear();
-    this.emphasis = undefined;
-    this.sink = undefined;
-    this.fire('interventions');
-    await this.rerun();
+    await this.apply(noInterventions());
   }
 
   /** Keeps the emphasis span on the same text while the user edits the document. */
   onDocumentEdited(e: vscode.TextDocumentChangeEvent): void {
-    if (!this.emphasis || e.document.uri.toString() !== this.doc?.toString()) return;
+    if (!this.interventions.emphasis || e.document.uri.toString() !== this.doc?.toString()) return;
+    const em = { ...this.interventions.emphasis };
+    this.interventions = { ...this.interventions, emphasis: em };
     for (const c of e.contentChanges) {
       const delta = c.text.length - c.rangeLength;
-      const em = this.emphasis;
       const at = c.rangeOffset - this.base;
       if (at >= em.end) continue;
       if (at + c.rangeLength <= em.start) {
@@ -335,8 +321,8 @@ export class Session implements vscode.Disposable {
   }
 }
 
-export function toRunView(r: RunResult, runId: number, prompt: string, scales: ReadonlyMap<string, number>): RunView {
-  const heads: HeadView[] = r.heads.map((h) => ({ ...h, scale: scales.get(`${h.layer}.${h.head}`) ?? 1 }));
+export function toRunView(r: RunResult, runId: number, prompt: string, iv: Interventions): RunView {
+  const heads: HeadView[] = r.heads.map((h) => ({ ...h, scale: scaleOf(iv, h) }));
   return {
     runId,
     prompt,

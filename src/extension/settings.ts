@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
 import type { Aggregation, Direction } from '../shared/protocol';
-import type { ColorScale } from './viewLogic';
+import type { ColorScale } from '../shared/overlay';
 
 export interface Settings {
   model: string;

@@ -6,15 +6,13 @@
 // nothing before that. Requests (`requestPattern`) get a reply with `inReplyTo` set; errors come
 // back as `error` replies. Everything from the webview is validated by the host before use.
 
+import type { HeadRef, HeadSummary, MetricName } from './heads';
+import type { Emphasis, Interventions } from './interventions';
+
+// The head vocabulary lives in heads.ts; re-exported for the pages that speak this protocol.
+export { METRICS, headKey, headLabel, type HeadRef, type MetricName } from './heads';
+
 export const PROTOCOL_VERSION = 1;
-
-export const METRICS = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
-export type MetricName = (typeof METRICS)[number];
-
-export interface HeadRef {
-  layer: number;
-  head: number;
-}
 
 export interface TokenView {
   text: string;
@@ -25,12 +23,7 @@ export interface TokenView {
   id: number;
 }
 
-export interface HeadView extends HeadRef {
-  entropy: number | null;
-  sink: number | null;
-  prevToken: number | null;
-  selfAttn: number | null;
-  induction: number | null;
+export interface HeadView extends HeadSummary {
   /** output scale: 0 masked, 1 normal, other values scale */
   scale: number;
 }
@@ -44,11 +37,9 @@ export interface ModelView {
   device: string;
 }
 
-export interface InterventionsView {
-  /** heads with scale != 1 (0 = masked) */
-  scales: { layer: number; head: number; value: number }[];
-  emphasis: { start: number; end: number; alpha: number; heads: HeadRef[] | 'all'; text: string } | null;
-  sink: { heads: HeadRef[]; value: number } | null;
+/** The session's interventions, with the emphasized text. */
+export interface InterventionsView extends Interventions {
+  emphasis: (Emphasis & { text: string }) | null;
 }
 
 export type Aggregation = 'mean' | 'head' | 'layer';
@@ -115,12 +106,4 @@ export interface Envelope<B> {
   messageId: number;
   inReplyTo?: number;
   body: B;
-}
-
-export function headKey(h: HeadRef): string {
-  return `${h.layer}.${h.head}`;
-}
-
-export function headLabel(h: HeadRef): string {
-  return `L${h.layer}H${h.head}`;
 }

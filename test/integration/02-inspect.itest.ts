@@ -104,7 +104,7 @@ describe('inspect a .prompt file', function () {
     await vscode.commands.executeCommand('attnscope.toggleHead', node);
     await settle(a);
     const after = run();
-    assert.equal(a.session.scales.get(`${node.layer}.${node.head}`), 0, 'scale 0 after toggling');
+    assert.equal(a.session.scaleOf(node), 0, 'scale 0 after toggling');
     assert.ok(after.runId > before.runId, 'a new run');
     assert.equal(after.heads.find((h) => h.layer === node.layer && h.head === node.head)?.scale, 0);
     const d = maxAbsDiff(before.next, after.next);
@@ -117,7 +117,7 @@ describe('inspect a .prompt file', function () {
     // toggling again unmasks
     await vscode.commands.executeCommand('attnscope.toggleHead', node);
     await settle(a);
-    assert.equal(a.session.scales.has(`${node.layer}.${node.head}`), false, 'unmasked again');
+    assert.equal(a.session.interventions.scales.some((s) => s.layer === node.layer && s.head === node.head), false, 'unmasked again');
     assert.ok(maxAbsDiff(baseline, run().next) < 1e-5, 'unmasking restores the predictions');
   });
 
@@ -127,7 +127,7 @@ describe('inspect a .prompt file', function () {
     await vscode.commands.executeCommand('attnscope.setHeadScale', node, 2.5);
     await settle(a);
     const after = run();
-    assert.equal(a.session.scales.get('0.0'), 2.5);
+    assert.equal(a.session.scaleOf({ layer: 0, head: 0 }), 2.5);
     assert.equal(after.heads.find((h) => h.layer === 0 && h.head === 0)?.scale, 2.5);
     assert.ok(after.runId > before.runId, 'a new run');
     assert.ok(maxAbsDiff(before.next, after.next) > 1e-7, 'predictions changed');
@@ -144,7 +144,7 @@ describe('inspect a .prompt file', function () {
     const before = run();
     await vscode.commands.executeCommand('attnscope.emphasizeSelection', 0.01);
     await settle(a);
-    const e = a.session.emphasis;
+    const e = a.session.interventions.emphasis;
     assert.ok(e, 'emphasis set');
     assert.deepEqual({ start: e.start, end: e.end, alpha: e.alpha, heads: e.heads }, { start, end, alpha: 0.01, heads: 'all' });
     assert.equal(a.session.interventionsView().emphasis?.text, 'cat sat');
@@ -157,8 +157,8 @@ describe('inspect a .prompt file', function () {
     const before = run();
     await vscode.commands.executeCommand('attnscope.resetInterventions');
     await settle(a);
-    assert.equal(a.session.scales.size, 0);
-    assert.equal(a.session.emphasis, undefined);
+    assert.equal(a.session.interventions.scales.length, 0);
+    assert.equal(a.session.interventions.emphasis, null);
     assert.equal(a.session.hasInterventions(), false);
     assert.ok(run().runId > before.runId, 'a new run');
     assert.ok(maxAbsDiff(baseline, run().next) < 1e-5, 'same predictions as the first run');

@@ -83,7 +83,7 @@ describe('errors', function () {
     await settle(a);
     assert.equal(res, undefined);
     assert.equal(a.session.run, before);
-    assert.equal(a.session.scales.size, 0);
+    assert.equal(a.session.interventions.scales.length, 0);
     if (spy.supported) await waitFor(() => spy.messages.find((m) => /does not exist/.test(m)), 'an error about the head');
   });
 });

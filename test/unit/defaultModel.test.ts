@@ -33,7 +33,7 @@ const parse = (id: string) => {
 };
 
 async function pNext(mask: { layer: number; head: number }[] = [], prompt: string = probe.prompt, target: number = probe.expected_next_id) {
-  const r = await runInspection(model, { prompt, topK: 5, logits: true, mask });
+  const r = await runInspection(model, { prompt, topK: 5, logits: true, interventions: { scales: mask.map((h) => ({ ...h, value: 0 })), emphasis: null, sink: null } });
   const max = Math.max(...r.lastLogits!);
   let z = 0;
   for (const v of r.lastLogits!) z += Math.exp(v - max);
@@ -115,7 +115,7 @@ test('default model: over 20 more random word lists, the induction heads copy an
 test('default model: PASTA emphasis matches the torch reference and moves the prediction', async () => {
   const s = probe.steering;
   const start = s.prompt.indexOf(s.span);
-  const run = (emphasize?: { start: number; end: number; alpha: number }) => runInspection(model, { prompt: s.prompt, logits: true, emphasize });
+  const run = (emphasize?: { start: number; end: number; alpha: number }) => runInspection(model, { prompt: s.prompt, logits: true, interventions: { scales: [], emphasis: emphasize ? { ...emphasize, heads: 'all' } : null, sink: null } });
   const probs = (logits: Float32Array) => {
     const max = Math.max(...logits);
     const z = logits.reduce((a, v) => a + Math.exp(v - max), 0);

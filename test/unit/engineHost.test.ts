@@ -4,8 +4,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineHost } from '../../src/engine/runtime/engineHost';
+import { EngineHost } from '../../src/engine/worker/engineHost';
 import { EngineError } from '../../src/engine/errors';
+import { maskedHeads, withScale, noInterventions } from '../../src/shared/interventions';
+import type { HeadRef } from '../../src/shared/heads';
+
+const masking = (heads: HeadRef[]) => withScale(noInterventions(), heads, 0);
 import { makeTinyCheckpoint, tinyVariant } from '../fixtures/tinyModels';
 
 const WORKER = path.resolve(__dirname, '..', '..', '..', 'dist', 'engineWorker.js');
@@ -32,7 +36,7 @@ test('worker: open, inspect with interventions, typed results', async () => {
     assert.equal(info.layers, 3);
     assert.equal(info.device, 'cpu');
     assert.ok(progress.length > 0, 'progress reported while loading');
-    const { result } = await h.inspect({ prompt: 'the cat and the cat', attention: [{ layer: 1, head: 2 }], mask: [{ layer: 0, head: 0 }] });
+    const { result } = await h.inspect({ prompt: 'the cat and the cat', attention: [{ layer: 1, head: 2 }], interventions: masking([{ layer: 0, head: 0 }]) });
     const T = result.tokens.length;
     assert.ok(result.patterns.get(1) instanceof Float32Array, 'tensors arrive as typed arrays');
     assert.equal(result.patterns.get(1)!.length, 4 * T * T);
@@ -82,7 +86,7 @@ test('worker: engine errors come back as one-line EngineErrors', async () => {
     await assert.rejects(h.open({ modelDir: path.join(tmp, 'missing'), device: 'cpu' }), (e: unknown) => e instanceof EngineError && e.code === 'MODEL' && /model folder not found/.test(e.message));
     await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
     await assert.rejects(h.inspect({ prompt: '' }), (e: unknown) => e instanceof EngineError && e.code === 'PROMPT');
-    await assert.rejects(h.inspect({ prompt: 'x', mask: [{ layer: 9, head: 0 }] }), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    await assert.rejects(h.inspect({ prompt: 'x', interventions: masking([{ layer: 9, head: 0 }]) }), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
   } finally {
     await h.dispose();
   }
@@ -140,13 +144,13 @@ test('worker: generation streams tokens and stops on request; a kept run saves t
     const stoppedRun = await g.done;
     assert.equal(stoppedRun.stopReason, 'cancelled');
     assert.ok(stoppedRun.tokens.length < 40 && stoppedRun.tokens.length >= 3, `stopped after ${stoppedRun.tokens.length}`);
-    const { runId } = await h.inspect({ prompt: 'red green blue red', allLogits: true, mask: [{ layer: 0, head: 1 }] }, true);
+    const { runId } = await h.inspect({ prompt: 'red green blue red', allLogits: true, interventions: masking([{ layer: 0, head: 1 }]) }, true);
     const file = path.join(tmp, 'runs', 'kept.attnrun');
     assert.equal(await h.saveRun(runId, file), file);
     const { readRunFile } = await import('../../src/engine/runs/runFile');
     const saved = readRunFile(file);
     assert.equal(saved.header.model.layers, 3);
-    assert.deepEqual(saved.header.interventions.mask, [{ layer: 0, head: 1 }]);
+    assert.deepEqual(maskedHeads(saved.header.interventions), [{ layer: 0, head: 1 }]);
     assert.ok(saved.logits && saved.patterns);
   } finally {
     await h.dispose();

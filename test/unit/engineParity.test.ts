@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Model } from '../../src/engine/model';
-import { headMetricsFromProbs } from '../../src/engine/analysis/metrics';
+import { headMetricsFromProbs } from '../reference/metrics';
 import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
 import { makeTinyCheckpoint, mulberry32, TINY_VARIANTS, type TinyCheckpoint } from '../fixtures/tinyModels';
 import { referenceForward } from '../reference/forward';

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeadView, TokenView } from '../../src/shared/protocol';
-import { aggregationWeights, formatScale, orderHeads, overlayValues, parseHeadId, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/extension/viewLogic';
+import { formatScale, orderHeads, parseHeadId } from '../../src/extension/viewLogic';
+import { aggregationWeights, overlayValues, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/shared/overlay';
 import { parseFromWebview } from '../../src/extension/panelMessages';
 
 // "<s>Hello world!" tokens: <s> (special, 0..0), "Hello" 0..5, " world" 5..11, "!" 11..12

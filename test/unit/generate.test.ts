@@ -97,7 +97,7 @@ test('generate: greedy follows the argmax, seeded sampling is deterministic, sto
     const stopped = await generate(model, { prompt, maxTokens: 8, stopTokenId: greedy.tokens[2]!.id });
     assert.equal(stopped.stopReason, 'stopToken');
     assert.ok(stopped.tokens.length <= 3);
-    const steered = await generate(model, { prompt, maxTokens: 8, stopTokenId: -1, mask: [{ layer: 0, head: 0 }, { layer: 1, head: 1 }], emphasize: { start: 0, end: 7, alpha: 0.01 } });
+    const steered = await generate(model, { prompt, maxTokens: 8, stopTokenId: -1, interventions: { scales: [{ layer: 0, head: 0, value: 0 }, { layer: 1, head: 1, value: 0 }], emphasis: { start: 0, end: 7, alpha: 0.01, heads: 'all' }, sink: null } });
     assert.notDeepEqual(steered.tokens.map((t) => t.id), greedy.tokens.map((t) => t.id), 'interventions change the continuation');
     await assert.rejects(generate(model, { prompt, maxTokens: 0 }), /must be a positive integer/);
     await assert.rejects(generate(model, { prompt: '', maxTokens: 3 }), /empty/);

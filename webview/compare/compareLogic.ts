@@ -2,7 +2,7 @@
 // the diverging and sequential color fractions, and the position ↔ token maps of the aligned runs.
 import type { Envelope, HeadRef, TensorMsg } from '../../src/shared/protocol';
 import { scaleFraction, scaleMax, sinkMask } from '../logic/colorScale';
-import type { CompareInit, CompareView, ToCompare, ToGenerate } from '../../src/extension/runs/runsProtocol';
+import type { CompareInit, CompareView, ToCompare, ToGenerate } from '../../src/shared/runsProtocol';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 

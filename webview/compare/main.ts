@@ -2,16 +2,16 @@
 // head selection (tinted by KL, or by the attention FROM the selected aligned position of the head
 // selected in the delta grid, or the mean of all heads, in A and B at once), the per-position KL strip with the top-K changes of the selected position, the
 // most different positions, the head-metric delta grid, and what cannot be compared. In `single`
-// mode (the .attnrun editor) it shows one saved run. Protocol: src/extension/runs/runsProtocol.ts.
+// mode (the .attnrun editor) it shows one saved run. Protocol: src/shared/runsProtocol.ts.
 import './compare.css';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { METRICS, type HeadRef, type MetricName, type TokenView } from '../../src/shared/protocol';
-import { RUNS_PROTOCOL_VERSION, type CompareInit, type CompareSource, type CompareView, type FromCompare, type OverlayMode, type RunSideView, type ToCompare } from '../../src/extension/runs/runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type CompareInit, type CompareSource, type CompareView, type FromCompare, type OverlayMode, type RunSideView, type ToCompare } from '../../src/shared/runsProtocol';
 import { METRIC_INFO } from '../logic/gridLogic';
 import { truncateLabel, visibleToken } from '../logic/tokenText';
-import { Messenger } from '../messenger';
+import { Messenger } from '../../src/shared/messenger';
 import { formatProb } from '../logic/colorScale';
 import { attentionTints, divergingFraction, divergingMax, floats, formatNats, formatPct, positionIndex, rowsKey, validateToCompare } from './compareLogic';
 

@@ -1,6 +1,6 @@
 // Pure helpers of the Generation panel (DOM-free, unit-tested): reading the option fields, and
 // whether the seed matters (it does not at temperature 0: greedy decoding draws nothing).
-import type { GenerateOptions } from '../../src/extension/runs/runsProtocol';
+import type { GenerateOptions } from '../../src/shared/runsProtocol';
 
 /** Whether the sampler's seed is used at this temperature (as typed): not when it is exactly 0. */
 export function seedUsed(temperature: string): boolean {

@@ -1,13 +1,13 @@
 // Entry of the Generation panel: N tokens from the inspected prompt, without and with the current
 // interventions, streamed side by side; Stop; "Inspect generated text" per side.
-// Protocol: src/extension/runs/runsProtocol.ts (ToGenerate / FromGenerate).
+// Protocol: src/shared/runsProtocol.ts (ToGenerate / FromGenerate).
 import './generate.css';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../src/extension/runs/runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../src/shared/runsProtocol';
 import { validateToGenerate } from '../compare/compareLogic';
 import { parseGenerateFields, seedUsed } from './generateLogic';
-import { Messenger } from '../messenger';
+import { Messenger } from '../../src/shared/messenger';
 
 interface LaneView {
   tokens: { text: string; prob: number }[];

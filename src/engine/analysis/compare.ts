@@ -4,7 +4,7 @@
 // KL divergence of the next-token distributions and the top-K changes; per head the metric deltas;
 // and the positions where the runs differ most. What cannot be compared is said, not guessed.
 import type { SavedRun } from '../runs/runFile';
-import { METRIC_ORDER } from '../graph/inspectionGraph';
+import { METRICS, type HeadSummary } from '../../shared/heads';
 
 export interface AlignedPair {
   a: number;
@@ -24,15 +24,8 @@ export interface PositionDiff extends AlignedPair {
   attentionShift: number | null;
 }
 
-export interface HeadDelta {
-  layer: number;
-  head: number;
-  entropy: number | null;
-  sink: number | null;
-  prevToken: number | null;
-  selfAttn: number | null;
-  induction: number | null;
-}
+/** B − A per metric (null when either is null) */
+export type HeadDelta = HeadSummary;
 
 export interface CompareResult {
   aligned: number;
@@ -154,8 +147,9 @@ export function compareRuns(A: SavedRun, B: SavedRun, topK = 5): CompareResult {
     for (const x of ha.heads) {
       const y = hb.heads.find((h) => h.layer === x.layer && h.head === x.head);
       if (!y) continue;
-      const d = (k: (typeof METRIC_ORDER)[number]) => (x[k] === null || y[k] === null ? null : y[k]! - x[k]!);
-      headDeltas.push({ layer: x.layer, head: x.head, entropy: d('entropy'), sink: d('sink'), prevToken: d('prevToken'), selfAttn: d('selfAttn'), induction: d('induction') });
+      const delta = { layer: x.layer, head: x.head } as HeadDelta;
+      for (const k of METRICS) delta[k] = x[k] === null || y[k] === null ? null : y[k]! - x[k]!;
+      headDeltas.push(delta);
     }
   }
   const mostDifferent = positions.filter((p) => Number.isFinite(p.kl)).sort((x, y) => y.kl - x.kl).slice(0, 10);

@@ -1,6 +1,21 @@
 // Answers questions about a kept run (all layers' patterns [H, T, T]) without re-running the model:
 // aggregates for the editor overlay, one head's pattern, and per-token details for hovers.
-import type { RunQuery, TokenDetail } from '../runtime/workerProtocol';
+
+/** Questions about the run a kept run (inspect with keep: true), answered without re-running. */
+export type RunQuery =
+  /** Σ w[l,h]·p[l,h] / Σ w over heads, [T, T]; `weights` is [L*H] */
+  | { what: 'aggregate'; weights: Float32Array }
+  /** one head's pattern [T, T] */
+  | { what: 'pattern'; layer: number; head: number }
+  /** for token q: the top keys it attends to (direction from) or top queries attending to it (to) under `weights`, each with the heads most responsible */
+  | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number };
+
+export interface TokenDetail {
+  q: number;
+  direction: 'from' | 'to';
+  items: { token: number; value: number; heads: { layer: number; head: number; value: number }[] }[];
+}
+
 
 export interface KeptRun {
   runId: number;

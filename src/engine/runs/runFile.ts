@@ -13,7 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineError } from '../errors';
-import type { HeadSummary, Interventions } from '../run';
+import type { HeadSummary } from '../../shared/heads';
+import { interventionsFromJson, type Interventions } from '../../shared/interventions';
 import type { PromptToken } from '../sources/tokenizer';
 
 export const RUN_MAGIC = 'ATTNRUN\n';
@@ -149,6 +150,10 @@ export function decodeRun(bytes: Uint8Array, file = 'run'): SavedRun {
   need(Array.isArray(h.tokens) && h.tokens.every((t) => Number.isInteger(t.id) && Number.isInteger(t.start) && Number.isInteger(t.end)), 'bad token list');
   need(Array.isArray(h.heads) && Array.isArray(h.next), 'missing head metrics or predictions');
   need(h.tensors && typeof h.tensors === 'object', 'missing tensor table');
+  // Runs written before the shared interventions shape ({mask, scale, emphasize, steerHeads}) read as the same value.
+  const iv = interventionsFromJson(h.interventions ?? {});
+  if (typeof iv === 'string') throw bad(file, iv);
+  h.interventions = iv;
   const dataStart = 16 + n + ((8 - ((16 + n) % 8)) % 8);
   const read = (name: string, dims: number[]): Float32Array | undefined => {
     const t = h.tensors[name];

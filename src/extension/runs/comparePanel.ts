@@ -6,7 +6,7 @@ import type { Envelope } from '../../shared/protocol';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 import type { SavedRun } from '../../engine/runs/runFile';
 import { attentionRows, parseFromCompare } from './runsLogic';
-import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from './runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from '../../shared/runsProtocol';
 
 export const COMPARE_VIEW_TYPE = 'attnscope.compare';
 

@@ -7,8 +7,9 @@ import type { GenerateRequest } from '../../engine/generate';
 import type { Envelope } from '../../shared/protocol';
 import type { Session } from '../session';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
-import { interventionLines, parseFromGenerate, runStem } from './runsLogic';
-import { RUNS_PROTOCOL_VERSION, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from './runsProtocol';
+import { parseFromGenerate, runStem } from './runsLogic';
+import { describeInterventions, hasInterventions } from '../../shared/interventions';
+import { RUNS_PROTOCOL_VERSION, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../shared/runsProtocol';
 
 export const GENERATE_VIEW_TYPE = 'attnscope.generate';
 
@@ -69,8 +70,7 @@ export class GeneratePanel implements vscode.Disposable {
 
   private initState(): GenerateInit {
     const s = this.session;
-    const iv = s.request(true);
-    return { prompt: s.prompt, promptName: runStem(s.doc?.path), options: GeneratePanel.defaults(), interventions: interventionLines(iv, s.prompt) };
+    return { prompt: s.prompt, promptName: runStem(s.doc?.path), options: GeneratePanel.defaults(), interventions: describeInterventions(s.interventions, s.prompt) };
   }
 
   post(body: ToGenerate, inReplyTo?: number): void {
@@ -115,8 +115,7 @@ export class GeneratePanel implements vscode.Disposable {
     const s = this.session;
     if (!s.doc) throw new Error('inspect a prompt first; generation continues the inspected prompt');
     await s.ensureModel();
-    const withIv = s.request(true);
-    const lanes: Lane[] = interventionLines(withIv, s.prompt).length > 0 ? ['without', 'with'] : ['without'];
+    const lanes: Lane[] = hasInterventions(s.interventions) ? ['without', 'with'] : ['without'];
     this.running = true;
     this.stopped = false;
     this.prompt = s.prompt;
@@ -129,9 +128,7 @@ export class GeneratePanel implements vscode.Disposable {
           this.post({ type: 'done', lane, stopReason: 'cancelled', tokens: 0, perTokenMs: 0 });
           continue;
         }
-        const base = s.request(lane === 'with');
-        const { allLogits: _a, topK: _k, maxTokens: _m, attention: _t, logits: _l, ...iv } = base;
-        const req: GenerateRequest = { ...iv, prompt: this.prompt, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed };
+        const req: GenerateRequest = { prompt: this.prompt, interventions: lane === 'with' ? s.interventions : undefined, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed };
         const g = s.engine.generate(req, (t) => {
           this.lanes[lane].text += t.text;
           this.lanes[lane].tokens++;

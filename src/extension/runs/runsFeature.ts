@@ -14,7 +14,7 @@ import type { Session } from '../session';
 import { COMPARE_VIEW_TYPE, CompareWebview, ComparePanel, type CompareHandlers } from './comparePanel';
 import { GeneratePanel } from './generatePanel';
 import { buildCompareView, buildRunView, fallbackDecoder, parseCompareSource, patternsOnly, runStem, runsToPrune, type Decode } from './runsLogic';
-import type { CompareInit, CompareView } from './runsProtocol';
+import type { CompareInit, CompareView } from '../../shared/runsProtocol';
 
 export const RUN_EDITOR_VIEW_TYPE = 'attnscope.runEditor';
 export const KEEP_AUTO_RUNS = 50;

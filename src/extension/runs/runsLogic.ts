@@ -2,10 +2,11 @@
 // files to prune, the compare/run view model built from SavedRuns and a CompareResult, and the
 // validation of messages from the compare and generation webviews.
 import type { CompareResult } from '../../engine/analysis/compare';
-import type { Interventions } from '../../engine/run';
+import { describeInterventions } from '../../shared/interventions';
 import type { SavedRun } from '../../engine/runs/runFile';
-import { METRICS, type Envelope, type HeadRef, type MetricName, type TensorMsg } from '../../shared/protocol';
-import type { CompareSource, CompareView, FromCompare, FromGenerate, GenerateOptions, OverlayMode, PositionView, ProbText, RunSideView } from './runsProtocol';
+import { headLabel, METRICS, type HeadRef, type MetricName } from '../../shared/heads';
+import type { Envelope, TensorMsg } from '../../shared/protocol';
+import type { CompareSource, CompareView, FromCompare, FromGenerate, GenerateOptions, OverlayMode, PositionView, ProbText, RunSideView } from '../../shared/runsProtocol';
 
 /** Names newRunPath gives: `<stem>-2024-05-01T10-20-30-123Z[-n].attnrun`. */
 const AUTO_NAME = /-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(-\d+)?\.attnrun$/;
@@ -37,28 +38,6 @@ export function runStem(promptPath: string | undefined): string {
   if (!promptPath) return 'untitled';
   const base = promptPath.split(/[\\/]/).pop() ?? '';
   return base.replace(/\.[^.]*$/, '') || 'untitled';
-}
-
-export function headName(h: HeadRef): string {
-  return `L${h.layer}H${h.head}`;
-}
-
-/** One line per intervention, for headers and tooltips. */
-export function interventionLines(iv: Interventions, prompt: string): string[] {
-  const out: string[] = [];
-  for (const h of iv.mask ?? []) out.push(`mask ${headName(h)}`);
-  for (const s of iv.scale ?? []) out.push(s.value === 0 ? `mask ${headName(s.head)}` : `scale ${headName(s.head)} ×${s.value}`);
-  if (iv.emphasize) {
-    const text = prompt.slice(iv.emphasize.start, iv.emphasize.end);
-    const short = text.length > 40 ? `${text.slice(0, 37)}…` : text;
-    out.push(`emphasize "${short}" α=${iv.emphasize.alpha} on ${iv.steerHeads ? iv.steerHeads.map(headName).join(', ') : 'all heads'}`);
-  }
-  if (iv.sink) out.push(`sink ×${iv.sink.value} on ${iv.sink.heads.map(headName).join(', ')}`);
-  return out;
-}
-
-export function hasInterventions(iv: Interventions): boolean {
-  return interventionLines(iv, '').length > 0;
 }
 
 function tensor(values: ArrayLike<number>, dims: number[]): TensorMsg {
@@ -104,7 +83,7 @@ export function sideView(run: SavedRun, label: string, unaligned: number[]): Run
     device: h.device,
     layers: h.model.layers,
     heads: h.model.heads,
-    interventions: interventionLines(h.interventions, h.prompt),
+    interventions: describeInterventions(h.interventions, h.prompt),
     tokens: h.tokens.map((t) => ({ text: t.text, start: t.start, end: t.end, special: t.special, id: t.id })),
     unaligned,
     next: h.next.map((n) => ({ id: n.id, text: n.text, prob: n.prob })),
@@ -199,7 +178,7 @@ export function attentionRow(run: SavedRun, token: number, head: HeadRef | null,
   if (!Number.isInteger(token) || token < 0 || token >= T) throw new Error(`${label} has no token ${token} (it has ${T})`);
   const out = new Float32Array(T);
   if (head) {
-    if (head.layer >= L || head.head >= H) throw new Error(`${headName(head)} is not in ${label}'s model (${L} layers × ${H} heads)`);
+    if (head.layer >= L || head.head >= H) throw new Error(`${headLabel(head)} is not in ${label}'s model (${L} layers × ${H} heads)`);
     const at = ((head.layer * H + head.head) * T + token) * T;
     out.set(P.subarray(at, at + T));
     return out;

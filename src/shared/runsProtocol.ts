@@ -2,7 +2,7 @@
 // (webview/generate). Plain types only (imported by both sides). Messages travel in the same
 // Envelope as the main panel's (src/shared/protocol.ts); per-position and per-head numbers travel
 // as float32 ArrayBuffers with explicit dims, NaN where a value cannot be compared.
-import type { HeadRef, MetricName, TensorMsg, TokenView } from '../../shared/protocol';
+import type { HeadRef, MetricName, TensorMsg, TokenView } from './protocol';
 
 export const RUNS_PROTOCOL_VERSION = 2;
 

@@ -3,7 +3,10 @@ import type { ErrorCode } from '../errors';
 import type { RunModelInfo } from '../runs/runFile';
 import type { RunRequest, RunResult } from '../run';
 import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
-import type { DeviceRequest } from './ortSession';
+import type { DeviceRequest } from '../runtime/ortSession';
+import type { RunQuery, TokenDetail } from '../analysis/kept';
+
+export type { RunQuery, TokenDetail };
 
 export interface OpenParams {
   modelDir: string;
@@ -17,21 +20,6 @@ export interface ModelInfo extends RunModelInfo {
   device: string;
   deviceNote?: string;
   loadMs: number;
-}
-
-/** Questions about the run the worker kept (inspect with keep: true), answered without re-running. */
-export type RunQuery =
-  /** Σ w[l,h]·p[l,h] / Σ w over heads, [T, T]; `weights` is [L*H] */
-  | { what: 'aggregate'; weights: Float32Array }
-  /** one head's pattern [T, T] */
-  | { what: 'pattern'; layer: number; head: number }
-  /** for token q: the top keys it attends to (direction from) or top queries attending to it (to) under `weights`, each with the heads most responsible */
-  | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number };
-
-export interface TokenDetail {
-  q: number;
-  direction: 'from' | 'to';
-  items: { token: number; value: number; heads: { layer: number; head: number; value: number }[] }[];
 }
 
 export type WorkerRequest =

@@ -7,9 +7,10 @@ import { runInspection } from '../run';
 import { answer, type KeptRun } from '../analysis/kept';
 import { generate } from '../generate';
 import { savedRunFrom, writeRunFile } from '../runs/runFile';
+import { noInterventions } from '../../shared/interventions';
 import type { RunResult, RunRequest } from '../run';
 import { EngineError } from '../errors';
-import type { WorkerReply, WorkerRequest } from './workerProtocol';
+import type { WorkerReply, WorkerRequest } from './calls';
 
 let model: Model | undefined;
 let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
@@ -74,8 +75,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         if (!kept || kept.runId !== req.runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
         // Every position's logits: kept from the run, or computed now from its final hidden states.
         const allLogits = kept.result.allLogits ?? (await model!.headLogits(kept.result.hidden!));
-        const { prompt, attention: _a, logits: _l, topK: _k, allLogits: _al, maxTokens: _m, ...interventions } = kept.request;
-        writeRunFile(req.file, savedRunFrom({ ...kept.result, allLogits, patterns: kept.patterns }, prompt, interventions));
+        writeRunFile(req.file, savedRunFrom({ ...kept.result, allLogits, patterns: kept.patterns }, kept.request.prompt, kept.request.interventions ?? noInterventions()));
         reply({ id: req.id, ok: true, kind: 'saveRun', file: req.file });
         return;
       }

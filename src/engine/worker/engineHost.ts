@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors';
 import type { RunRequest, RunResult } from '../run';
-import type { ModelInfo, OpenParams, RunQuery, TokenDetail, WorkerReply, WorkerRequest } from './workerProtocol';
+import type { ModelInfo, OpenParams, RunQuery, TokenDetail, WorkerReply, WorkerRequest } from './calls';
 import type { GenerateRequest, GeneratedToken } from '../generate';
 
 type Pending = { resolve: (v: WorkerReply) => void; reject: (e: Error) => void; onProgress?: (m: string) => void; onToken?: (t: GeneratedToken) => void };

@@ -1,7 +1,7 @@
 // The envelope layer of the host ↔ webview protocol: numbered messages, requests answered by a
 // reply whose `inReplyTo` names them, and error replies that reject the pending request.
 // DOM-free: `post` is injected (vscode.postMessage in the panel, a stub in tests).
-import type { Envelope } from '../src/shared/protocol';
+import type { Envelope } from './protocol';
 
 export class RequestError extends Error {
   constructor(message: string, readonly code: 'error' | 'timeout' | 'disposed') {

@@ -1,0 +1,115 @@
+// The vocabulary of heads and head metrics that every side speaks (engine, extension, CLI,
+// webviews). Plain types and tiny pure functions; no runtime dependencies.
+//
+// Naming follows TransformerLens: zero-based `layer` and `head`, labels `L{l}H{h}`. The compact
+// key "l.h" is what maps and sets are keyed by and what users type on the command line.
+
+export interface HeadRef {
+  layer: number;
+  head: number;
+}
+
+/** "l.h": the key of a head in maps and sets, and its spelling in engine messages and the CLI. */
+export function headKey(h: HeadRef): string {
+  return `${h.layer}.${h.head}`;
+}
+
+/** The inverse of headKey; undefined for anything that is not two non-negative integers "l.h". */
+export function parseHeadKey(key: string): HeadRef | undefined {
+  const m = /^(\d+)\.(\d+)$/.exec(key);
+  if (!m) return undefined;
+  const layer = Number(m[1]);
+  const head = Number(m[2]);
+  return Number.isSafeInteger(layer) && Number.isSafeInteger(head) ? { layer, head } : undefined;
+}
+
+/** "L{l}H{h}", the label researchers use. */
+export function headLabel(h: HeadRef): string {
+  return `L${h.layer}H${h.head}`;
+}
+
+export function sameHead(a: HeadRef | null | undefined, b: HeadRef | null | undefined): boolean {
+  return !!a && !!b && a.layer === b.layer && a.head === b.head;
+}
+
+/** Every head of an L×H model in layer-major order. */
+export function allHeads(layers: number, heads: number): HeadRef[] {
+  const out: HeadRef[] = [];
+  for (let layer = 0; layer < layers; layer++) for (let head = 0; head < heads; head++) out.push({ layer, head });
+  return out;
+}
+
+export interface MetricInfo {
+  /** short label for menus, tree descriptions and grid legends */
+  label: string;
+  /** one sentence: what the number is */
+  description: string;
+  /** the range of values; [0, null] = unbounded above */
+  range: readonly [number, number | null];
+  /** where the metric comes from */
+  cite: string;
+}
+
+/**
+ * The head metrics, in the order the inspection graph computes them (the last axis of its
+ * `head_metrics [L, H, M]` output). Each is a mean over query rows q = 1..T−1 of one head's
+ * attention pattern p (row 0 can only attend to itself). Adding a metric: one entry here plus its
+ * computation in the inspection graph (src/engine/graph/inspectionGraph.ts) and the float64
+ * reference (test/reference/metrics.ts).
+ */
+export const METRIC_INFO = {
+  entropy: {
+    label: 'entropy',
+    description: 'mean entropy of the attention rows, −Σ p·ln p, in nats: low = focused, high = spread out',
+    range: [0, null],
+    cite: 'Clark et al. 2019, What Does BERT Look At?',
+  },
+  sink: {
+    label: 'sink',
+    description: 'mean attention to the first token (an attention sink)',
+    range: [0, 1],
+    cite: 'Xiao et al. 2023, Efficient Streaming Language Models with Attention Sinks',
+  },
+  prevToken: {
+    label: 'prev-token',
+    description: 'mean attention to the previous token',
+    range: [0, 1],
+    cite: 'Olsson et al. 2022, In-context Learning and Induction Heads',
+  },
+  selfAttn: {
+    label: 'self',
+    description: 'mean attention of each token to itself',
+    range: [0, 1],
+    cite: 'Clark et al. 2019, What Does BERT Look At?',
+  },
+  induction: {
+    label: 'induction',
+    description: 'mean attention to the tokens that followed earlier occurrences of the current token (rows with an earlier occurrence only)',
+    range: [0, 1],
+    cite: 'Olsson et al. 2022, In-context Learning and Induction Heads',
+  },
+} as const satisfies Record<string, MetricInfo>;
+
+export type MetricName = keyof typeof METRIC_INFO;
+
+/** The metric names in graph order. */
+export const METRICS = Object.keys(METRIC_INFO) as MetricName[];
+
+export function isMetricName(v: unknown): v is MetricName {
+  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(METRIC_INFO, v);
+}
+
+/** One head's metrics; null = not defined for this prompt (e.g. induction without a repeat). */
+export type HeadMetrics = Record<MetricName, number | null>;
+
+/** A head with its metrics (a run's summary of one head). */
+export type HeadSummary = HeadRef & HeadMetrics;
+
+export function metricLabel(m: MetricName): string {
+  return METRIC_INFO[m].label;
+}
+
+/** Metrics as a display string: two decimals, '–' for null. */
+export function formatMetric(v: number | null): string {
+  return v === null ? '–' : v.toFixed(2);
+}
