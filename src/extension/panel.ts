@@ -1,50 +1,38 @@
-// The AttnScope panel host: a webview under a strict CSP, speaking the typed protocol of
-// src/shared/protocol.ts. It sends nothing before the webview's `ready`, validates every message,
-// and revives after a window reload through the serializer (the webview keeps its UI state with
-// getState/setState).
+// The AttnScope panel host: the page of src/shared/protocol.ts on a WebviewHost (strict CSP, nothing
+// sent before the webview's `ready`, every message validated by panelMessages.ts), revived after a
+// window reload through the serializer (the webview keeps its UI state with getState/setState).
 import * as vscode from 'vscode';
-import { isEngineError } from '../engine/errors';
-import { PROTOCOL_VERSION, type Envelope, type FromWebview, type MetricName, type PanelState, type ToWebview } from '../shared/protocol';
+import { PROTOCOL_VERSION, type FromWebview, type MetricName, type PanelState, type ToWebview } from '../shared/protocol';
 import { parseFromWebview } from './panelMessages';
 import type { Session } from './session';
-import { webviewHtml, webviewOptions } from './webviewHtml';
+import { SinglePanel, WebviewHost } from './webviewHost';
 
 export const PANEL_VIEW_TYPE = 'attnscope.panel';
 
-export class PanelHost implements vscode.Disposable {
-  static current: PanelHost | undefined;
-  private ready = false;
-  private nextId = 1;
+export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
+  private static readonly slot = new SinglePanel<PanelHost>(PANEL_VIEW_TYPE, ['media']);
   private metric: MetricName = 'induction';
-  private readonly subs: vscode.Disposable[] = [];
-  /** messages the panel received, for tests and the log */
-  received = 0;
+
+  static get current(): PanelHost | undefined {
+    return PanelHost.slot.current;
+  }
 
   static show(ctx: vscode.ExtensionContext, session: Session): PanelHost {
-    if (PanelHost.current) {
-      PanelHost.current.panel.reveal(vscode.ViewColumn.Beside, true);
-      return PanelHost.current;
-    }
-    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'AttnScope', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, PanelHost.options(ctx));
-    return new PanelHost(panel, ctx, session);
+    return PanelHost.slot.show(ctx, 'AttnScope', (panel) => new PanelHost(panel, ctx, session));
   }
 
-  static options(ctx: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return webviewOptions(ctx.extensionUri, ['media']);
+  /** Takes over a panel VS Code restored after a window reload (its serializer). */
+  static revive(panel: vscode.WebviewPanel, ctx: vscode.ExtensionContext, session: Session): PanelHost {
+    return PanelHost.slot.revive(ctx, panel, (p) => new PanelHost(p, ctx, session));
   }
 
-  constructor(
-    readonly panel: vscode.WebviewPanel,
+  private constructor(
+    override readonly panel: vscode.WebviewPanel,
     ctx: vscode.ExtensionContext,
     private readonly session: Session,
   ) {
-    PanelHost.current = this;
-    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
-    panel.webview.options = PanelHost.options(ctx);
-    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, { script: 'webview', title: 'AttnScope' });
+    super(panel, ctx.extensionUri, { script: 'webview', title: 'AttnScope', version: PROTOCOL_VERSION, parse: parseFromWebview, roots: ['media'] }, session.log);
     this.subs.push(
-      panel.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
-      panel.onDidDispose(() => this.dispose()),
       session.onDidChange((what) => this.onSessionChange(what)),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('attnscope.overlay')) this.post({ type: 'state', state: { settings: this.settings() } });
@@ -60,12 +48,6 @@ export class PanelHost implements vscode.Disposable {
   fullState(): PanelState {
     const s = this.session;
     return { model: s.modelView(), run: s.run ?? null, selected: s.selected, interventions: s.interventionsView(), settings: this.settings(), busy: s.busy, error: s.error };
-  }
-
-  private post(body: ToWebview, inReplyTo?: number): void {
-    if (!this.ready) return;
-    const env: Envelope<ToWebview> = { messageId: this.nextId++, ...(inReplyTo !== undefined ? { inReplyTo } : {}), body };
-    void this.panel.webview.postMessage(env);
   }
 
   private sendOverlay(): void {
@@ -100,32 +82,14 @@ export class PanelHost implements vscode.Disposable {
     }
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
-    this.received++;
-    const parsed = parseFromWebview(raw);
-    if (!parsed.ok) {
-      this.post({ type: 'error', message: parsed.error }, parsed.messageId);
-      return;
-    }
-    const { messageId, body } = parsed.envelope;
-    try {
-      await this.handle(body, messageId);
-    } catch (e) {
-      if (isEngineError(e) && e.code === 'CANCELLED') return;
-      const message = e instanceof Error ? e.message : String(e);
-      this.post({ type: 'error', message }, messageId);
-    }
+  protected override onReady(messageId: number): void {
+    this.reply(messageId, { type: 'init', state: this.fullState() });
+    this.sendOverlay();
   }
 
-  private async handle(body: FromWebview, messageId: number): Promise<void> {
+  protected override async handle(body: Exclude<FromWebview, { type: 'ready' }>, messageId: number): Promise<void> {
     const s = this.session;
     switch (body.type) {
-      case 'ready':
-        if (body.version !== PROTOCOL_VERSION) throw new Error(`protocol version ${body.version} is not ${PROTOCOL_VERSION}; reload the window`);
-        this.ready = true;
-        this.post({ type: 'init', state: this.fullState() }, messageId);
-        this.sendOverlay();
-        return;
       case 'selectHead':
         s.select(body.head);
         return;
@@ -180,16 +144,10 @@ export class PanelHost implements vscode.Disposable {
         const m = await s.pattern(body.head);
         if (!m || !run) throw new Error('no run to show; inspect a prompt first');
         const T = run.tokens.length;
-        this.post({ type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data: m.buffer as ArrayBuffer } }, messageId);
+        this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data: m.buffer as ArrayBuffer } });
         return;
       }
     }
-  }
-
-  dispose(): void {
-    if (PanelHost.current === this) PanelHost.current = undefined;
-    for (const d of this.subs) d.dispose();
-    this.panel.dispose();
   }
 }
 
@@ -200,6 +158,6 @@ export class PanelSerializer implements vscode.WebviewPanelSerializer {
     private readonly session: Session,
   ) {}
   async deserializeWebviewPanel(panel: vscode.WebviewPanel): Promise<void> {
-    new PanelHost(panel, this.ctx, this.session);
+    PanelHost.revive(panel, this.ctx, this.session);
   }
 }

@@ -44,7 +44,7 @@ export class Session implements vscode.Disposable {
 
   constructor(
     readonly engine: EngineHost,
-    private readonly log: vscode.LogOutputChannel,
+    readonly log: vscode.LogOutputChannel,
     private readonly defaultModelDir: string,
   ) {}
 

@@ -40,6 +40,13 @@ export class Messenger<In, Out> {
     return messageId;
   }
 
+  /** Posts the reply to the other side's message `inReplyTo` (e.g. an error reply); returns its messageId. */
+  reply(inReplyTo: number, body: Out): number {
+    const messageId = this.nextId++;
+    if (!this.disposed) this.post({ messageId, inReplyTo, body });
+    return messageId;
+  }
+
   /** Posts a request; resolves with the reply's body, rejects on an error reply or timeout. */
   sendRequest(body: Out): Promise<In> {
     if (this.disposed) return Promise.reject(new RequestError('messenger disposed', 'disposed'));

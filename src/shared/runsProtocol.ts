@@ -117,16 +117,22 @@ export interface GenerateOptions {
 
 export type Lane = 'with' | 'without';
 
-export interface GenerateInit {
+/** What the Generation panel shows of the session (sent again whenever its run or interventions change). */
+export interface GenerateSession {
   prompt: string;
   promptName: string;
-  options: GenerateOptions;
   /** the current interventions as lines; empty = none (both lanes then give the same text) */
   interventions: string[];
 }
 
+export interface GenerateInit extends GenerateSession {
+  options: GenerateOptions;
+}
+
 export type ToGenerate =
   | { type: 'init'; init: GenerateInit }
+  /** the session changed (Reset Interventions, a head masked, another prompt inspected) */
+  | { type: 'session'; session: GenerateSession }
   | { type: 'started'; lanes: Lane[]; options: GenerateOptions }
   | { type: 'token'; lane: Lane; text: string; prob: number }
   | { type: 'done'; lane: Lane; stopReason: string; tokens: number; perTokenMs: number }

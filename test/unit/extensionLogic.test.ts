@@ -85,7 +85,7 @@ test('parseFromWebview: accepts each well-formed message, rejects malformed ones
   const ok = (body: unknown) => {
     const r = parseFromWebview({ messageId: 7, body });
     assert.ok(r.ok, JSON.stringify(body));
-    return r.envelope.body;
+    return r.value.body;
   };
   assert.deepEqual(ok({ type: 'ready', version: 1 }), { type: 'ready', version: 1 });
   assert.deepEqual(ok({ type: 'selectHead', head: { layer: 1, head: 2 } }), { type: 'selectHead', head: { layer: 1, head: 2 } });

@@ -143,7 +143,7 @@ test('messages from the compare webview are validated', () => {
   assert.ok(parseFromCompare({ messageId: 1, body: { type: 'selected', position: null, head: null, metric: 'sink', overlay: 'kl' } }).ok);
   const rq = parseFromCompare({ messageId: 7, body: { type: 'attentionRows', position: 2, head: { layer: 1, head: 0, extra: 'dropped' } } });
   assert.ok(rq.ok);
-  assert.deepEqual(rq.envelope.body, { type: 'attentionRows', position: 2, head: { layer: 1, head: 0 } });
+  assert.deepEqual(rq.value.body, { type: 'attentionRows', position: 2, head: { layer: 1, head: 0 } });
   assert.ok(parseFromCompare({ messageId: 7, body: { type: 'attentionRows', position: 0, head: null } }).ok);
   for (const bad of [
     null,

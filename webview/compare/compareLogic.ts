@@ -1,80 +1,185 @@
-// Pure helpers of the compare webview (DOM-free, unit-tested): message validation, float tensors,
+// Pure helpers of the compare webview (DOM-free, unit-tested): message validation (of the compare
+// and generation pages, with the shared combinators of src/shared/validate.ts), float tensors,
 // the diverging and sequential color fractions, and the position ↔ token maps of the aligned runs.
-import type { Envelope, HeadRef, TensorMsg } from '../../src/shared/protocol';
+import { METRICS, type Envelope, type HeadRef, type TensorMsg } from '../../src/shared/protocol';
 import { scaleFraction, scaleMax, sinkMask } from '../logic/colorScale';
-import type { CompareInit, CompareView, ToCompare, ToGenerate } from '../../src/shared/runsProtocol';
+import { checkToken, tensorValues } from '../logic/validate';
+import type { CompareView, Lane, ToCompare, ToGenerate } from '../../src/shared/runsProtocol';
+import { LIMITS, bool, envelope, fail, generateOptions, headRef, int, list, nullable, num, numOrNull, obj, oneOf, str, strOrNull, tensor, validate, type Obj, type Validated } from '../../src/shared/validate';
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
+export type Checked<T> = Validated<T>;
 
 export function floats(t: TensorMsg | null | undefined): Float32Array {
-  if (!t) return new Float32Array(0);
-  return new Float32Array(t.data);
+  return t ? tensorValues(t) : new Float32Array(0);
 }
 
-function tensorOk(t: unknown): boolean {
-  if (typeof t !== 'object' || t === null) return false;
-  const m = t as TensorMsg;
-  if (!Array.isArray(m.dims) || !m.dims.every((d) => Number.isInteger(d) && d >= 0)) return false;
-  if (!(m.data instanceof ArrayBuffer)) return false;
-  return m.data.byteLength === 4 * m.dims.reduce((a, b) => a * b, 1);
+function probText(v: unknown, p: string): void {
+  const o = obj(v, p);
+  int(o.id, `${p}.id`);
+  str(o.text, `${p}.text`);
+  num(o.prob, `${p}.prob`);
 }
 
-function viewOk(v: unknown): string | undefined {
-  const c = v as CompareView;
-  if (typeof v !== 'object' || v === null) return 'view is not an object';
-  if (c.mode !== 'compare' && c.mode !== 'single') return 'view.mode';
-  if (!c.a || !Array.isArray(c.a.tokens) || !tensorOk(c.a.metrics)) return 'view.a';
-  if (c.mode === 'compare' && (!c.b || !Array.isArray(c.b.tokens) || !tensorOk(c.b.metrics))) return 'view.b';
-  if (!Array.isArray(c.positions) || !tensorOk(c.kl) || !tensorOk(c.shift)) return 'view.positions';
-  if (c.kl.dims[0] !== c.positions.length || c.shift.dims[0] !== c.positions.length) return 'view.kl has the wrong length';
-  if (c.deltas !== null && !tensorOk(c.deltas)) return 'view.deltas';
-  if (!Array.isArray(c.mostDifferent) || !c.mostDifferent.every((i) => Number.isInteger(i) && i >= 0 && i < c.positions.length)) return 'view.mostDifferent';
-  if (!Array.isArray(c.notComparable)) return 'view.notComparable';
-  if (c.attention !== null && typeof c.attention !== 'string') return 'view.attention';
-  return undefined;
+function checkSide(v: unknown, p: string): void {
+  const o = obj(v, p);
+  str(o.label, `${p}.label`);
+  strOrNull(o.file, `${p}.file`, LIMITS.path);
+  str(o.createdAt, `${p}.createdAt`);
+  const prompt = str(o.prompt, `${p}.prompt`);
+  str(o.model, `${p}.model`);
+  str(o.device, `${p}.device`);
+  const layers = int(o.layers, `${p}.layers`, 1);
+  const heads = int(o.heads, `${p}.heads`, 1);
+  list(o.interventions, `${p}.interventions`, (x, q) => str(x, q));
+  const tokens = list(o.tokens, `${p}.tokens`, (t, q) => checkToken(t, q, prompt.length));
+  list(o.unaligned, `${p}.unaligned`, (x, q) => int(x, q, 0, tokens.length - 1));
+  list(o.next, `${p}.next`, probText);
+  metricsTensor(o.metrics, `${p}.metrics`, layers, heads);
+  num(o.runMs, `${p}.runMs`);
 }
+
+/** A [metric (METRICS order), layer, head] tensor. */
+function metricsTensor(v: unknown, p: string, layers: number, heads: number): void {
+  const d = tensor(v, p, 3).dims;
+  if (d[0] !== METRICS.length || d[1] !== layers || d[2] !== heads) fail(`${p}.dims`, `expected [${METRICS.length}, ${layers}, ${heads}] (metric, layer, head), got [${d.join(', ')}]`);
+}
+
+function checkPosition(v: unknown, p: string): void {
+  const o = obj(v, p);
+  int(o.a, `${p}.a`);
+  int(o.b, `${p}.b`);
+  str(o.text, `${p}.text`);
+  list(o.topA, `${p}.topA`, probText);
+  list(o.topB, `${p}.topB`, probText);
+  list(o.left, `${p}.left`, (x, q) => {
+    const l = obj(x, q);
+    int(l.id, `${q}.id`);
+    str(l.text, `${q}.text`);
+    num(l.probA, `${q}.probA`);
+    numOrNull(l.probB, `${q}.probB`);
+  });
+  list(o.entered, `${p}.entered`, (x, q) => {
+    const e = obj(x, q);
+    int(e.id, `${q}.id`);
+    str(e.text, `${q}.text`);
+    numOrNull(e.probA, `${q}.probA`);
+    num(e.probB, `${q}.probB`);
+  });
+}
+
+/** A per-position tensor: [positions]. */
+function positionsTensor(v: unknown, p: string, n: number): void {
+  if (tensor(v, p, 1).dims[0] !== n) fail(`${p}.dims`, `expected [${n}] (one value per position)`);
+}
+
+function checkView(v: unknown, p: string): void {
+  const o = obj(v, p);
+  const mode = oneOf(o.mode, `${p}.mode`, ['compare', 'single']);
+  checkSide(o.a, `${p}.a`);
+  if (mode === 'compare') checkSide(o.b, `${p}.b`);
+  else if (o.b !== null) fail(`${p}.b`, 'expected null for a single run');
+  const n = list(o.positions, `${p}.positions`, checkPosition).length;
+  positionsTensor(o.kl, `${p}.kl`, n);
+  positionsTensor(o.shift, `${p}.shift`, n);
+  if (o.deltas !== null) {
+    const a = o.a as { layers: number; heads: number };
+    metricsTensor(o.deltas, `${p}.deltas`, a.layers, a.heads);
+  }
+  list(o.mostDifferent, `${p}.mostDifferent`, (x, q) => int(x, q, 0, n - 1));
+  list(o.notComparable, `${p}.notComparable`, (x, q) => str(x, q));
+  int(o.aligned, `${p}.aligned`);
+  strOrNull(o.attention, `${p}.attention`);
+}
+
+function checkCompareInit(v: unknown, p: string): void {
+  const o = obj(v, p);
+  if (o.view === null) str(o.error, `${p}.error`);
+  else {
+    checkView(o.view, `${p}.view`);
+    strOrNull(o.error, `${p}.error`);
+  }
+  bool(o.canGenerate, `${p}.canGenerate`);
+  if (o.hint !== undefined) str(o.hint, `${p}.hint`);
+}
+
+const TO_COMPARE = ['init', 'attentionRows', 'error'] as const satisfies readonly ToCompare['type'][];
 
 export function validateToCompare(raw: unknown): Checked<Envelope<ToCompare>> {
-  const e = raw as Envelope<ToCompare>;
-  if (typeof raw !== 'object' || raw === null || !Number.isInteger(e.messageId) || typeof e.body !== 'object' || e.body === null) return { ok: false, error: 'not an envelope' };
-  const b = e.body;
-  if (b.type === 'error') return typeof b.message === 'string' ? { ok: true, value: e } : { ok: false, error: 'error without message' };
-  if (b.type === 'init') {
-    const i = b.init as CompareInit;
-    if (typeof i !== 'object' || i === null) return { ok: false, error: 'init without init' };
-    if (i.view === null) return typeof i.error === 'string' ? { ok: true, value: e } : { ok: false, error: 'init without view or error' };
-    const bad = viewOk(i.view);
-    return bad ? { ok: false, error: `init: bad ${bad}` } : { ok: true, value: e };
-  }
-  if (b.type === 'attentionRows') {
-    const headOk = b.head === null || (typeof b.head === 'object' && Number.isInteger(b.head.layer) && Number.isInteger(b.head.head));
-    const row = (t: unknown) => tensorOk(t) && (t as TensorMsg).dims.length === 1;
-    return Number.isInteger(b.position) && b.position >= 0 && headOk && row(b.a) && row(b.b) ? { ok: true, value: e } : { ok: false, error: 'bad attentionRows' };
-  }
-  return { ok: false, error: `unknown message ${String((b as { type?: unknown }).type)}` };
+  return validate(() => {
+    const b = envelope(raw).body;
+    const type = oneOf(b.type, 'body.type', TO_COMPARE);
+    switch (type) {
+      case 'init':
+        checkCompareInit(b.init, 'body.init');
+        break;
+      case 'attentionRows':
+        int(b.position, 'body.position');
+        nullable(b.head, 'body.head', headRef);
+        tensor(b.a, 'body.a', 1);
+        tensor(b.b, 'body.b', 1);
+        break;
+      case 'error':
+        str(b.message, 'body.message');
+        break;
+      default: {
+        const never: never = type;
+        fail('body.type', `unknown ${String(never)}`);
+      }
+    }
+    return raw as Envelope<ToCompare>;
+  });
 }
 
+function checkGenerateSession(o: Obj, p: string): void {
+  str(o.prompt, `${p}.prompt`);
+  str(o.promptName, `${p}.promptName`);
+  list(o.interventions, `${p}.interventions`, (x, q) => str(x, q));
+}
+
+const LANES = ['with', 'without'] as const satisfies readonly Lane[];
+const TO_GENERATE = ['init', 'session', 'started', 'token', 'done', 'finished', 'error'] as const satisfies readonly ToGenerate['type'][];
+
 export function validateToGenerate(raw: unknown): Checked<Envelope<ToGenerate>> {
-  const e = raw as Envelope<ToGenerate>;
-  if (typeof raw !== 'object' || raw === null || !Number.isInteger(e.messageId) || typeof e.body !== 'object' || e.body === null) return { ok: false, error: 'not an envelope' };
-  const b = e.body;
-  const lane = (l: unknown) => l === 'with' || l === 'without';
-  switch (b.type) {
-    case 'init':
-      return b.init && typeof b.init.prompt === 'string' && Array.isArray(b.init.interventions) && b.init.options ? { ok: true, value: e } : { ok: false, error: 'bad init' };
-    case 'started':
-      return Array.isArray(b.lanes) && b.lanes.every(lane) ? { ok: true, value: e } : { ok: false, error: 'bad started' };
-    case 'token':
-      return lane(b.lane) && typeof b.text === 'string' && typeof b.prob === 'number' ? { ok: true, value: e } : { ok: false, error: 'bad token' };
-    case 'done':
-      return lane(b.lane) && typeof b.stopReason === 'string' ? { ok: true, value: e } : { ok: false, error: 'bad done' };
-    case 'finished':
-      return { ok: true, value: e };
-    case 'error':
-      return typeof b.message === 'string' ? { ok: true, value: e } : { ok: false, error: 'bad error' };
-    default:
-      return { ok: false, error: `unknown message ${String((b as { type?: unknown }).type)}` };
-  }
+  return validate(() => {
+    const b = envelope(raw).body;
+    const type = oneOf(b.type, 'body.type', TO_GENERATE);
+    switch (type) {
+      case 'init': {
+        const i = obj(b.init, 'body.init');
+        checkGenerateSession(i, 'body.init');
+        generateOptions(i.options, 'body.init.options');
+        break;
+      }
+      case 'session':
+        checkGenerateSession(obj(b.session, 'body.session'), 'body.session');
+        break;
+      case 'started':
+        list(b.lanes, 'body.lanes', (x, q) => oneOf(x, q, LANES), LANES.length);
+        generateOptions(b.options, 'body.options');
+        break;
+      case 'token':
+        oneOf(b.lane, 'body.lane', LANES);
+        str(b.text, 'body.text');
+        num(b.prob, 'body.prob');
+        break;
+      case 'done':
+        oneOf(b.lane, 'body.lane', LANES);
+        str(b.stopReason, 'body.stopReason');
+        int(b.tokens, 'body.tokens');
+        num(b.perTokenMs, 'body.perTokenMs');
+        break;
+      case 'finished':
+        break;
+      case 'error':
+        str(b.message, 'body.message');
+        break;
+      default: {
+        const never: never = type;
+        fail('body.type', `unknown ${String(never)}`);
+      }
+    }
+    return raw as Envelope<ToGenerate>;
+  });
 }
 
 /** Symmetric bound of a diverging scale: the largest |value| (finite), at least `floor`. */

@@ -8,6 +8,7 @@ import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type Gener
 import { validateToGenerate } from '../compare/compareLogic';
 import { parseGenerateFields, seedUsed } from './generateLogic';
 import { Messenger } from '../../src/shared/messenger';
+import { LIMITS } from '../../src/shared/validate';
 
 interface LaneView {
   tokens: { text: string; prob: number }[];
@@ -47,7 +48,7 @@ function field(label: string, id: string, value: string, help: string): HTMLElem
   form.append(wrap);
   return tf as HTMLElement & { value: string; disabled: boolean };
 }
-const nField = field('Tokens', 'gen-tokens', '32', 'how many tokens to generate (1–1024)');
+const nField = field('Tokens', 'gen-tokens', '32', `how many tokens to generate (1–${LIMITS.maxTokens})`);
 const tField = field('Temperature', 'gen-temperature', '0', '0 = greedy (argmax); higher = more random');
 const SEED_HELP = 'seed of the sampler: the same seed gives the same text';
 const sField = field('Seed', 'gen-seed', '0', SEED_HELP);
@@ -122,6 +123,11 @@ window.addEventListener('message', (ev: MessageEvent) => {
       }
       break;
     }
+    case 'session':
+      // the session changed (e.g. Reset Interventions): list its interventions now; which lanes
+      // run is decided by the host when Generate is pressed
+      if (init) init = { ...init, ...b.session };
+      break;
     case 'started':
       running = true;
       activeLanes = b.lanes;

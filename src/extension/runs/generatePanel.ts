@@ -2,14 +2,13 @@
 // current interventions, streamed side by side; Stop ends both; "Inspect" opens prompt + generated
 // text as a new untitled .prompt document and inspects it.
 import * as vscode from 'vscode';
-import { isEngineError } from '../../engine/errors';
 import type { GenerateRequest } from '../../engine/generate';
-import type { Envelope } from '../../shared/protocol';
 import type { Session } from '../session';
-import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { parseFromGenerate, runStem } from './runsLogic';
 import { describeInterventions, hasInterventions } from '../../shared/interventions';
-import { RUNS_PROTOCOL_VERSION, type GenerateInit, type GenerateOptions, type Lane, type ToGenerate } from '../../shared/runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type GenerateSession, type Lane, type ToGenerate } from '../../shared/runsProtocol';
+import { LIMITS } from '../../shared/validate';
+import { SinglePanel, WebviewHost } from '../webviewHost';
 
 export const GENERATE_VIEW_TYPE = 'attnscope.generate';
 
@@ -19,40 +18,37 @@ export interface LaneState {
   stopReason: string | null;
 }
 
-export class GeneratePanel implements vscode.Disposable {
-  static current: GeneratePanel | undefined;
-  ready = false;
+export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
+  private static readonly slot = new SinglePanel<GeneratePanel>(GENERATE_VIEW_TYPE);
   running = false;
   /** what each lane generated so far (tests read it) */
   readonly lanes: Record<Lane, LaneState> = { with: { text: '', tokens: 0, stopReason: null }, without: { text: '', tokens: 0, stopReason: null } };
   private prompt = '';
   private stopCurrent: (() => void) | undefined;
   private stopped = false;
-  private nextId = 1;
-  private readonly subs: vscode.Disposable[] = [];
+
+  static get current(): GeneratePanel | undefined {
+    return GeneratePanel.slot.current;
+  }
 
   static show(ctx: vscode.ExtensionContext, session: Session): GeneratePanel {
-    const cur = GeneratePanel.current;
-    if (cur) {
-      cur.panel.reveal(vscode.ViewColumn.Beside, true);
-      cur.post({ type: 'init', init: cur.initState() });
-      return cur;
-    }
-    const panel = vscode.window.createWebviewPanel(GENERATE_VIEW_TYPE, 'AttnScope: Generate', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(ctx.extensionUri));
-    return new GeneratePanel(panel, ctx, session);
+    const cur = GeneratePanel.slot.current;
+    if (cur) cur.post({ type: 'init', init: cur.initState() });
+    return GeneratePanel.slot.show(ctx, 'AttnScope: Generate', (panel) => new GeneratePanel(panel, ctx, session));
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    override readonly panel: vscode.WebviewPanel,
     ctx: vscode.ExtensionContext,
     private readonly session: Session,
   ) {
-    GeneratePanel.current = this;
-    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'attnscope.svg');
-    panel.webview.html = webviewHtml(panel.webview, ctx.extensionUri, { script: 'generate', title: 'AttnScope: Generate' });
+    super(panel, ctx.extensionUri, { script: 'generate', title: 'AttnScope: Generate', version: RUNS_PROTOCOL_VERSION, parse: parseFromGenerate }, session.log);
+    // follow the session: Reset Interventions, a head masked or another prompt inspected changes
+    // what the panel lists and whether the "with" lane runs
     this.subs.push(
-      panel.webview.onDidReceiveMessage((m) => void this.onMessage(m)),
-      panel.onDidDispose(() => this.dispose()),
+      session.onDidChange((what) => {
+        if (what === 'interventions' || what === 'run') this.post({ type: 'session', session: this.sessionState() });
+      }),
     );
   }
 
@@ -62,50 +58,36 @@ export class GeneratePanel implements vscode.Disposable {
     const t = Number(c.get('temperature', 0));
     const seed = Number(c.get('seed', 0));
     return {
-      maxTokens: Number.isInteger(n) && n >= 1 && n <= 1024 ? n : 32,
-      temperature: Number.isFinite(t) && t >= 0 && t <= 10 ? t : 0,
-      seed: Number.isInteger(seed) && seed >= 0 ? seed : 0,
+      maxTokens: Number.isInteger(n) && n >= 1 && n <= LIMITS.maxTokens ? n : 32,
+      temperature: Number.isFinite(t) && t >= 0 && t <= LIMITS.temperature ? t : 0,
+      seed: Number.isInteger(seed) && seed >= 0 && seed <= LIMITS.seed ? seed : 0,
     };
   }
 
-  private initState(): GenerateInit {
+  private sessionState(): GenerateSession {
     const s = this.session;
-    return { prompt: s.prompt, promptName: runStem(s.doc?.path), options: GeneratePanel.defaults(), interventions: describeInterventions(s.interventions, s.prompt) };
+    return { prompt: s.prompt, promptName: runStem(s.doc?.path), interventions: describeInterventions(s.interventions, s.prompt) };
   }
 
-  post(body: ToGenerate, inReplyTo?: number): void {
-    if (!this.ready) return;
-    const env: Envelope<ToGenerate> = { messageId: this.nextId++, ...(inReplyTo !== undefined ? { inReplyTo } : {}), body };
-    void this.panel.webview.postMessage(env);
+  private initState(): GenerateInit {
+    return { ...this.sessionState(), options: GeneratePanel.defaults() };
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
-    const parsed = parseFromGenerate(raw);
-    if (!parsed.ok) {
-      this.post({ type: 'error', message: parsed.error }, parsed.messageId);
-      return;
-    }
-    const { messageId, body } = parsed.envelope;
-    try {
-      switch (body.type) {
-        case 'ready':
-          if (body.version !== RUNS_PROTOCOL_VERSION) throw new Error(`protocol version ${body.version} is not ${RUNS_PROTOCOL_VERSION}; reload the window`);
-          this.ready = true;
-          this.post({ type: 'init', init: this.initState() }, messageId);
-          return;
-        case 'generate':
-          await this.generate(body.options);
-          return;
-        case 'stop':
-          this.stop();
-          return;
-        case 'inspect':
-          await this.inspectLane(body.lane);
-          return;
-      }
-    } catch (e) {
-      if (isEngineError(e) && e.code === 'CANCELLED') return;
-      this.post({ type: 'error', message: e instanceof Error ? e.message.split('\n')[0]! : String(e) }, messageId);
+  protected override onReady(messageId: number): void {
+    this.reply(messageId, { type: 'init', init: this.initState() });
+  }
+
+  protected override async handle(body: Exclude<FromGenerate, { type: 'ready' }>): Promise<void> {
+    switch (body.type) {
+      case 'generate':
+        await this.generate(body.options);
+        return;
+      case 'stop':
+        this.stop();
+        return;
+      case 'inspect':
+        await this.inspectLane(body.lane);
+        return;
     }
   }
 
@@ -115,7 +97,10 @@ export class GeneratePanel implements vscode.Disposable {
     const s = this.session;
     if (!s.doc) throw new Error('inspect a prompt first; generation continues the inspected prompt');
     await s.ensureModel();
-    const lanes: Lane[] = hasInterventions(s.interventions) ? ['without', 'with'] : ['without'];
+    // the interventions when Generate was pressed: a change while the first lane runs does not
+    // change what the second one runs with
+    const interventions = s.interventions;
+    const lanes: Lane[] = hasInterventions(interventions) ? ['without', 'with'] : ['without'];
     this.running = true;
     this.stopped = false;
     this.prompt = s.prompt;
@@ -128,7 +113,7 @@ export class GeneratePanel implements vscode.Disposable {
           this.post({ type: 'done', lane, stopReason: 'cancelled', tokens: 0, perTokenMs: 0 });
           continue;
         }
-        const req: GenerateRequest = { prompt: this.prompt, interventions: lane === 'with' ? s.interventions : undefined, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed };
+        const req: GenerateRequest = { prompt: this.prompt, interventions: lane === 'with' ? interventions : undefined, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed };
         const g = s.engine.generate(req, (t) => {
           this.lanes[lane].text += t.text;
           this.lanes[lane].tokens++;
@@ -161,10 +146,8 @@ export class GeneratePanel implements vscode.Disposable {
     return doc;
   }
 
-  dispose(): void {
+  override dispose(): void {
     this.stop();
-    if (GeneratePanel.current === this) GeneratePanel.current = undefined;
-    for (const d of this.subs) d.dispose();
-    this.panel.dispose();
+    super.dispose();
   }
 }

@@ -33,7 +33,7 @@ export class RunsFeature implements vscode.Disposable {
   constructor(
     readonly ctx: vscode.ExtensionContext,
     private readonly session: Session,
-    private readonly log: vscode.LogOutputChannel,
+    readonly log: vscode.LogOutputChannel,
   ) {
     this.subs.push(
       session.onDidChange((what) => {
@@ -177,7 +177,7 @@ export class RunsFeature implements vscode.Disposable {
   }
 
   private compareHandlers(): CompareHandlers {
-    return { generate: () => vscode.commands.executeCommand('attnscope.generate') };
+    return { log: this.log, generate: () => vscode.commands.executeCommand('attnscope.generate') };
   }
 
   private compareInit(view: CompareView): CompareInit {
@@ -301,6 +301,7 @@ class RunEditorProvider implements vscode.CustomReadonlyEditorProvider {
     const file = doc.uri.fsPath;
     const init = await f.runEditorInit(file);
     const host = new CompareWebview(panel.webview, f.ctx.extensionUri, init, {
+      log: f.log,
       compareWith: async () => {
         const other = await f.pickRun(`Compare ${path.basename(file)} with…`, file);
         if (other) await f.compareFiles(file, other);

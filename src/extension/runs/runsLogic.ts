@@ -5,8 +5,9 @@ import type { CompareResult } from '../../engine/analysis/compare';
 import { describeInterventions } from '../../shared/interventions';
 import type { SavedRun } from '../../engine/runs/runFile';
 import { headLabel, METRICS, type HeadRef, type MetricName } from '../../shared/heads';
-import type { Envelope, TensorMsg } from '../../shared/protocol';
-import type { CompareSource, CompareView, FromCompare, FromGenerate, GenerateOptions, OverlayMode, PositionView, ProbText, RunSideView } from '../../shared/runsProtocol';
+import type { TensorMsg } from '../../shared/protocol';
+import { LIMITS, fail, generateOptions, headRef, int, list, nullable, obj, oneOf, parseMessage, str, validate, type Check, type Obj, type ParsedMessage } from '../../shared/validate';
+import type { CompareSource, CompareView, FromCompare, FromGenerate, OverlayMode, PositionView, ProbText, RunSideView } from '../../shared/runsProtocol';
 
 /** Names newRunPath gives: `<stem>-2024-05-01T10-20-30-123Z[-n].attnrun`. */
 const AUTO_NAME = /-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(-\d+)?\.attnrun$/;
@@ -213,104 +214,62 @@ export function patternsOnly(run: SavedRun): SavedRun {
   return { file: run.file, header: run.header, patterns: run.patterns };
 }
 
-/** Checks the Compare panel's saved webview state (restored after a reload); undefined if unusable. */
+/**
+ * Checks the Compare panel's saved webview state (restored after a reload): two .attnrun paths and
+ * two labels (cut to LIMITS.label); undefined if unusable.
+ */
 export function parseCompareSource(state: unknown): CompareSource | undefined {
-  if (typeof state !== 'object' || state === null) return undefined;
-  const src = (state as { source?: unknown }).source as CompareSource | undefined;
-  if (typeof src !== 'object' || src === null || !Array.isArray(src.files) || !Array.isArray(src.labels)) return undefined;
-  const ok = (v: unknown[]) => v.length === 2 && v.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 4096);
-  if (!ok(src.files) || !ok(src.labels)) return undefined;
-  if (!src.files.every((f) => f.endsWith('.attnrun'))) return undefined;
-  return { files: [src.files[0]!, src.files[1]!], labels: [src.labels[0]!.slice(0, 200), src.labels[1]!.slice(0, 200)] };
+  const r = validate((): CompareSource => {
+    const src = obj(obj(state, 'state').source, 'state.source');
+    const file: Check<string> = (v, p) => {
+      const f = str(v, p, LIMITS.path, 1);
+      return f.endsWith('.attnrun') ? f : fail(p, 'expected an .attnrun file');
+    };
+    const files = list(src.files, 'state.source.files', file, 2);
+    const labels = list(src.labels, 'state.source.labels', (v, p) => str(v, p, LIMITS.path, 1).slice(0, LIMITS.label), 2);
+    if (files.length !== 2 || labels.length !== 2) fail('state.source', 'expected two files and two labels');
+    return { files: [files[0]!, files[1]!], labels: [labels[0]!, labels[1]!] };
+  });
+  return r.ok ? r.value : undefined;
 }
 
-// ---- message validation (everything from a webview is checked before use) ----
-
-type Parsed<T> = { ok: true; envelope: Envelope<T> } | { ok: false; error: string; messageId?: number };
-
-function envelopeOf(raw: unknown): { ok: true; messageId: number; body: Record<string, unknown> } | { ok: false; error: string; messageId?: number } {
-  if (typeof raw !== 'object' || raw === null) return { ok: false, error: 'message is not an object' };
-  const e = raw as Record<string, unknown>;
-  if (!Number.isSafeInteger(e.messageId) || (e.messageId as number) < 0) return { ok: false, error: 'message has no valid messageId' };
-  const messageId = e.messageId as number;
-  if (typeof e.body !== 'object' || e.body === null) return { ok: false, error: 'message has no body', messageId };
-  const body = e.body as Record<string, unknown>;
-  if (typeof body.type !== 'string') return { ok: false, error: 'message body has no type', messageId };
-  return { ok: true, messageId, body };
-}
-
-function isHead(v: unknown): v is HeadRef {
-  const h = v as HeadRef;
-  return typeof v === 'object' && v !== null && Number.isInteger(h.layer) && Number.isInteger(h.head) && h.layer >= 0 && h.head >= 0 && h.layer < 4096 && h.head < 4096;
-}
+// ---- message validation (everything from a webview is checked before use; src/shared/validate.ts) ----
 
 export const OVERLAY_MODES: readonly OverlayMode[] = ['kl', 'attention'];
 
-export function parseFromCompare(raw: unknown): Parsed<FromCompare> {
-  const e = envelopeOf(raw);
-  if (!e.ok) return e;
-  const { messageId, body } = e;
-  const fail = (error: string) => ({ ok: false as const, error, messageId });
-  switch (body.type) {
-    case 'ready':
-      if (!Number.isInteger(body.version)) return fail('ready: version must be an integer');
-      return { ok: true, envelope: { messageId, body: { type: 'ready', version: body.version as number } } };
-    case 'compareWith':
-    case 'generate':
-      return { ok: true, envelope: { messageId, body: { type: body.type } } };
-    case 'selected': {
-      const pos = body.position;
-      if (pos !== null && !(Number.isInteger(pos) && (pos as number) >= 0)) return fail('selected: position must be a non-negative integer or null');
-      if (body.head !== null && !isHead(body.head)) return fail('selected: head must be {layer, head} or null');
-      if (!METRICS.includes(body.metric as MetricName)) return fail(`selected: metric must be one of ${METRICS.join(', ')}`);
-      if (!OVERLAY_MODES.includes(body.overlay as OverlayMode)) return fail(`selected: overlay must be one of ${OVERLAY_MODES.join(', ')}`);
-      return { ok: true, envelope: { messageId, body: { type: 'selected', position: pos as number | null, head: body.head as HeadRef | null, metric: body.metric as MetricName, overlay: body.overlay as OverlayMode } } };
-    }
-    case 'attentionRows': {
-      const pos = body.position;
-      if (!(Number.isInteger(pos) && (pos as number) >= 0)) return fail('attentionRows: position must be a non-negative integer');
-      if (body.head !== null && !isHead(body.head)) return fail('attentionRows: head must be {layer, head} or null');
-      const head = body.head === null ? null : { layer: (body.head as HeadRef).layer, head: (body.head as HeadRef).head };
-      return { ok: true, envelope: { messageId, body: { type: 'attentionRows', position: pos as number, head } } };
-    }
-    default:
-      return fail(`unknown message type ${JSON.stringify(body.type).slice(0, 40)}`);
-  }
-}
+const ready = (b: Obj) => ({ type: 'ready' as const, version: int(b.version, 'body.version') });
 
-export const GENERATE_LIMITS = { maxTokens: 1024, temperature: 10 } as const;
+const FROM_COMPARE: { [K in FromCompare['type']]: (b: Obj) => Extract<FromCompare, { type: K }> } = {
+  ready,
+  compareWith: () => ({ type: 'compareWith' }),
+  generate: () => ({ type: 'generate' }),
+  selected: (b) => ({
+    type: 'selected',
+    position: nullable(b.position, 'body.position', (v, p) => int(v, p, 0, LIMITS.list)),
+    head: nullable(b.head, 'body.head', headRef),
+    metric: oneOf(b.metric, 'body.metric', METRICS),
+    overlay: oneOf(b.overlay, 'body.overlay', OVERLAY_MODES),
+  }),
+  attentionRows: (b) => ({ type: 'attentionRows', position: int(b.position, 'body.position', 0, LIMITS.list), head: nullable(b.head, 'body.head', headRef) }),
+};
+
+export function parseFromCompare(raw: unknown): ParsedMessage<FromCompare> {
+  return parseMessage<FromCompare>(raw, FROM_COMPARE);
+}
 
 /** Checks generation options; returns the error text or undefined. */
 export function checkGenerateOptions(o: unknown): string | undefined {
-  if (typeof o !== 'object' || o === null) return 'options must be an object';
-  const g = o as GenerateOptions;
-  if (!Number.isInteger(g.maxTokens) || g.maxTokens < 1 || g.maxTokens > GENERATE_LIMITS.maxTokens) return `tokens must be an integer from 1 to ${GENERATE_LIMITS.maxTokens}`;
-  if (typeof g.temperature !== 'number' || !Number.isFinite(g.temperature) || g.temperature < 0 || g.temperature > GENERATE_LIMITS.temperature) return `temperature must be a number from 0 (greedy) to ${GENERATE_LIMITS.temperature}`;
-  if (!Number.isInteger(g.seed) || g.seed < 0 || g.seed > 0xffffffff) return 'seed must be an integer from 0 to 4294967295';
-  return undefined;
+  const r = validate(() => generateOptions(o, 'options'));
+  return r.ok ? undefined : r.error;
 }
 
-export function parseFromGenerate(raw: unknown): Parsed<FromGenerate> {
-  const e = envelopeOf(raw);
-  if (!e.ok) return e;
-  const { messageId, body } = e;
-  const fail = (error: string) => ({ ok: false as const, error, messageId });
-  switch (body.type) {
-    case 'ready':
-      if (!Number.isInteger(body.version)) return fail('ready: version must be an integer');
-      return { ok: true, envelope: { messageId, body: { type: 'ready', version: body.version as number } } };
-    case 'stop':
-      return { ok: true, envelope: { messageId, body: { type: 'stop' } } };
-    case 'generate': {
-      const err = checkGenerateOptions(body.options);
-      if (err) return fail(`generate: ${err}`);
-      const o = body.options as GenerateOptions;
-      return { ok: true, envelope: { messageId, body: { type: 'generate', options: { maxTokens: o.maxTokens, temperature: o.temperature, seed: o.seed } } } };
-    }
-    case 'inspect':
-      if (body.lane !== 'with' && body.lane !== 'without') return fail('inspect: lane must be "with" or "without"');
-      return { ok: true, envelope: { messageId, body: { type: 'inspect', lane: body.lane } } };
-    default:
-      return fail(`unknown message type ${JSON.stringify(body.type).slice(0, 40)}`);
-  }
+const FROM_GENERATE: { [K in FromGenerate['type']]: (b: Obj) => Extract<FromGenerate, { type: K }> } = {
+  ready,
+  stop: () => ({ type: 'stop' }),
+  generate: (b) => ({ type: 'generate', options: generateOptions(b.options, 'body.options') }),
+  inspect: (b) => ({ type: 'inspect', lane: oneOf(b.lane, 'body.lane', ['with', 'without']) }),
+};
+
+export function parseFromGenerate(raw: unknown): ParsedMessage<FromGenerate> {
+  return parseMessage<FromGenerate>(raw, FROM_GENERATE);
 }

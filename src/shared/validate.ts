@@ -1,0 +1,207 @@
+// Path-reporting validation combinators: every message that crosses the host ↔ webview boundary is
+// checked with these, on both sides, against one set of limits. A check returns the value (a clean
+// copy for objects it builds, e.g. headRef) or throws `Invalid` with the path to the first problem:
+//
+//   body.state.run.tokens[3].start: expected an integer ≥ 0
+//
+// `validate(() => …)` turns that into a result; `parseMessage` checks an envelope and its body and
+// keeps the messageId of a bad message, so that the error can be sent back as its reply.
+import type { HeadRef } from './heads';
+import type { Envelope, TensorMsg } from './protocol';
+import type { GenerateOptions } from './runsProtocol';
+
+/** The limits of everything a message may carry, defined once for the host and the webviews. */
+export const LIMITS = {
+  /** layer and head indexes are below this */
+  headIndex: 4096,
+  /** heads named in one list (every head of the largest models fits) */
+  heads: 65_536,
+  /** tokens, positions, predictions, lines and any other list */
+  list: 1 << 20,
+  /** any text (a prompt is the longest) */
+  text: 1 << 24,
+  /** a file path */
+  path: 4096,
+  /** a label (e.g. a run's name in a title) */
+  label: 200,
+  /** a head's output scale: 0 (masked) to this */
+  scale: 100,
+  /** the attention-sink factor: above 0, up to this */
+  sink: 100,
+  /** tokens per generation */
+  maxTokens: 1024,
+  /** sampling temperature: 0 (greedy) to this */
+  temperature: 10,
+  /** the sampler's seed: 0 to this */
+  seed: 0xffffffff,
+} as const;
+
+/** A failed check: its message starts with the path to the problem. */
+export class Invalid extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Invalid';
+  }
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** A checked envelope, or why not (with the messageId when it could be read, for an error reply). */
+export type ParsedMessage<T> = { ok: true; value: Envelope<T> } | { ok: false; error: string; messageId?: number };
+
+export type Obj = Record<string, unknown>;
+/** A check of one value at a path. */
+export type Check<T> = (v: unknown, path: string) => T;
+
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function fail(path: string, what: string): never {
+  throw new Invalid(`${path}: ${what}`);
+}
+
+/** Runs checks; an `Invalid` becomes `{ok: false, error}` (anything else is a bug and is thrown). */
+export function validate<T>(check: () => T): Validated<T> {
+  try {
+    return { ok: true, value: check() };
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+export function obj(v: unknown, path: string): Obj {
+  return isObj(v) ? v : fail(path, 'expected an object');
+}
+
+/** An integer from `min` to `max` (safe integers when no max is given). */
+export function int(v: unknown, path: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max) return v;
+  return fail(path, max === Number.MAX_SAFE_INTEGER ? `expected an integer ≥ ${min}` : `expected an integer from ${min} to ${max}`);
+}
+
+export interface NumRange {
+  min?: number;
+  max?: number;
+  /** exclusive lower bound */
+  above?: number;
+}
+
+/** A finite number, within the range when one is given. */
+export function num(v: unknown, path: string, range: NumRange = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return fail(path, 'expected a finite number');
+  const { min, max, above } = range;
+  if ((min !== undefined && v < min) || (max !== undefined && v > max) || (above !== undefined && v <= above)) {
+    const low = above !== undefined ? `> ${above}` : min !== undefined ? `≥ ${min}` : '';
+    const high = max !== undefined ? `≤ ${max}` : '';
+    return fail(path, `expected a number ${[low, high].filter(Boolean).join(' and ')}`);
+  }
+  return v;
+}
+
+/** A finite number or null (a metric that is not available); NaN reads as null. */
+export function numOrNull(v: unknown, path: string): number | null {
+  if (v === null || (typeof v === 'number' && Number.isNaN(v))) return null;
+  return num(v, path);
+}
+
+/** A string of at most `max` UTF-16 units (and at least `min`). */
+export function str(v: unknown, path: string, max: number = LIMITS.text, min = 0): string {
+  if (typeof v !== 'string') return fail(path, 'expected a string');
+  if (v.length > max) return fail(path, `expected at most ${max} characters, got ${v.length}`);
+  if (v.length < min) return fail(path, min === 1 ? 'expected a non-empty string' : `expected at least ${min} characters`);
+  return v;
+}
+
+export function strOrNull(v: unknown, path: string, max: number = LIMITS.text): string | null {
+  return v === null ? null : str(v, path, max);
+}
+
+export function bool(v: unknown, path: string): boolean {
+  return typeof v === 'boolean' ? v : fail(path, 'expected a boolean');
+}
+
+export function oneOf<T extends string>(v: unknown, path: string, options: readonly T[]): T {
+  return typeof v === 'string' && (options as readonly string[]).includes(v) ? (v as T) : fail(path, `expected one of ${options.join(', ')}`);
+}
+
+/** An array of at most `max` items (items unchecked; see `list`). */
+export function arr(v: unknown, path: string, max: number = LIMITS.list): unknown[] {
+  if (!Array.isArray(v)) return fail(path, 'expected an array');
+  if (v.length > max) return fail(path, `expected at most ${max} items, got ${v.length}`);
+  return v;
+}
+
+/** An array of at most `max` items, each checked at `path[i]`; returns the checked items. */
+export function list<T>(v: unknown, path: string, item: Check<T>, max: number = LIMITS.list): T[] {
+  return arr(v, path, max).map((x, i) => item(x, `${path}[${i}]`));
+}
+
+/** null, or the check's value. */
+export function nullable<T>(v: unknown, path: string, check: Check<T>): T | null {
+  return v === null ? null : check(v, path);
+}
+
+/** A head {layer, head} (a clean copy: other fields are dropped). */
+export function headRef(v: unknown, path: string): HeadRef {
+  const o = obj(v, path);
+  return { layer: int(o.layer, `${path}.layer`, 0, LIMITS.headIndex - 1), head: int(o.head, `${path}.head`, 0, LIMITS.headIndex - 1) };
+}
+
+export function headList(v: unknown, path: string): HeadRef[] {
+  return list(v, path, headRef, LIMITS.heads);
+}
+
+/**
+ * A float32 tensor: `dims` of the given rank (any when omitted) and `data` an ArrayBuffer (or a
+ * view of one) of exactly 4 × product(dims) bytes.
+ */
+export function tensor(v: unknown, path: string, rank?: number): TensorMsg {
+  const o = obj(v, path);
+  const dims = list(o.dims, `${path}.dims`, (d, p) => int(d, p), 8);
+  if (rank !== undefined && dims.length !== rank) fail(`${path}.dims`, `expected ${rank} dimension(s)`);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const d = o.data;
+  const bytes = d instanceof ArrayBuffer ? d.byteLength : ArrayBuffer.isView(d) ? d.byteLength : fail(`${path}.data`, 'expected an ArrayBuffer');
+  if (bytes !== 4 * n) fail(`${path}.data`, `expected ${4 * n} bytes (float32 × ${dims.join('×') || 'scalar'}), got ${bytes}`);
+  return o as unknown as TensorMsg;
+}
+
+/** Generation options within LIMITS (a clean copy). */
+export function generateOptions(v: unknown, path: string): GenerateOptions {
+  const o = obj(v, path);
+  return {
+    maxTokens: int(o.maxTokens, `${path}.maxTokens`, 1, LIMITS.maxTokens),
+    temperature: num(o.temperature, `${path}.temperature`, { min: 0, max: LIMITS.temperature }),
+    seed: int(o.seed, `${path}.seed`, 0, LIMITS.seed),
+  };
+}
+
+/** Checks an envelope {messageId, inReplyTo?, body: {type, …}}; the body's other fields are not checked. */
+export function envelope(v: unknown, path = 'message'): { messageId: number; inReplyTo?: number; body: Obj; type: string } {
+  if (!isObj(v)) return fail(path, 'expected an envelope {messageId, body}');
+  const messageId = int(v.messageId, `${path}.messageId`);
+  const inReplyTo = v.inReplyTo === undefined ? undefined : int(v.inReplyTo, `${path}.inReplyTo`);
+  const body = obj(v.body, 'body');
+  const type = str(body.type, 'body.type', 64);
+  return { messageId, ...(inReplyTo !== undefined ? { inReplyTo } : {}), body, type };
+}
+
+/**
+ * Checks a message from the other side: the envelope, then its body with `bodies[type]` (which
+ * returns the clean body). Errors name the message: `malformed setScale message: body.value: …`,
+ * `unknown message type "x"`; a bad body keeps its messageId (to answer it with an error reply).
+ */
+export function parseMessage<T extends { type: string }>(raw: unknown, bodies: { [K in T['type']]: (b: Obj) => Extract<T, { type: K }> }): ParsedMessage<T> {
+  let env: ReturnType<typeof envelope>;
+  try {
+    env = envelope(raw);
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.message, ...(isObj(raw) && Number.isSafeInteger(raw.messageId) ? { messageId: raw.messageId as number } : {}) };
+    throw e;
+  }
+  const { messageId, type, body } = env;
+  const check = Object.prototype.hasOwnProperty.call(bodies, type) ? (bodies as Record<string, (b: Obj) => T>)[type] : undefined;
+  if (!check) return { ok: false, error: `unknown message type ${JSON.stringify(type.slice(0, 40))}`, messageId };
+  const r = validate(() => check(body));
+  return r.ok ? { ok: true, value: { messageId, body: r.value } } : { ok: false, error: `malformed ${type} message: ${r.error}`, messageId };
+}
