@@ -68,7 +68,7 @@ export abstract class WebviewHost<In extends { type: string }, Out extends { typ
     webview.options = webviewOptions(extensionUri, page.roots);
     webview.html = webviewHtml(webview, extensionUri, { script: page.script, title: page.title });
     this.messenger = new Messenger<never, Out>((env) => void webview.postMessage(env));
-    this.subs.push(webview.onDidReceiveMessage((m) => void this.onMessage(m)));
+    this.subs.push(webview.onDidReceiveMessage((m) => void this.receive(m)));
     if (this.panel) this.subs.push(this.panel.onDidDispose(() => this.dispose()));
   }
 
@@ -96,7 +96,8 @@ export abstract class WebviewHost<In extends { type: string }, Out extends { typ
     else this.messenger.reply(inReplyTo, body);
   }
 
-  private async onMessage(raw: unknown): Promise<void> {
+  /** Every message from the page enters here (webview.onDidReceiveMessage); never throws. */
+  async receive(raw: unknown): Promise<void> {
     if (this.disposed) return;
     this.received++;
     const parsed = this.page.parse(raw);

@@ -110,3 +110,23 @@ test('parseFromWebview: accepts each well-formed message, rejects malformed ones
   bad({ messageId: 1, body: { type: 'revealToken', index: '3' } }, /malformed revealToken/);
   bad({ messageId: 1, body: { type: 'rm -rf' } }, /unknown message type/);
 });
+
+test('parseFromWebview: errors say which field is wrong; bad messages keep their messageId for the error reply', () => {
+  assert.deepEqual(parseFromWebview({ messageId: 9, body: { type: 'setScale', heads: [{ layer: 0, head: 0 }], value: 101 } }), {
+    ok: false,
+    error: 'malformed setScale message: body.value: expected a number ≥ 0 and ≤ 100',
+    messageId: 9,
+  });
+  assert.deepEqual(parseFromWebview({ messageId: 9, body: { type: 'setSettings', settings: { aggregation: 'mean', colour: 'red' } } }), {
+    ok: false,
+    error: 'malformed setSettings message: body.settings.colour: unknown setting; expected aggregation, direction, metric, discountSink',
+    messageId: 9,
+  });
+  const r = parseFromWebview({ messageId: 9, body: { type: 'toggleMask', head: { layer: 2, head: 5000 } } });
+  assert.equal(r.ok, false);
+  assert.match((r as { error: string }).error, /^malformed toggleMask message: body\.head\.head: expected an integer from 0 to 4095$/);
+  assert.equal((r as { messageId?: number }).messageId, 9);
+  const set = parseFromWebview({ messageId: 2, body: { type: 'setSettings', settings: { discountSink: false, metric: 'entropy' } } });
+  assert.ok(set.ok);
+  assert.deepEqual(set.value.body, { type: 'setSettings', settings: { discountSink: false, metric: 'entropy' } });
+});

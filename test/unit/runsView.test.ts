@@ -179,6 +179,47 @@ test('messages from the generation webview are validated', () => {
   assert.ok(validateToGenerate({ messageId: 1, body: { type: 'done', lane: 'without', stopReason: 'cancelled', tokens: 3, perTokenMs: 1 } }).ok);
 });
 
+test('the generation page takes session updates (interventions reset) and refuses malformed ones with a path', () => {
+  const session = { prompt: 'The cat', promptName: 'story', interventions: [] as string[] };
+  assert.ok(validateToGenerate({ messageId: 2, body: { type: 'session', session } }).ok);
+  assert.ok(validateToGenerate({ messageId: 1, inReplyTo: 1, body: { type: 'init', init: { ...session, interventions: ['mask L0H1'], options: { maxTokens: 8, temperature: 0, seed: 0 } } } }).ok);
+  const err = (raw: unknown) => {
+    const r = validateToGenerate(raw);
+    assert.equal(r.ok, false, JSON.stringify(raw));
+    return (r as { error: string }).error;
+  };
+  assert.equal(err({ messageId: 2, body: { type: 'session', session: { ...session, interventions: ['ok', 3] } } }), 'body.session.interventions[1]: expected a string');
+  assert.equal(err({ messageId: 2, body: { type: 'init', init: { ...session, options: { maxTokens: 0, temperature: 0, seed: 0 } } } }), 'body.init.options.maxTokens: expected an integer from 1 to 1024');
+  assert.equal(err({ messageId: 2, body: { type: 'started', lanes: ['with', 'both'], options: { maxTokens: 8, temperature: 0, seed: 0 } } }), 'body.lanes[1]: expected one of with, without');
+  assert.equal(err({ messageId: 2, body: { type: 'token', lane: 'with', text: 'x', prob: NaN } }), 'body.prob: expected a finite number');
+  // host side: the error names the message and the field
+  const g = parseFromGenerate({ messageId: 3, body: { type: 'generate', options: { maxTokens: 8, temperature: 11, seed: 0 } } });
+  assert.deepEqual(g, { ok: false, error: 'malformed generate message: body.options.temperature: expected a number ≥ 0 and ≤ 10', messageId: 3 });
+  assert.equal(checkGenerateOptions({ maxTokens: 8, temperature: 0, seed: 2 ** 32 }), 'options.seed: expected an integer from 0 to 4294967295');
+});
+
+test('compare init: a view whose parts disagree is refused with the path to the part', () => {
+  const A = run([[0, 'a'], [1, ' b']], [[1, 0, 0], [0, 1, 0]], [1, 2]);
+  const B = run([[0, 'a'], [1, ' b']], [[1, 0, 0], [0, 0, 1]], [1, 2]);
+  const view = buildCompareView(A, B, compareRuns(A, B), fallbackDecoder(A, B));
+  const init = (v: unknown) => ({ messageId: 1, body: { type: 'init', init: { view: v, error: null, canGenerate: true } } });
+  assert.ok(validateToCompare(init(view)).ok);
+  const err = (v: unknown) => {
+    const r = validateToCompare(init(v));
+    assert.equal(r.ok, false);
+    return (r as { error: string }).error;
+  };
+  const c = structuredClone(view);
+  c.a.tokens[1]!.end = 99;
+  assert.equal(err(c), 'body.init.view.a.tokens[1].end: expected start ≤ end ≤ prompt length (3)');
+  assert.equal(err({ ...view, mostDifferent: [view.positions.length] }), `body.init.view.mostDifferent[0]: expected an integer from 0 to ${view.positions.length - 1}`);
+  assert.equal(err({ ...view, b: { ...view.b, metrics: { dims: [5, 2, 1], data: new ArrayBuffer(40) } } }), 'body.init.view.b.metrics.dims: expected [5, 1, 2] (metric, layer, head), got [5, 2, 1]');
+  assert.equal(err({ ...view, mode: 'single' }), 'body.init.view.b: expected null for a single run');
+  assert.match(err({ ...view, positions: [{ ...view.positions[0], topA: [{ id: 1, text: 'x', prob: Infinity }] }] }), /^body\.init\.view\.positions\[0\]\.topA\[0\]\.prob: expected a finite number$/);
+  const noView = validateToCompare({ messageId: 1, body: { type: 'init', init: { view: null, error: null, canGenerate: false } } });
+  assert.deepEqual(noView, { ok: false, error: 'body.init.error: expected a string' }, 'no view and no error: nothing to show');
+});
+
 /**
  * Hand-made patterns, 1 layer × 2 heads. A = "a b c" (T 3), B = "a X b c" (T 4). Head 0 attends to
  * the previous token (the first token to itself); head 1 spreads evenly over the tokens so far.
