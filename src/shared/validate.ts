@@ -205,3 +205,17 @@ export function parseMessage<T extends { type: string }>(raw: unknown, bodies: {
   const r = validate(() => check(body));
   return r.ok ? { ok: true, value: { messageId, body: r.value } } : { ok: false, error: `malformed ${type} message: ${r.error}`, messageId };
 }
+
+/**
+ * Checks a message in place (the webview side: large states and tensors are not copied): the
+ * envelope, then its body with `checks[type]`. Errors are the path to the problem
+ * ("body.state.run.tokens[3].start: expected an integer ≥ 0"); an unknown type is "body.type: …".
+ */
+export function checkMessage<T extends { type: string }>(raw: unknown, checks: { [K in T['type']]: (b: Obj) => void }): Validated<Envelope<T>> {
+  return validate(() => {
+    const b = envelope(raw).body;
+    const type = oneOf(b.type, 'body.type', Object.keys(checks));
+    (checks as Record<string, (b: Obj) => void>)[type]!(b);
+    return raw as Envelope<T>;
+  });
+}

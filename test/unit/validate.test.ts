@@ -2,7 +2,7 @@
 // path and wording of what it refuses, the one set of limits, and parseMessage's error replies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIMITS, Invalid, arr, bool, envelope, generateOptions, headList, headRef, int, list, nullable, num, numOrNull, obj, oneOf, parseMessage, str, strOrNull, tensor, validate, type Obj } from '../../src/shared/validate';
+import { LIMITS, Invalid, arr, bool, checkMessage, envelope, generateOptions, headList, headRef, int, list, nullable, num, numOrNull, obj, oneOf, parseMessage, str, strOrNull, tensor, validate, type Obj } from '../../src/shared/validate';
 
 /** The error of a check that must fail. */
 function error(check: () => unknown): string {
@@ -118,4 +118,14 @@ test('parseMessage: clean bodies; errors name the message and keep its messageId
   assert.deepEqual(long, { ok: false, error: `unknown message type "${'x'.repeat(40)}"`, messageId: 1 });
   const huge = parseMessage<Msg>({ messageId: 1, body: { type: 'x'.repeat(100) } }, BODIES);
   assert.deepEqual(huge, { ok: false, error: 'body.type: expected at most 64 characters, got 100', messageId: 1 });
+});
+
+test('checkMessage: the page side checks in place and returns the message itself', () => {
+  const checks = { ping: (b: Obj) => void int(b.n, 'body.n', 0, 9), stop: () => undefined };
+  const raw = { messageId: 1, inReplyTo: 0, body: { type: 'ping', n: 3 } };
+  const r = checkMessage<Msg>(raw, checks);
+  assert.ok(r.ok && r.value === raw, 'no copy');
+  assert.deepEqual(checkMessage<Msg>({ messageId: 1, body: { type: 'ping', n: -3 } }, checks), { ok: false, error: 'body.n: expected an integer from 0 to 9' });
+  assert.deepEqual(checkMessage<Msg>({ messageId: 1, body: { type: 'constructor' } }, checks), { ok: false, error: 'body.type: expected one of ping, stop' });
+  assert.deepEqual(checkMessage<Msg>([], checks), { ok: false, error: 'message: expected an envelope {messageId, body}' });
 });

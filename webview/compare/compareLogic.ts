@@ -5,7 +5,7 @@ import { METRICS, type Envelope, type HeadRef, type TensorMsg } from '../../src/
 import { scaleFraction, scaleMax, sinkMask } from '../logic/colorScale';
 import { checkToken, tensorValues } from '../logic/validate';
 import type { CompareView, Lane, ToCompare, ToGenerate } from '../../src/shared/runsProtocol';
-import { LIMITS, bool, envelope, fail, generateOptions, headRef, int, list, nullable, num, numOrNull, obj, oneOf, str, strOrNull, tensor, validate, type Obj, type Validated } from '../../src/shared/validate';
+import { LIMITS, bool, checkMessage, fail, generateOptions, headRef, int, list, nullable, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
 
 export type Checked<T> = Validated<T>;
 
@@ -51,20 +51,19 @@ function checkPosition(v: unknown, p: string): void {
   str(o.text, `${p}.text`);
   list(o.topA, `${p}.topA`, probText);
   list(o.topB, `${p}.topB`, probText);
-  list(o.left, `${p}.left`, (x, q) => {
-    const l = obj(x, q);
-    int(l.id, `${q}.id`);
-    str(l.text, `${q}.text`);
-    num(l.probA, `${q}.probA`);
-    numOrNull(l.probB, `${q}.probB`);
-  });
-  list(o.entered, `${p}.entered`, (x, q) => {
-    const e = obj(x, q);
-    int(e.id, `${q}.id`);
-    str(e.text, `${q}.text`);
-    numOrNull(e.probA, `${q}.probA`);
-    num(e.probB, `${q}.probB`);
-  });
+  list(o.left, `${p}.left`, topKChange('b'));
+  list(o.entered, `${p}.entered`, topKChange('a'));
+}
+
+/** An id that left (absent from B's top-K) or entered (absent from A's): that side's probability may be null. */
+function topKChange(mayBeNull: 'a' | 'b') {
+  return (v: unknown, q: string): void => {
+    const o = obj(v, q);
+    int(o.id, `${q}.id`);
+    str(o.text, `${q}.text`);
+    (mayBeNull === 'a' ? numOrNull : num)(o.probA, `${q}.probA`);
+    (mayBeNull === 'b' ? numOrNull : num)(o.probB, `${q}.probB`);
+  };
 }
 
 /** A per-position tensor: [positions]. */
@@ -102,32 +101,19 @@ function checkCompareInit(v: unknown, p: string): void {
   if (o.hint !== undefined) str(o.hint, `${p}.hint`);
 }
 
-const TO_COMPARE = ['init', 'attentionRows', 'error'] as const satisfies readonly ToCompare['type'][];
+const TO_COMPARE: { [K in ToCompare['type']]: (b: Obj) => void } = {
+  init: (b) => checkCompareInit(b.init, 'body.init'),
+  attentionRows: (b) => {
+    int(b.position, 'body.position');
+    nullable(b.head, 'body.head', headRef);
+    tensor(b.a, 'body.a', 1);
+    tensor(b.b, 'body.b', 1);
+  },
+  error: (b) => str(b.message, 'body.message'),
+};
 
 export function validateToCompare(raw: unknown): Checked<Envelope<ToCompare>> {
-  return validate(() => {
-    const b = envelope(raw).body;
-    const type = oneOf(b.type, 'body.type', TO_COMPARE);
-    switch (type) {
-      case 'init':
-        checkCompareInit(b.init, 'body.init');
-        break;
-      case 'attentionRows':
-        int(b.position, 'body.position');
-        nullable(b.head, 'body.head', headRef);
-        tensor(b.a, 'body.a', 1);
-        tensor(b.b, 'body.b', 1);
-        break;
-      case 'error':
-        str(b.message, 'body.message');
-        break;
-      default: {
-        const never: never = type;
-        fail('body.type', `unknown ${String(never)}`);
-      }
-    }
-    return raw as Envelope<ToCompare>;
-  });
+  return checkMessage<ToCompare>(raw, TO_COMPARE);
 }
 
 function checkGenerateSession(o: Obj, p: string): void {
@@ -137,49 +123,35 @@ function checkGenerateSession(o: Obj, p: string): void {
 }
 
 const LANES = ['with', 'without'] as const satisfies readonly Lane[];
-const TO_GENERATE = ['init', 'session', 'started', 'token', 'done', 'finished', 'error'] as const satisfies readonly ToGenerate['type'][];
+
+const TO_GENERATE: { [K in ToGenerate['type']]: (b: Obj) => void } = {
+  init: (b) => {
+    const i = obj(b.init, 'body.init');
+    checkGenerateSession(i, 'body.init');
+    generateOptions(i.options, 'body.init.options');
+  },
+  session: (b) => checkGenerateSession(obj(b.session, 'body.session'), 'body.session'),
+  started: (b) => {
+    list(b.lanes, 'body.lanes', (x, q) => oneOf(x, q, LANES), LANES.length);
+    generateOptions(b.options, 'body.options');
+  },
+  token: (b) => {
+    oneOf(b.lane, 'body.lane', LANES);
+    str(b.text, 'body.text');
+    num(b.prob, 'body.prob');
+  },
+  done: (b) => {
+    oneOf(b.lane, 'body.lane', LANES);
+    str(b.stopReason, 'body.stopReason');
+    int(b.tokens, 'body.tokens');
+    num(b.perTokenMs, 'body.perTokenMs');
+  },
+  finished: () => undefined,
+  error: (b) => str(b.message, 'body.message'),
+};
 
 export function validateToGenerate(raw: unknown): Checked<Envelope<ToGenerate>> {
-  return validate(() => {
-    const b = envelope(raw).body;
-    const type = oneOf(b.type, 'body.type', TO_GENERATE);
-    switch (type) {
-      case 'init': {
-        const i = obj(b.init, 'body.init');
-        checkGenerateSession(i, 'body.init');
-        generateOptions(i.options, 'body.init.options');
-        break;
-      }
-      case 'session':
-        checkGenerateSession(obj(b.session, 'body.session'), 'body.session');
-        break;
-      case 'started':
-        list(b.lanes, 'body.lanes', (x, q) => oneOf(x, q, LANES), LANES.length);
-        generateOptions(b.options, 'body.options');
-        break;
-      case 'token':
-        oneOf(b.lane, 'body.lane', LANES);
-        str(b.text, 'body.text');
-        num(b.prob, 'body.prob');
-        break;
-      case 'done':
-        oneOf(b.lane, 'body.lane', LANES);
-        str(b.stopReason, 'body.stopReason');
-        int(b.tokens, 'body.tokens');
-        num(b.perTokenMs, 'body.perTokenMs');
-        break;
-      case 'finished':
-        break;
-      case 'error':
-        str(b.message, 'body.message');
-        break;
-      default: {
-        const never: never = type;
-        fail('body.type', `unknown ${String(never)}`);
-      }
-    }
-    return raw as Envelope<ToGenerate>;
-  });
+  return checkMessage<ToGenerate>(raw, TO_GENERATE);
 }
 
 /** Symmetric bound of a diverging scale: the largest |value| (finite), at least `floor`. */

@@ -2,7 +2,7 @@
 // (src/shared/validate.ts). A malformed message is rejected as a whole with a path to the first
 // problem (e.g. "body.state.run.tokens[3].start: expected an integer ≥ 0"), never half-applied.
 import { METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
-import { LIMITS, bool, envelope, fail, headList, headRef, int, list, num, numOrNull, obj, oneOf, str, strOrNull, tensor, validate, type Validated } from '../../src/shared/validate';
+import { LIMITS, bool, checkMessage, fail, headList, headRef, int, list, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
 
 export type { Validated } from '../../src/shared/validate';
 
@@ -125,41 +125,25 @@ export function tensorValues(t: TensorMsg): Float32Array {
   return new Float32Array(bytes.slice().buffer);
 }
 
-const TO_WEBVIEW = ['init', 'state', 'overlay', 'pattern', 'error'] as const satisfies readonly ToWebview['type'][];
+const TO_WEBVIEW: { [K in ToWebview['type']]: (b: Obj) => void } = {
+  init: (b) => checkState(b.state, 'body.state', false),
+  state: (b) => checkState(b.state, 'body.state', true),
+  overlay: (b) => {
+    int(b.runId, 'body.runId');
+    int(b.token, 'body.token');
+    oneOf(b.direction, 'body.direction', ['from', 'to']);
+    tensor(b.values, 'body.values', 1);
+  },
+  pattern: (b) => {
+    int(b.runId, 'body.runId');
+    headRef(b.head, 'body.head');
+    const dims = tensor(b.values, 'body.values', 2).dims;
+    if (dims[0] !== dims[1]) fail('body.values.dims', 'expected a square [T, T] pattern');
+  },
+  error: (b) => str(b.message, 'body.message'),
+};
 
 /** Validates an envelope from the host. */
 export function validateToWebview(raw: unknown): Validated<Envelope<ToWebview>> {
-  return validate(() => {
-    const b = envelope(raw).body;
-    const type = oneOf(b.type, 'body.type', TO_WEBVIEW);
-    switch (type) {
-      case 'init':
-        checkState(b.state, 'body.state', false);
-        break;
-      case 'state':
-        checkState(b.state, 'body.state', true);
-        break;
-      case 'overlay':
-        int(b.runId, 'body.runId');
-        int(b.token, 'body.token');
-        oneOf(b.direction, 'body.direction', ['from', 'to']);
-        tensor(b.values, 'body.values', 1);
-        break;
-      case 'pattern': {
-        int(b.runId, 'body.runId');
-        headRef(b.head, 'body.head');
-        const dims = tensor(b.values, 'body.values', 2).dims;
-        if (dims[0] !== dims[1]) fail('body.values.dims', 'expected a square [T, T] pattern');
-        break;
-      }
-      case 'error':
-        str(b.message, 'body.message');
-        break;
-      default: {
-        const never: never = type;
-        fail('body.type', `unknown ${String(never)}`);
-      }
-    }
-    return raw as Envelope<ToWebview>;
-  });
+  return checkMessage<ToWebview>(raw, TO_WEBVIEW);
 }
