@@ -6,7 +6,8 @@
 // the attention overlay (the selected head's, or the mean's, attention from the selected position in
 // A and B; a click in B selects the aligned token in A); light and high-contrast themes; then
 // "Generate…" from the compare panel (the seed field is disabled at temperature 0): both sides
-// stream and finish; a window reload restores the
+// stream and finish; Reset Interventions empties the panel's list and only the unmodified side then
+// runs; a window reload restores the
 // compare panel (runs, selection, overlay) and, with a run file moved away, says it is gone.
 // Screenshots in test-results/: compare.png, compare-attention.png, compare-light.png,
 // compare-hc.png, generate.png, compare-gone.png (compare-e2e-failure.png on failure).
@@ -205,6 +206,17 @@ async function main() {
   await page.mouse.move(2, 2);
   await genGroup.screenshot({ path: path.join(RESULTS_DIR, 'generate.png') });
   say('screenshot test-results/generate.png');
+
+  step = 'Reset Interventions: the Generation panel follows the session';
+  await gen.locator('.interventions .chip.iv', { hasText: 'mask' }).first().waitFor();
+  await palette('AttnScope: Reset Interventions');
+  await gen.locator('.interventions', { hasText: 'No interventions are active' }).waitFor();
+  await statusIdle.waitFor();
+  await gen.locator('#gen-run').click();
+  await gen.locator('.col[data-lane="without"] .status', { hasText: /\d+ tokens · / }).waitFor();
+  await gen.locator('#gen-run:not([disabled])').waitFor();
+  await gen.locator('.col[data-lane="with"]').waitFor({ state: 'detached' });
+  say('after Reset Interventions the panel lists none and generates the unmodified model only');
 
   step = 'reload the window: the compare panel comes back with its runs and selection';
   // close the generation panel (it is not restored after a reload)

@@ -265,6 +265,20 @@ test('messenger: events and requests are numbered; replies resolve by inReplyTo;
   assert.equal(m.receive({ messageId: 14, inReplyTo: 2, body: pattern }), false, 'a second reply is an event');
 });
 
+test('messenger: replies (the host side) carry inReplyTo and share the numbering; nothing after dispose', () => {
+  const sent: Envelope<ToWebview>[] = [];
+  const m = new Messenger<FromWebview, ToWebview>((e) => sent.push(e));
+  assert.equal(m.reply(7, { type: 'error', message: 'bad' }), 1);
+  assert.equal(m.sendEvent({ type: 'state', state: { busy: null } }), 2);
+  assert.deepEqual(sent, [
+    { messageId: 1, inReplyTo: 7, body: { type: 'error', message: 'bad' } },
+    { messageId: 2, body: { type: 'state', state: { busy: null } } },
+  ]);
+  m.dispose();
+  m.reply(8, { type: 'error', message: 'late' });
+  assert.equal(sent.length, 2);
+});
+
 test('messenger: timeouts and dispose reject pending requests', async () => {
   const m = new Messenger<ToWebview, FromWebview>(() => {}, { timeoutMs: 5 });
   await assert.rejects(m.sendRequest({ type: 'reset' }), (e: unknown) => e instanceof RequestError && e.code === 'timeout');
