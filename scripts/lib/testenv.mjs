@@ -31,15 +31,6 @@ export function build(flags = []) {
   }
 }
 
-/** Builds dist/ only when it is missing (the demo on a fresh clone). */
-export function buildIfMissing() {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'extension.js')) || !fs.existsSync(path.join(REPO, 'dist', 'engineWorker.js'))) {
-    build();
-    return true;
-  }
-  return false;
-}
-
 /**
  * The model to use: `{ setting: '' , dir: models/default }` when the embedded default model exists,
  * else a generated tiny checkpoint (`setting` = its folder), generated once into .cache/.
