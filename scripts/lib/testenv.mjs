@@ -26,7 +26,7 @@ function node(args, what) {
 /** Runs `node esbuild.mjs <flags>` (always: it is quick and keeps dist/ in step with the sources). */
 export function build(flags = []) {
   node(['esbuild.mjs', ...flags], `node esbuild.mjs ${flags.join(' ')}`);
-  for (const f of ['dist/extension.js', 'dist/engineWorker.js']) {
+  for (const f of ['dist/extension.js', 'dist/engineProcess.js']) {
     if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing after the build`);
   }
 }
