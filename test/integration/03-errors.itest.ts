@@ -86,4 +86,18 @@ describe('errors', function () {
     assert.equal(a.session.interventions.scales.length, 0);
     if (spy.supported) await waitFor(() => spy.messages.find((m) => /does not exist/.test(m)), 'an error about the head');
   });
+
+  for (const how of ['abort', 'kill'] as const) {
+    it(`the engine process dies (${how === 'abort' ? 'a native abort' : 'killed as for lack of memory'}): one error line, the host alive, the next inspect works`, async () => {
+      const before = a.session.run!;
+      await assert.rejects(a.session.engine.crashForTest(how), (e: unknown) => e instanceof Error && /engine worker stopped/.test(e.message) && !e.message.includes('\n'));
+      if (spy.supported) await waitFor(() => spy.messages.find((m) => /engine worker stopped/.test(m)), 'a notification that the engine stopped');
+      assert.equal(a.session.run, before, 'the last run is still shown');
+      await openEditor('sample.prompt');
+      const res = (await vscode.commands.executeCommand('attnscope.inspect')) as { tokens: number } | undefined;
+      await settle(a);
+      assert.ok(res && res.tokens > 0, `inspect after the crash returned ${JSON.stringify(res)}; errors: ${JSON.stringify(spy.messages)}`);
+      assert.ok(a.session.run!.runId !== before.runId || a.session.run !== before, 'a new run from a new engine process');
+    });
+  }
 });

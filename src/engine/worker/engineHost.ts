@@ -50,6 +50,7 @@ export class EngineHost {
   /** the run in progress as the engine process described it (for a death by memory) */
   private load: { tokens: number; estimatedBytes: number } | undefined;
   private stderrTail = '';
+  private starts = 0;
   crashes = 0;
 
   constructor(private readonly opts: EngineHostOptions) {}
@@ -58,7 +59,9 @@ export class EngineHost {
     if (this.disposed) throw new EngineError('CANCELLED', 'the engine was shut down');
     if (this.child) return this.child;
     const heap = this.opts.maxHeapMb ?? 4096;
-    const child = fork(this.opts.engineScript, [], {
+    // Run ids stay unique across restarts (a view keyed by run id never meets a new run under an old id).
+    const runIdBase = this.starts++ * 1_000_000;
+    const child = fork(this.opts.engineScript, [String(runIdBase)], {
       serialization: 'advanced',
       execArgv: [`--max-old-space-size=${heap}`],
       // Inside VS Code desktop the host's executable is Electron's: run it as plain Node.

@@ -15,7 +15,8 @@ import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './c
 let model: Model | undefined;
 let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
 const stopped = new Set<number>();
-let runCounter = 0;
+/** run ids start where the host says, so they stay unique across restarts of this process */
+let runCounter = Number(process.argv[2]) || 0;
 
 function send(msg: FromEngine): void {
   process.send?.(msg);
