@@ -508,7 +508,7 @@ function headGridSection(view: CompareView, mode: 'single' | 'compare'): HTMLEle
       render();
     }
   });
-  bar.append(el('label', 'muted', 'Metric'), sel, el('span', 'muted small', METRIC_INFO[ui.metric].help));
+  bar.append(el('label', 'muted', 'Metric'), sel, el('span', 'muted small', METRIC_INFO[ui.metric].description));
   sec.append(bar);
   const L = view.a.layers;
   const H = view.a.heads;

@@ -58,7 +58,7 @@ export class HeadGrid {
     for (const m of METRICS) {
       const o = document.createElement('vscode-option');
       o.setAttribute('value', m);
-      o.setAttribute('description', METRIC_INFO[m].help);
+      o.setAttribute('description', METRIC_INFO[m].description);
       o.textContent = METRIC_INFO[m].label;
       this.select.appendChild(o);
     }
@@ -146,7 +146,7 @@ export class HeadGrid {
     const why = metric === 'induction' ? ': no token repeats earlier in the prompt' : '';
     this.legend.range.textContent =
       d.min === null ? `no values${why}` : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
-    this.legend.bar.title = METRIC_INFO[metric].help;
+    this.legend.bar.title = METRIC_INFO[metric].description;
   }
 
   private renderTop(): void {
