@@ -1,8 +1,11 @@
-// Entry of the compare webview: two runs side by side (A | B) with synchronized token overlays and
-// head selection (tinted by KL, or by the attention FROM the selected aligned position of the head
-// selected in the delta grid, or the mean of all heads, in A and B at once), the per-position KL strip with the top-K changes of the selected position, the
-// most different positions, the head-metric delta grid, and what cannot be compared. In `single`
-// mode (the .attnrun editor) it shows one saved run. Protocol: src/shared/runsProtocol.ts.
+// Entry of the compare webview: wiring only (messenger, UI state, the attention-row cache, layout).
+// Two runs side by side (A | B) with synchronized token views (tinted by KL, or by the attention
+// FROM the selected aligned position of the head selected in the delta grid, or the mean of all
+// heads, in A and B at once), the per-position KL strip, the top-K changes of the selected
+// position, the most different positions, the head-metric delta grid, and what cannot be compared.
+// In `single` mode (the .attnrun editor) it shows one saved run. The pieces are components in
+// ./components/ (the token views over the shared PromptOverlay); their DOM-free parts are
+// flowTints.ts, headCells.ts, stripBars.ts and compareLogic.ts. Protocol: src/shared/runsProtocol.ts.
 import './compare.css';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
