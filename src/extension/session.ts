@@ -14,6 +14,8 @@ import { readSettings, type Settings } from './settings';
 import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
 
 export interface OverlayState {
+  /** the run the values come from */
+  runId: number;
   token: number;
   direction: Direction;
   values: Float32Array;
@@ -220,7 +222,7 @@ export class Session implements vscode.Disposable {
     }
     if (!agg || run !== this.run) return;
     const direction = this.settings.direction;
-    this.overlay = { token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
+    this.overlay = { runId: run.runId, token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
     this.fire('overlay');
   }
 
