@@ -22,6 +22,14 @@ export class StatusBar implements vscode.Disposable {
       this.item.show();
       return;
     }
+    if (s.modelError) {
+      // A model that failed to open: never show the previous model's numbers as if they were current.
+      this.item.text = '$(error) AttnScope: model failed to open';
+      this.item.tooltip = `${s.modelError}\n\nChoose another with "AttnScope: Select Model". Click to open the panel.`;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+      this.item.show();
+      return;
+    }
     if (!m) {
       this.item.hide();
       return;

@@ -100,4 +100,20 @@ describe('errors', function () {
       assert.ok(a.session.run!.runId !== before.runId || a.session.run !== before, 'a new run from a new engine process');
     });
   }
+
+  it('Select Model with a folder that fails to open: an error, the setting unchanged, the status bar says so, and a good model clears it', async () => {
+    const settingBefore = vscode.workspace.getConfiguration('attnscope').inspect<string>('model')?.globalValue;
+    const bad = '/nonexistent/attnscope-select-' + process.pid;
+    const res = await vscode.commands.executeCommand('attnscope.selectModel', bad);
+    await settle(a);
+    assert.equal(res, undefined);
+    assert.equal(vscode.workspace.getConfiguration('attnscope').inspect<string>('model')?.globalValue, settingBefore, 'the broken folder is not written to the settings');
+    assert.ok(a.session.modelError && /not found|no such|does not exist/i.test(a.session.modelError), `modelError: ${a.session.modelError}`);
+    if (spy.supported) await waitFor(() => spy.messages.find((m) => m.includes('attnscope-select-')), 'an error naming the folder');
+    await openEditor('sample.prompt');
+    const res2 = (await vscode.commands.executeCommand('attnscope.inspect')) as { tokens: number } | undefined;
+    await settle(a);
+    assert.ok(res2 && res2.tokens > 0, 'the configured model opens again');
+    assert.equal(a.session.modelError, null, 'cleared once a model opens');
+  });
 });
