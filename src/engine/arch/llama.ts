@@ -60,7 +60,7 @@ export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   const act = c.choice('hidden_act', ACTS, 'silu');
   if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
   const { windows, layerTypes } = readWindows(c, modelType, L);
-  const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: 10000, defaultPartial: 1, layerTypes });
+  const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: 10000, defaultPartial: 1, layerTypes, partialAllowed: false });
   // Biases, as each family's attention and MLP modules declare them.
   let qkvBias = false;
   let oBias = false;

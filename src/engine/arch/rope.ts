@@ -21,6 +21,8 @@ export interface RopeContext {
   layerTypes?: string[];
   /** a legacy top-level theta key of the family (GPT-NeoX: rotary_emb_base), read before rope_theta */
   legacyThetaKey?: string;
+  /** false where the family rotates the whole head whatever partial_rotary_factor says (transformers' Llama fails on it) */
+  partialAllowed?: boolean;
 }
 
 /** Keys each rope_type reads (besides rope_type/type, rope_theta and partial_rotary_factor). */
@@ -91,6 +93,7 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
   if (c.has('partial_rotary_factor') && r.has('partial_rotary_factor') && partial !== topPartial) {
     c.fail(`"${r.name('partial_rotary_factor')}" and "partial_rotary_factor" disagree; keep one`);
   }
+  if (ctx.partialAllowed === false && partial !== 1) c.fail(`"${r.has('partial_rotary_factor') ? r.name('partial_rotary_factor') : 'partial_rotary_factor'}" ${partial} is not supported for this family (it rotates the whole head)`);
   const dim = Math.floor(ctx.headDim * partial);
   if (dim < 2 || dim % 2 !== 0) c.fail(`partial_rotary_factor ${partial} gives a rotary dimension of ${dim} for head_dim ${ctx.headDim}; it must be even and at least 2`);
 
