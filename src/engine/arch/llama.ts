@@ -8,7 +8,7 @@
 //            head_dim (128 when absent); sliding windows as qwen2
 import type { Checkpoint } from '../sources/checkpoint';
 import type { Activation, LayerWeights, ModelSpec } from '../spec';
-import { asIs, concatVectors, ConfigReader, linearsToMatmul, optional, transpose } from './common';
+import { asIs, concatVectors, ConfigReader, linearsToMatmul, transpose } from './common';
 import { refuseForeignKeys } from './foreignKeys';
 import { readRope } from './rope';
 
@@ -71,6 +71,17 @@ export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   // (mistral and qwen2 fix their biases in the architecture; transformers reads neither key for them.)
   const qkNorm = modelType === 'qwen3';
   const tied = c.bool('tie_word_embeddings', false);
+  // Name the config key when it and the weights disagree (rather than only the tensor).
+  const q0 = ck.tensors.get('model.layers.0.self_attn.q_proj.weight');
+  if (q0 && q0.shape[0] !== H * hd) {
+    c.fail(`head_dim ${hd} (${c.has('head_dim') ? '"head_dim"' : modelType === 'qwen3' ? 'the qwen3 default of "head_dim"' : 'hidden_size / num_attention_heads, no "head_dim"'}) × ${H} heads = ${H * hd}, but q_proj has ${q0.shape[0]} rows; set "head_dim" to match the weights`);
+  }
+  const needs = (key: string, tensor: string) => {
+    if (!ck.tensors.has(tensor)) c.fail(`"${key}" is true but the checkpoint has no ${tensor}`);
+  };
+  if (qkvBias && modelType !== 'qwen2') needs('attention_bias', 'model.layers.0.self_attn.q_proj.bias');
+  if (mlpBias) needs('mlp_bias', 'model.layers.0.mlp.gate_proj.bias');
+  if (!tied && !ck.tensors.has('lm_head.weight')) c.fail('"tie_word_embeddings" is false (or absent) but the checkpoint has no lm_head.weight; set it to true if the embeddings are tied');
 
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
@@ -102,7 +113,8 @@ export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
     });
   }
   const embed = asIs(ck, 'model.embed_tokens.weight', [V, D]);
-  const head = tied ? (optional(ck, 'lm_head.weight', [V, D]) ?? embed) : asIs(ck, 'lm_head.weight', [V, D]);
+  // Tied: lm_head is embed_tokens (transformers ties them after loading), whatever a saved lm_head.weight holds.
+  const head = tied ? embed : asIs(ck, 'lm_head.weight', [V, D]);
   return {
     dims: {
       arch: 'llama', modelType, layers: L, heads: H, kvHeads: KV, hiddenSize: D, headDim: hd, intermediateSize: I,
