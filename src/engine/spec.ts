@@ -2,7 +2,7 @@
 // The graph builder reads only this; it never sees HF tensor names.
 
 export type Arch = 'gpt2' | 'llama' | 'gpt_neox';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'qwen3', 'gpt_neox'];
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 

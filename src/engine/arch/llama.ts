@@ -18,13 +18,14 @@ export type LlamaLike = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 
 /** Per layer: the sliding window (0 = full attention) and the layer type names used for v5 rope_parameters. */
 function readWindows(c: ConfigReader, modelType: LlamaLike, L: number): { windows: number[]; layerTypes?: string[] } {
-  if (modelType === 'llama') {
-    for (const k of ['layer_types', 'use_sliding_window']) c.refuseUnless(k, [false], 'llama has no sliding-window layers');
-    return { windows: new Array<number>(L).fill(0) };
-  }
-  if (modelType === 'mistral') {
-    c.refuseUnless('layer_types', [], 'mistral applies sliding_window to every layer');
-    const w = c.has('sliding_window') ? c.int('sliding_window') : 0;
+  if (modelType === 'llama' || modelType === 'mistral') {
+    // llama: full attention everywhere; mistral: sliding_window (if any) on every layer. A layer_types
+    // list is accepted only where it says just that.
+    const w = modelType === 'mistral' && c.has('sliding_window') ? c.int('sliding_window') : 0;
+    c.refuseUnless('use_sliding_window', [false], `${modelType} has no per-layer sliding windows`);
+    const want = w > 0 ? 'sliding_attention' : 'full_attention';
+    const types = c.strings('layer_types');
+    if (types && (types.length !== L || types.some((t) => t !== want))) c.fail(`"layer_types" must be ${L} × "${want}" for ${modelType}; per-layer attention types are not supported for this family`);
     return { windows: new Array<number>(L).fill(w) };
   }
   // qwen2 / qwen3: transformers derives layer_types from use_sliding_window and max_window_layers
