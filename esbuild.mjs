@@ -20,7 +20,7 @@ function walk(dir, pred) {
 
 const builds = [
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
-  { ...common, entryPoints: ['src/engine/worker/engineWorker.ts'], outfile: 'dist/engineWorker.js' },
+  { ...common, entryPoints: ['src/engine/worker/engineProcess.ts'], outfile: 'dist/engineProcess.js' },
 ];
 if (existsSync('src/extension/extension.ts')) {
   builds.push({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' });

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium, startCodeServer, workbenchUrl } from './codeserver/ensure.mjs';
-import { REPO, RESULTS_DIR, SAMPLE_PROMPT, buildIfMissing, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor } from './lib/testenv.mjs';
+import { REPO, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor } from './lib/testenv.mjs';
 
 const t0 = Date.now();
 const argv = process.argv.slice(2);
@@ -44,7 +44,8 @@ async function start() {
   step = 'install code-server, Chromium and playwright-core';
   await ensureCodeServer({ quiet: true });
   step = 'build dist/';
-  if (buildIfMissing()) say('built dist/ (node esbuild.mjs)');
+  build();
+  say('built dist/ (node esbuild.mjs)');
   step = 'model';
   const model = testModel();
   say(`model: ${model.kind}`);

@@ -13,6 +13,7 @@ import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import { PROTOCOL_VERSION, headKey, headLabel, type FromWebview, type HeadRef, type MetricName, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
+import { parseHeadKey } from '../src/shared/heads';
 import { HeadGrid } from './components/headGrid';
 import { Heatmap } from './components/heatmap';
 import { NextTokens } from './components/nextTokens';
@@ -157,9 +158,8 @@ function targets(): HeadRef[] {
   const sel = state?.selected ?? null;
   const out: HeadRef[] = validHead(sel) ? [sel] : [];
   for (const k of ui.extraSelection) {
-    const [layer, head] = k.split('.').map(Number) as [number, number];
-    const h = { layer, head };
-    if (validHead(h) && !(sel && headKey(sel) === k)) out.push(h);
+    const h = parseHeadKey(k);
+    if (h && validHead(h) && !(sel && headKey(sel) === k)) out.push(h);
   }
   return out;
 }

@@ -26,18 +26,9 @@ function node(args, what) {
 /** Runs `node esbuild.mjs <flags>` (always: it is quick and keeps dist/ in step with the sources). */
 export function build(flags = []) {
   node(['esbuild.mjs', ...flags], `node esbuild.mjs ${flags.join(' ')}`);
-  for (const f of ['dist/extension.js', 'dist/engineWorker.js']) {
+  for (const f of ['dist/extension.js', 'dist/engineProcess.js']) {
     if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing after the build`);
   }
-}
-
-/** Builds dist/ only when it is missing (the demo on a fresh clone). */
-export function buildIfMissing() {
-  if (!fs.existsSync(path.join(REPO, 'dist', 'extension.js')) || !fs.existsSync(path.join(REPO, 'dist', 'engineWorker.js'))) {
-    build();
-    return true;
-  }
-  return false;
 }
 
 /**

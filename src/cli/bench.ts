@@ -96,8 +96,8 @@ function p95(xs: number[]): number {
 }
 
 /** The extension's interactive paths, headless: what happens between an event and setDecorations. */
-export async function benchViews(modelDir: string, tokens: number, runs: number, device: DeviceRequest, workerScript: string): Promise<ViewBenchResult> {
-  const host = new EngineHost({ workerScript });
+export async function benchViews(modelDir: string, tokens: number, runs: number, device: DeviceRequest, engineScript: string): Promise<ViewBenchResult> {
+  const host = new EngineHost({ engineScript });
   try {
     const info = await host.open({ modelDir, device });
     const tok = await loadTokenizer(modelDir);

@@ -1,5 +1,6 @@
 // The CLI's JSON output (the contract in the README): RunResult -> plain JSON.
 import type { RunResult } from '../engine/run';
+import { headKey, METRICS, type HeadSummary } from '../shared/heads';
 
 /** Keeps float32 values readable without losing float32 precision. */
 function f(v: number): number {
@@ -18,7 +19,7 @@ export function toJson(r: RunResult) {
       for (let k = 0; k <= q; k++) row[k] = f(p[base + q * T + k]!);
       rows.push(row);
     }
-    attention[`${h.layer}.${h.head}`] = rows;
+    attention[headKey(h)] = rows;
   }
   const m = (v: number | null) => (v === null ? null : f(v));
   return {
@@ -27,7 +28,11 @@ export function toJson(r: RunResult) {
     tokens: r.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, special: t.special })),
     ...(r.lastLogits ? { lastLogits: Array.from(r.lastLogits, f) } : {}),
     next: r.next.map((n) => ({ id: n.id, text: n.text, prob: f(n.prob) })),
-    heads: r.heads.map((h) => ({ layer: h.layer, head: h.head, entropy: m(h.entropy), sink: m(h.sink), prevToken: m(h.prevToken), selfAttn: m(h.selfAttn), induction: m(h.induction) })),
+    heads: r.heads.map((h) => {
+      const out = { layer: h.layer, head: h.head } as HeadSummary;
+      for (const k of METRICS) out[k] = m(h[k]);
+      return out;
+    }),
     attention,
     timings: { loadMs: Math.round(r.timings.loadMs * 10) / 10, runMs: Math.round(r.timings.runMs * 10) / 10 },
     ...(r.truncated ? { truncated: r.truncated } : {}),

@@ -240,7 +240,7 @@ async function benchCmd(argv: string[]): Promise<number> {
   const runs = values.runs === undefined ? 5 : parsePositiveInt(values.runs, '--runs');
   const device = parseDevice(values.device);
   const result = values.views
-    ? await benchViews(resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineWorker.js'))
+    ? await benchViews(resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
     : await bench(resolveModel(values.model), tokens, runs, device);
   write(values.json, JSON.stringify(result));
   return 0;

@@ -121,7 +121,8 @@ export function topK(probs: Float64Array, k: number): { id: number; prob: number
   return out;
 }
 
-export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void): Promise<RunResult> {
+/** `onTokens` hears the prompt's token count before the model runs (the engine process reports what a run needs). */
+export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void, onTokens?: (tokens: number) => void): Promise<RunResult> {
   if (typeof req.prompt !== 'string' || req.prompt.length === 0) throw new EngineError('PROMPT', 'the prompt is empty; write some text to inspect');
   const { layers: L, heads: H } = model.dims;
   const t0 = performance.now();
@@ -138,6 +139,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   }
   const T = tokens.length;
   const ids = tokens.map((t) => t.id);
+  onTokens?.(T);
 
   let attentionHeads: HeadRef[];
   if (req.attention === 'all') attentionHeads = allHeads(L, H);

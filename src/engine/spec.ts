@@ -2,13 +2,13 @@
 // The graph builder reads only this; it never sees HF tensor names.
 
 export type Arch = 'gpt2' | 'llama' | 'gpt_neox';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox'];
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 
 export interface ModelDims {
   arch: Arch;
-  /** config.json model_type as written (llama, mistral, qwen2, gpt2, gpt_neox) */
+  /** config.json model_type as written (llama, mistral, qwen2, qwen3, gpt2, gpt_neox) */
   modelType: string;
   layers: number;
   heads: number;
@@ -26,13 +26,35 @@ export interface ModelDims {
   positions: 'learned' | 'rope';
   /** rotate_half RoPE over the first rotaryDim dims of each head (0 when positions are learned) */
   rotaryDim: number;
-  ropeTheta: number;
+  /** present exactly when positions are 'rope' */
+  rope?: RopeSpec;
   parallelResidual: boolean;
   tiedEmbeddings: boolean;
-  /** query/key scaling; 1/sqrt(headDim) for all supported families */
-  attnScale: number;
-  /** keys more than this many positions back are masked (Mistral); 0 = none */
-  slidingWindow: number;
+  /** [layers] query/key scaling per layer (1/sqrt(headDim); GPT-2 options change it) */
+  attnScale: number[];
+  /** [layers] keys this many positions back or more are masked in that layer; 0 = full causal attention */
+  slidingWindow: number[];
+  /** per-head RMSNorm of q and k over headDim before RoPE (Qwen3: q_norm / k_norm) */
+  qkNorm: boolean;
+}
+
+/**
+ * Rotary embedding as transformers computes it: cos/sin of position × inv_freq (float32), both
+ * multiplied by attentionFactor. Where the frequencies depend on the sequence length (the
+ * position of the last token + 1, as HF's dynamic_rope_update reads it), `byLength` says how.
+ */
+export interface RopeSpec {
+  /** transformers' rope_type: default, linear, dynamic, yarn, longrope, llama3 */
+  type: string;
+  /** [rotaryDim / 2] float32 inv_freq for sequences up to `byLength.originalMax` (or all when absent) */
+  invFreq: Float32Array;
+  /** multiplies cos and sin (yarn's mscale, longrope's scaling; 1 otherwise) */
+  attentionFactor: number;
+  byLength?:
+    /** dynamic NTK: for seqLen > originalMax, base' = base·((factor·seqLen/originalMax) − (factor−1))^(dim/(dim−2)) */
+    | { kind: 'dynamic'; originalMax: number; base: number; factor: number }
+    /** longrope: for seqLen > originalMax, these [rotaryDim / 2] frequencies (long_factor) */
+    | { kind: 'longrope'; originalMax: number; longInvFreq: Float32Array };
 }
 
 /** A weight materialised on demand, in float32, canonical layout. */
@@ -65,6 +87,12 @@ export interface LayerWeights {
   upBias?: LazyTensor;
   /** [hiddenSize, intermediateSize] gated MLPs only */
   gateWeight?: LazyTensor;
+  /** [intermediateSize] gated MLPs with mlp_bias */
+  gateBias?: LazyTensor;
+  /** [headDim] per-head RMSNorm weight of the queries (qkNorm only) */
+  qNorm?: LazyTensor;
+  /** [headDim] per-head RMSNorm weight of the keys (qkNorm only) */
+  kNorm?: LazyTensor;
   /** [intermediateSize, hiddenSize] */
   downWeight: LazyTensor;
   downBias?: LazyTensor;

@@ -60,8 +60,14 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
     return { tokens: session.run?.tokens.length ?? 0 };
   });
 
-  reg('attnscope.selectModel', async () => {
+  reg('attnscope.selectModel', async (arg?: unknown) => {
     const current = session.settings.model;
+    if (typeof arg === 'string') {
+      // A folder given by a caller (walkthrough link, keybinding, test): tried like a picked one.
+      await session.openModel(arg || session.defaultModelDir);
+      await vscode.workspace.getConfiguration('attnscope').update('model', arg, vscode.ConfigurationTarget.Global);
+      return;
+    }
     const items: (vscode.QuickPickItem & { dir?: string | null })[] = [
       { label: '$(package) Default model', description: 'embedded, works offline', dir: '' },
       { label: '$(folder-opened) Choose a checkpoint folder…', description: 'config.json + *.safetensors + tokenizer.json', dir: null },
@@ -76,6 +82,8 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
       dir = uris[0].fsPath;
       if (!fs.existsSync(`${dir}/config.json`)) throw new EngineError('MODEL', `${dir}: no config.json; choose a Hugging Face checkpoint folder`);
     }
+    // Open it first: a folder that fails to open is reported and never written to the settings.
+    await session.openModel(dir || session.defaultModelDir);
     await vscode.workspace.getConfiguration('attnscope').update('model', dir, vscode.ConfigurationTarget.Global);
   });
 

@@ -8,7 +8,7 @@ export class OverlayDecorations implements vscode.Disposable {
   private readonly levels: vscode.TextEditorDecorationType[] = [];
   private readonly cursor: vscode.TextEditorDecorationType;
   private ranges: vscode.Range[] | undefined;
-  private rangesFor: { runId: number; version: number } | undefined;
+  private rangesFor: { runId: number; version: number; uri: string } | undefined;
   private stale = false;
 
   constructor(private readonly session: Session) {
@@ -44,10 +44,11 @@ export class OverlayDecorations implements vscode.Disposable {
   private tokenRanges(doc: vscode.TextDocument): vscode.Range[] | undefined {
     const run = this.session.run;
     if (!run) return undefined;
-    if (this.rangesFor?.runId === run.runId && this.rangesFor.version === doc.version && this.ranges) return this.ranges;
+    const uri = doc.uri.toString();
+    if (this.rangesFor?.runId === run.runId && this.rangesFor.version === doc.version && this.rangesFor.uri === uri && this.ranges) return this.ranges;
     const base = this.session.base;
     this.ranges = run.tokens.map((t) => new vscode.Range(doc.positionAt(base + t.start), doc.positionAt(base + t.end)));
-    this.rangesFor = { runId: run.runId, version: doc.version };
+    this.rangesFor = { runId: run.runId, version: doc.version, uri };
     this.stale = false;
     return this.ranges;
   }
@@ -60,7 +61,10 @@ export class OverlayDecorations implements vscode.Disposable {
       const isDoc = s.doc && editor.document.uri.toString() === s.doc.toString();
       const buckets: vscode.Range[][] = this.levels.map(() => []);
       const cursor: vscode.Range[] = [];
-      if (isDoc && s.run && s.overlay && !this.stale && editor.document.version === s.docVersion) {
+      // Paint only an overlay of the run on screen: between a new run and its first overlay the
+      // previous overlay (another run, maybe another length) is never mapped onto the new tokens.
+      const fresh = s.run && s.overlay && s.overlay.runId === s.run.runId && s.overlay.values.length === s.run.tokens.length;
+      if (isDoc && s.run && s.overlay && fresh && !this.stale && editor.document.version === s.docVersion) {
         const ranges = this.tokenRanges(editor.document)!;
         const settings = s.settings;
         const q = quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink);

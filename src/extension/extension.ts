@@ -41,7 +41,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
   log = vscode.window.createOutputChannel('AttnScope', { log: true });
   setCacheRoot(path.join(ctx.globalStorageUri.fsPath, 'compiled'));
   const engine = new EngineHost({
-    workerScript: path.join(ctx.extensionPath, 'dist', 'engineWorker.js'),
+    engineScript: path.join(ctx.extensionPath, 'dist', 'engineProcess.js'),
     onCrash: (m) => reportError(new EngineError('RUNTIME', m)),
   });
   const session = new Session(engine, log, path.join(ctx.extensionPath, 'models', 'default'));

@@ -1,13 +1,12 @@
 // The Heads view: Model ▸ Layer ▸ Head with checkboxes (checked = enabled, unchecked = masked),
 // the head's scale and chosen metric in the description, sorting and filtering by a metric.
 import * as vscode from 'vscode';
-import { METRICS, type HeadView, type MetricName } from '../shared/protocol';
+import type { HeadView } from '../shared/protocol';
+import { formatMetric, headLabel, METRIC_INFO, METRICS, metricLabel } from '../shared/heads';
 import type { Session } from './session';
-import { formatMetric, formatScale, orderHeads, type TreeOrder } from './viewLogic';
+import { formatScale, orderHeads, type TreeOrder } from './viewLogic';
 
 export type HeadNode = { kind: 'model' } | { kind: 'layer'; layer: number } | { kind: 'head'; layer: number; head: number };
-
-const METRIC_LABELS: Record<MetricName, string> = { entropy: 'entropy', sink: 'sink', prevToken: 'prev-token', selfAttn: 'self', induction: 'induction' };
 
 export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<HeadNode | undefined>();
@@ -41,7 +40,7 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
 
   refresh(): void {
     const m = this.session.model;
-    this.view.description = this.order.sort || this.order.minValue !== null ? `by ${METRIC_LABELS[this.order.metric]}${this.order.minValue !== null ? ` ≥ ${this.order.minValue}` : ''}` : undefined;
+    this.view.description = this.order.sort || this.order.minValue !== null ? `by ${metricLabel(this.order.metric)}${this.order.minValue !== null ? ` ≥ ${this.order.minValue}` : ''}` : undefined;
     this.view.message = m && !this.session.run ? 'Run "Inspect Attention" to see head metrics.' : undefined;
     this.emitter.fire(undefined);
   }
@@ -94,14 +93,14 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     }
     const hv = this.headView(node.layer, node.head);
     const scale = s.scaleOf(node);
-    const item = new vscode.TreeItem(`L${node.layer}H${node.head}`, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(headLabel(node), vscode.TreeItemCollapsibleState.None);
     const metric = this.order.metric;
-    const parts = [formatScale(scale), `${METRIC_LABELS[metric]} ${formatMetric(hv?.[metric] ?? null)}`].filter(Boolean);
+    const parts = [formatScale(scale), `${metricLabel(metric)} ${formatMetric(hv?.[metric] ?? null)}`].filter(Boolean);
     item.description = parts.join(' · ');
     item.checkboxState = { state: scale === 0 ? vscode.TreeItemCheckboxState.Unchecked : vscode.TreeItemCheckboxState.Checked, tooltip: scale === 0 ? 'Masked: check to enable' : 'Enabled: uncheck to mask' };
-    const tip = new vscode.MarkdownString(`**L${node.layer}H${node.head}**${scale !== 1 ? ` — ${scale === 0 ? 'masked' : `scaled ×${scale}`}` : ''}\n\n`);
-    tip.appendMarkdown('| metric | value |\n|---|---|\n');
-    for (const k of METRICS) tip.appendMarkdown(`| ${METRIC_LABELS[k]} | ${formatMetric(hv?.[k] ?? null)} |\n`);
+    const tip = new vscode.MarkdownString(`**${headLabel(node)}**${scale !== 1 ? ` — ${scale === 0 ? 'masked' : `scaled ×${scale}`}` : ''}\n\n`);
+    tip.appendMarkdown('| metric | value | what it measures |\n|---|---|---|\n');
+    for (const k of METRICS) tip.appendMarkdown(`| ${metricLabel(k)} | ${formatMetric(hv?.[k] ?? null)} | ${METRIC_INFO[k].description} |\n`);
     item.tooltip = tip;
     item.contextValue = 'head';
     item.id = `head-${node.layer}-${node.head}`;

@@ -14,6 +14,8 @@ import { readSettings, type Settings } from './settings';
 import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
 
 export interface OverlayState {
+  /** the run the values come from */
+  runId: number;
   token: number;
   direction: Direction;
   values: Float32Array;
@@ -36,6 +38,8 @@ export class Session implements vscode.Disposable {
   selected: HeadRef | null = null;
   busy: string | null = null;
   error: string | null = null;
+  /** why the last model failed to open (null once a model opens) */
+  modelError: string | null = null;
   overlay: OverlayState | undefined;
   private agg: { key: string; matrix: Float32Array } | undefined;
   private modelKey = '';
@@ -45,7 +49,7 @@ export class Session implements vscode.Disposable {
   constructor(
     readonly engine: EngineHost,
     readonly log: vscode.LogOutputChannel,
-    private readonly defaultModelDir: string,
+    readonly defaultModelDir: string,
   ) {}
 
   get settings(): Settings {
@@ -80,10 +84,19 @@ export class Session implements vscode.Disposable {
     this.fire('interventions');
   }
 
-  /** Opens the configured model in the worker when it is not open yet (or the setting changed). */
+  /** Opens the configured model in the engine when it is not open yet (or the setting changed). */
   async ensureModel(): Promise<ModelInfo> {
     const s = this.settings;
-    const dir = s.model || this.defaultModelDir;
+    return this.openModel(s.model || this.defaultModelDir);
+  }
+
+  /**
+   * Opens a model folder in the engine (Select Model tries a folder this way before writing the
+   * setting, so a folder that fails to open never stays selected). On failure the previous model's
+   * numbers are no longer shown as current: `error` says what failed until a model opens.
+   */
+  async openModel(dir: string): Promise<ModelInfo> {
+    const s = this.settings;
     const key = `${dir}|${s.device}`;
     if (this.model && this.modelKey === key) return this.model;
     this.setBusy(`Loading ${dir === this.defaultModelDir ? 'the default model' : path.basename(dir)}…`);
@@ -99,12 +112,18 @@ export class Session implements vscode.Disposable {
       if (this.model && this.model.hash !== info.hash) this.resetState();
       this.model = info;
       this.modelKey = key;
+      this.error = null;
+      this.modelError = null;
       this.fire('model');
       return info;
     } catch (e) {
-      // The worker released the previous model before failing to open this one, so the next call
+      // The engine released the previous model before failing to open this one, so the next call
       // must re-open even when the setting goes back to the previous model's key.
       this.modelKey = '';
+      if (!(isEngineError(e) && e.code === 'CANCELLED')) {
+        this.error = this.modelError = e instanceof Error ? e.message : String(e);
+        this.fire('busy');
+      }
       throw e;
     } finally {
       this.setBusy(null);
@@ -220,7 +239,7 @@ export class Session implements vscode.Disposable {
     }
     if (!agg || run !== this.run) return;
     const direction = this.settings.direction;
-    this.overlay = { token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
+    this.overlay = { runId: run.runId, token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
     this.fire('overlay');
   }
 

@@ -1,6 +1,7 @@
 // Status bar: model, device, token count and the last run time; a spinner while busy.
 import * as vscode from 'vscode';
 import type { Session } from './session';
+import { describeInterventions } from '../shared/interventions';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('attnscope.status', vscode.StatusBarAlignment.Right, 100);
@@ -21,16 +22,25 @@ export class StatusBar implements vscode.Disposable {
       this.item.show();
       return;
     }
+    if (s.modelError) {
+      // A model that failed to open: never show the previous model's numbers as if they were current.
+      this.item.text = '$(error) AttnScope: model failed to open';
+      this.item.tooltip = `${s.modelError}\n\nChoose another with "AttnScope: Select Model". Click to open the panel.`;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+      this.item.show();
+      return;
+    }
     if (!m) {
       this.item.hide();
       return;
     }
     const tokens = s.run ? `${s.run.tokens.length} tok` : 'no run';
     const ms = s.run ? ` · ${s.run.timings.runMs.toFixed(0)} ms` : '';
-    const iv = s.hasInterventions() ? ' · $(beaker) steered' : '';
+    const lines = describeInterventions(s.interventions, s.prompt);
+    const iv = lines.length ? ` · $(beaker) steered${lines.length > 1 ? ` (${lines.length})` : ''}` : '';
     this.item.text = `$(eye) ${m.name} · ${m.device} · ${tokens}${ms}${iv}`;
     this.item.tooltip = new vscode.MarkdownString(
-      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}\n\nClick to open the panel.`,
+      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}${lines.length ? `\n\nActive interventions (they apply to every prompt you inspect until Reset Interventions):\n${lines.map((l) => `- ${l}`).join('\n')}` : ''}\n\nClick to open the panel.`,
     );
     this.item.backgroundColor = s.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     this.item.show();

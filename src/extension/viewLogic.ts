@@ -17,10 +17,6 @@ export function orderHeads(heads: readonly HeadView[], layer: number, order: Tre
   return hs;
 }
 
-export function formatMetric(v: number | null): string {
-  return v === null ? '–' : v.toFixed(2);
-}
-
 export function formatScale(v: number): string {
   return v === 0 ? 'masked' : v === 1 ? '' : `×${Number(v.toFixed(2))}`;
 }

@@ -40,10 +40,14 @@ export function allHeads(layers: number, heads: number): HeadRef[] {
 }
 
 export interface MetricInfo {
-  /** short label for menus, tree descriptions and grid legends */
+  /** name for menus, legends and tooltips ("Previous token") */
   label: string;
+  /** a few letters for dense places (grid cells, compare info lines) */
+  short: string;
   /** one sentence: what the number is */
   description: string;
+  /** 'fraction': a share of attention in [0, 1]; 'nats': an entropy */
+  unit: 'fraction' | 'nats';
   /** the range of values; [0, null] = unbounded above */
   range: readonly [number, number | null];
   /** where the metric comes from */
@@ -59,32 +63,42 @@ export interface MetricInfo {
  */
 export const METRIC_INFO = {
   entropy: {
-    label: 'entropy',
-    description: 'mean entropy of the attention rows, −Σ p·ln p, in nats: low = focused, high = spread out',
+    label: 'Entropy',
+    short: 'ent',
+    description: 'mean entropy of a query row, −Σ p·ln p, in nats: high = broad, low = sharp',
+    unit: 'nats',
     range: [0, null],
     cite: 'Clark et al. 2019, What Does BERT Look At?',
   },
   sink: {
-    label: 'sink',
-    description: 'mean attention to the first token (an attention sink)',
+    label: 'Attention sink',
+    short: 'sink',
+    description: 'mean attention to the first token',
+    unit: 'fraction',
     range: [0, 1],
     cite: 'Xiao et al. 2023, Efficient Streaming Language Models with Attention Sinks',
   },
   prevToken: {
-    label: 'prev-token',
+    label: 'Previous token',
+    short: 'prev',
     description: 'mean attention to the previous token',
+    unit: 'fraction',
     range: [0, 1],
     cite: 'Olsson et al. 2022, In-context Learning and Induction Heads',
   },
   selfAttn: {
-    label: 'self',
-    description: 'mean attention of each token to itself',
+    label: 'Self',
+    short: 'self',
+    description: 'mean attention of a token to itself',
+    unit: 'fraction',
     range: [0, 1],
     cite: 'Clark et al. 2019, What Does BERT Look At?',
   },
   induction: {
-    label: 'induction',
-    description: 'mean attention to the tokens that followed earlier occurrences of the current token (rows with an earlier occurrence only)',
+    label: 'Induction',
+    short: 'ind',
+    description: 'attention to the token after an earlier occurrence of the current token (rows with an earlier occurrence only)',
+    unit: 'fraction',
     range: [0, 1],
     cite: 'Olsson et al. 2022, In-context Learning and Induction Heads',
   },
@@ -107,6 +121,13 @@ export type HeadSummary = HeadRef & HeadMetrics;
 
 export function metricLabel(m: MetricName): string {
   return METRIC_INFO[m].label;
+}
+
+/** A metric value with its unit, as the views show it: "85.1%", "2.31 nats", "n/a". */
+export function formatMetricValue(m: MetricName, v: number | null, short = false): string {
+  if (v === null) return 'n/a';
+  if (METRIC_INFO[m].unit === 'fraction') return `${(v * 100).toFixed(short ? 0 : 1)}%`;
+  return `${v.toFixed(short ? 1 : 2)} nats`;
 }
 
 /** Metrics as a display string: two decimals, '–' for null. */

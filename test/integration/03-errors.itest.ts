@@ -86,4 +86,34 @@ describe('errors', function () {
     assert.equal(a.session.interventions.scales.length, 0);
     if (spy.supported) await waitFor(() => spy.messages.find((m) => /does not exist/.test(m)), 'an error about the head');
   });
+
+  for (const how of ['abort', 'kill'] as const) {
+    it(`the engine process dies (${how === 'abort' ? 'a native abort' : 'killed as for lack of memory'}): one error line, the host alive, the next inspect works`, async () => {
+      const before = a.session.run!;
+      await assert.rejects(a.session.engine.crashForTest(how), (e: unknown) => e instanceof Error && /engine worker stopped/.test(e.message) && !e.message.includes('\n'));
+      if (spy.supported) await waitFor(() => spy.messages.find((m) => /engine worker stopped/.test(m)), 'a notification that the engine stopped');
+      assert.equal(a.session.run, before, 'the last run is still shown');
+      await openEditor('sample.prompt');
+      const res = (await vscode.commands.executeCommand('attnscope.inspect')) as { tokens: number } | undefined;
+      await settle(a);
+      assert.ok(res && res.tokens > 0, `inspect after the crash returned ${JSON.stringify(res)}; errors: ${JSON.stringify(spy.messages)}`);
+      assert.ok(a.session.run!.runId !== before.runId || a.session.run !== before, 'a new run from a new engine process');
+    });
+  }
+
+  it('Select Model with a folder that fails to open: an error, the setting unchanged, the status bar says so, and a good model clears it', async () => {
+    const settingBefore = vscode.workspace.getConfiguration('attnscope').inspect<string>('model')?.globalValue;
+    const bad = '/nonexistent/attnscope-select-' + process.pid;
+    const res = await vscode.commands.executeCommand('attnscope.selectModel', bad);
+    await settle(a);
+    assert.equal(res, undefined);
+    assert.equal(vscode.workspace.getConfiguration('attnscope').inspect<string>('model')?.globalValue, settingBefore, 'the broken folder is not written to the settings');
+    assert.ok(a.session.modelError && /not found|no such|does not exist/i.test(a.session.modelError), `modelError: ${a.session.modelError}`);
+    if (spy.supported) await waitFor(() => spy.messages.find((m) => m.includes('attnscope-select-')), 'an error naming the folder');
+    await openEditor('sample.prompt');
+    const res2 = (await vscode.commands.executeCommand('attnscope.inspect')) as { tokens: number } | undefined;
+    await settle(a);
+    assert.ok(res2 && res2.tokens > 0, 'the configured model opens again');
+    assert.equal(a.session.modelError, null, 'cleared once a model opens');
+  });
 });

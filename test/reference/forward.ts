@@ -10,10 +10,20 @@
 //                          (rotary_ndims = floor(head_dim * rotary_pct)), parallel or sequential
 //                          residual, exact erf gelu, embed_out.
 //
-// Ignored on purpose: `rope_scaling` (the engine does not support it; the reference just
-// uses plain RoPE), dropout, buffers such as `attn.bias` / `rotary_emb.inv_freq`.
-// Mistral/Qwen2 sliding windows are not implemented: we throw if the sequence is longer
-// than an enabled window (for shorter sequences the window has no effect).
+//   qwen3                  as llama, plus per-head RMSNorm q_norm/k_norm [head_dim] on q and k before RoPE.
+//
+// RoPE frequencies (refRope) follow the published definitions in float64: default base^(-2i/d);
+// linear divides by factor; dynamic NTK replaces the base by base·((f·T/P) − (f − 1))^(d/(d−2)) when
+// T > P = max_position_embeddings; llama3 keeps short wavelengths, divides long ones by factor and
+// interpolates between (smooth = (L₀/λ − low)/(high − low)); YaRN blends interpolated (÷ factor) and
+// extrapolated frequencies with a linear ramp between the correction dims of beta_fast/beta_slow and
+// multiplies cos/sin by 0.1·ln(factor) + 1 (or attention_factor); LongRoPE divides by short_factor
+// for T ≤ original_max_position_embeddings, else long_factor, and multiplies cos/sin by
+// sqrt(1 + ln(factor)/ln(original)). The config may spell them the transformers v4 way (rope_theta,
+// rope_scaling) or the v5 way (rope_parameters, possibly per layer type).
+// Sliding windows (mistral: every layer; qwen2/qwen3: layers typed sliding_attention, by layer_types
+// or from max_window_layers on, when use_sliding_window): key j is seen by query i iff i − j < window.
+// Ignored on purpose: dropout, buffers such as `attn.bias` / `rotary_emb.inv_freq`.
 
 export type RefTensor = { shape: number[]; data: Float64Array };
 export type RefTensors = Map<string, RefTensor>;
@@ -193,18 +203,97 @@ function unembed(xs: Vecs, w: RefTensor): Vecs {
  * inv_freq_i = base^(-2i/dims), x1 = first half, x2 = second half,
  * out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1].
  */
-export function applyRope(x: Float64Array, off: number, dims: number, pos: number, base: number): void {
+export function applyRope(x: Float64Array, off: number, dims: number, pos: number, base: number | RefRope): void {
   const half = dims / 2;
+  const rope = typeof base === 'number' ? { inv: Array.from({ length: half }, (_, i) => 1 / Math.pow(base, (2 * i) / dims)), scale: 1 } : base;
   for (let i = 0; i < half; i++) {
-    const invFreq = 1 / Math.pow(base, (2 * i) / dims);
-    const ang = pos * invFreq;
-    const c = Math.cos(ang);
-    const s = Math.sin(ang);
+    const ang = pos * rope.inv[i];
+    const c = Math.cos(ang) * rope.scale;
+    const s = Math.sin(ang) * rope.scale;
     const x1 = x[off + i];
     const x2 = x[off + i + half];
     x[off + i] = x1 * c - x2 * s;
     x[off + i + half] = x2 * c + x1 * s;
   }
+}
+
+export interface RefRope {
+  /** [dims/2] inverse frequencies */
+  inv: number[];
+  /** multiplies cos and sin */
+  scale: number;
+}
+
+/** The rope settings of a config in either spelling: [theta, rope dict (type and parameters)]. */
+function ropeSettings(cfg: any, layerType: string | undefined, thetaDefault: number): { theta: number; p: any } {
+  let p = cfg.rope_parameters;
+  if (p && layerType && p[layerType] && typeof p[layerType] === 'object') p = p[layerType];
+  if (p) return { theta: p.rope_theta ?? cfg.rope_theta ?? thetaDefault, p };
+  return { theta: cfg.rope_theta ?? thetaDefault, p: cfg.rope_scaling ?? {} };
+}
+
+/** Rotary frequencies and cos/sin factor for a sequence of T tokens (float64, from the definitions). */
+export function refRope(cfg: any, dims: number, T: number, layerType?: string, thetaDefault = 10000): RefRope {
+  const { theta, p } = ropeSettings(cfg, layerType, thetaDefault);
+  const type = p.rope_type ?? p.type ?? 'default';
+  const P: number = cfg.max_position_embeddings;
+  const half = dims / 2;
+  const plain = (base: number) => Array.from({ length: half }, (_, i) => Math.pow(base, -(2 * i) / dims));
+  switch (type) {
+    case 'default':
+      return { inv: plain(theta), scale: 1 };
+    case 'linear':
+      return { inv: plain(theta).map((v) => v / p.factor), scale: 1 };
+    case 'dynamic': {
+      const base = T > P ? theta * Math.pow((p.factor * T) / P - (p.factor - 1), dims / (dims - 2)) : theta;
+      return { inv: plain(base), scale: 1 };
+    }
+    case 'llama3': {
+      const old = p.original_max_position_embeddings;
+      const inv = plain(theta).map((f) => {
+        const wavelen = (2 * Math.PI) / f;
+        if (wavelen < old / p.high_freq_factor) return f;
+        if (wavelen > old / p.low_freq_factor) return f / p.factor;
+        const smooth = (old / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
+        return ((1 - smooth) * f) / p.factor + smooth * f;
+      });
+      return { inv, scale: 1 };
+    }
+    case 'yarn': {
+      const orig = p.original_max_position_embeddings ?? P;
+      const factor = p.factor ?? P / orig;
+      const corrDim = (rotations: number) => (dims * Math.log(orig / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+      const lo = Math.max(Math.floor(corrDim(p.beta_fast ?? 32)), 0);
+      let hi = Math.min(Math.ceil(corrDim(p.beta_slow ?? 1)), dims - 1);
+      if (hi === lo) hi += 0.001;
+      const inv = plain(theta).map((f, i) => {
+        const ramp = Math.min(1, Math.max(0, (i - lo) / (hi - lo)));
+        // ramp 0: keep the original frequency (extrapolate); ramp 1: interpolate (÷ factor).
+        return (f / factor) * ramp + f * (1 - ramp);
+      });
+      const scale = p.attention_factor ?? (factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1);
+      return { inv, scale };
+    }
+    case 'longrope': {
+      const orig = p.original_max_position_embeddings ?? cfg.original_max_position_embeddings ?? P;
+      const factor = p.factor ?? P / orig;
+      const ext: number[] = T > orig ? p.long_factor : p.short_factor;
+      const scale = p.attention_factor ?? (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(orig)));
+      return { inv: plain(theta).map((f, i) => f / ext[i]), scale };
+    }
+    default:
+      throw new Error(`reference: rope type ${type}`);
+  }
+}
+
+/** Per layer: [layer type, sliding window or 0]. */
+function layerWindows(cfg: any, L: number): { type: string; window: number }[] {
+  return Array.from({ length: L }, (_, l) => {
+    if (cfg.model_type === 'mistral') return { type: 'full_attention', window: cfg.sliding_window ?? 0 };
+    if (cfg.model_type !== 'qwen2' && cfg.model_type !== 'qwen3') return { type: 'full_attention', window: 0 };
+    const type: string = cfg.layer_types?.[l] ?? (cfg.use_sliding_window && l >= (cfg.max_window_layers ?? 28) ? 'sliding_attention' : 'full_attention');
+    return { type, window: cfg.use_sliding_window && type === 'sliding_attention' ? cfg.sliding_window : 0 };
+  });
 }
 
 // ---------------------------------------------------------------- attention core
@@ -220,6 +309,8 @@ interface AttnIn {
   v: Vecs;
   scale: number;
   opts: ReferenceOptions;
+  /** keys i − j ≥ window are not seen (0: none) */
+  window?: number;
 }
 
 /** Causal softmax attention; returns per-position concatenated head outputs and the probabilities. */
@@ -238,7 +329,9 @@ function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
     for (let i = 0; i < T; i++) {
       const s = new Float64Array(i + 1);
       let max = -Infinity;
-      for (let j = 0; j <= i; j++) {
+      const from = a.window ? Math.max(0, i - a.window + 1) : 0;
+      for (let j = 0; j < from; j++) s[j] = -Infinity;
+      for (let j = from; j <= i; j++) {
         let dot = 0;
         for (let d = 0; d < hd; d++) dot += a.q[i][h * hd + d] * a.k[j][g * hd + d];
         s[j] = dot * a.scale + (bias?.[j] ?? 0);
@@ -246,7 +339,7 @@ function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
       }
       let z = 0;
       for (let j = 0; j <= i; j++) {
-        s[j] = Math.exp(s[j] - max);
+        s[j] = j < from ? 0 : Math.exp(s[j] - max);
         z += s[j];
       }
       for (let j = 0; j <= i; j++) P[i * T + j] = s[j] / z;
@@ -308,14 +401,10 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   const H: number = cfg.num_attention_heads;
   const KV: number = cfg.num_key_value_heads ?? H;
   const L: number = cfg.num_hidden_layers;
-  const hd: number = cfg.head_dim ?? E / H;
+  const hd: number = cfg.head_dim ?? (cfg.model_type === 'qwen3' ? 128 : E / H);
   const eps: number = cfg.rms_norm_eps ?? 1e-6;
-  const theta: number = cfg.rope_theta ?? 10000;
   const act = activation(cfg.hidden_act ?? 'silu');
-  const windowOn = cfg.model_type === 'qwen2' ? cfg.use_sliding_window === true : cfg.sliding_window != null;
-  if (windowOn && cfg.sliding_window != null && ids.length > cfg.sliding_window) {
-    throw new Error('reference: sliding-window attention is not implemented');
-  }
+  const windows = layerWindows(cfg, L);
   const emb = need(t, 'model.embed_tokens.weight');
   let x: Vecs = ids.map((id) => row(emb, id));
   const attn: Float64Array[][] = [];
@@ -326,11 +415,23 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     const q = proj('q_proj');
     const k = proj('k_proj');
     const v = proj('v_proj');
-    for (let pos = 0; pos < ids.length; pos++) {
-      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, theta);
-      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, theta);
+    if (cfg.model_type === 'qwen3') {
+      // q_norm / k_norm: RMSNorm over each head's head_dim values.
+      const perHead = (xs: Vecs, n: number, w: RefTensor) =>
+        xs.map((x) => {
+          const y = new Float64Array(x.length);
+          for (let h = 0; h < n; h++) y.set(rmsNorm([x.slice(h * hd, (h + 1) * hd)], w, eps)[0], h * hd);
+          return y;
+        });
+      q.splice(0, q.length, ...perHead(q, H, need(t, b + 'self_attn.q_norm.weight')));
+      k.splice(0, k.length, ...perHead(k, KV, need(t, b + 'self_attn.k_norm.weight')));
     }
-    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts });
+    const rope = refRope(cfg, hd, ids.length, windows[l].type);
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts, window: windows[l].window });
     attn.push(probs);
     x = add(x, linear(out, need(t, b + 'self_attn.o_proj.weight'), t.get(b + 'self_attn.o_proj.bias')));
     const h2 = rmsNorm(x, need(t, b + 'post_attention_layernorm.weight'), eps);
@@ -351,7 +452,7 @@ function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
   const hd = E / H;
   const eps: number = cfg.layer_norm_eps ?? 1e-5;
   const rotDims = Math.floor(hd * (cfg.rotary_pct ?? 1));
-  const base: number = cfg.rotary_emb_base ?? cfg.rope_theta ?? 10000;
+  const rope = refRope(cfg, rotDims, ids.length, undefined, cfg.rotary_emb_base ?? 10000);
   const parallel = cfg.use_parallel_residual ?? true;
   const act = activation(cfg.hidden_act ?? 'gelu');
   const emb = need(t, 'gpt_neox.embed_in.weight');
@@ -373,8 +474,8 @@ function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
     if (rotDims > 0) {
       for (let pos = 0; pos < ids.length; pos++) {
         for (let h = 0; h < H; h++) {
-          applyRope(q[pos], h * hd, rotDims, pos, base);
-          applyRope(k[pos], h * hd, rotDims, pos, base);
+          applyRope(q[pos], h * hd, rotDims, pos, rope);
+          applyRope(k[pos], h * hd, rotDims, pos, rope);
         }
       }
     }
@@ -412,6 +513,7 @@ export function referenceForward(
     case 'llama':
     case 'mistral':
     case 'qwen2':
+    case 'qwen3':
       return llamaForward(config, tensors, ids, opts);
     case 'gpt_neox':
       return neoxForward(config, tensors, ids, opts);

@@ -136,9 +136,9 @@ test('errors: model folder, config and architecture', () => {
   assertOneLineError(run(['inspect', p, '--model', arch]), 1, '"bert" is not supported', 'gpt2, llama, mistral, qwen2, gpt_neox');
   const scaling = broken('scaling', llama, (d) => {
     const c = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
-    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...c, rope_scaling: { rope_type: 'yarn', factor: 4 } }));
+    fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...c, rope_scaling: { rope_type: 'mrope', factor: 4 } }));
   });
-  assertOneLineError(run(['inspect', p, '--model', scaling]), 1, 'rope_scaling "yarn" is not supported');
+  assertOneLineError(run(['inspect', p, '--model', scaling]), 1, 'rope_scaling.rope_type "mrope" is not supported');
   const shapes = broken('shapes', llama, (d) => {
     const c = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
     fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ ...c, intermediate_size: c.intermediate_size + 8 }));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineHost } from '../../src/engine/worker/engineHost';
+import { EngineHost, describeEngineExit } from '../../src/engine/worker/engineHost';
 import { EngineError } from '../../src/engine/errors';
 import { maskedHeads, withScale, noInterventions } from '../../src/shared/interventions';
 import type { HeadRef } from '../../src/shared/heads';
@@ -12,7 +12,7 @@ import type { HeadRef } from '../../src/shared/heads';
 const masking = (heads: HeadRef[]) => withScale(noInterventions(), heads, 0);
 import { makeTinyCheckpoint, tinyVariant } from '../fixtures/tinyModels';
 
-const WORKER = path.resolve(__dirname, '..', '..', '..', 'dist', 'engineWorker.js');
+const ENGINE = path.resolve(__dirname, '..', '..', '..', 'dist', 'engineProcess.js');
 let tmp: string;
 let modelDir: string;
 
@@ -23,7 +23,7 @@ before(() => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function host(crashes: string[] = []): EngineHost {
-  return new EngineHost({ workerScript: WORKER, maxHeapMb: 256, onCrash: (m) => crashes.push(m) });
+  return new EngineHost({ engineScript: ENGINE, maxHeapMb: 256, onCrash: (m) => crashes.push(m) });
 }
 
 test('worker: open, inspect with interventions, typed results', async () => {
@@ -62,13 +62,14 @@ test('worker: a newer inspection supersedes an older one', async () => {
   }
 });
 
-for (const how of ['throw', 'exit', 'oom'] as const) {
-  test(`worker: a crash (${how}) is contained and the worker restarts`, async () => {
+const crashWords = { throw: /exited with code 1 \(Error: deliberate crash\)/, exit: /exited with code 3/, oom: /ran out of JavaScript memory \(heap limit 256 MB\)/, abort: /aborted in native code/, kill: /was killed \(SIGKILL\), most likely by the system for lack of memory/ };
+for (const how of ['throw', 'exit', 'oom', 'abort', 'kill'] as const) {
+  test(`engine process: a crash (${how}) is contained, said in one line, and the process restarts`, async () => {
     const crashes: string[] = [];
     const h = host(crashes);
     try {
       await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
-      await assert.rejects(h.crashForTest(how), (e: unknown) => e instanceof EngineError && e.code === 'RUNTIME' && /engine worker stopped/.test(e.message));
+      await assert.rejects(h.crashForTest(how), (e: unknown) => e instanceof EngineError && e.code === 'RUNTIME' && /engine worker stopped/.test(e.message) && crashWords[how].test(e.message) && !e.message.includes('\n'));
       assert.equal(crashes.length, 1);
       assert.equal(h.crashes, 1);
       // The next run restarts the worker and re-opens the model.
@@ -162,7 +163,7 @@ test('worker: a run kept without allLogits saves every position\'s logits from i
   try {
     await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
     const { readRunFile } = await import('../../src/engine/runs/runFile');
-    const req = { prompt: 'blue red blue red green', scale: [{ head: { layer: 1, head: 2 }, value: 2 }] };
+    const req = { prompt: 'blue red blue red green', interventions: withScale(noInterventions(), [{ layer: 1, head: 2 }], 2) };
     const a = await h.inspect({ ...req, allLogits: true }, true);
     const fa = path.join(tmp, 'runs', 'with-all.attnrun');
     await h.saveRun(a.runId, fa);
@@ -176,6 +177,50 @@ test('worker: a run kept without allLogits saves every position\'s logits from i
     let d = 0;
     for (let i = 0; i < la.length; i++) d = Math.max(d, Math.abs(la[i]! - lb[i]!));
     assert.ok(d < 1e-4, `max |Δ logit| ${d}`);
+  } finally {
+    await h.dispose();
+  }
+});
+
+test('engine process: a death is explained with the run it interrupted', () => {
+  const load = { tokens: 8000, estimatedBytes: 72e9 };
+  assert.equal(
+    describeEngineExit({ code: null, signal: 'SIGKILL', heapMb: 4096, stderrTail: '', load }),
+    'was killed (SIGKILL), most likely by the system for lack of memory; the run had 8,000 tokens and needed about 72 GB; try a shorter prompt or a lower attnscope.maxTokens',
+  );
+  const v8 = '<--- Last few GCs --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n';
+  assert.equal(describeEngineExit({ code: null, signal: 'SIGABRT', heapMb: 512, stderrTail: v8, load: { tokens: 1024, estimatedBytes: 3.2e9 } }), 'ran out of JavaScript memory (heap limit 512 MB); the run had 1,024 tokens and needed about 3.2 GB');
+  const panic = "thread '<unnamed>' panicked at src/processors/template.rs:12:5:\nMissing SpecialToken(s) with id(s) `<bos>`\nnote: run with RUST_BACKTRACE=1\n";
+  assert.equal(describeEngineExit({ code: null, signal: 'SIGABRT', heapMb: 512, stderrTail: panic }), 'aborted in native code (Missing SpecialToken(s) with id(s) `<bos>`)');
+});
+
+test('engine process: a native abort inside the tokenizers binding leaves the host alive', async () => {
+  // A TemplateProcessing post-processor naming a special token it does not define panics in Rust
+  // ("no entry found for key") and aborts the process that encodes with it.
+  const bad = path.join(tmp, 'bad-tokenizer');
+  fs.cpSync(modelDir, bad, { recursive: true });
+  const tj = JSON.parse(fs.readFileSync(path.join(bad, 'tokenizer.json'), 'utf8'));
+  const template = { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<nope>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }], special_tokens: {} };
+  tj.post_processor = template;
+  fs.writeFileSync(path.join(bad, 'tokenizer.json'), JSON.stringify(tj));
+  const crashes: string[] = [];
+  const h = host(crashes);
+  try {
+    let opened = true;
+    try {
+      await h.open({ modelDir: bad, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+      await h.inspect({ prompt: 'the cat' });
+    } catch (e) {
+      opened = false;
+      assert.ok(e instanceof EngineError, 'an EngineError');
+      // Either refused before it reaches the binding (a TOKENIZER error) or contained (RUNTIME).
+      assert.ok(e.code === 'TOKENIZER' || (e.code === 'RUNTIME' && /aborted in native code/.test(e.message)), e.message);
+      assert.ok(!e.message.includes('\n'));
+    }
+    assert.equal(opened, false, 'a broken post-processor never yields a result');
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const { result } = await h.inspect({ prompt: 'still alive' });
+    assert.ok(result.tokens.length > 0, 'the host recovers with a good model');
   } finally {
     await h.dispose();
   }

@@ -108,6 +108,10 @@ for (const variant of TINY_VARIANTS) {
       for (let k = 0; k < T; k++) if (k < 3 || k >= 8) bias[0]![0]![k] = bias[L - 1]![1]![k] = Math.log(0.01);
       bias[L - 1]![0]![0] = Math.log(0.25);
       await compare(model, ck, ids, { bias, headScale }, `${variant.name} steered`);
+      if (variant.lengthDependent) {
+        // Frequencies that depend on the length: also a prompt short enough for the other branch.
+        await compare(model, ck, promptIds(ck, 12, variant.seed + 1), {}, `${variant.name} short`);
+      }
       // The interventions must actually change the output, or the checks above prove nothing.
       const base = await model.forward({ ids, headScale: new Float32Array(L * H).fill(1), attnBias: new Float32Array(L * H * T) }, { inspect: false, allLogits: true });
       const hs = new Float32Array(L * H).fill(1);

@@ -8,6 +8,7 @@
 // head from the steering selection, shift-click toggles the mask. Keyboard: arrows / Home / End /
 // PageUp / PageDown move the selection, space toggles the mask.
 import { METRICS, headKey, headLabel, type HeadRef, type HeadView, type MetricName } from '../../src/shared/protocol';
+import { parseHeadKey, sameHead } from '../../src/shared/heads';
 import { cssRgba, mix, rampAt, type RGBA } from '../logic/color';
 import { cellAt, cellOrigin, formatMetric, formatScale, gridLayout, indexHeads, metricDomain, metricFraction, metricValue, METRIC_INFO, moveSelection, topHeads, type GridLayout } from '../logic/gridLogic';
 import { sizeCanvas, theme, type Theme } from '../theme';
@@ -58,7 +59,7 @@ export class HeadGrid {
     for (const m of METRICS) {
       const o = document.createElement('vscode-option');
       o.setAttribute('value', m);
-      o.setAttribute('description', METRIC_INFO[m].help);
+      o.setAttribute('description', METRIC_INFO[m].description);
       o.textContent = METRIC_INFO[m].label;
       this.select.appendChild(o);
     }
@@ -146,7 +147,7 @@ export class HeadGrid {
     const why = metric === 'induction' ? ': no token repeats earlier in the prompt' : '';
     this.legend.range.textContent =
       d.min === null ? `no values${why}` : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
-    this.legend.bar.title = METRIC_INFO[metric].help;
+    this.legend.bar.title = METRIC_INFO[metric].description;
   }
 
   private renderTop(): void {
@@ -213,8 +214,8 @@ export class HeadGrid {
       }
     }
     for (const k of extra) {
-      const [l, h] = k.split('.').map(Number) as [number, number];
-      if (l < L && h < H && !(selected && selected.layer === l && selected.head === h)) this.outline(ctx, { layer: l, head: h }, th.focus, 1.5, [3, 2]);
+      const ref = parseHeadKey(k);
+      if (ref && ref.layer < L && ref.head < H && !sameHead(selected, ref)) this.outline(ctx, ref, th.focus, 1.5, [3, 2]);
     }
     if (this.hover) this.outline(ctx, this.hover, th.fg, 1, []);
     if (selected && selected.layer < L && selected.head < H) {

@@ -6,6 +6,12 @@
 // level changed (span refs + a level per span), so a cursor move at 2,000 tokens costs a few
 // milliseconds; setOptions({discountSink, kind}) changes the color scale; refreshTheme() rebuilds
 // the palette. Hover shows the value; click calls onTokenClick(index).
+//
+// Optional, for pages that tint tokens by their own values (the compare page): setTints(tints [T])
+// decorates each span with classes, CSS custom properties, data-* attributes and a native title
+// (replacing the previous decoration; the value tint above is unchanged), setOptions({tooltip:
+// false}) turns the value tooltip off, and onTokenHover(index | null) reports the token under the
+// pointer (null when it leaves the tokens).
 import type { Direction, TokenView } from '../../src/shared/protocol';
 import { contrast, cssRgba, over } from '../logic/color';
 import { formatProb, scaleLevels, scaleMax, sinkMask, type ScaleKind } from '../logic/colorScale';
@@ -19,6 +25,19 @@ const NO_LEVEL = 255;
 export interface PromptOverlayOptions {
   discountSink: boolean;
   kind: ScaleKind;
+  /** the value tooltip on hover (default true) */
+  tooltip: boolean;
+}
+
+/** One token's decoration (setTints): added to the span, removed again by the next setTints. */
+export interface TokenTint {
+  classes?: readonly string[];
+  /** CSS custom properties, e.g. {'--kl': '0.4'} */
+  vars?: Readonly<Record<string, string>>;
+  /** data-* attributes by their dataset name, e.g. {pos: '3'} */
+  data?: Readonly<Record<string, string>>;
+  /** the span's native tooltip */
+  title?: string;
 }
 
 export class PromptOverlay {
@@ -33,9 +52,14 @@ export class PromptOverlay {
   private max = 0;
   private bg: string[] = [];
   private fg: string[] = [];
-  private opts: PromptOverlayOptions = { discountSink: true, kind: 'sqrt' };
+  private opts: PromptOverlayOptions = { discountSink: true, kind: 'sqrt', tooltip: true };
+  private tints: readonly (TokenTint | undefined)[] = [];
+  private hovered: number | null = null;
 
-  constructor(private readonly onTokenClick: (index: number) => void) {
+  constructor(
+    private readonly onTokenClick: (index: number) => void,
+    private readonly onTokenHover?: (index: number | null) => void,
+  ) {
     this.el = document.createElement('div');
     this.el.className = 'prompt';
     this.el.addEventListener('click', (e) => {
@@ -44,10 +68,15 @@ export class PromptOverlay {
     });
     this.el.addEventListener('mousemove', (e) => {
       const i = this.indexOf(e.target);
+      this.hover(i);
+      if (!this.opts.tooltip) return;
       if (i === null) hideTooltip();
       else this.tooltip(i, e.clientX, e.clientY);
     });
-    this.el.addEventListener('mouseleave', hideTooltip);
+    this.el.addEventListener('mouseleave', () => {
+      this.hover(null);
+      hideTooltip();
+    });
     this.buildPalette();
   }
 
@@ -57,6 +86,7 @@ export class PromptOverlay {
     this.special = tokens.map((t) => t.special);
     this.values = null;
     this.cursor = null;
+    this.tints = [];
     const frag = document.createDocumentFragment();
     const spans: HTMLSpanElement[] = new Array<HTMLSpanElement>(tokens.length);
     let pos = 0;
@@ -104,6 +134,29 @@ export class PromptOverlay {
     this.values = values;
     this.direction = direction;
     this.apply();
+  }
+
+  /** Per-token decorations (index = token); undefined entries and tokens past the end get none. */
+  setTints(tints: readonly (TokenTint | undefined)[]): void {
+    for (let i = 0; i < this.spans.length; i++) {
+      const old = this.tints[i];
+      const next = tints[i];
+      if (old === next) continue;
+      const s = this.spans[i]!;
+      if (old) {
+        if (old.classes) s.classList.remove(...old.classes);
+        for (const k of Object.keys(old.vars ?? {})) s.style.removeProperty(k);
+        for (const k of Object.keys(old.data ?? {})) delete s.dataset[k];
+        if (old.title !== undefined) s.removeAttribute('title');
+      }
+      if (next) {
+        if (next.classes) s.classList.add(...next.classes);
+        for (const [k, v] of Object.entries(next.vars ?? {})) s.style.setProperty(k, v);
+        for (const [k, v] of Object.entries(next.data ?? {})) s.dataset[k] = v;
+        if (next.title !== undefined) s.title = next.title;
+      }
+    }
+    this.tints = tints;
   }
 
   setOptions(o: Partial<PromptOverlayOptions>): void {
@@ -171,6 +224,12 @@ export class PromptOverlay {
       st.color = this.fg[l]!;
     }
     performance.measure('attnscope:overlay-apply', { start: t0, detail: { T: n } });
+  }
+
+  private hover(i: number | null): void {
+    if (i === this.hovered) return;
+    this.hovered = i;
+    this.onTokenHover?.(i);
   }
 
   private indexOf(target: EventTarget | null): number | null {

@@ -9,6 +9,8 @@ import { validateToGenerate } from '../compare/compareLogic';
 import { parseGenerateFields, seedUsed } from './generateLogic';
 import { Messenger } from '../../src/shared/messenger';
 import { LIMITS } from '../../src/shared/validate';
+import { banner } from '../components/banner';
+import { el } from '../components/el';
 
 interface LaneView {
   tokens: { text: string; prob: number }[];
@@ -25,13 +27,6 @@ let activeLanes: Lane[] = [];
 let error: string | null = null;
 const lanes: Record<Lane, LaneView> = { without: { tokens: [], status: '', done: false }, with: { tokens: [], status: '', done: false } };
 const saved = (vscode.getState() ?? {}) as Partial<GenerateOptions>;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // ---- static skeleton (fields keep their values across renders) ----
 const header = el('div', 'header');
@@ -159,14 +154,19 @@ window.addEventListener('message', (ev: MessageEvent) => {
   render();
 });
 
+/** One generated token: its probability as the title, dotted underline when unlikely (p < 10%). */
+function generatedToken(text: string, prob: number): HTMLSpanElement {
+  const s = el('span', 'gtok', text);
+  s.title = `p = ${(prob * 100).toFixed(1)}%`;
+  if (prob < 0.1) s.classList.add('unlikely');
+  return s;
+}
+
 function appendToken(lane: Lane, text: string, prob: number): void {
   const out = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .generated`);
   const st = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .status`);
   if (!out) return render();
-  const s = el('span', 'gtok', text);
-  s.title = `p = ${(prob * 100).toFixed(1)}%`;
-  if (prob < 0.1) s.classList.add('unlikely');
-  out.append(s);
+  out.append(generatedToken(text, prob));
   if (st) st.textContent = lanes[lane].status;
   const box = out.closest('.textbox');
   if (box) box.scrollTop = box.scrollHeight;
@@ -182,12 +182,7 @@ function render(): void {
   genBtn.toggleAttribute('disabled', running);
   stopBtn.toggleAttribute('disabled', !running);
   msg.replaceChildren();
-  if (error) {
-    const b = el('div', 'banner error');
-    b.setAttribute('role', 'alert');
-    b.append(el('span', 'codicon codicon-error'), el('span', '', error));
-    msg.append(b);
-  }
+  if (error) msg.append(banner({ kind: 'error', content: error }));
   ivBox.replaceChildren();
   if (init.interventions.length === 0) ivBox.append(el('span', 'muted', 'No interventions are active: only the unmodified model generates. Mask, scale or emphasize heads to compare.'));
   else {
@@ -205,12 +200,7 @@ function render(): void {
     const tail = init.prompt.length > 300 ? `…${init.prompt.slice(-300)}` : init.prompt;
     box.append(el('span', 'prompt', tail));
     const gen = el('span', 'generated');
-    for (const t of lanes[lane].tokens) {
-      const s = el('span', 'gtok', t.text);
-      s.title = `p = ${(t.prob * 100).toFixed(1)}%`;
-      if (t.prob < 0.1) s.classList.add('unlikely');
-      gen.append(s);
-    }
+    for (const t of lanes[lane].tokens) gen.append(generatedToken(t.text, t.prob));
     box.append(gen);
     if (running && !lanes[lane].done && activeLanes.includes(lane)) box.append(el('span', 'caret'));
     col.append(box);

@@ -1,14 +1,9 @@
 // Head grid logic without the DOM: metric domains and values, layout, hit testing and keyboard
 // navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
 import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
+import { formatMetricValue, METRIC_INFO } from '../../src/shared/heads';
 
-export const METRIC_INFO: Record<MetricName, { label: string; short: string; help: string; fraction: boolean }> = {
-  entropy: { label: 'Entropy', short: 'ent', help: 'mean entropy of a query row, in nats: high = broad, low = sharp', fraction: false },
-  sink: { label: 'Attention sink', short: 'sink', help: 'mean attention to the first token', fraction: true },
-  prevToken: { label: 'Previous token', short: 'prev', help: 'mean attention to the previous token', fraction: true },
-  selfAttn: { label: 'Self', short: 'self', help: 'mean attention of a token to itself', fraction: true },
-  induction: { label: 'Induction', short: 'ind', help: 'attention to the token after an earlier occurrence of the current token', fraction: true },
-};
+export { METRIC_INFO };
 
 export interface MetricDomain {
   /** color scale ends: 0..1 for fractions, 0..max observed for entropy */
@@ -40,7 +35,7 @@ export function metricDomain(heads: readonly HeadView[], m: MetricName): MetricD
     if (v > max) max = v;
   }
   const any = max >= min;
-  const fraction = METRIC_INFO[m].fraction;
+  const fraction = METRIC_INFO[m].unit === 'fraction';
   const hi = fraction ? 1 : any && max > 0 ? max : 1;
   return { lo: 0, hi, min: any ? min : null, max: any ? max : null, missing };
 }
@@ -53,11 +48,7 @@ export function metricFraction(v: number | null, d: MetricDomain): number | null
 }
 
 /** `short`: scale ends (0%, 100%, 2.3 nats) rather than values. */
-export function formatMetric(m: MetricName, v: number | null, short = false): string {
-  if (v === null) return 'n/a';
-  if (METRIC_INFO[m].fraction) return `${(v * 100).toFixed(short ? 0 : 1)}%`;
-  return `${v.toFixed(short ? 1 : 2)} nats`;
-}
+export const formatMetric = formatMetricValue;
 
 export function formatScale(s: number): string {
   if (s === 0) return 'masked';

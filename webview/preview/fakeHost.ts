@@ -3,6 +3,7 @@
 // synthetic fixture in test/fixtures/webviewFixtures.ts. Also installs acquireVsCodeApi.
 import { makeFixture } from '../../test/fixtures/webviewFixtures';
 import { headKey, type Envelope, type FromWebview, type HeadRef, type PanelState, type ToWebview } from '../../src/shared/protocol';
+import { parseHeadKey } from '../../src/shared/heads';
 
 const params = new URLSearchParams(location.search);
 export const T_TOKENS = Math.max(4, Math.min(8192, Number(params.get('tokens') ?? 60) || 60));
@@ -83,10 +84,7 @@ function rerun(): void {
       next: next.map((n) => ({ ...n, prob: n.prob / z })),
       timings: { runMs: 30 + Math.round(Math.random() * 20), loadMs: 0 },
     };
-    state.interventions.scales = [...scales].map(([k, value]) => {
-      const [layer, head] = k.split('.').map(Number) as [number, number];
-      return { layer, head, value };
-    });
+    state.interventions.scales = [...scales].map(([k, value]) => ({ ...parseHeadKey(k)!, value }));
     state.busy = null;
     send({ type: 'state', state: { run: state.run, interventions: state.interventions, busy: null } });
     sendOverlay();

@@ -3,48 +3,126 @@ import { EngineError } from '../errors';
 import { requireTensor, readTensorF32, type Checkpoint } from '../sources/checkpoint';
 import type { LazyTensor } from '../spec';
 
+/** Range a number read from config.json must lie in; every bound is inclusive unless said. */
+export interface NumRange {
+  min?: number;
+  /** the value must be strictly greater */
+  above?: number;
+  max?: number;
+}
+
+/**
+ * Typed, validated reading of config.json (or of one of its nested objects such as
+ * rope_parameters, then named `rope_parameters.<key>` in errors). Every error is one MODEL line
+ * naming the file and the key.
+ */
 export class ConfigReader {
   constructor(
     private readonly ck: Checkpoint,
     private readonly arch: string,
+    private readonly source: Record<string, unknown> = ck.config,
+    private readonly prefix = '',
   ) {}
   private get file() {
     return `${this.ck.dir}/config.json`;
   }
+  /** A reader over a nested object (e.g. rope_parameters), keys named `<key>.<inner>` in errors. */
+  nested(key: string, obj: Record<string, unknown>): ConfigReader {
+    return new ConfigReader(this.ck, this.arch, obj, `${this.prefix}${key}.`);
+  }
+  private get(key: string): unknown {
+    return Object.prototype.hasOwnProperty.call(this.source, key) ? this.source[key] : undefined;
+  }
+  name(key: string): string {
+    return `${this.prefix}${key}`;
+  }
   raw(key: string): unknown {
-    return this.ck.config[key];
+    return this.get(key);
   }
   has(key: string): boolean {
-    return this.ck.config[key] !== undefined && this.ck.config[key] !== null;
+    const v = this.get(key);
+    return v !== undefined && v !== null;
   }
   int(key: string, fallback?: number, min = 1): number {
-    const v = this.ck.config[key];
+    const v = this.get(key);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
-      throw new EngineError('MODEL', `${this.file}: missing "${key}", which a ${this.arch} config needs`);
+      this.fail(`missing "${this.name(key)}", which a ${this.arch} config needs`);
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new EngineError('MODEL', `${this.file}: "${key}" must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+      this.fail(`"${this.name(key)}" must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
     }
     return v;
   }
-  num(key: string, fallback: number): number {
-    const v = this.ck.config[key];
+  /** A finite number within `range`; `fallback` when absent or null. */
+  num(key: string, fallback: number, range: NumRange = {}): number {
+    const v = this.get(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new EngineError('MODEL', `${this.file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(`"${this.name(key)}" must be a number, got ${JSON.stringify(v)}`);
+    const bad =
+      (range.min !== undefined && v < range.min) || (range.above !== undefined && !(v > range.above)) || (range.max !== undefined && v > range.max);
+    if (bad) {
+      const parts = [range.above !== undefined ? `> ${range.above}` : '', range.min !== undefined ? `≥ ${range.min}` : '', range.max !== undefined ? `≤ ${range.max}` : ''];
+      this.fail(`"${this.name(key)}" must be ${parts.filter(Boolean).join(' and ')}, got ${v}`);
+    }
     return v;
   }
+  /** A number that must be present. */
+  needNum(key: string, range: NumRange = {}): number {
+    if (!this.has(key)) this.fail(`missing "${this.name(key)}", which a ${this.arch} config needs here`);
+    return this.num(key, 0, range);
+  }
   bool(key: string, fallback: boolean): boolean {
-    const v = this.ck.config[key];
+    const v = this.get(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') throw new EngineError('MODEL', `${this.file}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail(`"${this.name(key)}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   }
   str(key: string, fallback: string): string {
-    const v = this.ck.config[key];
+    const v = this.get(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'string') throw new EngineError('MODEL', `${this.file}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') this.fail(`"${this.name(key)}" must be a string, got ${JSON.stringify(v)}`);
     return v;
+  }
+  /** A JSON object, or undefined when absent or null. */
+  obj(key: string): Record<string, unknown> | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v)) this.fail(`"${this.name(key)}" must be an object, got ${JSON.stringify(v)}`);
+    return v as Record<string, unknown>;
+  }
+  /** An array of finite numbers of length `len`. */
+  numbers(key: string, len: number, range: NumRange = {}): number[] {
+    const v = this.get(key);
+    if (!Array.isArray(v) || v.length !== len || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      this.fail(`"${this.name(key)}" must be a list of ${len} numbers, got ${JSON.stringify(v)?.slice(0, 80)}`);
+    }
+    const arr = v as number[];
+    if (arr.some((x) => (range.above !== undefined && !(x > range.above)) || (range.min !== undefined && x < range.min))) {
+      this.fail(`"${this.name(key)}" must hold numbers ${range.above !== undefined ? `> ${range.above}` : `≥ ${range.min}`}`);
+    }
+    return arr;
+  }
+  /** An array of strings, or undefined when absent or null. */
+  strings(key: string): string[] | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(`"${this.name(key)}" must be a list of strings`);
+    return v as string[];
+  }
+  /** A string key looked up in `table` by own property only ("toString" is not an activation). */
+  choice<T>(key: string, table: Record<string, T>, fallback: string): T {
+    const v = this.str(key, fallback);
+    if (!Object.prototype.hasOwnProperty.call(table, v)) {
+      this.fail(`${this.name(key)} "${v}" is not supported (supported: ${Object.keys(table).join(', ')})`);
+    }
+    return table[v]!;
+  }
+  /** Refuses a key set to anything but its neutral value(s). */
+  refuseUnless(key: string, neutral: unknown[], why: string): void {
+    const v = this.get(key);
+    if (v === undefined || v === null || neutral.some((n) => n === v)) return;
+    this.fail(`"${this.name(key)}": ${JSON.stringify(v)} is not supported (${why})`);
   }
   fail(what: string): never {
     throw new EngineError('MODEL', `${this.file}: ${what}`);

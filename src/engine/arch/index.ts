@@ -14,6 +14,7 @@ export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
     case 'llama':
     case 'mistral':
     case 'qwen2':
+    case 'qwen3':
       return llamaSpec(ck, mt);
     case 'gpt_neox':
       return neoxSpec(ck);

@@ -1,39 +1,88 @@
-// The Llama family: llama, mistral, qwen2 and SmolLM-style configs. RMSNorm, rotate_half RoPE over
-// the whole head, grouped-query attention, SwiGLU MLP; qwen2 adds q/k/v biases.
+// The Llama family: llama, mistral, qwen2, qwen3 and SmolLM-style configs. RMSNorm, rotate_half
+// RoPE (every transformers rope_type, v4 and v5 spellings; see rope.ts), grouped-query attention,
+// SwiGLU MLP. Per family, as transformers defines it:
+//   llama    attention_bias: q/k/v/o biases; mlp_bias: gate/up/down biases; head_dim
+//   mistral  sliding_window on every layer; no biases
+//   qwen2    q/k/v biases (never o); use_sliding_window + max_window_layers or layer_types
+//   qwen3    attention_bias: q/k/v/o biases; per-head RMSNorm q_norm/k_norm [head_dim] before RoPE;
+//            head_dim (128 when absent); sliding windows as qwen2
 import type { Checkpoint } from '../sources/checkpoint';
 import type { Activation, LayerWeights, ModelSpec } from '../spec';
-import { asIs, concatVectors, ConfigReader, linearsToMatmul, optional, transpose } from './common';
+import { asIs, concatVectors, ConfigReader, linearsToMatmul, transpose } from './common';
+import { refuseForeignKeys } from './foreignKeys';
+import { readRope } from './rope';
 
 const ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
 
-export function llamaSpec(ck: Checkpoint, modelType: 'llama' | 'mistral' | 'qwen2'): ModelSpec {
+export type LlamaLike = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+
+/** Per layer: the sliding window (0 = full attention) and the layer type names used for v5 rope_parameters. */
+function readWindows(c: ConfigReader, modelType: LlamaLike, L: number): { windows: number[]; layerTypes?: string[] } {
+  if (modelType === 'llama' || modelType === 'mistral') {
+    // llama: full attention everywhere; mistral: sliding_window (if any) on every layer. A layer_types
+    // list is accepted only where it says just that.
+    const w = modelType === 'mistral' && c.has('sliding_window') ? c.int('sliding_window') : 0;
+    c.refuseUnless('use_sliding_window', [false], `${modelType} has no per-layer sliding windows`);
+    const want = w > 0 ? 'sliding_attention' : 'full_attention';
+    const types = c.strings('layer_types');
+    if (types && (types.length !== L || types.some((t) => t !== want))) c.fail(`"layer_types" must be ${L} × "${want}" for ${modelType}; per-layer attention types are not supported for this family`);
+    return { windows: new Array<number>(L).fill(w) };
+  }
+  // qwen2 / qwen3: transformers derives layer_types from use_sliding_window and max_window_layers
+  // (sliding from layer max_window_layers on) unless written; a window only applies with use_sliding_window.
+  const use = c.bool('use_sliding_window', false);
+  const mwl = c.int('max_window_layers', 28, 0);
+  let types = c.strings('layer_types');
+  if (types) {
+    if (types.length !== L) c.fail(`"layer_types" has ${types.length} entries but num_hidden_layers is ${L}`);
+    const bad = types.find((t) => t !== 'full_attention' && t !== 'sliding_attention');
+    if (bad !== undefined) c.fail(`layer_types entry "${bad}" is not supported (supported: full_attention, sliding_attention)`);
+  } else {
+    types = Array.from({ length: L }, (_, l) => (use && l >= mwl ? 'sliding_attention' : 'full_attention'));
+  }
+  const anySliding = use && types.includes('sliding_attention');
+  const w = anySliding ? c.int('sliding_window') : 0;
+  return { windows: types.map((t) => (use && t === 'sliding_attention' ? w : 0)), layerTypes: types };
+}
+
+export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   const c = new ConfigReader(ck, modelType);
+  refuseForeignKeys(c);
   const D = c.int('hidden_size');
   const L = c.int('num_hidden_layers');
   const H = c.int('num_attention_heads');
   const KV = c.int('num_key_value_heads', H);
-  const hd = c.int('head_dim', Math.floor(D / H));
+  const hd = c.int('head_dim', modelType === 'qwen3' ? 128 : Math.floor(D / H));
+  if (hd < 2) c.fail(`head_dim ${hd} is too small (hidden_size / num_attention_heads, or "head_dim")`);
   const I = c.int('intermediate_size');
   const V = c.int('vocab_size');
   const P = c.int('max_position_embeddings', 2048);
-  const eps = c.num('rms_norm_eps', 1e-6);
-  const theta = c.num('rope_theta', 10000);
-  const actName = c.str('hidden_act', 'silu');
-  const act = ACTS[actName] ?? c.fail(`hidden_act "${actName}" is not supported (supported: ${Object.keys(ACTS).join(', ')})`);
+  const eps = c.num('rms_norm_eps', 1e-6, { min: 0 });
+  const act = c.choice('hidden_act', ACTS, 'silu');
   if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
-  const scaling = c.raw('rope_scaling') as { rope_type?: string; type?: string } | null | undefined;
-  if (scaling) {
-    const kind = scaling.rope_type ?? scaling.type ?? JSON.stringify(scaling);
-    if (kind !== 'default') c.fail(`rope_scaling "${kind}" is not supported yet (only plain RoPE); remove it or use a model without RoPE scaling`);
-  }
-  if (c.has('partial_rotary_factor') && c.num('partial_rotary_factor', 1) !== 1) c.fail('partial_rotary_factor is not supported for this family');
-  let slidingWindow = 0;
-  if (modelType === 'mistral' && c.has('sliding_window')) slidingWindow = c.int('sliding_window');
-  if (modelType === 'qwen2' && c.bool('use_sliding_window', false)) c.fail('use_sliding_window true is not supported');
-  const qkvBias = modelType === 'qwen2' || c.bool('attention_bias', false);
-  const oBias = modelType !== 'qwen2' && c.bool('attention_bias', false);
-  if (c.bool('mlp_bias', false)) c.fail('mlp_bias true is not supported yet');
+  const { windows, layerTypes } = readWindows(c, modelType, L);
+  const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: 10000, defaultPartial: 1, layerTypes, partialAllowed: false });
+  // Biases, as each family's attention and MLP modules declare them.
+  let qkvBias = false;
+  let oBias = false;
+  let mlpBias = false;
+  if (modelType === 'llama' || modelType === 'qwen3') qkvBias = oBias = c.bool('attention_bias', false);
+  if (modelType === 'llama') mlpBias = c.bool('mlp_bias', false);
+  if (modelType === 'qwen2') qkvBias = true;
+  // (mistral and qwen2 fix their biases in the architecture; transformers reads neither key for them.)
+  const qkNorm = modelType === 'qwen3';
   const tied = c.bool('tie_word_embeddings', false);
+  // Name the config key when it and the weights disagree (rather than only the tensor).
+  const q0 = ck.tensors.get('model.layers.0.self_attn.q_proj.weight');
+  if (q0 && q0.shape[0] !== H * hd) {
+    c.fail(`head_dim ${hd} (${c.has('head_dim') ? '"head_dim"' : modelType === 'qwen3' ? 'the qwen3 default of "head_dim"' : 'hidden_size / num_attention_heads, no "head_dim"'}) × ${H} heads = ${H * hd}, but q_proj has ${q0.shape[0]} rows; set "head_dim" to match the weights`);
+  }
+  const needs = (key: string, tensor: string) => {
+    if (!ck.tensors.has(tensor)) c.fail(`"${key}" is true but the checkpoint has no ${tensor}`);
+  };
+  if (qkvBias && modelType !== 'qwen2') needs('attention_bias', 'model.layers.0.self_attn.q_proj.bias');
+  if (mlpBias) needs('mlp_bias', 'model.layers.0.mlp.gate_proj.bias');
+  if (!tied && !ck.tensors.has('lm_head.weight')) c.fail('"tie_word_embeddings" is false (or absent) but the checkpoint has no lm_head.weight; set it to true if the embeddings are tied');
 
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
@@ -54,18 +103,25 @@ export function llamaSpec(ck: Checkpoint, modelType: 'llama' | 'mistral' | 'qwen
         : undefined,
       oWeight: linearsToMatmul([{ tensor: o }]),
       oBias: oBias ? asIs(ck, p + 'self_attn.o_proj.bias', [D]) : undefined,
+      qNorm: qkNorm ? asIs(ck, p + 'self_attn.q_norm.weight', [hd]) : undefined,
+      kNorm: qkNorm ? asIs(ck, p + 'self_attn.k_norm.weight', [hd]) : undefined,
       gateWeight: linearsToMatmul([{ tensor: gate }]),
+      gateBias: mlpBias ? asIs(ck, p + 'mlp.gate_proj.bias', [I]) : undefined,
       upWeight: linearsToMatmul([{ tensor: up }]),
+      upBias: mlpBias ? asIs(ck, p + 'mlp.up_proj.bias', [I]) : undefined,
       downWeight: linearsToMatmul([{ tensor: down }]),
+      downBias: mlpBias ? asIs(ck, p + 'mlp.down_proj.bias', [D]) : undefined,
     });
   }
   const embed = asIs(ck, 'model.embed_tokens.weight', [V, D]);
-  const head = tied ? (optional(ck, 'lm_head.weight', [V, D]) ?? embed) : asIs(ck, 'lm_head.weight', [V, D]);
+  // Tied: lm_head is embed_tokens (transformers ties them after loading), whatever a saved lm_head.weight holds.
+  const head = tied ? embed : asIs(ck, 'lm_head.weight', [V, D]);
   return {
     dims: {
       arch: 'llama', modelType, layers: L, heads: H, kvHeads: KV, hiddenSize: D, headDim: hd, intermediateSize: I,
       vocabSize: V, maxPositions: P, norm: 'rmsnorm', normEps: eps, act, gatedMlp: true, positions: 'rope',
-      rotaryDim: hd, ropeTheta: theta, parallelResidual: false, tiedEmbeddings: tied, attnScale: 1 / Math.sqrt(hd), slidingWindow,
+      rotaryDim, rope, parallelResidual: false, tiedEmbeddings: tied, attnScale: new Array<number>(L).fill(1 / Math.sqrt(hd)),
+      slidingWindow: windows, qkNorm,
     },
     embed,
     layers,

@@ -3,6 +3,8 @@
 import type { Checkpoint } from '../sources/checkpoint';
 import type { Activation, LayerWeights, LazyTensor, ModelSpec } from '../spec';
 import { asIs, ConfigReader, transpose } from './common';
+import { refuseForeignKeys } from './foreignKeys';
+import { readRope } from './rope';
 
 const ACTS: Record<string, Activation> = { gelu: 'gelu', gelu_new: 'gelu_new', gelu_fast: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu', silu: 'silu' };
 
@@ -21,31 +23,30 @@ function perHeadToBlocks(src: Float32Array, H: number, hd: number, rowLen: numbe
 
 export function neoxSpec(ck: Checkpoint): ModelSpec {
   const c = new ConfigReader(ck, 'gpt_neox');
+  refuseForeignKeys(c);
   const D = c.int('hidden_size');
   const L = c.int('num_hidden_layers');
   const H = c.int('num_attention_heads');
   const I = c.int('intermediate_size', 4 * D);
   const V = c.int('vocab_size');
   const P = c.int('max_position_embeddings', 2048);
-  const eps = c.num('layer_norm_eps', 1e-5);
-  const pct = c.num('rotary_pct', c.num('partial_rotary_factor', 0.25));
-  const theta = c.num('rotary_emb_base', c.num('rope_theta', 10000));
+  const eps = c.num('layer_norm_eps', 1e-5, { min: 0 });
+  // rotary_pct (v4) is partial_rotary_factor (v5); rotary_emb_base (v4) is rope_theta.
+  const pct = c.num('rotary_pct', 0.25, { above: 0, max: 1 });
+  if (c.has('rotary_pct') && c.has('partial_rotary_factor') && c.num('partial_rotary_factor', pct) !== pct) c.fail('"rotary_pct" and "partial_rotary_factor" disagree; keep one');
+  if (c.has('rotary_emb_base') && c.has('rope_theta') && c.num('rope_theta', 0) !== c.num('rotary_emb_base', 0)) c.fail('"rotary_emb_base" and "rope_theta" disagree; keep one');
   const parallel = c.bool('use_parallel_residual', true);
-  const actName = c.str('hidden_act', 'gelu');
-  const act = ACTS[actName] ?? c.fail(`hidden_act "${actName}" is not supported (supported: ${Object.keys(ACTS).join(', ')})`);
+  const act = c.choice('hidden_act', ACTS, 'gelu');
   if (D % H !== 0) c.fail(`hidden_size ${D} is not divisible by num_attention_heads ${H}`);
-  const scaling = c.raw('rope_scaling');
-  if (scaling) c.fail(`rope_scaling ${JSON.stringify(scaling)} is not supported yet; remove it or use a model without RoPE scaling`);
-  if (!c.bool('attention_bias', true)) c.fail('attention_bias false is not supported yet');
+  const bias = c.bool('attention_bias', true);
   const hd = D / H;
-  const rot = Math.floor(hd * pct);
-  if (rot % 2 !== 0) c.fail(`rotary_pct ${pct} gives an odd rotary dimension ${rot}`);
+  const { rotaryDim: rot, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: 10000, defaultPartial: pct, legacyThetaKey: 'rotary_emb_base' });
 
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
     const p = `gpt_neox.layers.${l}.`;
     const qkvW = asIs(ck, p + 'attention.query_key_value.weight', [3 * D, D]);
-    const qkvB = asIs(ck, p + 'attention.query_key_value.bias', [3 * D]);
+    const qkvB = bias ? asIs(ck, p + 'attention.query_key_value.bias', [3 * D]) : undefined;
     const lin = (name: string, out: number, inn: number): LazyTensor => {
       const w = asIs(ck, p + name, [out, inn]);
       return { dims: [inn, out], load: () => transpose(w.load(), out, inn) };
@@ -54,9 +55,9 @@ export function neoxSpec(ck: Checkpoint): ModelSpec {
       ln1: { weight: asIs(ck, p + 'input_layernorm.weight', [D]), bias: asIs(ck, p + 'input_layernorm.bias', [D]) },
       ln2: { weight: asIs(ck, p + 'post_attention_layernorm.weight', [D]), bias: asIs(ck, p + 'post_attention_layernorm.bias', [D]) },
       qkvWeight: { dims: [D, 3 * D], load: () => transpose(perHeadToBlocks(qkvW.load(), H, hd, D), 3 * D, D) },
-      qkvBias: { dims: [3 * D], load: () => perHeadToBlocks(qkvB.load(), H, hd, 1) },
+      qkvBias: qkvB ? { dims: [3 * D], load: () => perHeadToBlocks(qkvB.load(), H, hd, 1) } : undefined,
       oWeight: lin('attention.dense.weight', D, D),
-      oBias: asIs(ck, p + 'attention.dense.bias', [D]),
+      oBias: bias ? asIs(ck, p + 'attention.dense.bias', [D]) : undefined,
       upWeight: lin('mlp.dense_h_to_4h.weight', I, D),
       upBias: asIs(ck, p + 'mlp.dense_h_to_4h.bias', [I]),
       downWeight: lin('mlp.dense_4h_to_h.weight', D, I),
@@ -65,12 +66,14 @@ export function neoxSpec(ck: Checkpoint): ModelSpec {
   }
   const embed = asIs(ck, 'gpt_neox.embed_in.weight', [V, D]);
   const tied = c.bool('tie_word_embeddings', false);
-  const head = tied && !ck.tensors.has('embed_out.weight') ? embed : asIs(ck, 'embed_out.weight', [V, D]);
+  // Tied: embed_out is embed_in (as transformers ties them), whatever a saved embed_out holds.
+  const head = tied ? embed : asIs(ck, 'embed_out.weight', [V, D]);
   return {
     dims: {
       arch: 'gpt_neox', modelType: 'gpt_neox', layers: L, heads: H, kvHeads: H, hiddenSize: D, headDim: hd, intermediateSize: I,
       vocabSize: V, maxPositions: P, norm: 'layernorm', normEps: eps, act, gatedMlp: false, positions: 'rope',
-      rotaryDim: rot, ropeTheta: theta, parallelResidual: parallel, tiedEmbeddings: head === embed, attnScale: 1 / Math.sqrt(hd), slidingWindow: 0,
+      rotaryDim: rot, rope, parallelResidual: parallel, tiedEmbeddings: head === embed, qkNorm: false,
+      attnScale: new Array<number>(L).fill(1 / Math.sqrt(hd)), slidingWindow: new Array<number>(L).fill(0),
     },
     embed,
     layers,

@@ -46,7 +46,10 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
     add('qkv.bias', lw.qkvBias);
     add('o.weight', lw.oWeight);
     add('o.bias', lw.oBias);
+    add('q_norm.weight', lw.qNorm);
+    add('k_norm.weight', lw.kNorm);
     add('gate.weight', lw.gateWeight);
+    add('gate.bias', lw.gateBias);
     add('up.weight', lw.upWeight);
     add('up.bias', lw.upBias);
     add('down.weight', lw.downWeight);
@@ -108,32 +111,65 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   let x = g.op('Gather', [W('embed'), ids], { axis: attr.i(0) }, 'embed_tokens');
   if (spec.posEmbed) x = g.op('Add', [x, g.op('Gather', [W('pos_embed'), pos], { axis: attr.i(0) }, 'embed_positions')]);
 
-  // Causal (and sliding-window) additive mask [T, T], shared by all layers.
-  const mask = g.within('mask', () => {
-    const row = g.op('Unsqueeze', [pos, g.i64([1])]);
-    const col = g.op('Unsqueeze', [kpos, g.i64([0])]);
-    let blocked = g.op('Greater', [col, row]);
-    if (d.slidingWindow > 0) {
-      const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([d.slidingWindow], [])]);
-      blocked = g.op('Or', [blocked, far]);
-    }
-    // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
-    // 0 there, and p·s stays finite (0 × −1e9 = 0) for the entropy in the head metrics.
-    return g.op('Where', [blocked, g.f32([-1e9], []), g.f32([0], [])]);
-  });
+  // Causal (and sliding-window) additive masks [T, K], one per distinct window, shared by the layers using it.
+  const masks = new Map<number, string>();
+  const maskFor = (window: number): string => {
+    const have = masks.get(window);
+    if (have) return have;
+    const made = g.within(window > 0 ? `mask_window_${window}` : 'mask', () => {
+      const row = g.op('Unsqueeze', [pos, g.i64([1])]);
+      const col = g.op('Unsqueeze', [kpos, g.i64([0])]);
+      let blocked = g.op('Greater', [col, row]);
+      if (window > 0) {
+        const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([window], [])]);
+        blocked = g.op('Or', [blocked, far]);
+      }
+      // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
+      // 0 there, and p·s stays finite (0 × −1e9 = 0) for the entropy in the head metrics.
+      return g.op('Where', [blocked, g.f32([-1e9], []), g.f32([0], [])]);
+    });
+    masks.set(window, made);
+    return made;
+  };
 
-  // RoPE tables [T, rotaryDim], computed the way HF does (float32 positions × float32 inv_freq).
+  // RoPE tables [T, rotaryDim]: float32 positions × float32 inv_freq, as transformers computes them,
+  // times the rope's attention factor. inv_freq is a constant (computed in the family file the way
+  // ROPE_INIT_FUNCTIONS do) except where it depends on the sequence length, which transformers
+  // measures as the last position + 1 (here `end`): the graph picks or computes it from `end`, so
+  // one graph serves every length (and a KV-cache step uses the length so far, as HF does).
   let cos = '';
   let sin = '';
   const rot = d.rotaryDim;
   if (d.positions === 'rope') {
+    const rs = d.rope;
+    if (!rs || rs.invFreq.length !== rot / 2) throw new Error('internal: rope positions without a matching RopeSpec');
     [cos, sin] = g.within('rotary_emb', () => {
-      const inv = new Float32Array(rot / 2);
-      for (let i = 0; i < rot / 2; i++) inv[i] = Math.fround(1 / Math.fround(d.ropeTheta ** Math.fround((2 * i) / rot)));
-      const invName = g.inlineF32('/model/constants/inv_freq', inv, [1, rot / 2]);
-      const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.i64([1])]), invName]);
+      let inv = g.inlineF32('/model/constants/inv_freq', rs.invFreq, [1, rot / 2]);
+      const by = rs.byLength;
+      if (by) {
+        const longer = g.op('Greater', [end, g.i64([by.originalMax], [])]);
+        let other: string;
+        if (by.kind === 'longrope') {
+          other = g.inlineF32('/model/constants/inv_freq_long', by.longInvFreq, [1, rot / 2]);
+        } else {
+          // base·((factor·seqLen/originalMax) − (factor − 1))^(dim/(dim−2)), then 1/base^(2i/dim), in float32.
+          const seq = g.op('Cast', [end], { to: attr.i(1) });
+          const ratio = g.op('Sub', [g.op('Div', [g.op('Mul', [seq, g.f32([by.factor], [])]), g.f32([by.originalMax], [])]), g.f32([by.factor - 1], [])]);
+          const base = g.op('Mul', [g.f32([by.base], []), g.op('Pow', [ratio, g.f32([rot / (rot - 2)], [])])]);
+          const expo = new Float32Array(rot / 2).map((_, i) => Math.fround((2 * i) / rot));
+          other = g.op('Reciprocal', [g.op('Pow', [base, g.inlineF32('/model/constants/inv_freq_exponents', expo, [1, rot / 2])])]);
+        }
+        inv = g.op('Where', [longer, other, inv]);
+      }
+      const freqs = g.op('Mul', [g.op('Unsqueeze', [posF, g.i64([1])]), inv]);
       const emb = g.op('Concat', [freqs, freqs], { axis: attr.i(1) });
-      return [g.op('Cos', [emb]), g.op('Sin', [emb])];
+      let c = g.op('Cos', [emb]);
+      let s = g.op('Sin', [emb]);
+      if (rs.attentionFactor !== 1) {
+        c = g.op('Mul', [c, g.f32([rs.attentionFactor], [])]);
+        s = g.op('Mul', [s, g.f32([rs.attentionFactor], [])]);
+      }
+      return [c, s];
     });
   }
   const rope = (t: string): string => {
@@ -146,6 +182,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   };
 
   const norm = (input: string, prefix: string): string => {
+    // LayerNorm or RMSNorm over the last axis (also the per-head q/k norms over headDim).
     if (d.norm === 'layernorm') {
       return g.op('LayerNormalization', [input, W(prefix + '.weight'), W(prefix + '.bias')], { axis: attr.i(-1), epsilon: attr.f(d.normEps) }, 'layernorm');
     }
@@ -213,6 +250,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         let q = heads(q0!, H);
         let k = heads(k0!, KV);
         let v = heads(v0!, KV);
+        if (d.qkNorm) {
+          // Qwen3: RMSNorm of each head's q and k over headDim, before RoPE.
+          q = g.within('q_norm', () => norm(q, p + 'q_norm'));
+          k = g.within('k_norm', () => norm(k, p + 'k_norm'));
+        }
         if (d.positions === 'rope') {
           q = rope(q);
           k = rope(k);
@@ -230,11 +272,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           k = rep(k);
           v = rep(v);
         }
-        q = g.op('Mul', [q, g.f32([d.attnScale], [])]);
+        q = g.op('Mul', [q, g.f32([d.attnScale[l]!], [])]);
         const qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
         const raw = g.op('Add', [qk, bias], {}, 'steer_bias');
-        const masked = g.op('Add', [raw, mask], {}, 'causal_mask');
+        const masked = g.op('Add', [raw, maskFor(d.slidingWindow[l]!)], {}, 'causal_mask');
         const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', opts.inspect ? patternOutput(l) : undefined);
         if (opts.inspect) {
           g.output(patternOutput(l), 'float', [H, 'T', 'T']);
@@ -249,7 +291,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
       const mlp = (input: string) =>
         g.within('mlp', () => {
           if (d.gatedMlp) {
-            const gate = act(g.op('MatMul', [input, W(p + 'gate.weight')]));
+            const gate = act(linear(input, p + 'gate.weight', p + 'gate.bias'));
             return linear(g.op('Mul', [gate, linear(input, p + 'up.weight', p + 'up.bias')]), p + 'down.weight', p + 'down.bias');
           }
           return linear(act(linear(input, p + 'up.weight', p + 'up.bias')), p + 'down.weight', p + 'down.bias');

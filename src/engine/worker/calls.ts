@@ -1,4 +1,6 @@
-// The typed request/response protocol between the engine host and its worker thread.
+// The typed call map between the engine host (extension host, CLI bench, tests) and the engine
+// process: one entry per call kind, with its parameters and its result. Everything here crosses a
+// process boundary by structured clone (typed arrays and Maps included), so it is plain data.
 import type { ErrorCode } from '../errors';
 import type { RunModelInfo } from '../runs/runFile';
 import type { RunRequest, RunResult } from '../run';
@@ -22,23 +24,57 @@ export interface ModelInfo extends RunModelInfo {
   loadMs: number;
 }
 
-export type WorkerRequest =
-  | { id: number; kind: 'open'; params: OpenParams }
-  | { id: number; kind: 'inspect'; request: RunRequest; keep?: boolean }
-  | { id: number; kind: 'query'; runId: number; query: RunQuery }
-  /** saves the kept run as an .attnrun file (every position's logits computed from the kept hidden states when the run had no allLogits) */
-  | { id: number; kind: 'saveRun'; runId: number; file: string }
-  /** generation; tokens stream back as `token` messages; `stop` (handled at once, out of order) ends it */
-  | { id: number; kind: 'generate'; request: GenerateRequest }
-  | { id: number; kind: 'stop'; target: number }
-  | { id: number; kind: 'crash'; how: 'throw' | 'exit' | 'oom' }; // test hook: proves containment
+export interface InspectReply {
+  result: RunResult;
+  warnings: string[];
+  runId: number;
+}
 
-export type WorkerReply =
-  | { id: number; ok: true; kind: 'open'; info: ModelInfo }
-  | { id: number; ok: true; kind: 'inspect'; result: RunResult; warnings: string[]; runId: number }
-  | { id: number; ok: true; kind: 'query'; matrix?: Float32Array; detail?: TokenDetail }
-  | { id: number; ok: false; error: { code: ErrorCode; message: string } }
-  | { id: number; kind: 'progress'; message: string }
-  | { id: number; ok: true; kind: 'saveRun'; file: string }
-  | { id: number; ok: true; kind: 'generate'; result: Omit<GenerateResult, 'promptTokens'> & { promptTokens: number } }
-  | { id: number; kind: 'token'; token: GeneratedToken };
+export interface QueryReply {
+  /** aggregate [T, T] or one head's pattern [T, T] (row = query) */
+  matrix?: Float32Array;
+  detail?: TokenDetail;
+}
+
+export type GenerateReply = Omit<GenerateResult, 'promptTokens'> & { promptTokens: number };
+
+/** How the test hook makes the engine process die. */
+export type CrashHow = 'throw' | 'exit' | 'oom' | 'abort' | 'kill';
+
+/** Call kind → [parameters, result]. */
+export interface EngineCalls {
+  /** opens (or re-opens) a model; progress messages while converting weights */
+  open: [OpenParams, ModelInfo];
+  /** runs an inspection; with `keep`, the run's patterns stay in the engine for queries */
+  inspect: [{ request: RunRequest; keep?: boolean }, InspectReply];
+  /** a question about the kept run, answered without re-running (also while a newer run is in flight) */
+  query: [{ runId: number; query: RunQuery }, QueryReply];
+  /** saves the kept run as an .attnrun file (every position's logits computed from the kept hidden states when needed) */
+  saveRun: [{ runId: number; file: string }, { file: string }];
+  /** generation; tokens stream back as `token` messages; a `stop` message ends it */
+  generate: [{ request: GenerateRequest }, GenerateReply];
+  /** test hook: proves containment */
+  crash: [{ how: CrashHow }, never];
+}
+
+export type CallKind = keyof EngineCalls;
+export type CallParams<K extends CallKind> = EngineCalls[K][0];
+export type CallResult<K extends CallKind> = EngineCalls[K][1];
+
+/** Host → engine process. `params` are the CallParams of `kind` (EngineHost.call pairs them). */
+export type ToEngine =
+  | { type: 'call'; id: number; kind: CallKind; params: CallParams<CallKind> }
+  /** ends the generation started by call `target` after the token being decoded (handled at once, out of order) */
+  | { type: 'stop'; target: number };
+
+/**
+ * Engine process → host. A result's type is the CallResult of the call `id` named (the host keeps
+ * that pairing in its typed call()).
+ */
+export type FromEngine =
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'error'; id: number; code: ErrorCode; message: string }
+  | { type: 'progress'; id: number; message: string }
+  | { type: 'token'; id: number; token: GeneratedToken }
+  /** what the run in progress needs: said before it starts, so a death by memory can be explained */
+  | { type: 'load'; id: number; tokens: number; estimatedBytes: number };

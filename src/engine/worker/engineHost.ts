@@ -1,84 +1,150 @@
-// Host side of the engine worker: typed requests with promises, cancellation of superseded
-// inspections, and crash containment (the worker is restarted and the model re-opened on the next
-// request; pending requests fail with a clear RUNTIME error).
-import { Worker } from 'node:worker_threads';
+// Host side of the engine process: a typed call() over the call map (calls.ts), superseding of
+// older inspections, and containment: the engine runs in a child process, so a native abort, a
+// JavaScript heap exhaustion or a kill by the system for lack of memory ends that process only.
+// Pending calls then fail with one RUNTIME line that says what happened (with the tokens and the
+// estimated memory of the run in progress when memory was the likely cause), and the next call
+// starts a new process and re-opens the model.
+import { fork, type ChildProcess } from 'node:child_process';
 import { EngineError } from '../errors';
-import type { RunRequest, RunResult } from '../run';
-import type { ModelInfo, OpenParams, RunQuery, TokenDetail, WorkerReply, WorkerRequest } from './calls';
+import { formatBytes } from '../memoryEstimate';
+import type { RunQuery } from '../analysis/kept';
+import type { RunRequest } from '../run';
 import type { GenerateRequest, GeneratedToken } from '../generate';
+import type { CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, ModelInfo, OpenParams, QueryReply, ToEngine } from './calls';
 
-type Pending = { resolve: (v: WorkerReply) => void; reject: (e: Error) => void; onProgress?: (m: string) => void; onToken?: (t: GeneratedToken) => void };
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+interface Pending {
+  kind: CallKind;
+  // Method syntax: a call's typed resolve (CallResult<K>) is stored here and given the reply's value.
+  resolve(value: unknown): void;
+  reject(e: Error): void;
+  onProgress?(message: string): void;
+  onToken?(token: GeneratedToken): void;
+}
+
+export interface CallHooks {
+  onProgress?: (message: string) => void;
+  onToken?: (token: GeneratedToken) => void;
+  /** the call's id, as soon as it is sent (generation uses it to stop) */
+  onId?: (id: number) => void;
+}
 
 export interface EngineHostOptions {
-  /** path of the bundled dist/engineWorker.js */
-  workerScript: string;
-  /** V8 heap limit of the worker in MB (native onnxruntime memory is not counted) */
+  /** path of the bundled dist/engineProcess.js */
+  engineScript: string;
+  /** V8 heap limit of the engine process in MB (native onnxruntime memory is not counted) */
   maxHeapMb?: number;
   onCrash?: (message: string) => void;
 }
 
+const STDERR_TAIL = 16 * 1024;
+
 export class EngineHost {
-  private worker: Worker | undefined;
+  private child: ChildProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private openParams: OpenParams | undefined;
   private opened: Promise<ModelInfo> | undefined;
   private latestInspect = 0;
-  private inflight: Promise<WorkerReply> | undefined;
+  private inflight: Promise<InspectReply> | undefined;
   private disposed = false;
+  /** the run in progress as the engine process described it (for a death by memory) */
+  private load: { tokens: number; estimatedBytes: number } | undefined;
+  private stderrTail = '';
+  private starts = 0;
   crashes = 0;
 
   constructor(private readonly opts: EngineHostOptions) {}
 
-  private ensureWorker(): Worker {
+  private ensureProcess(): ChildProcess {
     if (this.disposed) throw new EngineError('CANCELLED', 'the engine was shut down');
-    if (this.worker) return this.worker;
-    const w = new Worker(this.opts.workerScript, { resourceLimits: { maxOldGenerationSizeMb: this.opts.maxHeapMb ?? 4096 } });
-    w.on('message', (msg: WorkerReply) => {
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      if ('kind' in msg && msg.kind === 'progress') {
+    if (this.child) return this.child;
+    const heap = this.opts.maxHeapMb ?? 4096;
+    // Run ids stay unique across restarts (a view keyed by run id never meets a new run under an old id).
+    const runIdBase = this.starts++ * 1_000_000;
+    const child = fork(this.opts.engineScript, [String(runIdBase)], {
+      serialization: 'advanced',
+      execArgv: [`--max-old-space-size=${heap}`],
+      // Inside VS Code desktop the host's executable is Electron's: run it as plain Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.stderrTail = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (s: string) => {
+      this.stderrTail = (this.stderrTail + s).slice(-STDERR_TAIL);
+    });
+    child.on('message', (msg: FromEngine) => this.onMessage(msg));
+    child.on('error', (e) => this.died(child, `could not start (${e.message.split('\n')[0]})`));
+    child.on('exit', (code, signal) => this.died(child, this.describeExit(code, signal, heap)));
+    this.child = child;
+    return child;
+  }
+
+  private onMessage(msg: FromEngine): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    switch (msg.type) {
+      case 'progress':
         p.onProgress?.(msg.message);
         return;
-      }
-      if ('kind' in msg && msg.kind === 'token') {
+      case 'token':
         p.onToken?.(msg.token);
         return;
-      }
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg);
-      else p.reject(new EngineError(msg.error.code, msg.error.message));
-    });
-    const died = (why: string) => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      this.opened = undefined;
-      if (this.disposed) return;
-      this.crashes++;
-      const message = `the engine worker stopped (${why}); it will restart on the next run`;
-      for (const p of this.pending.values()) p.reject(new EngineError('RUNTIME', message));
-      this.pending.clear();
-      this.opts.onCrash?.(message);
-    };
-    w.on('error', (e) => died(e.message.split('\n')[0] ?? 'error'));
-    w.on('exit', (code) => died(`exit code ${code}`));
-    this.worker = w;
-    return w;
+      case 'load':
+        this.load = { tokens: msg.tokens, estimatedBytes: msg.estimatedBytes };
+        return;
+      case 'result':
+        this.pending.delete(msg.id);
+        if (p.kind === 'inspect') this.load = undefined;
+        p.resolve(msg.value);
+        return;
+      case 'error':
+        this.pending.delete(msg.id);
+        if (p.kind === 'inspect') this.load = undefined;
+        p.reject(new EngineError(msg.code, msg.message));
+        return;
+    }
   }
 
-  private send(req: DistributiveOmit<WorkerRequest, 'id'>, onProgress?: (m: string) => void): { id: number; done: Promise<WorkerReply> } {
-    const w = this.ensureWorker();
+  private describeExit(code: number | null, signal: NodeJS.Signals | null, heapMb: number): string {
+    return describeEngineExit({ code, signal, heapMb, stderrTail: this.stderrTail, load: this.load });
+  }
+
+  private died(child: ChildProcess, why: string): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.opened = undefined;
+    this.load = undefined;
+    if (this.disposed) return;
+    this.crashes++;
+    const message = `the engine worker stopped: its process ${why}; it will restart on the next run`;
+    for (const p of this.pending.values()) p.reject(new EngineError('RUNTIME', message));
+    this.pending.clear();
+    this.opts.onCrash?.(message);
+  }
+
+  /** One typed call to the engine process. */
+  call<K extends CallKind>(kind: K, params: CallParams<K>, hooks: CallHooks = {}): Promise<CallResult<K>> {
+    let child: ChildProcess;
+    try {
+      child = this.ensureProcess();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const id = this.nextId++;
-    const done = new Promise<WorkerReply>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress }));
-    w.postMessage({ ...req, id } as WorkerRequest);
-    return { id, done };
+    const done = new Promise<CallResult<K>>((resolve, reject) => {
+      this.pending.set(id, { kind, resolve, reject, onProgress: hooks.onProgress, onToken: hooks.onToken });
+    });
+    const msg: ToEngine = { type: 'call', id, kind, params };
+    child.send(msg);
+    hooks.onId?.(id);
+    return done;
   }
 
-  /** Opens (or re-opens) a model in the worker. */
+  /** Opens (or re-opens) a model in the engine process. */
   open(params: OpenParams, onProgress?: (m: string) => void): Promise<ModelInfo> {
     this.openParams = params;
-    const p = this.send({ kind: 'open', params }, onProgress).done.then((r) => (r as Extract<WorkerReply, { kind: 'open'; ok: true }>).info);
+    const p = this.call('open', params, { onProgress });
     this.opened = p;
     p.catch(() => {
       if (this.opened === p) this.opened = undefined;
@@ -86,7 +152,7 @@ export class EngineHost {
     return p;
   }
 
-  /** The model open in the worker, re-opened after a crash. */
+  /** The model open in the engine process, re-opened after a crash. */
   async model(): Promise<ModelInfo> {
     if (this.opened) return this.opened;
     if (!this.openParams) throw new EngineError('MODEL', 'no model is open; choose one with "AttnScope: Select Model"');
@@ -94,11 +160,11 @@ export class EngineHost {
   }
 
   /**
-   * Runs an inspection. A newer call supersedes older ones: at most one inspection is in the worker
+   * Runs an inspection. A newer call supersedes older ones: at most one inspection is in the engine
    * at a time, a waiting one that is superseded is never sent, and a superseded in-flight one has
    * its result dropped. Superseded calls reject with CANCELLED.
    */
-  async inspect(request: RunRequest, keep = false): Promise<{ result: RunResult; warnings: string[]; runId: number }> {
+  async inspect(request: RunRequest, keep = false): Promise<InspectReply> {
     const ticket = ++this.latestInspect;
     const superseded = () => new EngineError('CANCELLED', 'superseded by a newer run');
     await this.model();
@@ -107,54 +173,94 @@ export class EngineHost {
       if (ticket !== this.latestInspect) throw superseded();
     }
     if (ticket !== this.latestInspect) throw superseded();
-    const run = this.send({ kind: 'inspect', request, keep }).done;
+    const run = this.call('inspect', { request, keep });
     this.inflight = run;
     try {
       const reply = await run;
       if (ticket !== this.latestInspect) throw superseded();
-      const r = reply as Extract<WorkerReply, { kind: 'inspect'; ok: true }>;
-      return { result: r.result, warnings: r.warnings, runId: r.runId };
+      return reply;
     } finally {
       if (this.inflight === run) this.inflight = undefined;
     }
   }
 
-  /** Asks about the last kept run (see inspect's `keep`). */
-  async query(runId: number, query: RunQuery): Promise<{ matrix?: Float32Array; detail?: TokenDetail }> {
-    const r = (await this.send({ kind: 'query', runId, query }).done) as Extract<WorkerReply, { kind: 'query'; ok: true }>;
-    return { matrix: r.matrix, detail: r.detail };
+  /** Asks about the last kept run (see inspect's `keep`); answered while a newer run is in flight. */
+  query(runId: number, query: RunQuery): Promise<QueryReply> {
+    return this.call('query', { runId, query });
   }
 
   /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file. */
   async saveRun(runId: number, file: string): Promise<string> {
-    const r = (await this.send({ kind: 'saveRun', runId, file }).done) as Extract<WorkerReply, { kind: 'saveRun'; ok: true }>;
-    return r.file;
+    return (await this.call('saveRun', { runId, file })).file;
   }
 
   /**
-   * Generates text in the worker; tokens stream to `onToken`. The returned `stop()` ends the
+   * Generates text in the engine process; tokens stream to `onToken`. The returned `stop()` ends the
    * generation after the token being decoded.
    */
-  generate(request: GenerateRequest, onToken: (t: GeneratedToken) => void): { done: Promise<Extract<WorkerReply, { kind: 'generate'; ok: true }>['result']>; stop: () => void } {
-    const id = this.nextId;
-    const { done } = this.send({ kind: 'generate', request });
-    this.pending.get(id)!.onToken = onToken;
-    return {
-      done: done.then((r) => (r as Extract<WorkerReply, { kind: 'generate'; ok: true }>).result),
-      stop: () => this.worker?.postMessage({ kind: 'stop', id: 0, target: id } as WorkerRequest),
+  generate(request: GenerateRequest, onToken: (t: GeneratedToken) => void): { done: Promise<GenerateReply>; stop: () => void } {
+    let id: number | undefined;
+    let stopAsked = false;
+    const stop = () => {
+      stopAsked = true;
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
     };
+    const done = this.call('generate', { request }, {
+      onToken,
+      onId: (i) => {
+        id = i;
+        if (stopAsked) stop();
+      },
+    });
+    return { done, stop };
   }
 
-  /** Test hook: makes the worker crash in the given way. */
-  crashForTest(how: 'throw' | 'exit' | 'oom'): Promise<unknown> {
-    return this.send({ kind: 'crash', how }).done;
+  /** Test hook: makes the engine process die in the given way. */
+  crashForTest(how: CrashHow): Promise<unknown> {
+    return this.call('crash', { how });
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
     for (const p of this.pending.values()) p.reject(new EngineError('CANCELLED', 'the engine was shut down'));
     this.pending.clear();
-    await this.worker?.terminate();
-    this.worker = undefined;
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve();
+      }, 2000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.disconnect?.();
+      child.kill('SIGTERM');
+    });
   }
+}
+
+/** Why the engine process ended, in one line (after "its process …"). */
+export function describeEngineExit(x: {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  heapMb: number;
+  /** the end of what the process wrote to stderr */
+  stderrTail: string;
+  /** the run in progress, as the engine described it */
+  load?: { tokens: number; estimatedBytes: number };
+}): string {
+  const { code, signal, heapMb, load } = x;
+  const tail = x.stderrTail;
+  const run = load ? `; the run had ${load.tokens.toLocaleString('en-US')} tokens and needed about ${formatBytes(load.estimatedBytes)}` : '';
+  if (/heap out of memory|Reached heap limit/i.test(tail)) return `ran out of JavaScript memory (heap limit ${heapMb} MB)${run}`;
+  if (signal === 'SIGKILL') return `was killed (SIGKILL), most likely by the system for lack of memory${run}; try a shorter prompt or a lower attnscope.maxTokens`;
+  const panic = /panicked at [^\n]*\n([^\n]+)/.exec(tail) ?? /(terminate called[^\n]*)/.exec(tail);
+  const lib = /tokenizers/.test(tail) ? ' in the tokenizers library (check the model\'s tokenizer.json)' : /onnxruntime/i.test(tail) ? ' in onnxruntime' : '';
+  if (signal === 'SIGABRT' || code === 134) return `aborted in native code${lib}${panic ? ` (${panic[1]!.trim().slice(0, 200)})` : ''}`;
+  if (signal) return `ended by ${signal}`;
+  const last = tail.split('\n').map((l) => l.trim()).filter((l) => l && !/^at\s/.test(l) && !/^Node\.js v/.test(l)).pop();
+  return `exited with code ${code}${last && code !== 0 ? ` (${last.slice(0, 200)})` : ''}`;
 }

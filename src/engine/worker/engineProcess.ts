@@ -1,0 +1,146 @@
+// The engine process: owns the model and onnxruntime sessions in a child process of the host (the
+// extension host, `attnscope bench --views`, tests), so a blocking run, a native abort (the
+// tokenizers binding, onnxruntime) or a death by memory never takes the host down. Started by
+// EngineHost with an IPC channel and structured-clone serialization; one handler per call kind.
+import { isEngineError, oneLine, EngineError } from '../errors';
+import { Model } from '../model';
+import { runInspection, type RunResult, type RunRequest } from '../run';
+import { answer, type KeptRun } from '../analysis/kept';
+import { generate } from '../generate';
+import { savedRunFrom, writeRunFile } from '../runs/runFile';
+import { noInterventions } from '../../shared/interventions';
+import { estimateInspectionBytes } from '../memoryEstimate';
+import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
+
+let model: Model | undefined;
+let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
+const stopped = new Set<number>();
+/** run ids start where the host says, so they stay unique across restarts of this process */
+let runCounter = Number(process.argv[2]) || 0;
+
+function send(msg: FromEngine): void {
+  process.send?.(msg);
+}
+
+function requireModel(): Model {
+  if (!model) throw new EngineError('MODEL', 'no model is open; open one first');
+  return model;
+}
+
+function keptRun(runId: number): NonNullable<typeof kept> {
+  if (!kept || kept.runId !== runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
+  return kept;
+}
+
+type Handlers = { [K in CallKind]: (params: CallParams<K>, id: number) => Promise<CallResult<K>> };
+
+const handlers: Handlers = {
+  async open(p, id) {
+    await model?.release();
+    model = undefined;
+    kept = undefined;
+    send({ type: 'progress', id, message: `Loading ${p.modelDir}` });
+    const m = await Model.open(p.modelDir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads });
+    model = m;
+    const d = m.dims;
+    return { dir: m.dir, hash: m.hash, arch: d.arch, modelType: d.modelType, layers: d.layers, heads: d.heads, kvHeads: d.kvHeads, hiddenSize: d.hiddenSize, vocabSize: d.vocabSize, maxPositions: d.maxPositions, device: m.device, deviceNote: m.deviceNote, loadMs: m.loadMs };
+  },
+
+  async inspect(p, id) {
+    const m = requireModel();
+    const warnings: string[] = [];
+    const request = p.keep ? { ...p.request, attention: 'all' as const } : p.request;
+    const result = await runInspection(m, request, (w) => warnings.push(w), (tokens) =>
+      send({ type: 'load', id, tokens, estimatedBytes: estimateInspectionBytes(m.dims, tokens, !!request.allLogits) }),
+    );
+    const runId = ++runCounter;
+    if (p.keep) {
+      // The patterns stay here for later queries; the host gets the summaries only.
+      kept = { runId, T: result.tokens.length, L: m.dims.layers, H: m.dims.heads, patterns: result.patterns, result: { ...result }, request: p.request };
+      result.patterns = new Map();
+      result.attentionHeads = [];
+      result.allLogits = undefined; // these stay here for saveRun
+      result.hidden = undefined;
+    }
+    return { result, warnings, runId };
+  },
+
+  async query(p) {
+    const k = keptRun(p.runId);
+    const q = p.query;
+    if (q.what === 'pattern' && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
+    if (q.what === 'tokenDetail' && !(q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
+    if ((q.what === 'aggregate' || q.what === 'tokenDetail') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
+    return answer(k, q);
+  },
+
+  async saveRun(p) {
+    const k = keptRun(p.runId);
+    // Every position's logits: kept from the run, or computed now from its final hidden states.
+    const allLogits = k.result.allLogits ?? (await requireModel().headLogits(k.result.hidden!));
+    writeRunFile(p.file, savedRunFrom({ ...k.result, allLogits, patterns: k.patterns }, k.request.prompt, k.request.interventions ?? noInterventions()));
+    return { file: p.file };
+  },
+
+  async generate(p, id) {
+    const r = await generate(requireModel(), p.request, (token) => send({ type: 'token', id, token }), () => stopped.has(id));
+    stopped.delete(id);
+    return { ...r, promptTokens: r.promptTokens.length };
+  },
+
+  async crash(p) {
+    switch (p.how) {
+      case 'exit':
+        process.exit(3);
+      // falls through (never reached)
+      case 'abort':
+        process.abort();
+      // falls through
+      case 'kill':
+        process.kill(process.pid, 'SIGKILL');
+        break;
+      case 'oom': {
+        const hog: number[][] = [];
+        for (;;) hog.push(new Array(1e6).fill(1.5));
+      }
+      case 'throw':
+        setImmediate(() => {
+          throw new Error('deliberate crash');
+        });
+    }
+    return new Promise<never>(() => undefined);
+  },
+};
+
+async function handle<K extends CallKind>(id: number, kind: K, params: CallParams<K>): Promise<void> {
+  try {
+    const handler: (params: CallParams<K>, id: number) => Promise<CallResult<K>> = handlers[kind];
+    const value = await handler(params, id);
+    send({ type: 'result', id, value });
+  } catch (e) {
+    send({ type: 'error', id, code: isEngineError(e) ? e.code : 'RUNTIME', message: oneLine(e) });
+  }
+}
+
+if (!process.send) {
+  process.stderr.write('attnscope: engineProcess must be started by the engine host (with an IPC channel)\n');
+  process.exit(2);
+}
+
+// Model calls run one at a time, in order: onnxruntime sessions are not re-entrant here. Queries
+// about the kept run do not wait behind them: they read the kept state, which a run replaces only
+// when it is done, so the overlay follows the cursor while a re-run is in flight.
+const CONCURRENT: ReadonlySet<CallKind> = new Set<CallKind>(['query', 'crash']);
+let chain: Promise<void> = Promise.resolve();
+process.on('message', (msg: ToEngine) => {
+  if (msg.type === 'stop') {
+    // Noted at once (between decoding steps), not queued behind the generation it stops.
+    stopped.add(msg.target);
+    return;
+  }
+  const { id, kind, params } = msg;
+  if (CONCURRENT.has(kind)) void handle(id, kind, params);
+  else chain = chain.then(() => handle(id, kind, params));
+});
+// The host went away (closed, crashed): nothing is left to answer.
+process.on('disconnect', () => process.exit(0));
