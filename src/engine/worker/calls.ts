@@ -26,8 +26,12 @@ export type WorkerRequest =
   | { id: number; kind: 'open'; params: OpenParams }
   | { id: number; kind: 'inspect'; request: RunRequest; keep?: boolean }
   | { id: number; kind: 'query'; runId: number; query: RunQuery }
-  /** saves the kept run as an .attnrun file (every position's logits computed from the kept hidden states when the run had no allLogits) */
-  | { id: number; kind: 'saveRun'; runId: number; file: string }
+  /**
+   * saves the kept run as an .attnrun file (every position's logits computed from the kept hidden
+   * states when the run had no allLogits); `tensors` (default true) keeps every position's logits and
+   * every head's patterns, `autoSaved` marks the file as AttnScope's own auto-save
+   */
+  | { id: number; kind: 'saveRun'; runId: number; file: string; tensors?: boolean; autoSaved?: boolean }
   /** generation; tokens stream back as `token` messages; `stop` (handled at once, out of order) ends it */
   | { id: number; kind: 'generate'; request: GenerateRequest }
   | { id: number; kind: 'stop'; target: number }

@@ -125,9 +125,9 @@ export class EngineHost {
     return { matrix: r.matrix, detail: r.detail };
   }
 
-  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file. */
-  async saveRun(runId: number, file: string): Promise<string> {
-    const r = (await this.send({ kind: 'saveRun', runId, file }).done) as Extract<WorkerReply, { kind: 'saveRun'; ok: true }>;
+  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file (with tensors unless `opts.tensors` is false). */
+  async saveRun(runId: number, file: string, opts: { tensors?: boolean; autoSaved?: boolean } = {}): Promise<string> {
+    const r = (await this.send({ kind: 'saveRun', runId, file, ...opts }).done) as Extract<WorkerReply, { kind: 'saveRun'; ok: true }>;
     return r.file;
   }
 

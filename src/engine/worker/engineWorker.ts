@@ -75,7 +75,8 @@ async function handle(req: WorkerRequest): Promise<void> {
         if (!kept || kept.runId !== req.runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
         // Every position's logits: kept from the run, or computed now from its final hidden states.
         const allLogits = kept.result.allLogits ?? (await model!.headLogits(kept.result.hidden!));
-        writeRunFile(req.file, savedRunFrom({ ...kept.result, allLogits, patterns: kept.patterns }, kept.request.prompt, kept.request.interventions ?? noInterventions()));
+        const opts = { tensors: req.tensors !== false, autoSaved: req.autoSaved === true, decode: (id: number) => model!.tokenizer.decodeToken(id) };
+        writeRunFile(req.file, savedRunFrom({ ...kept.result, allLogits, patterns: kept.patterns }, kept.request.prompt, kept.request.interventions ?? noInterventions(), opts));
         reply({ id: req.id, ok: true, kind: 'saveRun', file: req.file });
         return;
       }
