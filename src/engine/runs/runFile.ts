@@ -276,7 +276,7 @@ function planRun(h: unknown, p: Prefix, size: number, file: string): Plan {
   const tokens: PromptToken[] = [];
   (o.tokens as unknown[]).forEach((t, i) => {
     const x = t as Record<string, unknown>;
-    need(isObj(t) && isInt(x.id, 0, V - 1) && typeof x.text === 'string' && isInt(x.start, 0, prompt.length) && isInt(x.end, x.start as number, prompt.length) && (x.special === undefined || typeof x.special === 'boolean'), `bad token list: token ${i} is not {id < vocabSize, text, start <= end <= prompt length, special}`);
+    need(isObj(t) && isInt(x.id, 0, 0x7fffffff) && typeof x.text === 'string' && isInt(x.start, 0, prompt.length) && isInt(x.end, x.start as number, prompt.length) && (x.special === undefined || typeof x.special === 'boolean'), `bad token list: token ${i} is not {id, text, start <= end <= prompt length, special}`);
     tokens.push({ id: x.id as number, text: x.text as string, start: x.start as number, end: x.end as number, special: x.special === true });
   });
   const T = tokens.length;
