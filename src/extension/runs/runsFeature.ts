@@ -153,6 +153,9 @@ export class RunsFeature implements vscode.Disposable {
       target = await vscode.window.showSaveDialog({ filters: { 'AttnScope run': ['attnrun'] }, saveLabel: 'Save run', defaultUri: def });
       if (!target) return undefined;
     }
+    let file = target.fsPath;
+    if (!file.endsWith('.attnrun')) file += '.attnrun';
+    if (fs.existsSync(file)) throw new EngineError('BAD_ARGUMENT', `${path.basename(file)} already exists; runs are never overwritten, choose another name`);
     if (tensors === undefined) {
       const T = s.run.tokens.length;
       const m = s.model;
@@ -167,9 +170,6 @@ export class RunsFeature implements vscode.Disposable {
       if (!pick) return undefined;
       tensors = pick.tensors;
     }
-    let file = target.fsPath;
-    if (!file.endsWith('.attnrun')) file += '.attnrun';
-    if (fs.existsSync(file)) throw new EngineError('BAD_ARGUMENT', `${path.basename(file)} already exists; runs are never overwritten, choose another name`);
     if (dir && path.dirname(file) === dir) ensureRunsDir(dir);
     await s.engine.saveRun(s.runId, file, { tensors, autoSaved: false });
     await this.ctx.workspaceState.update(EXPLICIT_KEY, [...this.explicit(), file].slice(-1000));
