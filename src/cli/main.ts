@@ -12,14 +12,18 @@ import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiv
 import { toJson } from './json';
 import { bench, benchViews } from './bench';
 import { generate } from '../engine/generate';
-import { readRunFile, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
+import { readRunFileAsync, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
 import { compareRuns } from '../engine/analysis/compare';
 
+// --save writes a full run (format 2 with every position's logits and every head's patterns, as
+// before: what `compare` needs for per-position KL and attention shift); --slim leaves those two
+// tensors out (prompt, tokens, metrics, each position's top-K with texts, the last position's logits).
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
-                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun>]
+                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
+  (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
   attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
@@ -137,7 +141,7 @@ async function inspect(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { ...RUN_OPTIONS, attention: { type: 'string' }, logits: { type: 'boolean' }, top: { type: 'string' }, save: { type: 'string' } },
+    options: { ...RUN_OPTIONS, attention: { type: 'string' }, logits: { type: 'boolean' }, top: { type: 'string' }, save: { type: 'string' }, slim: { type: 'boolean' } },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `inspect takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
   const device: DeviceRequest = parseDevice(values.device);
@@ -151,11 +155,12 @@ async function inspect(argv: string[]): Promise<number> {
   try {
     flags.check(model);
     if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
+    if (values.slim && !values.save) throw new EngineError('BAD_ARGUMENT', '--slim needs --save <run.attnrun>');
     if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
-    const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: values.slim ? req.attention : 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
     if (values.save) {
-      writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions));
-      if (req.attention !== 'all') {
+      writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions, { tensors: !values.slim, autoSaved: false, decode: (id) => model.tokenizer.decodeToken(id) }));
+      if (req.attention !== 'all' && !values.slim) {
         const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map(headKey));
         result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(headKey(h)));
       }
@@ -208,8 +213,8 @@ async function compareCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'string' }, top: { type: 'string' } } });
   if (positionals.length !== 2) throw new EngineError('BAD_ARGUMENT', `compare takes two .attnrun files (got ${positionals.length}); run "attnscope --help"`);
   const topK = values.top === undefined ? 5 : parsePositiveInt(values.top, '--top');
-  const a = readRunFile(positionals[0]!);
-  const b = readRunFile(positionals[1]!);
+  const a = await readRunFileAsync(positionals[0]!);
+  const b = await readRunFileAsync(positionals[1]!);
   const c = compareRuns(a, b, topK);
   const f = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(6)));
   const pos = (p: (typeof c.positions)[number]) => ({ a: p.a, b: p.b, text: p.text, kl: f(p.kl), attentionShift: f(p.attentionShift), topA: p.topA.map((t) => ({ id: t.id, prob: f(t.prob) })), topB: p.topB.map((t) => ({ id: t.id, prob: f(t.prob) })), left: p.left, entered: p.entered });

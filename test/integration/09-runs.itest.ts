@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AttnScopeApi } from '../../src/extension/extension';
-import { readRunFile } from '../../src/engine/runs/runFile';
+import { encodeRun, readRunFileAsync, type SavedRun } from '../../src/engine/runs/runFile';
 import { api, fileUri, folder, openEditor, settle, waitFor } from './helpers';
 
 /** The page of src/extension/webviewHtml.ts: the one strict CSP, a nonce'd module script of the bundle. */
@@ -34,25 +34,46 @@ describe('saved runs, comparison and generation', function () {
     }
   });
 
-  it('saves each inspection to .attnscope/runs, and the file reads back', async () => {
+  it('saves each inspection to .attnscope/runs without tensors, marked as auto-saved, kept out of git and quick-open', async () => {
     const run = a.session.run!;
     const file = await waitFor(() => a.runs.savedFile(run.runId), 'the auto-saved run file');
     assert.equal(path.dirname(file), path.join(folder().uri.fsPath, '.attnscope', 'runs'));
     assert.ok(fs.existsSync(file));
-    const saved = readRunFile(file);
+    const saved = await readRunFileAsync(file);
     assert.equal(saved.header.prompt, run.prompt);
     assert.equal(saved.header.tokens.length, run.tokens.length);
-    assert.ok(saved.logits && saved.logits.length === run.tokens.length * saved.header.model.vocabSize, 'per-position logits saved');
-    assert.ok(saved.patterns, 'attention patterns saved');
+    assert.equal(saved.version, 2);
+    assert.equal(saved.header.autoSaved, true, 'the header says AttnScope auto-saved it');
+    // what a slim run keeps: the last position's distribution, each position's top-K with texts
+    const V = saved.header.model.vocabSize;
+    assert.equal(saved.lastLogits!.length, V, 'the last position\'s logits');
+    assert.equal(saved.topIds!.length % run.tokens.length, 0);
+    assert.ok([...saved.topIds!].every((id) => typeof saved.header.topTexts![id] === 'string'), 'top-K texts');
+    assert.ok(!saved.logits && !saved.patterns, 'no per-position logits or patterns in an auto-save');
+    assert.ok(fs.statSync(file).size < 2_000_000, `auto-saved run is ${fs.statSync(file).size} bytes`);
+    assert.equal(fs.readFileSync(path.join(folder().uri.fsPath, '.attnscope', '.gitignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join(), '*');
+    const exclude = vscode.workspace.getConfiguration('search').get<Record<string, boolean>>('exclude') ?? {};
+    assert.equal(exclude['**/.attnscope'], true, `search.exclude ${JSON.stringify(exclude)}`);
+    assert.equal(exclude['**/node_modules'], true, 'the contributed default merges with VS Code\'s own');
   });
 
   it('Save Run As writes a new file and refuses to overwrite it', async () => {
     const target = fileUri('explicit.attnrun');
     fs.rmSync(target.fsPath, { force: true });
-    const f = await vscode.commands.executeCommand('attnscope.saveRunAs', target);
+    const f = await vscode.commands.executeCommand('attnscope.saveRunAs', target, { tensors: true });
     assert.equal(f, target.fsPath);
     const before = fs.readFileSync(target.fsPath);
-    assert.equal(readRunFile(target.fsPath).header.prompt, a.session.run!.prompt);
+    const full = await readRunFileAsync(target.fsPath);
+    assert.equal(full.header.prompt, a.session.run!.prompt);
+    assert.equal(full.header.autoSaved, false, 'Save Run As is not an auto-save');
+    assert.ok(full.logits && full.logits.length === full.header.tokens.length * full.header.model.vocabSize, 'per-position logits saved with tensors');
+    assert.ok(full.patterns, 'attention patterns saved with tensors');
+    const slimUri = fileUri('explicit-slim.attnrun');
+    fs.rmSync(slimUri.fsPath, { force: true });
+    await vscode.commands.executeCommand('attnscope.saveRunAs', slimUri, { tensors: false });
+    const slim = await readRunFileAsync(slimUri.fsPath);
+    assert.ok(!slim.logits && !slim.patterns && slim.lastLogits && slim.header.autoSaved === false);
+    fs.rmSync(slimUri.fsPath, { force: true });
     await assert.rejects(a.runs.saveRunAs(target), /already exists/);
     assert.ok(fs.readFileSync(target.fsPath).equals(before), 'the explicit run is untouched');
   });
@@ -119,6 +140,52 @@ describe('saved runs, comparison and generation', function () {
     // the restored panels replaced each other: one compare panel
     a.runs.comparePanel!.dispose();
     assert.equal(a.runs.comparePanel, undefined);
+  });
+
+  it('comparing two runs saved without tensors says what they cannot show (no tokenizer is opened)', async () => {
+    const runsDir = path.join(folder().uri.fsPath, '.attnscope', 'runs');
+    const autos: string[] = [];
+    for (const n of fs.readdirSync(runsDir).filter((x) => x.endsWith('.attnrun'))) {
+      const r = await readRunFileAsync(path.join(runsDir, n), { tensors: false });
+      if (r.header.autoSaved && !n.includes('-baseline-') && !n.includes('-intervened-')) autos.push(path.join(runsDir, n));
+    }
+    assert.ok(autos.length >= 2, `two slim auto-saved runs: ${autos}`);
+    const view = await a.runs.compareFiles(autos[0]!, autos[1]!, ['first', 'second']);
+    assert.match(view.attention!, /^both runs were saved without attention patterns \(saved without tensors/);
+    assert.ok(view.notComparable.some((x) => /^per-position KL: both runs were saved without every position's logits \(saved without tensors\)/.test(x)), view.notComparable.join(' | '));
+    assert.ok(view.positions.some((p) => p.topA.length > 0 && p.topA.every((t) => !t.text.startsWith('#'))), 'top-K texts come from the runs');
+    a.runs.comparePanel?.dispose();
+  });
+
+  it('pruning deletes only runs whose header says AttnScope auto-saved them, oldest first, past the count', async () => {
+    const dir = path.join(folder().uri.fsPath, '.attnscope', 'runs');
+    const base = await readRunFileAsync(a.runs.lastCompare!.a.file!, { tensors: false });
+    const synth = (autoSaved: boolean): SavedRun => ({ header: { ...base.header, autoSaved }, lastLogits: base.lastLogits, topIds: base.topIds, topLogprobs: base.topLogprobs });
+    const old = new Date('2020-01-01T00:00:00Z');
+    const made: string[] = [];
+    const put = (name: string, bytes: Buffer, when: Date) => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, bytes);
+      fs.utimesSync(f, when, when);
+      made.push(f);
+      return f;
+    };
+    try {
+      for (let i = 0; i < 60; i++) put(`synthetic-2020-01-01T00-00-${String(i).padStart(2, '0')}-000Z.attnrun`, encodeRun(synth(true)), new Date(old.getTime() + i * 1000));
+      const foreign = put('foreign-2019-01-01T00-00-00-000Z.attnrun', encodeRun(synth(false)), new Date('2019-01-01T00:00:00Z'));
+      const junk = put('notes-2019-01-01T00-00-01-000Z.attnrun', Buffer.from('not a run'), new Date('2019-01-01T00:00:00Z'));
+      const newest = await a.runs.savedFile(a.session.runId);
+      await a.runs.prune(dir);
+      const left = fs.readdirSync(dir).filter((n) => n.startsWith('synthetic-'));
+      assert.ok(left.length < 60, `pruned synthetic runs: ${60 - left.length}`);
+      assert.ok(!left.includes('synthetic-2020-01-01T00-00-00-000Z.attnrun'), 'the oldest auto-saved run went first');
+      assert.ok(fs.existsSync(foreign), 'a run with an auto-save name but no autoSaved flag stays');
+      assert.ok(fs.existsSync(junk), 'a file that is not a run stays');
+      if (newest) assert.ok(fs.existsSync(newest), 'the newest auto-saved run stays');
+      assert.ok(fs.existsSync(fileUri('explicit.attnrun').fsPath), 'Save Run As files stay');
+    } finally {
+      for (const f of made) fs.rmSync(f, { force: true });
+    }
   });
 
   it('generates with and without the interventions, streams tokens, and Stop ends it', async function () {

@@ -51,16 +51,32 @@ test('auto-saved run names are recognised; Save As names are not', () => {
 });
 
 test('pruning keeps the newest N auto-saved runs and never touches explicit or foreign files', () => {
-  const entries = Array.from({ length: 55 }, (_, i) => ({ name: `p-2026-11-23T10-20-${String(i).padStart(2, '0')}-000Z.attnrun`, mtimeMs: 1000 + i }));
-  entries.push({ name: 'kept.attnrun', mtimeMs: 1 }, { name: 'notes.txt', mtimeMs: 2 });
+  const entries = Array.from({ length: 55 }, (_, i) => ({ name: `p-2026-11-23T10-20-${String(i).padStart(2, '0')}-000Z.attnrun`, mtimeMs: 1000 + i, size: 1000, autoSaved: true }));
+  entries.push({ name: 'kept.attnrun', mtimeMs: 1, size: 1000, autoSaved: false }, { name: 'notes.txt', mtimeMs: 2, size: 1000, autoSaved: false });
   const explicit = new Set([entries[0]!.name]); // the oldest, but saved explicitly
-  const del = runsToPrune(entries, 50, explicit);
+  const limits = { count: 50, bytes: 1e9 };
+  const del = runsToPrune(entries, limits, explicit);
   assert.equal(del.length, 4, `deletes ${del}`);
   // the four oldest auto-saved ones after the explicit one
   assert.deepEqual(new Set(del), new Set([1, 2, 3, 4].map((i) => entries[i]!.name)));
   assert.ok(!del.includes('kept.attnrun') && !del.includes(entries[0]!.name));
-  assert.deepEqual(runsToPrune(entries.slice(0, 10), 50), []);
-  assert.deepEqual(runsToPrune(entries.slice(0, 3), 0), entries.slice(0, 3).map((e) => e.name).reverse());
+  assert.deepEqual(runsToPrune(entries.slice(0, 10), limits), []);
+  assert.deepEqual(runsToPrune(entries.slice(0, 3), { count: 0, bytes: 1e9 }), entries.slice(0, 3).map((e) => e.name).reverse());
+});
+
+test('pruning goes by the header flag, not the name, and caps the total size', () => {
+  const at = (i: number) => `p-2026-11-23T10-20-${String(i).padStart(2, '0')}-000Z.attnrun`;
+  // a file with an auto-save name that AttnScope did not auto-save (its header says so) is never deleted
+  const entries = [0, 1, 2, 3].map((i) => ({ name: at(i), mtimeMs: 1000 + i, size: 100, autoSaved: i !== 0 }));
+  entries.push({ name: 'my-run.attnrun', mtimeMs: 1, size: 100, autoSaved: true }); // auto-saved, then renamed: still ours
+  assert.deepEqual(runsToPrune(entries, { count: 2, bytes: 1e9 }), [at(1), 'my-run.attnrun']);
+  // 250 bytes allowed: the newest two (200 bytes) stay
+  assert.deepEqual(runsToPrune(entries, { count: 50, bytes: 250 }), [at(1), 'my-run.attnrun']);
+  // the newest is kept even when it alone is over the size cap; the older ones go
+  const big = [{ name: 'a.attnrun', mtimeMs: 2, size: 500, autoSaved: true }, { name: 'b.attnrun', mtimeMs: 1, size: 10, autoSaved: true }];
+  assert.deepEqual(runsToPrune(big, { count: 50, bytes: 100 }), ['b.attnrun']);
+  // protected files (shown in a panel now) are never deleted and do not count
+  assert.deepEqual(runsToPrune(big, { count: 1, bytes: 1e9 }, new Set(['a.attnrun'])), []);
 });
 
 test('intervention lines', () => {

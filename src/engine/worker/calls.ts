@@ -49,8 +49,12 @@ export interface EngineCalls {
   inspect: [{ request: RunRequest; keep?: boolean }, InspectReply];
   /** a question about the kept run, answered without re-running (also while a newer run is in flight) */
   query: [{ runId: number; query: RunQuery }, QueryReply];
-  /** saves the kept run as an .attnrun file (every position's logits computed from the kept hidden states when needed) */
-  saveRun: [{ runId: number; file: string }, { file: string }];
+  /**
+   * saves the kept run as an .attnrun file; `tensors` (default true) keeps every position's logits
+   * (computed from the kept hidden states when the run had none) and every head's patterns;
+   * `autoSaved` marks the file as AttnScope's own auto-save (only those are ever pruned)
+   */
+  saveRun: [{ runId: number; file: string; tensors?: boolean; autoSaved?: boolean }, { file: string }];
   /** generation; tokens stream back as `token` messages; a `stop` message ends it */
   generate: [{ request: GenerateRequest }, GenerateReply];
   /** test hook: proves containment */

@@ -189,9 +189,9 @@ export class EngineHost {
     return this.call('query', { runId, query });
   }
 
-  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file. */
-  async saveRun(runId: number, file: string): Promise<string> {
-    return (await this.call('saveRun', { runId, file })).file;
+  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file (with tensors unless `opts.tensors` is false). */
+  async saveRun(runId: number, file: string, opts: { tensors?: boolean; autoSaved?: boolean } = {}): Promise<string> {
+    return (await this.call('saveRun', { runId, file, ...opts })).file;
   }
 
   /**

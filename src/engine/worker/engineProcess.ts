@@ -76,9 +76,13 @@ const handlers: Handlers = {
 
   async saveRun(p) {
     const k = keptRun(p.runId);
-    // Every position's logits: kept from the run, or computed now from its final hidden states.
-    const allLogits = k.result.allLogits ?? (await requireModel().headLogits(k.result.hidden!));
-    writeRunFile(p.file, savedRunFrom({ ...k.result, allLogits, patterns: k.patterns }, k.request.prompt, k.request.interventions ?? noInterventions()));
+    const m = requireModel();
+    const tensors = p.tensors !== false;
+    // Every position's logits (the top-K at every position is always saved; the [T, V] tensor only
+    // with tensors): kept from the run, or computed now from its final hidden states.
+    const allLogits = k.result.allLogits ?? (await m.headLogits(k.result.hidden!));
+    const opts = { tensors, autoSaved: p.autoSaved === true, decode: (id: number) => m.tokenizer.decodeToken(id) };
+    writeRunFile(p.file, savedRunFrom({ ...k.result, allLogits, patterns: k.patterns }, k.request.prompt, k.request.interventions ?? noInterventions(), opts));
     return { file: p.file };
   },
 

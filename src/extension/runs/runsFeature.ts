@@ -1,30 +1,36 @@
-// Saved runs in the extension: auto-saving each inspection to <workspace>/.attnscope/runs (the
-// newest 50 auto-saved runs are kept; runs saved with "Save Run As…" are never deleted), the
-// commands Save Run As / Open Run / Compare Runs / Compare with Baseline / Generate, and the
-// read-only custom editor for *.attnrun files.
+// Saved runs in the extension: auto-saving each inspection to <workspace>/.attnscope/runs without
+// tensors (a few hundred KB; the folder gets a .gitignore of `*`, and a contributed default of
+// search.exclude keeps it out of quick-open and search while the explorer still shows it), pruning
+// only files whose header says AttnScope auto-saved them (the newest 50, at most 200 MB together),
+// the commands Save Run As (with or without tensors) / Open Run / Compare Runs / Compare with
+// Baseline / Generate, and the read-only custom editor for *.attnrun files. Run files are read with
+// readRunFileAsync (bounded, off the host's thread for I/O); nothing named inside a run is opened.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { compareRuns } from '../../engine/analysis/compare';
 import { EngineError, isEngineError } from '../../engine/errors';
-import { newRunPath, readRunFile, type SavedRun } from '../../engine/runs/runFile';
-import { loadTokenizer } from '../../engine/sources/tokenizer';
+import { isAutoSavedRun, newRunPath, readRunFileAsync, type SavedRun } from '../../engine/runs/runFile';
 import type { Session } from '../session';
 import { COMPARE_VIEW_TYPE, CompareWebview, ComparePanel, type CompareHandlers } from './comparePanel';
 import { GeneratePanel } from './generatePanel';
-import { buildCompareView, buildRunView, fallbackDecoder, parseCompareSource, patternsOnly, runStem, runsToPrune, type Decode } from './runsLogic';
+import { buildCompareView, buildRunView, fallbackDecoder, parseCompareSource, patternsOnly, runStem, runsToPrune, type RunFileEntry } from './runsLogic';
 import type { CompareInit, CompareView } from '../../shared/runsProtocol';
 
 export const RUN_EDITOR_VIEW_TYPE = 'attnscope.runEditor';
 export const KEEP_AUTO_RUNS = 50;
+/** Auto-saved runs may take this many bytes together (the newest one is always kept). */
+export const KEEP_AUTO_BYTES = 200 * 1024 * 1024;
 const EXPLICIT_KEY = 'attnscope.explicitRuns';
 
 export class RunsFeature implements vscode.Disposable {
   /** the last auto-saved file per kept run id */
   private readonly saved = new Map<number, Promise<string | undefined>>();
   private readonly subs: vscode.Disposable[] = [];
-  private readonly decoders = new Map<string, Promise<Decode | undefined>>();
+  /** whether a file (by path, size and mtime) is an auto-saved run: headers are read once */
+  private readonly autoSavedCache = new Map<string, boolean>();
+  private pruning: Promise<void> = Promise.resolve();
   /** the last comparison shown (tests) */
   lastCompare: CompareView | undefined;
   /** the custom editors open now (tests) */
@@ -78,8 +84,9 @@ export class RunsFeature implements vscode.Disposable {
     if (!dir || !this.saveRunsEnabled() || this.saved.has(runId)) return;
     const p = (async () => {
       try {
-        const file = await this.session.engine.saveRun(runId, newRunPath(dir, runStem(this.session.doc?.path)));
-        this.prune(dir);
+        ensureRunsDir(dir);
+        const file = await this.session.engine.saveRun(runId, newRunPath(dir, runStem(this.session.doc?.path)), { tensors: false, autoSaved: true });
+        await this.prune(dir, [file]);
         return file;
       } catch (e) {
         if (!(isEngineError(e) && e.code === 'CANCELLED')) this.log.warn(`saving the run failed: ${e instanceof Error ? e.message : e}`);
@@ -94,27 +101,53 @@ export class RunsFeature implements vscode.Disposable {
     return new Set(this.ctx.workspaceState.get<string[]>(EXPLICIT_KEY, []));
   }
 
-  private prune(dir: string): void {
-    const entries = fs
-      .readdirSync(dir)
-      .filter((n) => n.endsWith('.attnrun'))
-      .map((name) => {
-        try {
-          return { name, mtimeMs: fs.statSync(path.join(dir, name)).mtimeMs };
-        } catch {
-          return undefined;
-        }
-      })
-      .filter((e): e is { name: string; mtimeMs: number } => !!e);
-    const explicit = new Set([...this.explicit()].filter((f) => path.dirname(f) === dir).map((f) => path.basename(f)));
-    for (const name of runsToPrune(entries, KEEP_AUTO_RUNS, explicit)) fs.rmSync(path.join(dir, name), { force: true });
+  /** Files shown now (compare panel, run editors): never pruned under them. */
+  private shownFiles(): string[] {
+    const out: string[] = [];
+    const views = [ComparePanel.current?.host.init.view, ...[...this.editors].map((e) => e.init.view)];
+    for (const v of views) if (v) out.push(...[v.a.file, v.b?.file].filter((f): f is string => !!f));
+    return out;
   }
 
-  /** Saves the current run to a chosen file (never overwritten, never pruned). */
-  async saveRunAs(target?: vscode.Uri): Promise<string | undefined> {
+  /**
+   * Deletes the oldest auto-saved runs in `dir` past KEEP_AUTO_RUNS files or KEEP_AUTO_BYTES: only
+   * files whose header says AttnScope auto-saved them (read once per file version), never `keep`,
+   * files shown now, or files saved with "Save Run As…". One pruning at a time.
+   */
+  prune(dir: string, keep: string[] = []): Promise<void> {
+    const run = async () => {
+      const names = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.attnrun'));
+      const entries: RunFileEntry[] = [];
+      for (const name of names) {
+        const f = path.join(dir, name);
+        const st = await fs.promises.stat(f).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        const key = `${f}\0${st.size}\0${st.mtimeMs}`;
+        let auto = this.autoSavedCache.get(key);
+        if (auto === undefined) {
+          auto = await isAutoSavedRun(f);
+          this.autoSavedCache.set(key, auto);
+          if (this.autoSavedCache.size > 5000) this.autoSavedCache.delete(this.autoSavedCache.keys().next().value!);
+        }
+        entries.push({ name, mtimeMs: st.mtimeMs, size: st.size, autoSaved: auto });
+      }
+      const protect = new Set([...this.explicit(), ...this.shownFiles(), ...keep].filter((f) => path.dirname(f) === dir).map((f) => path.basename(f)));
+      for (const name of runsToPrune(entries, { count: KEEP_AUTO_RUNS, bytes: KEEP_AUTO_BYTES }, protect)) await fs.promises.rm(path.join(dir, name), { force: true });
+    };
+    this.pruning = this.pruning.then(run, run).catch((e) => this.log.warn(`pruning saved runs: ${e instanceof Error ? e.message : e}`));
+    return this.pruning;
+  }
+
+  /**
+   * Saves the current run to a chosen file (never overwritten, never pruned). `opts.tensors` keeps
+   * every position's logits and every head's attention (per-position KL and the attention overlay
+   * in comparisons; 151 MB at 1,024 tokens on the default model); asked when not given.
+   */
+  async saveRunAs(target?: vscode.Uri, opts?: { tensors?: boolean }): Promise<string | undefined> {
     const s = this.session;
     if (!s.run) throw new EngineError('PROMPT', 'nothing to save; inspect a prompt first');
     const dir = this.runsDir();
+    let tensors = opts?.tensors;
     if (!target) {
       const def = dir ? vscode.Uri.file(path.join(dir, `${runStem(s.doc?.path)}.attnrun`)) : undefined;
       target = await vscode.window.showSaveDialog({ filters: { 'AttnScope run': ['attnrun'] }, saveLabel: 'Save run', defaultUri: def });
@@ -123,9 +156,24 @@ export class RunsFeature implements vscode.Disposable {
     let file = target.fsPath;
     if (!file.endsWith('.attnrun')) file += '.attnrun';
     if (fs.existsSync(file)) throw new EngineError('BAD_ARGUMENT', `${path.basename(file)} already exists; runs are never overwritten, choose another name`);
-    await s.engine.saveRun(s.runId, file);
+    if (tensors === undefined) {
+      const T = s.run.tokens.length;
+      const m = s.model;
+      const mb = m ? ((m.layers * m.heads * T * T + T * m.vocabSize) * 4) / 1e6 : NaN;
+      const pick = await vscode.window.showQuickPick(
+        [
+          { label: 'Run only', description: 'prompt, tokens, head metrics, each position’s top predictions', tensors: false },
+          { label: 'With tensors', description: `also every position’s logits and every head’s attention${Number.isFinite(mb) ? ` (about ${mb.toFixed(0)} MB)` : ''}: per-position KL and attention in comparisons`, tensors: true },
+        ],
+        { title: 'Save run: what to keep' },
+      );
+      if (!pick) return undefined;
+      tensors = pick.tensors;
+    }
+    if (dir && path.dirname(file) === dir) ensureRunsDir(dir);
+    await s.engine.saveRun(s.runId, file, { tensors, autoSaved: false });
     await this.ctx.workspaceState.update(EXPLICIT_KEY, [...this.explicit(), file].slice(-1000));
-    void vscode.window.showInformationMessage(`AttnScope: saved the run to ${vscode.workspace.asRelativePath(file)}`);
+    void vscode.window.showInformationMessage(`AttnScope: saved the run${tensors ? ' with tensors' : ''} to ${vscode.workspace.asRelativePath(file)}`);
     return file;
   }
 
@@ -150,28 +198,13 @@ export class RunsFeature implements vscode.Disposable {
     return uris?.[0]?.fsPath;
   }
 
-  private decoder(run: SavedRun): Promise<Decode | undefined> {
-    const dir = run.header.model.dir;
-    if (!dir) return Promise.resolve(undefined);
-    let p = this.decoders.get(dir);
-    if (!p) {
-      p = loadTokenizer(dir)
-        .then((t) => (id: number) => t.decodeToken(id))
-        .catch(() => undefined);
-      this.decoders.set(dir, p);
-    }
-    return p;
-  }
-
   /** Reads and compares two run files: the panel's view model and the runs its overlay reads. */
   private async comparison(fileA: string, fileB: string, labels?: [string, string]): Promise<{ view: CompareView; runs: [SavedRun, SavedRun] }> {
-    const A = readRunFile(fileA);
-    const B = readRunFile(fileB);
-    const cmp = compareRuns(A, B, 5);
-    const fb = fallbackDecoder(A, B);
-    const dec = (await this.decoder(A)) ?? (await this.decoder(B));
-    const decode: Decode = (id) => (dec ? dec(id) : fb(id));
-    const view = buildCompareView(A, B, cmp, decode, labels ?? [path.basename(fileA), path.basename(fileB)]);
+    const [A, B] = await Promise.all([readRunFileAsync(fileA), readRunFileAsync(fileB)]);
+    const names: [string, string] = labels ?? [path.basename(fileA), path.basename(fileB)];
+    const cmp = compareRuns(A, B, 5, names);
+    // token texts come from the runs themselves (tokens, predictions, top-K texts): no tokenizer is loaded
+    const view = buildCompareView(A, B, cmp, fallbackDecoder(A, B), names);
     // the panel keeps the patterns (the attention overlay reads rows of them), not the logits
     return { view, runs: [patternsOnly(A), patternsOnly(B)] };
   }
@@ -235,16 +268,21 @@ export class RunsFeature implements vscode.Disposable {
     const dir = this.runsDir() && this.saveRunsEnabled() ? this.runsDir()! : this.scratchDir();
     const stem = runStem(s.doc.path);
     const t0 = performance.now();
+    // Both runs keep their tensors (per-position KL, attention overlay); they are auto-saved runs,
+    // so pruning (by count and total size) removes them in time, never while they are shown.
+    const save = { tensors: true, autoSaved: true };
+    if (dir === this.runsDir()) ensureRunsDir(dir);
     const base = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'AttnScope: baseline run…' }, async () => {
       const { runId } = await s.engine.inspect(s.request(false), true);
-      return s.engine.saveRun(runId, newRunPath(dir, `${stem}-baseline`));
+      return s.engine.saveRun(runId, newRunPath(dir, `${stem}-baseline`), save);
     });
     // Re-run with the interventions: restores the kept run the views query, and saves it.
     await s.rerun();
-    let current = await this.savedFile(s.runId);
-    if (!current) current = await s.engine.saveRun(s.runId, newRunPath(this.scratchDir(), `${stem}-intervened`));
+    const current = await s.engine.saveRun(s.runId, newRunPath(dir, `${stem}-intervened`), save);
     this.log.info(`compare with baseline: two runs and saves in ${(performance.now() - t0).toFixed(0)} ms`);
-    return this.compareFiles(base, current, ['baseline', 'with interventions']);
+    const view = await this.compareFiles(base, current, ['baseline', 'with interventions']);
+    await this.prune(dir, [base, current]);
+    return view;
   }
 
   async openRun(file?: string): Promise<void> {
@@ -256,7 +294,7 @@ export class RunsFeature implements vscode.Disposable {
   /** The init message of the .attnrun editor for a file: the run, or its one-line error. */
   async runEditorInit(file: string): Promise<CompareInit> {
     try {
-      const run = readRunFile(file);
+      const run = await readRunFileAsync(file);
       return { view: buildRunView(run, path.basename(file)), error: null, canGenerate: false };
     } catch (e) {
       return { view: null, error: e instanceof Error ? e.message.split('\n')[0]! : String(e), hint: 'The file was left untouched.', canGenerate: false };
@@ -269,7 +307,7 @@ export class RunsFeature implements vscode.Disposable {
   }
 
   registerCommands(reg: (id: string, fn: (...args: unknown[]) => unknown) => void): void {
-    reg('attnscope.saveRunAs', (uri?: unknown) => this.saveRunAs(uri instanceof vscode.Uri ? uri : undefined));
+    reg('attnscope.saveRunAs', (uri?: unknown, opts?: unknown) => this.saveRunAs(uri instanceof vscode.Uri ? uri : undefined, typeof opts === 'object' && opts !== null && typeof (opts as { tensors?: unknown }).tensors === 'boolean' ? { tensors: (opts as { tensors: boolean }).tensors } : undefined));
     reg('attnscope.openRun', (uri?: unknown) => this.openRun(uri instanceof vscode.Uri ? uri.fsPath : undefined));
     reg('attnscope.compareRuns', async (a?: unknown, b?: unknown) => {
       if (a instanceof vscode.Uri && b instanceof vscode.Uri) return this.compareFiles(a.fsPath, b.fsPath);
@@ -281,6 +319,21 @@ export class RunsFeature implements vscode.Disposable {
 
   dispose(): void {
     for (const d of this.subs) d.dispose();
+  }
+}
+
+/**
+ * Creates the runs folder with a `.gitignore` of `*` in `.attnscope/` (when the runs folder is
+ * `<workspace>/.attnscope/runs`), so saved runs never reach version control.
+ */
+export function ensureRunsDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const parent = path.dirname(dir);
+  const ignore = path.join(path.basename(parent) === '.attnscope' ? parent : dir, '.gitignore');
+  try {
+    fs.writeFileSync(ignore, '# AttnScope: saved runs and caches stay out of version control\n*\n', { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
 }
 

@@ -20,18 +20,37 @@ export interface RunFileEntry {
   /** file name (no folder) */
   name: string;
   mtimeMs: number;
+  /** bytes */
+  size: number;
+  /** the file's header says AttnScope auto-saved it (the only files pruning may delete) */
+  autoSaved: boolean;
+}
+
+/** How many auto-saved runs are kept, and how many bytes they may take together. */
+export interface PruneLimits {
+  count: number;
+  bytes: number;
 }
 
 /**
- * The auto-saved runs to delete so that at most `keep` remain: the oldest first. Files whose names
- * are not auto-saved names, or that are in `explicit` (saved with "Save Run As…"), never count and
- * are never deleted.
+ * The auto-saved runs to delete, oldest first, so that the newest ones kept are at most
+ * `limits.count` files and `limits.bytes` bytes together (the newest is always kept). Only files
+ * whose header says AttnScope auto-saved them count and may be deleted, whatever their names;
+ * files in `protect` (shown in a panel now, or saved with "Save Run As…") are never deleted.
  */
-export function runsToPrune(entries: readonly RunFileEntry[], keep: number, explicit: ReadonlySet<string> = new Set()): string[] {
-  const auto = entries.filter((e) => isAutoRunName(e.name) && !explicit.has(e.name));
-  if (auto.length <= keep) return [];
+export function runsToPrune(entries: readonly RunFileEntry[], limits: PruneLimits, protect: ReadonlySet<string> = new Set()): string[] {
+  const auto = entries.filter((e) => e.autoSaved && !protect.has(e.name));
   const sorted = [...auto].sort((x, y) => y.mtimeMs - x.mtimeMs || (y.name < x.name ? -1 : y.name > x.name ? 1 : 0));
-  return sorted.slice(Math.max(0, keep)).map((e) => e.name);
+  const out: string[] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const e of sorted) {
+    if (count === 0 || (count < limits.count && bytes + e.size <= limits.bytes)) {
+      count++;
+      bytes += e.size;
+    } else out.push(e.name);
+  }
+  return limits.count <= 0 ? sorted.map((e) => e.name) : out;
 }
 
 /** The prompt file's stem for run names ("untitled" for unsaved documents). */
@@ -62,12 +81,17 @@ export function metricsTensor(run: SavedRun): TensorMsg {
 
 export type Decode = (id: number) => string;
 
-/** A decoder from what the runs themselves know (their tokens and final predictions), else `#id`. */
+/**
+ * A decoder from what the runs themselves know (their tokens, final predictions and, in format 2,
+ * the texts of every position's top-K), else `#id`. No tokenizer is loaded: nothing named in a run
+ * file is opened.
+ */
 export function fallbackDecoder(...runs: SavedRun[]): Decode {
   const known = new Map<number, string>();
   for (const r of runs) {
     for (const t of r.header.tokens) known.set(t.id, t.text);
     for (const n of r.header.next) known.set(n.id, n.text);
+    for (const [id, text] of Object.entries(r.header.topTexts ?? {})) known.set(Number(id), text);
   }
   return (id) => known.get(id) ?? `#${id}`;
 }
@@ -162,7 +186,11 @@ export function attentionUnavailable(runs: SavedRun[], labels: string[]): string
   const missing = runs.map((r, i) => (r.patterns ? null : labels[i] ?? `run ${i + 1}`)).filter((x): x is string => x !== null);
   if (missing.length === 0) return null;
   const who = missing.length === runs.length && runs.length > 1 ? 'both runs were' : `${missing.join(' and ')} was`;
-  return `${who} saved without attention patterns (layers × heads × tokens² too large to save), so there is no attention to show`;
+  const tooLarge = runs.some((r) => !r.patterns && r.omitted?.includes('patterns'));
+  const why = tooLarge
+    ? 'layers × heads × tokens² too large to save'
+    : 'saved without tensors: auto-saved runs keep the prompt, tokens, head metrics and predictions; use “Save Run As…” with tensors, or Compare with Baseline, to keep every head\'s attention';
+  return `${who} saved without attention patterns (${why}), so there is no attention to show`;
 }
 
 /**
