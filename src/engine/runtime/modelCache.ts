@@ -8,9 +8,12 @@
 //
 // Damage is found and repaired, not reported forever: every open parses meta.json and checks
 // weights.bin's size; weights.bin's sha256 is recomputed when its stat (mtime, ctime, inode) differs
-// from the one recorded (any write into it changes ctime) and at least every VERIFY_EVERY_MS (bit
-// rot); a graph is rebuilt in memory (milliseconds) and rewritten when the file differs. A damaged
-// entry is rebuilt.
+// from the one recorded (any write into it changes them), when the recorded stat is "racy" (mtime
+// within RACY_MS of the last check, so a write in the same clock tick would not show: this is the
+// case once, on the first open after a build), and at least every VERIFY_EVERY_MS (bit rot). Per
+// open that costs one stat; a full checksum runs ~1 s per GB, too much for every warm open of a big
+// model. A graph is rebuilt in memory (~10 ms) and rewritten when the file differs. A damaged entry
+// is rebuilt.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +38,8 @@ const META_FILE = 'meta.json';
 const ALIGN = 4096;
 /** Full checksum of weights.bin at least this often, even when its stat is unchanged. */
 export const VERIFY_EVERY_MS = 7 * 24 * 60 * 60 * 1000;
+/** Coarsest mtime granularity among common filesystems (FAT: 2 s), plus margin. */
+const RACY_MS = 3000;
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
 interface WeightsRecord {
@@ -181,7 +186,8 @@ function checkEntry(dir: string, key: string, now = Date.now()): EntryCheck {
   if (!st) return { exists: true, damaged: 'weights.bin is missing' };
   const w = meta.weights;
   if (st.size !== w.bytes) return { exists: true, damaged: `weights.bin has ${st.size} bytes instead of ${w.bytes}` };
-  if (st.mtimeMs !== w.mtimeMs || st.ctimeMs !== w.ctimeMs || st.ino !== w.ino || now - w.verifiedAt > VERIFY_EVERY_MS) {
+  const changed = st.mtimeMs !== w.mtimeMs || st.ctimeMs !== w.ctimeMs || st.ino !== w.ino;
+  if (changed || w.mtimeMs >= w.verifiedAt - RACY_MS || now - w.verifiedAt > VERIFY_EVERY_MS) {
     let digest: string;
     try {
       digest = hashFileSync(weights);
