@@ -94,9 +94,9 @@ export function openCache(spec: ModelSpec, key: string, opts: CacheOptions = {})
     if (c.meta) return { meta: c.meta, built: false, repaired: undefined };
     return { meta: build(spec, key, root, dir, maxBytes, source), built: true, repaired: c.damaged };
   };
+  touchLastUsed(dir); // first, so that another process's eviction passes over it while it is checked
   let state = ensure();
   const release = markInUse(dir);
-  touchLastUsed(dir);
   removeLeftovers(root);
   evictLeastRecentlyUsed(root, maxBytes);
   let refs = new Map(Object.entries(state.meta.refs));
