@@ -256,7 +256,11 @@ function publish(root: string, tmp: string, dir: string, key: string, ours: Meta
     }
     const theirs = checkEntry(dir, key);
     if (theirs.meta) {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      try {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      } catch {
+        // removed as a stale leftover later
+      }
       return theirs.meta;
     }
     if (theirs.exists) removeDir(root, dir);
