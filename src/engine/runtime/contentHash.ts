@@ -2,8 +2,9 @@
 // (a checkpoint retrained in place with the same shapes gets a new key), not by their headers.
 //
 // sha256 from node:crypto: OpenSSL uses the CPU's SHA instructions (x86 SHA-NI, ARMv8 crypto), where
-// it runs within ~10% of sha1 and faster than blake2b512 (measured 1.15 GB/s vs 0.7 GB/s here), and
-// unlike sha1 it has no known collisions. Files are read in 8 MiB chunks; nothing holds a whole file.
+// it runs within ~10% of sha1, faster than blake2b512, and unlike sha1 has no known collisions
+// (524 MB from the page cache on a Xeon with SHA-NI: sha1 1.33 GB/s, sha256 1.21 GB/s, blake2b512
+// 0.74 GB/s, md5 0.55 GB/s). Files are read in 8 MiB chunks; nothing holds a whole file.
 //
 // Warm opens skip the hashing: a small index (one JSON file in the cache folder) remembers each
 // file's path, size, mtime, ctime, inode and device with its digest. When all of them match, the
