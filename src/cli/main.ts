@@ -14,6 +14,7 @@ import { bench, benchViews } from './bench';
 import { generate } from '../engine/generate';
 import { readRunFileAsync, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
 import { compareRuns } from '../engine/analysis/compare';
+import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } from '../engine/runtime/modelCache';
 
 // --save writes a full run (format 2 with every position's logits and every head's patterns, as
 // before: what `compare` needs for per-position KL and attention shift); --slim leaves those two
@@ -26,7 +27,8 @@ const USAGE = `usage:
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
-  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
+  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
+  attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
 export function defaultModelDir(): string {
@@ -251,6 +253,24 @@ async function benchCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `attnscope cache [--clear]`: what the compiled-model cache holds, or empty it. */
+function cacheCmd(argv: string[]): number {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { clear: { type: 'boolean' } } });
+  if (positionals.length) throw new EngineError('BAD_ARGUMENT', `cache takes no positional arguments (got ${positionals.join(' ')}); run "attnscope --help"`);
+  const root = defaultCacheRoot();
+  if (values.clear) {
+    const r = clearCache(root);
+    const kept = r.keptInUse ? `; ${r.keptInUse} in use kept` : '';
+    process.stdout.write(`${root}: removed ${r.removed} compiled model${r.removed === 1 ? '' : 's'} (${formatBytes(r.bytes)})${kept}\n`);
+    return 0;
+  }
+  const u = cacheUsage(root);
+  const temp = u.tempBytes ? `, ${formatBytes(u.tempBytes)} in unfinished builds` : '';
+  process.stdout.write(`${root}: ${u.entries.length} compiled model${u.entries.length === 1 ? '' : 's'}, ${formatBytes(u.bytes)}${temp} (limit ${formatBytes(cacheMaxBytes())})\n`);
+  for (const e of u.entries) process.stdout.write(`  ${e.key}  ${formatBytes(e.bytes).padStart(9)}  last used ${new Date(e.lastUsed).toISOString()}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -263,6 +283,8 @@ export async function main(argv: string[]): Promise<number> {
         return await generateCmd(rest);
       case 'compare':
         return await compareCmd(rest);
+      case 'cache':
+        return cacheCmd(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -270,7 +292,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, bench`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, bench, cache`);
     }
   } catch (e) {
     if (isEngineError(e)) {

@@ -1,17 +1,35 @@
 // A loaded model: checkpoint + spec + tokenizer + onnxruntime sessions (plain and inspection).
+import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
-import { EngineError } from './errors';
+import { EngineError, oneLine } from './errors';
 import type { GraphOptions } from './graph/inspectionGraph';
-import { openCache, type CacheEntry } from './runtime/modelCache';
+import { contentHash } from './runtime/contentHash';
+import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
-import { openCheckpoint } from './sources/checkpoint';
+import { openCheckpoint, type Checkpoint } from './sources/checkpoint';
 import { loadTokenizer, type PromptTokenizer } from './sources/tokenizer';
 import type { ModelDims } from './spec';
 
 export interface OpenOptions {
   device?: DeviceRequest;
   cacheRoot?: string;
+  /** size cap of the compiled-model cache in GB (default: ATTNSCOPE_CACHE_MAX_GB, else 20) */
+  cacheMaxGB?: number;
   threads?: number;
+}
+
+/**
+ * The checkpoint's content key, naming its compiled-model cache entry and Model.hash: sha256 over
+ * config.json and every weight file's bytes (a retrained checkpoint with the same shapes gets a new
+ * key); unchanged files are not re-read (the index in the cache folder, see runtime/contentHash.ts).
+ */
+async function checkpointKey(ck: Checkpoint, cacheRoot: string): Promise<string> {
+  const files = [...new Set([...ck.tensors.values()].map((t) => t.file))].sort();
+  try {
+    return (await contentHash(JSON.stringify(ck.config), files, path.join(cacheRoot, CONTENT_INDEX_FILE))).hash.slice(0, 16);
+  } catch (e) {
+    throw new EngineError('MODEL', `${ck.dir}: cannot read the weights (${oneLine(e)}); check the model folder`);
+  }
 }
 
 export interface ForwardInputs {
@@ -74,13 +92,21 @@ export class Model {
     if (tokenizer.vocabSize > spec.dims.vocabSize) {
       throw new EngineError('TOKENIZER', `${tokenizer.file}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${spec.dims.vocabSize}; they belong to different models`);
     }
-    const cache = openCache(spec, ck.hash, opts.cacheRoot);
-    const m = new Model(ck.dir, ck.hash, spec.dims, tokenizer, cache, opts, spec.bosTokenId);
+    const cacheRoot = path.resolve(opts.cacheRoot ?? defaultCacheRoot());
+    const maxBytes = cacheMaxBytes(opts.cacheMaxGB);
+    const key = await checkpointKey(ck, cacheRoot);
+    const cache = openCache(spec, key, { root: cacheRoot, maxBytes, source: ck.tensors.values() });
+    const m = new Model(ck.dir, key, spec.dims, tokenizer, cache, opts, spec.bosTokenId);
     const eos = ck.config['eos_token_id'];
     const eosId = Array.isArray(eos) ? eos[0] : eos;
     if (typeof eosId === 'number' && Number.isInteger(eosId) && eosId >= 0 && eosId < spec.dims.vocabSize) m.eosTokenId = eosId;
     // Open the plain session now so load time includes onnxruntime's own initialisation and the device is known.
-    await m.session({ inspect: false, allLogits: false });
+    try {
+      await m.session({ inspect: false, allLogits: false });
+    } catch (e) {
+      cache.release();
+      throw e;
+    }
     m.loadMs = performance.now() - t0;
     return m;
   }
@@ -192,5 +218,6 @@ export class Model {
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await (await s.catch(() => undefined))?.release();
     this.sessions.clear();
+    this.cache.release();
   }
 }
