@@ -11,7 +11,11 @@ export interface Checkpoint {
   dir: string;
   config: Record<string, unknown>;
   tensors: Map<string, TensorEntry>;
-  /** sha256 over config.json, every safetensors header and file size: names the compiled-model cache */
+  /**
+   * sha256 over config.json and, per weights file, its path, size, modification time and header:
+   * names the compiled-model cache. The path and time matter: two checkpoints of one training run
+   * have identical configs, headers and sizes but different weights.
+   */
   hash: string;
 }
 
@@ -72,8 +76,9 @@ export function openCheckpoint(dir: string): Checkpoint {
   const tensors = new Map<string, TensorEntry>();
   for (const f of files) {
     const h = readSafetensorsHeader(f);
-    hash.update(path.basename(f));
+    hash.update(f);
     hash.update(String(h.size));
+    hash.update(String(h.mtimeMs));
     hash.update(h.headerBytes);
     for (const t of h.tensors) {
       if (weightMap && weightMap[t.name] !== undefined && path.join(abs, weightMap[t.name]!) !== f) continue;

@@ -23,6 +23,8 @@ export interface TensorEntry {
 export interface SafetensorsHeader {
   file: string;
   size: number;
+  /** modification time (ms), part of the checkpoint hash so edited weights are re-converted */
+  mtimeMs: number;
   /** raw header bytes, used for the checkpoint hash */
   headerBytes: Buffer;
   tensors: TensorEntry[];
@@ -41,7 +43,8 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     throw bad(file, `cannot open (${(e as NodeJS.ErrnoException).code ?? 'error'}); check that the model folder holds this weights file`);
   }
   try {
-    const size = fs.fstatSync(fd).size;
+    const stat = fs.fstatSync(fd);
+    const size = stat.size;
     if (size < 8) throw bad(file, `file is truncated (${size} bytes); re-download ${shown}`);
     const lenBuf = Buffer.alloc(8);
     fs.readSync(fd, lenBuf, 0, 8, 0);
@@ -83,7 +86,7 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
       }
       tensors.push({ name, file, dtype, shape: shape as number[], offset: dataStart + begin, length: end - begin });
     }
-    return { file, size, headerBytes, tensors };
+    return { file, size, mtimeMs: stat.mtimeMs, headerBytes, tensors };
   } finally {
     fs.closeSync(fd);
   }

@@ -182,6 +182,20 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   };
 }
 
+/**
+ * Throws TOKENIZER when the tokenizer produced an id the model has no embedding row for (a
+ * tokenizer.json from another model, or added tokens past config.json's vocab_size): such ids must
+ * never reach onnxruntime.
+ */
+export function checkTokenIds(file: string, tokens: readonly PromptToken[], vocabSize: number): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i]!.id;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new EngineError('TOKENIZER', `${file}: the prompt's token ${i} (${JSON.stringify(tokens[i]!.text.slice(0, 24))}) has id ${id}, but the model's vocab_size is ${vocabSize}; the tokenizer and config.json belong to different models`);
+    }
+  }
+}
+
 interface TokenizerJson {
   added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[];
   decoder?: unknown;
