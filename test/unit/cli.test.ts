@@ -171,9 +171,14 @@ test('errors: safetensors file', () => {
   });
   assertOneLineError(run(['inspect', p, '--model', offsets]), 1, 'points past the end of the file');
   const missing = broken('missing', llama, (d) => {
+    // A well-formed file without the tensor: its bytes go too and later offsets move down (a gap is refused).
     const { len, header, buf } = readHeader(st(d));
-    delete header['model.layers.1.mlp.down_proj.weight'];
-    writeHeader(st(d), header, buf.subarray(8 + len));
+    const gone = 'model.layers.1.mlp.down_proj.weight';
+    const [gb, ge] = header[gone].data_offsets;
+    delete header[gone];
+    for (const [k, v] of Object.entries(header)) if (k !== '__metadata__' && v.data_offsets[0] >= ge) v.data_offsets = v.data_offsets.map((o: number) => o - (ge - gb));
+    const data = buf.subarray(8 + len);
+    writeHeader(st(d), header, Buffer.concat([data.subarray(0, gb), data.subarray(ge)]));
   });
   assertOneLineError(run(['inspect', p, '--model', missing]), 1, 'model.layers.1.mlp.down_proj.weight', 'missing');
   const none = broken('noweights', llama, (d) => fs.rmSync(st(d)));

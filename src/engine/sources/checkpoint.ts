@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { EngineError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
+import { parseBoundedJson } from './boundedJson';
 
 export interface Checkpoint {
   dir: string;
@@ -27,11 +28,22 @@ export function readJsonFile(file: string, what: string): unknown {
     const code = (e as NodeJS.ErrnoException).code;
     throw new EngineError('MODEL', `${file}: ${code === 'ENOENT' ? 'not found' : `cannot read (${code})`}; ${what}`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('MODEL', `${file}: not valid JSON (${(e as Error).message.split('\n')[0]}); fix or re-download it`);
+  const r = parseBoundedJson(text);
+  if ('problem' in r) throw new EngineError('MODEL', `${file}: ${r.problem}; fix or re-download it`);
+  return r.value;
+}
+
+/** JSON.parse'd objects can hold any key: look up only their own properties ("constructor", "__proto__"). */
+function own<T>(o: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+/** A shard file name from the index: a plain file name in the checkpoint folder. */
+function checkShardName(indexFile: string, f: unknown): string {
+  if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || /[/\\\0]/.test(f)) {
+    throw new EngineError('MODEL', `${indexFile}: invalid shard name ${JSON.stringify(f) ?? String(f)} in "weight_map" (expected a file name in the checkpoint folder, e.g. model-00001-of-00002.safetensors); re-download the checkpoint`);
   }
+  return f;
 }
 
 export function openCheckpoint(dir: string): Checkpoint {
@@ -50,6 +62,7 @@ export function openCheckpoint(dir: string): Checkpoint {
   }
 
   const hash = createHash('sha256');
+  // The parsed value re-serialised (not the raw text, so formatting does not matter); the depth bound above keeps this safe.
   hash.update(JSON.stringify(config));
   const files: string[] = [];
   const indexFile = path.join(abs, 'model.safetensors.index.json');
@@ -58,15 +71,14 @@ export function openCheckpoint(dir: string): Checkpoint {
   if (fs.existsSync(single)) {
     files.push(single);
   } else if (fs.existsSync(indexFile)) {
-    const index = readJsonFile(indexFile, 'the shard index is needed to find the weights') as { weight_map?: unknown };
-    if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
+    const index = readJsonFile(indexFile, 'the shard index is needed to find the weights');
+    const wm = typeof index === 'object' && index !== null && !Array.isArray(index) ? own(index as Record<string, unknown>, 'weight_map') : undefined;
+    if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
       throw new EngineError('MODEL', `${indexFile}: has no "weight_map" object; re-download the checkpoint`);
     }
-    weightMap = index.weight_map as Record<string, string>;
-    for (const f of new Set(Object.values(weightMap))) {
-      if (typeof f !== 'string' || f.includes('/') || f.includes('\\')) throw new EngineError('MODEL', `${indexFile}: invalid shard name ${JSON.stringify(f)}`);
-      files.push(path.join(abs, f));
-    }
+    weightMap = wm as Record<string, string>;
+    if (Object.keys(weightMap).length === 0) throw new EngineError('MODEL', `${indexFile}: "weight_map" lists no tensors; re-download the checkpoint`);
+    for (const f of new Set(Object.values(weightMap))) files.push(path.join(abs, checkShardName(indexFile, f)));
   } else {
     const others = fs.readdirSync(abs).filter((f) => f.endsWith('.bin') || f.endsWith('.pt') || f.endsWith('.gguf'));
     const hint = others.length ? ` (found ${others.join(', ')}: convert it to safetensors, e.g. save_pretrained(safe_serialization=True))` : '';
@@ -81,7 +93,8 @@ export function openCheckpoint(dir: string): Checkpoint {
     hash.update(String(h.mtimeMs));
     hash.update(h.headerBytes);
     for (const t of h.tensors) {
-      if (weightMap && weightMap[t.name] !== undefined && path.join(abs, weightMap[t.name]!) !== f) continue;
+      const listed = weightMap ? own(weightMap, t.name) : undefined;
+      if (listed !== undefined && path.join(abs, listed) !== f) continue;
       tensors.set(t.name, t);
     }
   }

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from 'tokenizers';
 import { EngineError, oneLine } from '../errors';
+import { parseBoundedJson } from './boundedJson';
 
 export interface PromptToken {
   id: number;
@@ -88,12 +89,9 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   if (text.startsWith('version https://git-lfs')) {
     throw new EngineError('TOKENIZER', `${file}: is a Git LFS pointer, not the tokenizer; run \`git lfs pull\` in the model folder or re-download tokenizer.json`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('TOKENIZER', `${file}: not valid JSON (${oneLine(e)}); re-download tokenizer.json from the model's Hugging Face repository`);
-  }
+  const parsed = parseBoundedJson(text);
+  if ('problem' in parsed) throw new EngineError('TOKENIZER', `${file}: ${parsed.problem}; re-download tokenizer.json from the model's Hugging Face repository`);
+  const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json) || !('model' in json)) {
     throw new EngineError('TOKENIZER', `${file}: not a Hugging Face tokenizer.json (expected a JSON object with a "model" entry); re-download it from the model's repository`);
   }
@@ -224,12 +222,9 @@ function readConfig(dir: string): { bos: string | null; eos: string | null } {
   } catch {
     return { bos: null, eos: null }; // optional
   }
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('TOKENIZER', `${file}: not valid JSON (${oneLine(e)}); fix or re-download it, or delete it (tokenizer.json is enough)`);
-  }
+  const parsed = parseBoundedJson(text);
+  if ('problem' in parsed) throw new EngineError('TOKENIZER', `${file}: ${parsed.problem}; fix or re-download it, or delete it (tokenizer.json is enough)`);
+  const cfg = parsed.value;
   if (typeof cfg !== 'object' || cfg === null) return { bos: null, eos: null };
   const c = cfg as Record<string, unknown>;
   return { bos: tokenName(c['bos_token']), eos: tokenName(c['eos_token']) };
