@@ -306,3 +306,17 @@ test('a binary file as a prompt is refused in one line; --allow-binary inspects 
   const text = run(['inspect', prompt('tab.prompt', 'a\tb \x1b[31mred\x1b[0m 🎉\r\n'), '--model', llama]);
   assert.equal(text.code, 0, text.stderr);
 });
+
+test('a token id past vocab_size never reaches onnxruntime: one TOKENIZER line', () => {
+  // The tokenizer counts entries, not ids: a vocab with a hole passes the size check at open.
+  const holed = broken('tok-hole', llama, (d) => {
+    const f = path.join(d, 'tokenizer.json');
+    const tok = JSON.parse(fs.readFileSync(f, 'utf8'));
+    const k = Object.keys(tok.model.vocab).find((x) => tok.model.vocab[x] === 200)!;
+    tok.model.vocab[k] = 5000;
+    fs.writeFileSync(f, JSON.stringify(tok));
+  });
+  const p = prompt('hole.prompt', 'a zz b\n');
+  assertOneLineError(run(['inspect', p, '--model', holed]), 1, 'tokenizer.json', 'has id 5000', "vocab_size is 320");
+  assertOneLineError(run(['generate', p, '--model', holed]), 1, 'has id 5000');
+});
