@@ -15,6 +15,7 @@ import { generate } from '../engine/generate';
 import { readRunFileAsync, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
 import { compareRuns } from '../engine/analysis/compare';
 import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } from '../engine/runtime/modelCache';
+import { detectBinaryBytes } from '../engine/sources/promptText';
 
 // --save writes a full run (format 2 with every position's logits and every head's patterns, as
 // before: what `compare` needs for per-position KL and attention shift); --slim leaves those two
@@ -22,11 +23,11 @@ import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } 
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
-                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]]
+                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--allow-binary]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
-                    [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
+                    [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda] [--allow-binary]
   attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
   attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)`;
 
@@ -44,7 +45,8 @@ function resolveModel(dir: string | undefined): string {
   return d;
 }
 
-export function readPrompt(file: string): string {
+/** Reads a prompt file as UTF-8; refuses binary content (an executable, an image) unless `allowBinary`. */
+export function readPrompt(file: string, allowBinary = false): string {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
@@ -52,12 +54,20 @@ export function readPrompt(file: string): string {
     const code = (e as NodeJS.ErrnoException).code;
     throw new EngineError('PROMPT', `${file}: ${code === 'ENOENT' ? 'prompt file not found' : code === 'EISDIR' ? 'is a folder, not a prompt file' : `cannot read (${code})`}`);
   }
+  const binary = detectBinaryBytes(bytes);
+  if (binary && !allowBinary) {
+    throw new EngineError('PROMPT', `${file}: looks like a binary file, not text (${binary.reason}); pass a text prompt, or add --allow-binary to inspect it anyway`);
+  }
   let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    const at = firstInvalidUtf8(bytes);
-    throw new EngineError('PROMPT', `${file}: not valid UTF-8 (first bad byte at offset ${at}); save the prompt as UTF-8`);
+  if (binary) {
+    text = new TextDecoder('utf-8', { fatal: false }).decode(bytes); // undecodable bytes become U+FFFD
+  } else {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      const at = firstInvalidUtf8(bytes);
+      throw new EngineError('PROMPT', `${file}: not valid UTF-8 (first bad byte at offset ${at}); save the prompt as UTF-8`);
+    }
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.length === 0) throw new EngineError('PROMPT', `${file}: the prompt is empty; write some text to inspect`);
@@ -103,6 +113,7 @@ const RUN_OPTIONS = {
   emphasize: { type: 'string' },
   'steer-heads': { type: 'string' },
   device: { type: 'string' },
+  'allow-binary': { type: 'boolean' },
 } as const;
 
 type RunOptionValues = { mask?: string; scale?: string; emphasize?: string; 'steer-heads'?: string };
@@ -149,7 +160,7 @@ async function inspect(argv: string[]): Promise<number> {
   const device: DeviceRequest = parseDevice(values.device);
   const topK = values.top === undefined ? 10 : parsePositiveInt(values.top, '--top');
   const attention = values.attention === undefined ? 'none' : values.attention === 'all' ? 'all' : parseHeadList(values.attention, '--attention');
-  const prompt = readPrompt(positionals[0]!);
+  const prompt = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
   const flags = interventionsFrom(values, prompt);
   const interventions = flags.interventions;
   const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, interventions };
@@ -188,7 +199,7 @@ async function generateCmd(argv: string[]): Promise<number> {
   if (!Number.isFinite(temperature) || temperature < 0 || values.temperature?.trim() === '') throw new EngineError('BAD_ARGUMENT', `--temperature: "${values.temperature}" must be 0 (greedy) or a positive number`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
-  const prompt = readPrompt(positionals[0]!);
+  const prompt = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
   const flags = interventionsFrom(values, prompt);
   const model = await Model.open(resolveModel(values.model), { device });
   try {

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'TOKENIZER'
   | 'PROMPT'
   | 'RUNTIME' // onnxruntime failures, worker crashes
+  | 'NUMERIC' // the model produced NaN or Infinity (float32 overflow, bad weights)
   | 'CANCELLED';
 
 export class EngineError extends Error {

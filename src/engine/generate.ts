@@ -4,8 +4,9 @@
 // outside an emphasized span, so steered heads get ln α on them too.
 import { EngineError } from './errors';
 import type { KvCache, Model } from './model';
-import { attnBiasFor, headScaleFor, softmax, steeredHeads, type Interventions } from './run';
-import type { PromptToken } from './sources/tokenizer';
+import { attnBiasFor, headScaleFor, softmax, steeredHeads, tokenNote, type Interventions } from './run';
+import { checkTokenIds, type PromptToken } from './sources/tokenizer';
+import { checkFiniteRun, firstNonFinite } from './finiteCheck';
 
 export interface GenerateRequest {
   prompt: string;
@@ -61,6 +62,28 @@ function pick(probs: Float64Array, logits: Float32Array, temperature: number, ra
   return scaled.length - 1;
 }
 
+/**
+ * The step's logits hold NaN/Infinity: throws NUMERIC. To say where it began, the positions so far
+ * are re-run once through the inspection graph (its head metrics name the first layer whose
+ * attention is non-finite, its final hidden states the first position); when that run is finite
+ * (the graphs differ in rounding) or fails, the message names the step's position only.
+ */
+async function refuseNonFinite(model: Model, promptTokens: PromptToken[], generated: GeneratedToken[], logits: Float32Array, headScale: Float32Array, attnBias: Float32Array): Promise<never> {
+  const { layers: L, heads: H, vocabSize: V } = model.dims;
+  const ids = [...promptTokens.map((t) => t.id), ...generated.map((t) => t.id)];
+  const what = generated.length ? `while generating token ${generated.length + 1}, the model` : 'the model (on the prompt, before generating)';
+  const tokenAt = (pos: number) => tokenNote(pos < promptTokens.length ? promptTokens[pos] : { ...generated[pos - promptTokens.length]!, start: 0, end: 0, special: false });
+  let diag: Awaited<ReturnType<Model['forward']>> | undefined;
+  try {
+    diag = await model.forward({ ids, headScale, attnBias }, { inspect: true, layers: [] });
+  } catch {
+    diag = undefined;
+  }
+  if (diag) checkFiniteRun({ L, H, V, ids, logits: diag.logits, hidden: diag.hidden, metrics: diag.metrics, tokenAt }, what);
+  checkFiniteRun({ L, H, V, ids, logits, tokenAt }, what);
+  throw new Error('internal: non-finite logits passed the finite check'); // unreachable: the line above throws
+}
+
 export async function generate(model: Model, req: GenerateRequest, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean): Promise<GenerateResult> {
   if (!req.prompt) throw new EngineError('PROMPT', 'the prompt is empty; write some text to continue');
   if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new EngineError('BAD_ARGUMENT', `the number of tokens to generate (${req.maxTokens}) must be a positive integer`);
@@ -68,6 +91,7 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
   if (!Number.isFinite(temperature) || temperature < 0) throw new EngineError('BAD_ARGUMENT', `temperature ${temperature} must be 0 (greedy) or positive`);
   const { layers: L, heads: H, vocabSize: V, maxPositions } = model.dims;
   const promptTokens = await model.tokenizer.encode(req.prompt);
+  checkTokenIds(model.tokenizer.file, promptTokens, V);
   if (promptTokens.length >= maxPositions) throw new EngineError('PROMPT', `the prompt has ${promptTokens.length} tokens; the model takes at most ${maxPositions} positions, so nothing can be generated`);
   const headScale = headScaleFor(model, req.interventions);
   const promptBias = attnBiasFor(model, req.interventions, promptTokens);
@@ -97,6 +121,7 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
   const t1 = performance.now();
   for (;;) {
     cache = step.present;
+    if (firstNonFinite(step.logits, 0, V) >= 0) await refuseNonFinite(model, promptTokens, tokens, step.logits, headScale, biasFor(cache.length));
     const probs = softmax(step.logits, 0, V);
     const id = pick(probs, step.logits, temperature, rand);
     const tok = { id, text: model.tokenizer.decodeToken(id), prob: probs[id]! };

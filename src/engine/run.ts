@@ -2,7 +2,8 @@
 // the worker and the tests share.
 import { EngineError } from './errors';
 import type { Model } from './model';
-import type { PromptToken } from './sources/tokenizer';
+import { checkTokenIds, type PromptToken } from './sources/tokenizer';
+import { checkFiniteRun } from './finiteCheck';
 import { allHeads, headKey, METRICS, type HeadRef, type HeadSummary } from '../shared/heads';
 import { interventionProblems, type Interventions } from '../shared/interventions';
 
@@ -121,6 +122,13 @@ export function topK(probs: Float64Array, k: number): { id: number; prob: number
   return out;
 }
 
+/** ` ("text")` of a token for messages (shortened). */
+export function tokenNote(t: PromptToken | undefined): string {
+  if (!t) return '';
+  const s = t.text.length > 24 ? t.text.slice(0, 24) + '…' : t.text;
+  return ` (${JSON.stringify(s)})`;
+}
+
 /** `onTokens` hears the prompt's token count before the model runs (the engine process reports what a run needs). */
 export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void, onTokens?: (tokens: number) => void): Promise<RunResult> {
   if (typeof req.prompt !== 'string' || req.prompt.length === 0) throw new EngineError('PROMPT', 'the prompt is empty; write some text to inspect');
@@ -139,6 +147,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   }
   const T = tokens.length;
   const ids = tokens.map((t) => t.id);
+  checkTokenIds(model.tokenizer.file, tokens, model.dims.vocabSize);
   onTokens?.(T);
 
   let attentionHeads: HeadRef[];
@@ -157,6 +166,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const runMs = performance.now() - t1;
 
   const V = model.dims.vocabSize;
+  checkFiniteRun({ L, H, V, ids, logits: out.logits, hidden: out.hidden, metrics: out.metrics, tokenAt: (pos) => tokenNote(tokens[pos]) });
   const lastOffset = out.logits.length - V;
   const probs = softmax(out.logits, lastOffset, V);
   const next = topK(probs, req.topK ?? 10).map(({ id, prob }) => ({ id, prob, text: model.tokenizer.decodeToken(id) }));

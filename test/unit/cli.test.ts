@@ -171,9 +171,14 @@ test('errors: safetensors file', () => {
   });
   assertOneLineError(run(['inspect', p, '--model', offsets]), 1, 'points past the end of the file');
   const missing = broken('missing', llama, (d) => {
+    // A well-formed file without the tensor: its bytes go too and later offsets move down (a gap is refused).
     const { len, header, buf } = readHeader(st(d));
-    delete header['model.layers.1.mlp.down_proj.weight'];
-    writeHeader(st(d), header, buf.subarray(8 + len));
+    const gone = 'model.layers.1.mlp.down_proj.weight';
+    const [gb, ge] = header[gone].data_offsets;
+    delete header[gone];
+    for (const [k, v] of Object.entries(header)) if (k !== '__metadata__' && v.data_offsets[0] >= ge) v.data_offsets = v.data_offsets.map((o: number) => o - (ge - gb));
+    const data = buf.subarray(8 + len);
+    writeHeader(st(d), header, Buffer.concat([data.subarray(0, gb), data.subarray(ge)]));
   });
   assertOneLineError(run(['inspect', p, '--model', missing]), 1, 'model.layers.1.mlp.down_proj.weight', 'missing');
   const none = broken('noweights', llama, (d) => fs.rmSync(st(d)));
@@ -259,4 +264,59 @@ test('generate: seeded sampling is reproducible, interventions apply, bad argume
   assertOneLineError(run(['generate', p, '--model', llama, '--seed', 'x']), 2, '--seed');
   assertOneLineError(run(['generate', p, '--model', llama, '--mask', '7.7']), 2, 'does not exist');
   assertOneLineError(run(['generate', prompt('gen-empty.prompt', ''), '--model', llama]), 1, 'empty');
+});
+
+/** Sets every value of one F32 tensor in the copy's model.safetensors. */
+function fillTensor(dir: string, name: string, value: number): void {
+  const file = path.join(dir, 'model.safetensors');
+  const { len, header, buf } = readHeader(file);
+  const [b, e] = header[name].data_offsets;
+  for (let o = 8 + len + b; o < 8 + len + e; o += 4) buf.writeFloatLE(value, o);
+  fs.writeFileSync(file, buf);
+}
+
+test('NaN/Infinity from the model is one NUMERIC line, not a result: inspect and generate', () => {
+  const p = prompt('num.prompt', 'hello world hello');
+  // Huge but finite weights: the final norm's output overflows float32 after every attention layer.
+  const afterAttn = broken('num-norm', llama, (d) => fillTensor(d, 'model.norm.weight', 3e38));
+  assertOneLineError(run(['inspect', p, '--model', afterAttn]), 1, 'produced Infinity in its final hidden state at position 0', "every layer's attention is finite", 'after layer 1');
+  assertOneLineError(run(['generate', p, '--model', afterAttn, '--max-tokens', '3']), 1, 'the model (on the prompt, before generating) produced Infinity', 'position 0');
+  // Layer 0's MLP overflows: layer 1's attention is the first non-finite one.
+  const mlp = broken('num-mlp', llama, (d) => fillTensor(d, 'model.layers.0.mlp.down_proj.weight', 1e38));
+  assertOneLineError(run(['inspect', p, '--model', mlp, '--logits']), 1, 'produced NaN', "layer 1's attention is the first that is non-finite", "layer 0's attention output or MLP");
+  // Only the output head: the logits, at the last position.
+  const head = broken('num-head', llama, (d) => fillTensor(d, 'lm_head.weight', 3e38));
+  assertOneLineError(run(['inspect', p, '--model', head]), 1, /produced -?Infinity in its logits at position \d+ \("/);
+  // An extreme (allowed) head scale overflows the same way and is reported the same way.
+  const scaled = run(['inspect', p, '--model', llama, '--scale', '1.0=3e38']);
+  assertOneLineError(scaled, 1, /^attnscope: the model produced (NaN|-?Infinity) in its /);
+});
+
+test('a binary file as a prompt is refused in one line; --allow-binary inspects it anyway', () => {
+  const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]), Buffer.from('some text and more text')]);
+  const p = prompt('binary.prompt', elf);
+  assertOneLineError(run(['inspect', p, '--model', llama]), 1, 'binary.prompt', 'looks like a binary file', 'NUL byte at offset 7', '--allow-binary');
+  assertOneLineError(run(['generate', p, '--model', llama]), 1, 'looks like a binary file');
+  const ok = run(['inspect', p, '--model', llama, '--allow-binary']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(JSON.parse(ok.stdout).tokens.length > 10);
+  // Mostly control characters, no NUL.
+  assertOneLineError(run(['inspect', prompt('ctl.prompt', Buffer.from([0x61, 1, 2, 3, 4, 5, 0x62, 0x63])), '--model', llama]), 1, 'control or undecodable characters');
+  // Text with a tab, an ANSI colour and an emoji is text.
+  const text = run(['inspect', prompt('tab.prompt', 'a\tb \x1b[31mred\x1b[0m 🎉\r\n'), '--model', llama]);
+  assert.equal(text.code, 0, text.stderr);
+});
+
+test('a token id past vocab_size never reaches onnxruntime: one TOKENIZER line', () => {
+  // The tokenizer counts entries, not ids: a vocab with a hole passes the size check at open.
+  const holed = broken('tok-hole', llama, (d) => {
+    const f = path.join(d, 'tokenizer.json');
+    const tok = JSON.parse(fs.readFileSync(f, 'utf8'));
+    const k = Object.keys(tok.model.vocab).find((x) => tok.model.vocab[x] === 200)!;
+    tok.model.vocab[k] = 5000;
+    fs.writeFileSync(f, JSON.stringify(tok));
+  });
+  const p = prompt('hole.prompt', 'a zz b\n');
+  assertOneLineError(run(['inspect', p, '--model', holed]), 1, 'tokenizer.json', 'has id 5000', "vocab_size is 320");
+  assertOneLineError(run(['generate', p, '--model', holed]), 1, 'has id 5000');
 });

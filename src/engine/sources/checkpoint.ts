@@ -3,16 +3,14 @@
 // family files in ../arch turn them into a ModelSpec.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { EngineError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
+import { parseBoundedJson } from './boundedJson';
 
 export interface Checkpoint {
   dir: string;
   config: Record<string, unknown>;
   tensors: Map<string, TensorEntry>;
-  /** sha256 over config.json, every safetensors header and file size: names the compiled-model cache */
-  hash: string;
 }
 
 export function readJsonFile(file: string, what: string): unknown {
@@ -23,11 +21,22 @@ export function readJsonFile(file: string, what: string): unknown {
     const code = (e as NodeJS.ErrnoException).code;
     throw new EngineError('MODEL', `${file}: ${code === 'ENOENT' ? 'not found' : `cannot read (${code})`}; ${what}`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('MODEL', `${file}: not valid JSON (${(e as Error).message.split('\n')[0]}); fix or re-download it`);
+  const r = parseBoundedJson(text);
+  if ('problem' in r) throw new EngineError('MODEL', `${file}: ${r.problem}; fix or re-download it`);
+  return r.value;
+}
+
+/** JSON.parse'd objects can hold any key: look up only their own properties ("constructor", "__proto__"). */
+function own<T>(o: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+/** A shard file name from the index: a plain file name in the checkpoint folder. */
+function checkShardName(indexFile: string, f: unknown): string {
+  if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || /[/\\\0]/.test(f)) {
+    throw new EngineError('MODEL', `${indexFile}: invalid shard name ${JSON.stringify(f) ?? String(f)} in "weight_map" (expected a file name in the checkpoint folder, e.g. model-00001-of-00002.safetensors); re-download the checkpoint`);
   }
+  return f;
 }
 
 export function openCheckpoint(dir: string): Checkpoint {
@@ -45,8 +54,6 @@ export function openCheckpoint(dir: string): Checkpoint {
     throw new EngineError('MODEL', `${configFile}: expected a JSON object with the model's hyperparameters`);
   }
 
-  const hash = createHash('sha256');
-  hash.update(JSON.stringify(config));
   const files: string[] = [];
   const indexFile = path.join(abs, 'model.safetensors.index.json');
   const single = path.join(abs, 'model.safetensors');
@@ -54,15 +61,14 @@ export function openCheckpoint(dir: string): Checkpoint {
   if (fs.existsSync(single)) {
     files.push(single);
   } else if (fs.existsSync(indexFile)) {
-    const index = readJsonFile(indexFile, 'the shard index is needed to find the weights') as { weight_map?: unknown };
-    if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
+    const index = readJsonFile(indexFile, 'the shard index is needed to find the weights');
+    const wm = typeof index === 'object' && index !== null && !Array.isArray(index) ? own(index as Record<string, unknown>, 'weight_map') : undefined;
+    if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
       throw new EngineError('MODEL', `${indexFile}: has no "weight_map" object; re-download the checkpoint`);
     }
-    weightMap = index.weight_map as Record<string, string>;
-    for (const f of new Set(Object.values(weightMap))) {
-      if (typeof f !== 'string' || f.includes('/') || f.includes('\\')) throw new EngineError('MODEL', `${indexFile}: invalid shard name ${JSON.stringify(f)}`);
-      files.push(path.join(abs, f));
-    }
+    weightMap = wm as Record<string, string>;
+    if (Object.keys(weightMap).length === 0) throw new EngineError('MODEL', `${indexFile}: "weight_map" lists no tensors; re-download the checkpoint`);
+    for (const f of new Set(Object.values(weightMap))) files.push(path.join(abs, checkShardName(indexFile, f)));
   } else {
     const others = fs.readdirSync(abs).filter((f) => f.endsWith('.bin') || f.endsWith('.pt') || f.endsWith('.gguf'));
     const hint = others.length ? ` (found ${others.join(', ')}: convert it to safetensors, e.g. save_pretrained(safe_serialization=True))` : '';
@@ -72,11 +78,9 @@ export function openCheckpoint(dir: string): Checkpoint {
   const tensors = new Map<string, TensorEntry>();
   for (const f of files) {
     const h = readSafetensorsHeader(f);
-    hash.update(path.basename(f));
-    hash.update(String(h.size));
-    hash.update(h.headerBytes);
     for (const t of h.tensors) {
-      if (weightMap && weightMap[t.name] !== undefined && path.join(abs, weightMap[t.name]!) !== f) continue;
+      const listed = weightMap ? own(weightMap, t.name) : undefined;
+      if (listed !== undefined && path.join(abs, listed) !== f) continue;
       tensors.set(t.name, t);
     }
   }
@@ -85,7 +89,7 @@ export function openCheckpoint(dir: string): Checkpoint {
       if (!tensors.has(name)) throw new EngineError('MODEL', `${path.join(abs, f)}: tensor ${name} listed in the shard index is missing from the shard`);
     }
   }
-  return { dir: abs, config: config as Record<string, unknown>, tensors, hash: hash.digest('hex').slice(0, 16) };
+  return { dir: abs, config: config as Record<string, unknown>, tensors };
 }
 
 /** Looks up a required tensor, checks its shape, and returns a lazy float32 loader. */

@@ -7,8 +7,8 @@ import { EngineError } from '../errors';
 
 export type StDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const DTYPE_BYTES: Record<StDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
-/** Largest header we accept; real headers are a few hundred KB even for 70B models. */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** Largest header we accept (the safetensors library's limit); real headers are a few hundred KB even for 70B models. */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 export interface TensorEntry {
   name: string;
@@ -23,6 +23,8 @@ export interface TensorEntry {
 export interface SafetensorsHeader {
   file: string;
   size: number;
+  /** modification time (ms), part of the checkpoint hash so edited weights are re-converted */
+  mtimeMs: number;
   /** raw header bytes, used for the checkpoint hash */
   headerBytes: Buffer;
   tensors: TensorEntry[];
@@ -41,7 +43,9 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     throw bad(file, `cannot open (${(e as NodeJS.ErrnoException).code ?? 'error'}); check that the model folder holds this weights file`);
   }
   try {
-    const size = fs.fstatSync(fd).size;
+    const stat = fs.fstatSync(fd);
+    const size = stat.size;
+    if (!stat.isFile()) throw bad(file, 'is not a file (a folder?); a weights file must be a .safetensors file');
     if (size < 8) throw bad(file, `file is truncated (${size} bytes); re-download ${shown}`);
     const lenBuf = Buffer.alloc(8);
     fs.readSync(fd, lenBuf, 0, 8, 0);
@@ -50,43 +54,87 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     const headerLen = Number(n);
     if (8 + headerLen > size) throw bad(file, `file is truncated: header says ${headerLen} bytes but the file has ${size - 8}; re-download ${shown}`);
     const headerBytes = Buffer.alloc(headerLen);
-    fs.readSync(fd, headerBytes, 0, headerLen, 8);
+    readFully(fd, headerBytes, 8, file);
+    // As the safetensors library: the header is UTF-8 JSON that starts with '{'.
+    if (headerBytes[0] !== 0x7b) throw bad(file, 'header does not start with "{"; the file is not a valid safetensors file');
     let json: unknown;
     try {
-      json = JSON.parse(headerBytes.toString('utf8'));
+      json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
     } catch {
-      throw bad(file, 'header is not valid JSON; the file is not a valid safetensors file');
+      throw bad(file, 'header is not valid UTF-8 JSON; the file is not a valid safetensors file');
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad(file, 'header is not a JSON object');
     const dataStart = 8 + headerLen;
-    const dataLen = size - dataStart;
-    const tensors: TensorEntry[] = [];
-    for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
-      if (name === '__metadata__') continue;
-      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof e !== 'object' || e === null) throw bad(file, `tensor ${name} has no header entry`);
-      const dtype = e.dtype as StDtype;
-      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw bad(file, `tensor ${name} has unsupported dtype ${String(e.dtype)}`);
-      const shape = e.shape;
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(file, `tensor ${name} has an invalid shape`);
-      const offs = e.data_offsets;
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[1] < offs[0]) {
-        throw bad(file, `tensor ${name} has invalid data_offsets`);
-      }
-      const [begin, end] = offs as [number, number];
-      const count = (shape as number[]).reduce((a, b) => a * b, 1);
-      if ((end - begin) !== count * DTYPE_BYTES[dtype]) {
-        throw bad(file, `tensor ${name}: ${end - begin} bytes do not hold shape [${(shape as number[]).join(',')}] of ${dtype}`);
-      }
-      if (end > dataLen) {
-        throw bad(file, `tensor ${name} points past the end of the file (byte ${dataStart + end} of ${size}); the file is truncated or corrupt, re-download ${shown}`);
-      }
-      tensors.push({ name, file, dtype, shape: shape as number[], offset: dataStart + begin, length: end - begin });
-    }
-    return { file, size, headerBytes, tensors };
+    const tensors = parseEntries(file, json as Record<string, unknown>);
+    checkLayout(file, tensors, size - dataStart);
+    for (const t of tensors) t.offset += dataStart;
+    return { file, size, mtimeMs: stat.mtimeMs, headerBytes, tensors };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function readFully(fd: number, buf: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw bad(file, 'file is cut short while reading its header; re-download it');
+    done += n;
+  }
+}
+
+const isDtype = (v: unknown): v is StDtype => typeof v === 'string' && Object.hasOwn(DTYPE_BYTES, v);
+
+/** Each tensor entry checked on its own: dtype, shape, offsets, and byte count = elements × dtype size (offsets relative to the data section). */
+function parseEntries(file: string, json: Record<string, unknown>): TensorEntry[] {
+  const tensors: TensorEntry[] = [];
+  for (const [name, v] of Object.entries(json)) {
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) {
+        throw bad(file, '"__metadata__" must map names to strings; the file is not a valid safetensors file');
+      }
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(file, `tensor ${name} has no header entry`);
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!isDtype(e.dtype)) throw bad(file, `tensor ${name} has unsupported dtype ${JSON.stringify(e.dtype) ?? 'undefined'}`);
+    const dtype = e.dtype;
+    const shape = e.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(file, `tensor ${name} has an invalid shape`);
+    const offs = e.data_offsets;
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0) || offs[1] < offs[0]) {
+      throw bad(file, `tensor ${name} has invalid data_offsets`);
+    }
+    const [begin, end] = offs as [number, number];
+    // The element count in BigInt: a product of safe integers can exceed 2^53 and round.
+    const bytes = (shape as number[]).reduce((a, d) => a * BigInt(d), 1n) * BigInt(DTYPE_BYTES[dtype]);
+    if (BigInt(end - begin) !== bytes) {
+      throw bad(file, `tensor ${name}: ${end - begin} bytes do not hold shape [${(shape as number[]).join(',')}] of ${dtype}`);
+    }
+    tensors.push({ name, file, dtype, shape: shape as number[], offset: begin, length: end - begin });
+  }
+  return tensors;
+}
+
+/**
+ * The data section's layout, as the safetensors library requires: sorted by offset, the tensors
+ * tile it exactly, from byte 0 to its last byte (no overlap, no alias, no gap, nothing after).
+ */
+function checkLayout(file: string, tensors: TensorEntry[], dataLen: number): void {
+  const shown = path.basename(file);
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset || a.length - b.length);
+  for (const t of tensors) {
+    if (t.offset + t.length > dataLen) {
+      throw bad(file, `tensor ${t.name} points past the end of the file (data byte ${t.offset + t.length} of ${dataLen}); the file is truncated or corrupt, re-download ${shown}`);
+    }
+  }
+  let at = 0;
+  for (const t of sorted) {
+    if (t.offset < at) throw bad(file, `tensor ${t.name} overlaps the tensor before it (data_offsets start at ${t.offset}, the previous ends at ${at}); the file is corrupt, re-download ${shown}`);
+    if (t.offset > at) throw bad(file, `${t.offset - at} unused bytes before tensor ${t.name} (data byte ${at}); the file is corrupt, re-download ${shown}`);
+    at = t.offset + t.length;
+  }
+  if (at !== dataLen) throw bad(file, `${dataLen - at} bytes after the last tensor; the file is corrupt or was appended to, re-download ${shown}`);
 }
 
 const f16Table = (() => {

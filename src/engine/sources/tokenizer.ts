@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from 'tokenizers';
 import { EngineError, oneLine } from '../errors';
+import { parseBoundedJson } from './boundedJson';
 
 export interface PromptToken {
   id: number;
@@ -88,12 +89,9 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   if (text.startsWith('version https://git-lfs')) {
     throw new EngineError('TOKENIZER', `${file}: is a Git LFS pointer, not the tokenizer; run \`git lfs pull\` in the model folder or re-download tokenizer.json`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('TOKENIZER', `${file}: not valid JSON (${oneLine(e)}); re-download tokenizer.json from the model's Hugging Face repository`);
-  }
+  const parsed = parseBoundedJson(text);
+  if ('problem' in parsed) throw new EngineError('TOKENIZER', `${file}: ${parsed.problem}; re-download tokenizer.json from the model's Hugging Face repository`);
+  const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json) || !('model' in json)) {
     throw new EngineError('TOKENIZER', `${file}: not a Hugging Face tokenizer.json (expected a JSON object with a "model" entry); re-download it from the model's repository`);
   }
@@ -182,6 +180,20 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   };
 }
 
+/**
+ * Throws TOKENIZER when the tokenizer produced an id the model has no embedding row for (a
+ * tokenizer.json from another model, or added tokens past config.json's vocab_size): such ids must
+ * never reach onnxruntime.
+ */
+export function checkTokenIds(file: string, tokens: readonly PromptToken[], vocabSize: number): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i]!.id;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new EngineError('TOKENIZER', `${file}: the prompt's token ${i} (${JSON.stringify(tokens[i]!.text.slice(0, 24))}) has id ${id}, but the model's vocab_size is ${vocabSize}; the tokenizer and config.json belong to different models`);
+    }
+  }
+}
+
 interface TokenizerJson {
   added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[];
   decoder?: unknown;
@@ -210,12 +222,9 @@ function readConfig(dir: string): { bos: string | null; eos: string | null } {
   } catch {
     return { bos: null, eos: null }; // optional
   }
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(text);
-  } catch (e) {
-    throw new EngineError('TOKENIZER', `${file}: not valid JSON (${oneLine(e)}); fix or re-download it, or delete it (tokenizer.json is enough)`);
-  }
+  const parsed = parseBoundedJson(text);
+  if ('problem' in parsed) throw new EngineError('TOKENIZER', `${file}: ${parsed.problem}; fix or re-download it, or delete it (tokenizer.json is enough)`);
+  const cfg = parsed.value;
   if (typeof cfg !== 'object' || cfg === null) return { bos: null, eos: null };
   const c = cfg as Record<string, unknown>;
   return { bos: tokenName(c['bos_token']), eos: tokenName(c['eos_token']) };
