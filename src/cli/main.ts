@@ -6,7 +6,7 @@ import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { checkHead, runInspection, type RunRequest } from '../engine/run';
-import { headKey } from '../shared/heads';
+import { headKey, METRICS } from '../shared/heads';
 import { normalizeInterventions, type Interventions } from '../shared/interventions';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
@@ -222,7 +222,7 @@ async function compareCmd(argv: string[]): Promise<number> {
     notComparable: c.notComparable,
     mostDifferent: c.mostDifferent.map(pos),
     positions: c.positions.map(pos),
-    headDeltas: c.headDeltas.map((h) => ({ layer: h.layer, head: h.head, entropy: f(h.entropy), sink: f(h.sink), prevToken: f(h.prevToken), selfAttn: f(h.selfAttn), induction: f(h.induction) })),
+    headDeltas: c.headDeltas.map((h) => ({ layer: h.layer, head: h.head, ...Object.fromEntries(METRICS.map((m) => [m, f(h[m])])) })),
   }));
   return 0;
 }

@@ -1,7 +1,7 @@
 // A loaded model: checkpoint + spec + tokenizer + onnxruntime sessions (plain and inspection).
 import { specFromCheckpoint } from './arch';
 import { EngineError } from './errors';
-import type { GraphOptions } from './graph/inspectionGraph';
+import { METRIC_ORDER, type GraphOptions } from './graph/inspectionGraph';
 import { openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
 import { openCheckpoint } from './sources/checkpoint';
@@ -27,7 +27,7 @@ export interface ForwardOutputs {
   logits: Float32Array;
   /** per fetched layer: [H, T, T] */
   patterns: Map<number, Float32Array>;
-  /** [L, H, 5] in METRIC_ORDER (inspection runs only) */
+  /** [L, H, M] in METRIC_ORDER (inspection runs only) */
   metrics?: Float32Array;
   /** [T, D] final normalised hidden states (inspection runs without allLogits) */
   hidden?: Float32Array;
@@ -118,7 +118,8 @@ export class Model {
     const logitsRows = opts.allLogits ? T : 1;
     const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
-      fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * 5), [L, H, 5]);
+      const M = METRIC_ORDER.length;
+      fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * M), [L, H, M]);
       if (!opts.allLogits) fetch['final_hidden'] = new ort.Tensor('float32', new Float32Array(T * this.dims.hiddenSize), [T, this.dims.hiddenSize]);
       for (const l of opts.layers ?? []) fetch[`blocks.${l}.attn.pattern`] = new ort.Tensor('float32', new Float32Array(H * T * T), [H, T, T]);
     }

@@ -29,8 +29,8 @@ function run(texts: [number, string][], logits: number[][], entropy: [number, nu
       interventions: iv,
       tokens,
       heads: [
-        { layer: 0, head: 0, entropy: entropy[0], sink: 0.5, prevToken: 0.1, selfAttn: 0.2, induction: null },
-        { layer: 0, head: 1, entropy: entropy[1], sink: 0.25, prevToken: 0.1, selfAttn: 0.2, induction: null },
+        { layer: 0, head: 0, entropy: entropy[0], sink: 0.5, prevToken: 0.1, selfAttn: 0.2, induction: null, duplicateToken: null },
+        { layer: 0, head: 1, entropy: entropy[1], sink: 0.25, prevToken: 0.1, selfAttn: 0.2, induction: null, duplicateToken: null },
       ],
       next: [{ id: 2, text: '!', prob: 0.6 }],
       timings: { loadMs: 1, runMs: 2 },
@@ -96,7 +96,7 @@ test('compare view model: aligned positions, KL as a float tensor, unaligned tok
   for (const x of p.left) assert.ok(x.probA > 0);
   // deltas [metric, layer, head]: entropy B − A = +0.5, −1.0; induction is null → NaN
   const d = floats(view.deltas);
-  assert.equal(view.deltas!.dims.join(), '5,1,2');
+  assert.equal(view.deltas!.dims.join(), '6,1,2');
   assert.ok(Math.abs(d[0]! - 0.5) < 1e-6 && Math.abs(d[1]! + 1) < 1e-6, `entropy deltas ${d[0]} ${d[1]}`);
   assert.ok(Number.isNaN(d[4 * 2]!), 'induction delta is NaN when absent');
   // the model-level tensor of A's metrics

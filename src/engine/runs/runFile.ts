@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineError } from '../errors';
-import type { HeadSummary } from '../../shared/heads';
+import { METRICS, type HeadSummary } from '../../shared/heads';
 import { interventionsFromJson, type Interventions } from '../../shared/interventions';
 import type { PromptToken } from '../sources/tokenizer';
 
@@ -154,6 +154,13 @@ export function decodeRun(bytes: Uint8Array, file = 'run'): SavedRun {
   const iv = interventionsFromJson(h.interventions ?? {});
   if (typeof iv === 'string') throw bad(file, iv);
   h.interventions = iv;
+  need(h.heads.every((x) => typeof x === 'object' && x !== null && Number.isInteger(x.layer) && Number.isInteger(x.head)), 'bad head list');
+  // Runs saved before a metric existed read it as null (not defined for that run); unknown ones are dropped.
+  h.heads = h.heads.map((x) => {
+    const out = { layer: x.layer, head: x.head } as HeadSummary;
+    for (const m of METRICS) out[m] = typeof x[m] === 'number' ? x[m] : null;
+    return out;
+  });
   const dataStart = 16 + n + ((8 - ((16 + n) % 8)) % 8);
   const read = (name: string, dims: number[]): Float32Array | undefined => {
     const t = h.tensors[name];
