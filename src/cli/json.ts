@@ -7,7 +7,8 @@ function f(v: number): number {
   return Number(v.toPrecision(8));
 }
 
-export function toJson(r: RunResult) {
+/** `rollout`: the last position's row of the attention rollout (inspect --rollout), T numbers. */
+export function toJson(r: RunResult, extra: { rollout?: ArrayLike<number> } = {}) {
   const T = r.tokens.length;
   const attention: Record<string, number[][]> = {};
   for (const h of r.attentionHeads) {
@@ -34,6 +35,7 @@ export function toJson(r: RunResult) {
       return out;
     }),
     attention,
+    ...(extra.rollout ? { rollout: Array.from(extra.rollout, f) } : {}),
     timings: { loadMs: Math.round(r.timings.loadMs * 10) / 10, runMs: Math.round(r.timings.runMs * 10) / 10 },
     ...(r.truncated ? { truncated: r.truncated } : {}),
   };

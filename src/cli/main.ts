@@ -6,7 +6,7 @@ import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { checkHead, runInspection, type RunRequest } from '../engine/run';
-import { headKey } from '../shared/heads';
+import { headKey, METRICS } from '../shared/heads';
 import { normalizeInterventions, type Interventions } from '../shared/interventions';
 import { parseHeadList, parseScaleList, parseEmphasis, parseDevice, parsePositiveInt } from './args';
 import { toJson } from './json';
@@ -16,6 +16,8 @@ import { readRunFileAsync, savedRunFrom, writeRunFile } from '../engine/runs/run
 import { compareRuns } from '../engine/analysis/compare';
 import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } from '../engine/runtime/modelCache';
 import { detectBinaryBytes } from '../engine/sources/promptText';
+import { ABLATION_METRICS, ablateHeads, isAblationMetric } from '../engine/analysis/ablation';
+import { rolloutLast } from '../engine/analysis/rollout';
 
 // --save writes a full run (format 2 with every position's logits and every head's patterns, as
 // before: what `compare` needs for per-position KL and attention shift); --slim leaves those two
@@ -23,7 +25,9 @@ import { detectBinaryBytes } from '../engine/sources/promptText';
 const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
-                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--allow-binary]
+                    [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--rollout] [--allow-binary]
+  attnscope ablate <promptFile> [--model <dir>] [--metric logprob|loss|kl] [--target-id N] [--json <out>]
+                    [--device auto|cpu|cuda]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
@@ -154,7 +158,7 @@ async function inspect(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { ...RUN_OPTIONS, attention: { type: 'string' }, logits: { type: 'boolean' }, top: { type: 'string' }, save: { type: 'string' }, slim: { type: 'boolean' } },
+    options: { ...RUN_OPTIONS, attention: { type: 'string' }, logits: { type: 'boolean' }, top: { type: 'string' }, save: { type: 'string' }, slim: { type: 'boolean' }, rollout: { type: 'boolean' } },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `inspect takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
   const device: DeviceRequest = parseDevice(values.device);
@@ -170,15 +174,56 @@ async function inspect(argv: string[]): Promise<number> {
     if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
     if (values.slim && !values.save) throw new EngineError('BAD_ARGUMENT', '--slim needs --save <run.attnrun>');
     if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
-    const result = await runInspection(model, values.save ? { ...req, allLogits: true, attention: values.slim ? req.attention : 'all' } : req, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
-    if (values.save) {
-      writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions, { tensors: !values.slim, autoSaved: false, decode: (id) => model.tokenizer.decodeToken(id) }));
-      if (req.attention !== 'all' && !values.slim) {
-        const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map(headKey));
-        result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(headKey(h)));
-      }
+    // --save (with tensors) and --rollout need every head's pattern; the JSON still lists only the --attention heads.
+    const needAll = (values.save && !values.slim) || values.rollout;
+    const wide = { ...req, ...(values.save ? { allLogits: true } : {}), ...(needAll ? { attention: 'all' as const } : {}) };
+    const result = await runInspection(model, wide, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    if (values.save) writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions, { tensors: !values.slim, autoSaved: false, decode: (id) => model.tokenizer.decodeToken(id) }));
+    const rollout = values.rollout ? rolloutLast({ L: result.model.layers, H: result.model.heads, T: result.tokens.length, patterns: result.patterns }) : undefined;
+    if (wide.attention !== req.attention && req.attention !== 'all') {
+      const wanted = new Set((req.attention === 'none' || !req.attention ? [] : req.attention).map(headKey));
+      result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(headKey(h)));
     }
-    write(values.json, JSON.stringify(toJson(result)));
+    write(values.json, JSON.stringify(toJson(result, { rollout })));
+  } finally {
+    await model.release();
+  }
+  return 0;
+}
+
+async function ablateCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { model: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, metric: { type: 'string' }, 'target-id': { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `ablate takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
+  const device = parseDevice(values.device);
+  const metric = values.metric ?? 'logprob';
+  if (!isAblationMetric(metric)) throw new EngineError('BAD_ARGUMENT', `--metric: "${metric}" is not one of ${ABLATION_METRICS.join(', ')}`);
+  let targetId: number | undefined;
+  if (values['target-id'] !== undefined) {
+    if (metric !== 'logprob') throw new EngineError('BAD_ARGUMENT', `--target-id applies to --metric logprob only (not ${metric})`);
+    const s = values['target-id'];
+    targetId = Number(s);
+    if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(targetId)) throw new EngineError('BAD_ARGUMENT', `--target-id: "${s}" must be a token id (a non-negative integer)`);
+  }
+  const prompt = readPrompt(positionals[0]!);
+  const model = await Model.open(resolveModel(values.model), { device });
+  try {
+    if (targetId !== undefined && targetId >= model.dims.vocabSize) throw new EngineError('BAD_ARGUMENT', `--target-id: ${targetId} is not in the vocabulary (0..${model.dims.vocabSize - 1})`);
+    const r = await ablateHeads(model, { prompt, metric, targetId }, { onWarning: (w) => process.stderr.write(`attnscope: warning: ${w}\n`) });
+    const f = (v: number) => Number(v.toPrecision(8));
+    write(values.json, JSON.stringify({
+      metric: r.metric,
+      baseline: f(r.baseline),
+      ...(r.targetId !== undefined ? { targetId: r.targetId, targetText: r.targetText } : {}),
+      heads: r.heads.map((h) => ({ layer: h.layer, head: h.head, value: f(h.value), delta: f(h.delta) })),
+      tokens: r.tokens.length,
+      device: model.device,
+      timings: { loadMs: Math.round(model.loadMs * 10) / 10, runMs: Math.round(r.timings.runMs * 10) / 10 },
+    }));
   } finally {
     await model.release();
   }
@@ -240,7 +285,7 @@ async function compareCmd(argv: string[]): Promise<number> {
     notComparable: c.notComparable,
     mostDifferent: c.mostDifferent.map(pos),
     positions: c.positions.map(pos),
-    headDeltas: c.headDeltas.map((h) => ({ layer: h.layer, head: h.head, entropy: f(h.entropy), sink: f(h.sink), prevToken: f(h.prevToken), selfAttn: f(h.selfAttn), induction: f(h.induction) })),
+    headDeltas: c.headDeltas.map((h) => ({ layer: h.layer, head: h.head, ...Object.fromEntries(METRICS.map((m) => [m, f(h[m])])) })),
   }));
   return 0;
 }
@@ -296,6 +341,8 @@ export async function main(argv: string[]): Promise<number> {
         return await compareCmd(rest);
       case 'cache':
         return cacheCmd(rest);
+      case 'ablate':
+        return await ablateCmd(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -303,7 +350,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, bench, cache`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, ablate, bench, cache`);
     }
   } catch (e) {
     if (isEngineError(e)) {

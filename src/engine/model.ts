@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
 import { EngineError, oneLine } from './errors';
-import type { GraphOptions } from './graph/inspectionGraph';
+import { METRIC_ORDER, type GraphOptions } from './graph/inspectionGraph';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
@@ -45,7 +45,7 @@ export interface ForwardOutputs {
   logits: Float32Array;
   /** per fetched layer: [H, T, T] */
   patterns: Map<number, Float32Array>;
-  /** [L, H, 5] in METRIC_ORDER (inspection runs only) */
+  /** [L, H, M] in METRIC_ORDER (inspection runs only) */
   metrics?: Float32Array;
   /** [T, D] final normalised hidden states (inspection runs without allLogits) */
   hidden?: Float32Array;
@@ -144,7 +144,8 @@ export class Model {
     const logitsRows = opts.allLogits ? T : 1;
     const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
-      fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * 5), [L, H, 5]);
+      const M = METRIC_ORDER.length;
+      fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * M), [L, H, M]);
       if (!opts.allLogits) fetch['final_hidden'] = new ort.Tensor('float32', new Float32Array(T * this.dims.hiddenSize), [T, this.dims.hiddenSize]);
       for (const l of opts.layers ?? []) fetch[`blocks.${l}.attn.pattern`] = new ort.Tensor('float32', new Float32Array(H * T * T), [H, T, T]);
     }

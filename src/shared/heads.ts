@@ -102,6 +102,14 @@ export const METRIC_INFO = {
     range: [0, 1],
     cite: 'Olsson et al. 2022, In-context Learning and Induction Heads',
   },
+  duplicateToken: {
+    label: 'Duplicate token',
+    short: 'dup',
+    description: 'attention to earlier occurrences of the current token (rows whose token occurred before only)',
+    unit: 'fraction',
+    range: [0, 1],
+    cite: 'Wang et al. 2022, Interpretability in the Wild: a Circuit for Indirect Object Identification in GPT-2 small',
+  },
 } as const satisfies Record<string, MetricInfo>;
 
 export type MetricName = keyof typeof METRIC_INFO;

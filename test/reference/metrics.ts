@@ -1,9 +1,10 @@
 // Per-head summary metrics of an attention pattern. All of them are means over query rows
 // q = 1..T-1 (row 0 can only attend to itself and says nothing); everything is accumulated in
 // float64. Cost: one pass over each head's T×T matrix (entries that are exactly 0, e.g. the causal
-// upper triangle, skip the log; with `causal: true` they are not even read), plus, for induction, a walk over the precomputed match lists.
+// upper triangle, skip the log; with `causal: true` they are not even read), plus, for induction and
+// duplicate-token attention, a walk over the precomputed match lists.
 
-export const metricNames = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
+export const metricNames = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction', 'duplicateToken'] as const;
 export type MetricName = (typeof metricNames)[number];
 
 export interface HeadMetrics {
@@ -21,11 +22,19 @@ export interface HeadMetrics {
    * qualifies.
    */
   induction: number | null;
+  /**
+   * mean, over the rows q that have an earlier occurrence j < q of their own token (id[j] = id[q]),
+   * of Σ_j p[q,j]: attention to the earlier copies of the current token (Wang et al. 2022's
+   * duplicate-token heads). null when no row qualifies.
+   */
+  duplicateToken: number | null;
 }
 
 export interface MetricsOptions {
   /** inductionMatches(ids), when already computed */
   matches?: Int32Array[];
+  /** duplicateMatches(ids), when already computed */
+  duplicates?: Int32Array[];
   /** every p[q,k] with k > q is 0 (causal attention): skip reading them */
   causal?: boolean;
 }
@@ -57,6 +66,19 @@ export function inductionMatches(ids: ArrayLike<number>): Int32Array[] {
   return out;
 }
 
+/** For each position q, the positions j < q with ids[j] = ids[q], ascending (a shared empty array when none). */
+export function duplicateMatches(ids: ArrayLike<number>): Int32Array[] {
+  const out: Int32Array[] = new Array<Int32Array>(ids.length);
+  const seen = new Map<number, number[]>();
+  for (let q = 0; q < ids.length; q++) {
+    const prev = seen.get(ids[q]!);
+    out[q] = prev ? Int32Array.from(prev) : NONE;
+    if (prev) prev.push(q);
+    else seen.set(ids[q]!, [q]);
+  }
+  return out;
+}
+
 /**
  * Metrics for `heads` attention matrices laid out [head, query, key] row-major (T*T values per
  * head), starting at `offset` in `probs`. `ids` are the T token ids of the prompt.
@@ -81,14 +103,20 @@ export function headMetricsFromProbs(
   if (ids.length !== T) throw new RangeError(`headMetricsFromProbs: ${ids.length} ids for T=${T}`);
   const out: HeadMetrics[] = [];
   if (T < 2) {
-    for (let h = 0; h < heads; h++) out.push({ entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null });
+    for (let h = 0; h < heads; h++) out.push({ entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null, duplicateToken: null });
     return out;
   }
   const m = opts.matches ?? inductionMatches(ids);
   if (m.length !== T) throw new RangeError(`headMetricsFromProbs: ${m.length} match lists for T=${T}`);
   const rangeEntropy = entropyKernel(probs);
+  const dm = opts.duplicates ?? duplicateMatches(ids);
+  if (dm.length !== T) throw new RangeError(`headMetricsFromProbs: ${dm.length} duplicate lists for T=${T}`);
   let inductionRows = 0;
-  for (let q = 1; q < T; q++) if (m[q]!.length > 0) inductionRows++;
+  let duplicateRows = 0;
+  for (let q = 1; q < T; q++) {
+    if (m[q]!.length > 0) inductionRows++;
+    if (dm[q]!.length > 0) duplicateRows++;
+  }
   const rows = T - 1;
 
   for (let h = 0; h < heads; h++) {
@@ -104,6 +132,7 @@ export function headMetricsFromProbs(
     let prev = 0;
     let self = 0;
     let ind = 0;
+    let dup = 0;
     for (let q = 1; q < T; q++) {
       const rb = hb + q * T;
       sink += probs[rb]!;
@@ -115,6 +144,8 @@ export function headMetricsFromProbs(
         for (let i = 0; i < js.length; i++) s += probs[rb + js[i]! + 1]!;
         ind += s;
       }
+      const ds = dm[q]!;
+      for (let i = 0; i < ds.length; i++) dup += probs[rb + ds[i]!]!;
     }
     out.push({
       entropy: ent / rows,
@@ -122,6 +153,7 @@ export function headMetricsFromProbs(
       prevToken: prev / rows,
       selfAttn: self / rows,
       induction: inductionRows > 0 ? ind / inductionRows : null,
+      duplicateToken: duplicateRows > 0 ? dup / duplicateRows : null,
     });
   }
   return out;

@@ -77,10 +77,10 @@ test('formatValue and allMetricsLine: precision by magnitude, signs for deltas, 
   assert.equal(formatValue(0), '0.000');
   assert.equal(formatValue(0.001234), '1.2e-3');
   assert.equal(formatValue(Infinity), '—');
-  // [metric (5), layer (1), head (2)]: head 1's value of metric k is k + 0.5
-  const all = new Float32Array(10).map((_, i) => (i % 2 === 1 ? (i - 1) / 2 + 0.5 : -1));
-  assert.equal(allMetricsLine(all, 1, 2, 0, 1, false), 'ent 0.500 · sink 1.500 · prev 2.500 · self 3.500 · ind 4.500');
-  assert.equal(allMetricsLine(all, 1, 2, 0, 0, true), 'ent Δ -1.000 · sink Δ -1.000 · prev Δ -1.000 · self Δ -1.000 · ind Δ -1.000');
+  // [metric (6), layer (1), head (2)]: head 1's value of metric k is k + 0.5
+  const all = new Float32Array(12).map((_, i) => (i % 2 === 1 ? (i - 1) / 2 + 0.5 : -1));
+  assert.equal(allMetricsLine(all, 1, 2, 0, 1, false), 'ent 0.500 · sink 1.500 · prev 2.500 · self 3.500 · ind 4.500 · dup 5.500');
+  assert.equal(allMetricsLine(all, 1, 2, 0, 0, true), 'ent Δ -1.000 · sink Δ -1.000 · prev Δ -1.000 · self Δ -1.000 · ind Δ -1.000 · dup Δ -1.000');
 });
 
 test('stripBars: sqrt heights with a 2% floor, NaN bars, the five most different marked', () => {

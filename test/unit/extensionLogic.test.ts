@@ -63,7 +63,7 @@ test('quantize: levels relative to the max, sink discount, zeros and NaN', () =>
 });
 
 test('orderHeads: layer order, sorted, filtered; nulls last', () => {
-  const hv = (head: number, induction: number | null): HeadView => ({ layer: 0, head, induction, entropy: 1, sink: 0, prevToken: 0, selfAttn: 0, scale: 1 });
+  const hv = (head: number, induction: number | null): HeadView => ({ layer: 0, head, induction, entropy: 1, sink: 0, prevToken: 0, selfAttn: 0, duplicateToken: null, scale: 1 });
   const heads = [hv(0, 0.1), hv(1, null), hv(2, 0.7), hv(3, 0.4), { ...hv(0, 0.9), layer: 1 }];
   assert.deepEqual(orderHeads(heads, 0, { metric: 'induction', sort: false, minValue: null }).map((h) => h.head), [0, 1, 2, 3]);
   assert.deepEqual(orderHeads(heads, 0, { metric: 'induction', sort: true, minValue: null }).map((h) => h.head), [2, 3, 0, 1]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { headMetricsFromProbs, inductionMatches, metricNames, type HeadMetrics } from '../reference/metrics';
+import { duplicateMatches, headMetricsFromProbs, inductionMatches, metricNames, type HeadMetrics } from '../reference/metrics';
 
 function close(actual: number | null, expected: number | null, tol: number, what: string): void {
   if (expected === null) {
@@ -43,6 +43,7 @@ const EXPECTED4: HeadMetrics[] = [
     prevToken: (0.5 + 0.3 + 0.3) / 3,
     selfAttn: (0.5 + 0.5 + 0.4) / 3,
     induction: 0.3,
+    duplicateToken: 0.2, // q=3: p[3,1]
   },
   {
     entropy: (Math.log(2) + Math.log(3) + Math.log(4)) / 3,
@@ -50,6 +51,7 @@ const EXPECTED4: HeadMetrics[] = [
     prevToken: (1 / 2 + 1 / 3 + 1 / 4) / 3,
     selfAttn: (1 / 2 + 1 / 3 + 1 / 4) / 3,
     induction: 1 / 4,
+    duplicateToken: 1 / 4,
   },
 ];
 
@@ -58,7 +60,7 @@ function flat(...mats: number[][][]): number[] {
 }
 
 test('metricNames', () => {
-  assert.deepEqual([...metricNames], ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction']);
+  assert.deepEqual([...metricNames], ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction', 'duplicateToken']);
 });
 
 test('hand-computed T=4, two heads, Float64Array', () => {
@@ -87,6 +89,9 @@ test('induction sums over every earlier match j ≤ q−2 and averages over qual
   close(m!.sink, (0.1 + 0.2 + 0.3 + 0.4) / 4, 1e-14, 'sink (row 0 excluded)');
   close(m!.prevToken, (0.1 + 0.21 + 0.32 + 0.43) / 4, 1e-14, 'prevToken');
   close(m!.selfAttn, (0.11 + 0.22 + 0.33 + 0.44) / 4, 1e-14, 'selfAttn');
+  // duplicate token, every earlier j < q with the same id: q=2: p[2,0]; q=3: p[3,1]; q=4: p[4,0] + p[4,2]
+  assert.deepEqual(duplicateMatches(ids).map((a) => [...a]), [[], [], [0], [1], [0, 2]]);
+  close(m!.duplicateToken, (0.2 + 0.31 + (0.4 + 0.42)) / 3, 1e-14, 'duplicateToken');
 });
 
 test('inductionMatches: an immediate repeat (j = q−1) does not count', () => {
@@ -96,7 +101,7 @@ test('inductionMatches: an immediate repeat (j = q−1) does not count', () => {
 });
 
 test('null cases', () => {
-  const nulls: HeadMetrics = { entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null };
+  const nulls: HeadMetrics = { entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null, duplicateToken: null };
   assert.deepEqual(headMetricsFromProbs(new Float32Array([1, 1]), 2, 1, [42]), [nulls, nulls]);
   assert.deepEqual(headMetricsFromProbs(new Float32Array(0), 3, 0, []), [nulls, nulls, nulls]);
   assert.deepEqual(headMetricsFromProbs(new Float32Array(0), 0, 4, [1, 2, 3, 4]), []);
@@ -105,12 +110,13 @@ test('null cases', () => {
   for (const ids of [[1, 2, 3, 4], [1, 1, 2, 2]]) {
     const [m] = headMetricsFromProbs(probs, 1, 4, ids);
     assert.equal(m!.induction, null);
+    assert.equal(m!.duplicateToken === null, ids[0] === 1 && ids[1] === 2, `duplicateToken null only without any repeat (${ids})`);
     close(m!.sink, EXPECTED4[0]!.sink, 1e-14, 'sink');
     close(m!.entropy, EXPECTED4[0]!.entropy, 1e-14, 'entropy');
   }
   // T = 2: one row.
   const [two] = headMetricsFromProbs(Float64Array.from([1, 0, 0.25, 0.75]), 1, 2, [1, 1]);
-  assert.deepEqual(two, { entropy: H(0.25, 0.75), sink: 0.25, prevToken: 0.25, selfAttn: 0.75, induction: null });
+  assert.deepEqual(two, { entropy: H(0.25, 0.75), sink: 0.25, prevToken: 0.25, selfAttn: 0.75, induction: null, duplicateToken: 0.25 });
 });
 
 test('bad shapes throw RangeError', () => {
@@ -137,10 +143,10 @@ function naive(p: ArrayLike<number>, heads: number, T: number, ids: number[], of
   for (let h = 0; h < heads; h++) {
     const at = (q: number, k: number) => p[offset + h * T * T + q * T + k]!;
     if (T < 2) {
-      out.push({ entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null });
+      out.push({ entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null, duplicateToken: null });
       continue;
     }
-    let ent = 0, sink = 0, prev = 0, self = 0, ind = 0, indRows = 0;
+    let ent = 0, sink = 0, prev = 0, self = 0, ind = 0, indRows = 0, dup = 0, dupRows = 0;
     for (let q = 1; q < T; q++) {
       for (let k = 0; k < T; k++) {
         const v = at(q, k);
@@ -161,9 +167,17 @@ function naive(p: ArrayLike<number>, heads: number, T: number, ids: number[], of
         indRows++;
         ind += s;
       }
+      let seen = false;
+      for (let j = 0; j < q; j++) {
+        if (ids[j] === ids[q]) {
+          seen = true;
+          dup += at(q, j);
+        }
+      }
+      if (seen) dupRows++;
     }
     const n = T - 1;
-    out.push({ entropy: ent / n, sink: sink / n, prevToken: prev / n, selfAttn: self / n, induction: indRows ? ind / indRows : null });
+    out.push({ entropy: ent / n, sink: sink / n, prevToken: prev / n, selfAttn: self / n, induction: indRows ? ind / indRows : null, duplicateToken: dupRows ? dup / dupRows : null });
   }
   return out;
 }
@@ -207,7 +221,7 @@ for (const causal of [true, false]) {
       closeMetrics(headMetricsFromProbs(f64, heads, T, ids, offset, { causal: true, matches }), expected64, 1e-12);
       closeMetrics(headMetricsFromProbs(f32, heads, T, ids, offset, { causal: true }), expected32, 1e-12);
     }
-    assert.ok(expected64.every((m) => m.induction !== null));
+    assert.ok(expected64.every((m) => m.induction !== null && m.duplicateToken !== null));
   });
 }
 

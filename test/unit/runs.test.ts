@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { decodeRun, encodeRun, isAutoSavedRun, newRunPath, readRunFile, readRunFileAsync, RUN_TOP_K, savedRunFrom, writeRunFile, type SavedRun } from '../../src/engine/runs/runFile';
 import { alignment, alignTokens, compareRuns, klDivergence } from '../../src/engine/analysis/compare';
 import { EngineError } from '../../src/engine/errors';
+import type { HeadSummary } from '../../src/shared/heads';
 import { makeTinyCheckpoint, tinyVariant } from '../fixtures/tinyModels';
 
 let tmp: string;
@@ -18,7 +19,7 @@ before(() => {
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const tok = (id: number, text: string, start: number, special = false) => ({ id, text, start, end: start + text.length, special });
-const head = (layer: number, h: number, v: number) => ({ layer, head: h, entropy: v, sink: v / 2, prevToken: 0.1, selfAttn: 0.2, induction: null });
+const head = (layer: number, h: number, v: number) => ({ layer, head: h, entropy: v, sink: v / 2, prevToken: 0.1, selfAttn: 0.2, induction: null, duplicateToken: null });
 
 /** A tiny run: 1 layer × 1 head, vocab 2, the given tokens, logits and patterns. */
 function run(tokens: ReturnType<typeof tok>[], logits: number[], patterns: number[], entropy = 1): SavedRun {
@@ -52,6 +53,17 @@ test('run file: round trip keeps every field and tensor', () => {
   assert.match(path.basename(f), /^my-prompt\.prompt-.*\.attnrun$/);
   assert.deepEqual(readRunFile(f).header, A.header);
   assert.notEqual(newRunPath(path.join(tmp, 'runs'), 'my prompt.prompt', new Date(A.header.createdAt)), f);
+});
+
+test('run file: a run saved before a metric existed opens with null for it, and compares', () => {
+  // Written as older AttnScope wrote it: the five metrics before duplicateToken.
+  const old = (r: SavedRun): SavedRun => ({ ...r, header: { ...r.header, heads: r.header.heads.map(({ duplicateToken: _d, ...rest }) => rest as HeadSummary) } });
+  const back = decodeRun(encodeRun(old(A)), 'old.attnrun');
+  assert.deepEqual(back.header.heads, A.header.heads);
+  assert.equal(back.header.heads[0]!.duplicateToken, null);
+  const c = compareRuns(back, decodeRun(encodeRun(B), 'b.attnrun'));
+  assert.equal(c.headDeltas[0]!.duplicateToken, null);
+  assert.ok(Math.abs(c.headDeltas[0]!.entropy! - 0.5) < 1e-12);
 });
 
 test('run file: damaged files give a clear error and are never overwritten', () => {
@@ -96,7 +108,7 @@ test('compare: alignment, KL, top-K changes, attention shift and head deltas by 
   // attention shift at A's token 2 (B's 3) over the aligned keys (0,0),(1,2),(2,3):
   // A row [.2,.3,.5], B row at those keys [.1,.1,.7]: TV = (.1+.2+.2)/2 = .25
   assert.ok(Math.abs(c.positions[2]!.attentionShift! - 0.25) < 1e-6);
-  assert.deepEqual(c.headDeltas, [{ layer: 0, head: 0, entropy: 0.5, sink: 0.25, prevToken: 0, selfAttn: 0, induction: null }]);
+  assert.deepEqual(c.headDeltas, [{ layer: 0, head: 0, entropy: 0.5, sink: 0.25, prevToken: 0, selfAttn: 0, induction: null, duplicateToken: null }]);
   assert.deepEqual(c.notComparable, []);
   assert.ok(Math.abs(klDivergence(Float64Array.from([Math.log(0.5), Math.log(0.5)]), Float64Array.from([Math.log(0.5), Math.log(0.5)]))) < 1e-15);
   // different shapes and vocabularies are reported, not guessed

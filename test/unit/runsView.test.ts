@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareRuns } from '../../src/engine/analysis/compare';
+import { METRICS } from '../../src/shared/heads';
 import { describeInterventions, noInterventions } from '../../src/shared/interventions';
 import { newRunPath, type SavedRun } from '../../src/engine/runs/runFile';
 import { attentionRow, attentionRows, attentionUnavailable, buildCompareView, buildRunView, checkGenerateOptions, fallbackDecoder, isAutoRunName, parseCompareSource, parseFromCompare, parseFromGenerate, patternsOnly, runStem, runsToPrune } from '../../src/extension/runs/runsLogic';
@@ -29,8 +30,8 @@ function run(texts: [number, string][], logits: number[][], entropy: [number, nu
       interventions: iv,
       tokens,
       heads: [
-        { layer: 0, head: 0, entropy: entropy[0], sink: 0.5, prevToken: 0.1, selfAttn: 0.2, induction: null },
-        { layer: 0, head: 1, entropy: entropy[1], sink: 0.25, prevToken: 0.1, selfAttn: 0.2, induction: null },
+        { layer: 0, head: 0, entropy: entropy[0], sink: 0.5, prevToken: 0.1, selfAttn: 0.2, induction: null, duplicateToken: null },
+        { layer: 0, head: 1, entropy: entropy[1], sink: 0.25, prevToken: 0.1, selfAttn: 0.2, induction: null, duplicateToken: null },
       ],
       next: [{ id: 2, text: '!', prob: 0.6 }],
       timings: { loadMs: 1, runMs: 2 },
@@ -112,7 +113,7 @@ test('compare view model: aligned positions, KL as a float tensor, unaligned tok
   for (const x of p.left) assert.ok(x.probA > 0);
   // deltas [metric, layer, head]: entropy B − A = +0.5, −1.0; induction is null → NaN
   const d = floats(view.deltas);
-  assert.equal(view.deltas!.dims.join(), '5,1,2');
+  assert.equal(view.deltas!.dims.join(), '6,1,2');
   assert.ok(Math.abs(d[0]! - 0.5) < 1e-6 && Math.abs(d[1]! + 1) < 1e-6, `entropy deltas ${d[0]} ${d[1]}`);
   assert.ok(Number.isNaN(d[4 * 2]!), 'induction delta is NaN when absent');
   // the model-level tensor of A's metrics
@@ -229,7 +230,7 @@ test('compare init: a view whose parts disagree is refused with the path to the 
   c.a.tokens[1]!.end = 99;
   assert.equal(err(c), 'body.init.view.a.tokens[1].end: expected start ≤ end ≤ prompt length (3)');
   assert.equal(err({ ...view, mostDifferent: [view.positions.length] }), `body.init.view.mostDifferent[0]: expected an integer from 0 to ${view.positions.length - 1}`);
-  assert.equal(err({ ...view, b: { ...view.b, metrics: { dims: [5, 2, 1], data: new ArrayBuffer(40) } } }), 'body.init.view.b.metrics.dims: expected [5, 1, 2] (metric, layer, head), got [5, 2, 1]');
+  assert.equal(err({ ...view, b: { ...view.b, metrics: { dims: [5, 2, 1], data: new ArrayBuffer(40) } } }), `body.init.view.b.metrics.dims: expected [${METRICS.length}, 1, 2] (metric, layer, head), got [5, 2, 1]`);
   assert.equal(err({ ...view, mode: 'single' }), 'body.init.view.b: expected null for a single run');
   assert.match(err({ ...view, positions: [{ ...view.positions[0], topA: [{ id: 1, text: 'x', prob: Infinity }] }] }), /^body\.init\.view\.positions\[0\]\.topA\[0\]\.prob: expected a finite number$/);
   const noView = validateToCompare({ messageId: 1, body: { type: 'init', init: { view: null, error: null, canGenerate: false } } });

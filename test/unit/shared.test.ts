@@ -2,6 +2,7 @@
 // (normal form, validation in engine terms, description lines, reading run files of both shapes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
 import { allHeads, formatMetricValue, headKey, headLabel, isMetricName, METRIC_INFO, METRICS, parseHeadKey } from '../../src/shared/heads';
 import { describeInterventions, hasInterventions, interventionProblems, interventionsFromJson, maskedHeads, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale } from '../../src/shared/interventions';
 
@@ -16,7 +17,8 @@ test('head keys round-trip and reject anything else', () => {
 });
 
 test('metric registry: graph order, own-property lookups, units', () => {
-  assert.deepEqual(METRICS, ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction']);
+  assert.deepEqual(METRICS, ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction', 'duplicateToken']);
+  assert.deepEqual(METRICS, [...METRIC_ORDER], 'the registry lists the metrics in the graph\'s output order');
   for (const m of METRICS) {
     assert.ok(isMetricName(m));
     assert.ok(METRIC_INFO[m].label && METRIC_INFO[m].description && METRIC_INFO[m].cite, m);

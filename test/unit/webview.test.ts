@@ -83,7 +83,7 @@ test('colors: CSS parsing, mixing, ramps and contrast', () => {
 });
 
 // ------------------------------------------------------------------ head grid
-const hv = (layer: number, head: number, m: Partial<HeadView> = {}): HeadView => ({ layer, head, entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null, scale: 1, ...m });
+const hv = (layer: number, head: number, m: Partial<HeadView> = {}): HeadView => ({ layer, head, entropy: null, sink: null, prevToken: null, selfAttn: null, induction: null, duplicateToken: null, scale: 1, ...m } as HeadView);
 
 test('grid: metric domains — fractions on 0..1, entropy on 0..max, nulls counted and skipped', () => {
   const heads = [hv(0, 0, { sink: 0.2, entropy: 1.5 }), hv(0, 1, { sink: 0.8, entropy: 3 }), hv(1, 0, { sink: null, entropy: NaN as unknown as number })];
@@ -418,7 +418,7 @@ test('fixture: tokens tile the prompt, BOS is special, metrics match the engine,
   }
   const ours = patternMetrics(p, ids);
   const engine = headMetricsFromProbs(p, 1, T, ids)[0]!;
-  for (const m of ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const) near(ours[m]!, engine[m]!, 1e-5);
+  for (const m of ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction', 'duplicateToken'] as const) near(ours[m]!, engine[m]!, 1e-5);
   const heads = makeFixture().state.run!.heads;
   const get = (l: number, h: number): HeadView => heads.find((x) => x.layer === l && x.head === h)!;
   assert.ok(get(1, 3).prevToken! > 0.5, 'L1H3 is a previous-token head');

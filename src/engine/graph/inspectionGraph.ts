@@ -4,8 +4,8 @@
 // Inputs:  input_ids [1, T] int64; head_scale [L, H]; attn_bias [L, H, T] (added to every query
 //          row's pre-softmax scores for that key: PASTA's ln α, sink calibration's ln s).
 // Outputs: logits [1, T or 1, V]; inspection graphs add blocks.{l}.attn.pattern [H, T, T] per layer
-//          (softmax output incl. bias, before head_scale) and head_metrics [L, H, 5] (entropy, sink,
-//          prevToken, selfAttn, induction; NaN where undefined).
+//          (softmax output incl. bias, before head_scale) and head_metrics [L, H, M] (METRIC_ORDER:
+//          entropy, sink, prevToken, selfAttn, induction, duplicateToken; NaN where undefined).
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
 import type { LazyTensor, ModelSpec } from '../spec';
 import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
@@ -25,7 +25,8 @@ export interface GraphOptions {
   head?: boolean;
 }
 
-export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction'] as const;
+/** The last axis of head_metrics; the same order as METRICS in src/shared/heads.ts (metric names there). */
+export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induction', 'duplicateToken'] as const;
 
 export function patternOutput(layer: number): string {
   return `blocks.${layer}.attn.pattern`;
@@ -215,8 +216,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   };
 
   // Shared inputs of the head metrics: row weights 1/(T−1) on rows 1..T−1 (0 on row 0), the
-  // flat [q*T + k] positions that count for induction (k < q and ids[k-1] == ids[q]), and how many
-  // rows have at least one of them. Computed once per run, used by every layer.
+  // flat [q*T + k] positions that count for induction (k < q and ids[k-1] == ids[q]) and for
+  // duplicate-token attention (k < q and ids[k] == ids[q]), and how many rows have at least one of
+  // each. Computed once per run, used by every layer.
   let metricInputs: MetricInputs | undefined;
   if (opts.inspect) {
     metricInputs = g.within('metrics', () => {
@@ -231,10 +233,16 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
       const indFlat = g.op('Reshape', [g.op('Add', [g.op('Mul', [nq!, tScalar]), nk!]), g.i64([-1])]); // [M]
       const indRows = g.op('ReduceMax', [g.op('Cast', [indMask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
       const indCount = g.op('ReduceSum', [indRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
+      const dupSame = g.op('Equal', [g.op('Unsqueeze', [ids, g.i64([1])]), g.op('Unsqueeze', [ids, g.i64([0])])]);
+      const dupMask = g.op('And', [dupSame, before]); // [T, T] bool: k < q, ids[k] == ids[q]
+      const [dq, dk] = g.opN('Split', [g.op('NonZero', [dupMask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
+      const dupFlat = g.op('Reshape', [g.op('Add', [g.op('Mul', [dq!, tScalar]), dk!]), g.i64([-1])]); // [M']
+      const dupRows = g.op('ReduceMax', [g.op('Cast', [dupMask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      const dupCount = g.op('ReduceSum', [dupRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
       const tp1 = g.op('Add', [tScalar, g.i64([1], [])]);
       const diagIdx = g.op('Mul', [pos, tp1]);
       const prevIdx = g.op('Max', [g.op('Sub', [diagIdx, g.i64([1], [])]), g.i64([0], [])]);
-      return { rowW, indFlat, indCount, diagIdx, prevIdx };
+      return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx };
     });
   }
   const layerMetrics: string[] = [];
@@ -335,18 +343,21 @@ interface MetricInputs {
   rowW: string;
   indFlat: string;
   indCount: string;
+  dupFlat: string;
+  dupCount: string;
   diagIdx: string;
   prevIdx: string;
 }
 
 /**
- * Per-head metrics [H, 5] from probs [H, T, T]; see METRIC_ORDER and the definitions in metrics.ts.
+ * Per-head metrics [H, M] from probs [H, T, T]; see METRIC_ORDER and the definitions in
+ * test/reference/metrics.ts.
  * Four cheap passes over T² values, no log over them: with s the (finite) masked scores and lse
  * the row's log-sum-exp, −Σ p ln p = lse − Σ p·s, and lse = max s − ln(max p)
  * (both maxima are at the same key; max p ≥ 1/T keeps the log well conditioned). Sink, self and
- * previous-token attention are gathers of T values; induction gathers the matching positions: the
- * mean over qualifying rows of their sums is the total over all matches divided by the number of
- * qualifying rows.
+ * previous-token attention are gathers of T values; induction and duplicate-token attention gather
+ * their matching positions: the mean over qualifying rows of their sums is the total over all
+ * matches divided by the number of qualifying rows.
  */
 function headMetrics(g: GraphBuilder, probs: string, masked: string, H: number, m: MetricInputs): string {
   return g.within('metrics', () => {
@@ -362,6 +373,8 @@ function headMetrics(g: GraphBuilder, probs: string, masked: string, H: number, 
     const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [m.rowW, g.i64([1])])]), g.i64([H, 4])]);
     const indSum = g.op('ReduceSum', [g.op('Gather', [flat, m.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
     const induction = g.op('Div', [indSum, m.indCount]); // NaN when no row qualifies
-    return g.op('Concat', [means, induction], { axis: attr.i(1) });
+    const dupSum = g.op('ReduceSum', [g.op('Gather', [flat, m.dupFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
+    const duplicate = g.op('Div', [dupSum, m.dupCount]); // NaN when no token repeats
+    return g.op('Concat', [means, induction, duplicate], { axis: attr.i(1) });
   });
 }

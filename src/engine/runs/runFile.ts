@@ -290,8 +290,9 @@ function planRun(h: unknown, p: Prefix, size: number, file: string): Plan {
     seen[(x.layer as number) * H + (x.head as number)] = 1;
     const s = { layer: x.layer, head: x.head } as HeadSummary;
     for (const k of METRICS) {
-      need(x[k] === null || isNum(x[k]), `head metrics: ${k} of entry ${i} is not a number or null`);
-      (s as unknown as Record<string, unknown>)[k] = x[k];
+      // A run saved before a metric existed reads it as null (not defined for that run).
+      need(x[k] === undefined || x[k] === null || isNum(x[k]), `head metrics: ${k} of entry ${i} is not a number or null`);
+      s[k] = x[k] === undefined ? null : (x[k] as number | null);
     }
     heads.push(s);
   }
