@@ -14,26 +14,51 @@ import { bench, benchViews } from './bench';
 import { generate } from '../engine/generate';
 import { readRunFile, savedRunFrom, writeRunFile } from '../engine/runs/runFile';
 import { compareRuns } from '../engine/analysis/compare';
+import { formatProgress, resolveModelSource, type SourceProgress } from '../engine/sources/hub';
 
 const USAGE = `usage:
-  attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
+  attnscope inspect <promptFile> [--model <dir|org/name[@rev]>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
                     [--top K] [--device auto|cpu|cuda] [--save <run.attnrun>]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
-  attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
+  attnscope generate <promptFile> [--model <dir|org/name[@rev]>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda]
-  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
+  attnscope bench --model <dir|org/name[@rev]> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
 export function defaultModelDir(): string {
   return path.join(__dirname, '..', 'models', 'default');
 }
 
-function resolveModel(dir: string | undefined): string {
-  if (dir) return dir;
+/**
+ * --model as a checkpoint folder: a folder, or a Hub id org/name[@revision] found in the Hugging
+ * Face cache or downloaded into it (progress on stderr; an interrupted download continues next time).
+ */
+async function resolveModel(spec: string | undefined): Promise<string> {
+  if (spec) {
+    let shown = '';
+    const tty = process.stderr.isTTY;
+    const onProgress = (p: SourceProgress) => {
+      // On a terminal one line redrawn in place; in a log one line per file and 10%.
+      const line = `attnscope: ${formatProgress(p)}`;
+      const decile = `${p.file}|${Math.floor((10 * p.doneBytes) / Math.max(1, p.totalBytes))}`;
+      if (tty) process.stderr.write(`\r${line}\x1b[K`);
+      else if (decile !== shown) process.stderr.write(line + '\n');
+      shown = decile;
+    };
+    let resolved: Awaited<ReturnType<typeof resolveModelSource>>;
+    try {
+      resolved = await resolveModelSource(spec, { onProgress });
+    } finally {
+      if (tty && shown) process.stderr.write('\n');
+    }
+    const { dir, hub } = resolved;
+    if (hub?.downloaded) process.stderr.write(`attnscope: ${hub.id}@${hub.commit.slice(0, 12)} is in the Hugging Face cache at ${dir}\n`);
+    return dir;
+  }
   const d = defaultModelDir();
   if (!fs.existsSync(path.join(d, 'config.json'))) {
-    throw new EngineError('MODEL', `no --model given and the embedded default model is missing at ${d}; pass --model <checkpoint folder>`);
+    throw new EngineError('MODEL', `no --model given and the embedded default model is missing at ${d}; pass --model <checkpoint folder or org/name>`);
   }
   return d;
 }
@@ -147,7 +172,7 @@ async function inspect(argv: string[]): Promise<number> {
   const flags = interventionsFrom(values, prompt);
   const interventions = flags.interventions;
   const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, interventions };
-  const model = await Model.open(resolveModel(values.model), { device });
+  const model = await Model.open(await resolveModel(values.model), { device });
   try {
     flags.check(model);
     if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
@@ -183,7 +208,7 @@ async function generateCmd(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
   const prompt = readPrompt(positionals[0]!);
   const flags = interventionsFrom(values, prompt);
-  const model = await Model.open(resolveModel(values.model), { device });
+  const model = await Model.open(await resolveModel(values.model), { device });
   try {
     flags.check(model);
     const r = await generate(model, { prompt, maxTokens, temperature, seed, interventions: flags.interventions });
@@ -240,8 +265,8 @@ async function benchCmd(argv: string[]): Promise<number> {
   const runs = values.runs === undefined ? 5 : parsePositiveInt(values.runs, '--runs');
   const device = parseDevice(values.device);
   const result = values.views
-    ? await benchViews(resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
-    : await bench(resolveModel(values.model), tokens, runs, device);
+    ? await benchViews(await resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
+    : await bench(await resolveModel(values.model), tokens, runs, device);
   write(values.json, JSON.stringify(result));
   return 0;
 }
