@@ -242,10 +242,15 @@ class BlobFetcher {
     private readonly opts: ResolveOptions,
   ) {}
 
+  /** the files progress counts: the weights (the small files before them are not reported) */
+  private readonly planned = new Set<string>();
+  private counting = false;
+
   /** Counts the bytes still to fetch for these files (the progress total). */
   plan(files: PathInfo[]): void {
     for (const p of files) {
       const { etag, size } = blobId(p);
+      this.planned.add(p.path);
       if (!this.present(p.path, etag)) this.total += size;
     }
   }
@@ -254,8 +259,12 @@ class BlobFetcher {
     return fs.existsSync(path.join(snapshotDir(this.repo, this.commit), file)) || fs.existsSync(blobPath(this.repo, etag));
   }
 
+  private count(bytes: number): void {
+    if (this.counting) this.done += bytes;
+  }
+
   private report(file: string, force = false): void {
-    if (!this.opts.onProgress || this.total === 0) return;
+    if (!this.opts.onProgress || this.total === 0 || !this.counting) return;
     // At most one report per percent: progress crosses a process boundary.
     const pct = Math.floor((100 * this.done) / this.total);
     if (!force && pct === this.lastReport) return;
@@ -269,6 +278,7 @@ class BlobFetcher {
     if (fs.existsSync(link)) return;
     const blob = blobPath(this.repo, etag);
     if (!fs.existsSync(blob)) {
+      this.counting = this.planned.has(file);
       await this.download(file, etag, size, blob);
       this.downloaded = true;
     }
@@ -288,7 +298,7 @@ class BlobFetcher {
         offset = 0;
       }
       const hash = await hashPrefix(part, etag, size, offset);
-      this.done += offset;
+      this.count(offset);
       this.report(file, true);
       this.http.rangeIgnored = false;
       this.http.failure = undefined;
@@ -297,7 +307,7 @@ class BlobFetcher {
       } catch (e) {
         if (this.http.rangeIgnored && attempt === 0) {
           // The server sent the whole file to a Range request: start this file over.
-          this.done -= fs.statSync(part).size;
+          this.count(-fs.statSync(part).size);
           fs.truncateSync(part, 0);
           continue;
         }
@@ -324,7 +334,7 @@ class BlobFetcher {
         if (done) break;
         await fh.write(value);
         hash?.update(value);
-        this.done += value.byteLength;
+        this.count(value.byteLength);
         this.report(file);
       }
     } finally {
