@@ -109,7 +109,7 @@ export class Session implements vscode.Disposable {
     this.setBusy(`Loading ${name}…`);
     try {
       const info = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: !!hubId },
         async (progress, token) => {
           progress.report({ message: hubId ? `opening ${hubId} (downloaded into the Hugging Face cache when it is not there yet)…` : `loading ${name} (first open converts the weights)…` });
           const abort = new AbortController();
