@@ -18,21 +18,22 @@ import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } 
 import { detectBinaryBytes } from '../engine/sources/promptText';
 import { ABLATION_METRICS, ablateHeads, isAblationMetric } from '../engine/analysis/ablation';
 import { rolloutLast } from '../engine/analysis/rollout';
+import { formatProgress, resolveModelSource, type SourceProgress } from '../engine/sources/hub';
 
 // --save writes a full run (format 2 with every position's logits and every head's patterns, as
 // before: what `compare` needs for per-position KL and attention shift); --slim leaves those two
 // tensors out (prompt, tokens, metrics, each position's top-K with texts, the last position's logits).
 const USAGE = `usage:
-  attnscope inspect <promptFile> [--model <dir>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
+  attnscope inspect <promptFile> [--model <dir|org/name[@rev]>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
                     [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--rollout] [--allow-binary]
   attnscope ablate <promptFile> [--model <dir>] [--metric logprob|loss|kl] [--target-id N] [--json <out>]
                     [--device auto|cpu|cuda]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   (--save keeps every position's logits and every head's attention; --slim saves without them)
-  attnscope generate <promptFile> [--model <dir>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
+  attnscope generate <promptFile> [--model <dir|org/name[@rev]>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda] [--allow-binary]
-  attnscope bench --model <dir> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
+  attnscope bench --model <dir|org/name[@rev]> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
   attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
@@ -40,11 +41,35 @@ export function defaultModelDir(): string {
   return path.join(__dirname, '..', 'models', 'default');
 }
 
-function resolveModel(dir: string | undefined): string {
-  if (dir) return dir;
+/**
+ * --model as a checkpoint folder: a folder, or a Hub id org/name[@revision] found in the Hugging
+ * Face cache or downloaded into it (progress on stderr; an interrupted download continues next time).
+ */
+async function resolveModel(spec: string | undefined): Promise<string> {
+  if (spec) {
+    let shown = '';
+    const tty = process.stderr.isTTY;
+    const onProgress = (p: SourceProgress) => {
+      // On a terminal one line redrawn in place; in a log one line per file and 10%.
+      const line = `attnscope: ${formatProgress(p)}`;
+      const decile = `${p.file}|${Math.floor((10 * p.doneBytes) / Math.max(1, p.totalBytes))}`;
+      if (tty) process.stderr.write(`\r${line}\x1b[K`);
+      else if (decile !== shown) process.stderr.write(line + '\n');
+      shown = decile;
+    };
+    let resolved: Awaited<ReturnType<typeof resolveModelSource>>;
+    try {
+      resolved = await resolveModelSource(spec, { onProgress });
+    } finally {
+      if (tty && shown) process.stderr.write('\n');
+    }
+    const { dir, hub } = resolved;
+    if (hub?.downloaded) process.stderr.write(`attnscope: ${hub.id}@${hub.commit.slice(0, 12)} is in the Hugging Face cache at ${dir}\n`);
+    return dir;
+  }
   const d = defaultModelDir();
   if (!fs.existsSync(path.join(d, 'config.json'))) {
-    throw new EngineError('MODEL', `no --model given and the embedded default model is missing at ${d}; pass --model <checkpoint folder>`);
+    throw new EngineError('MODEL', `no --model given and the embedded default model is missing at ${d}; pass --model <checkpoint folder or org/name>`);
   }
   return d;
 }
@@ -168,7 +193,7 @@ async function inspect(argv: string[]): Promise<number> {
   const flags = interventionsFrom(values, prompt);
   const interventions = flags.interventions;
   const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, interventions };
-  const model = await Model.open(resolveModel(values.model), { device });
+  const model = await Model.open(await resolveModel(values.model), { device });
   try {
     flags.check(model);
     if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
@@ -196,7 +221,7 @@ async function ablateCmd(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { model: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, metric: { type: 'string' }, 'target-id': { type: 'string' } },
+    options: { model: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, metric: { type: 'string' }, 'target-id': { type: 'string' }, 'allow-binary': { type: 'boolean' } },
   });
   if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `ablate takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
   const device = parseDevice(values.device);
@@ -209,8 +234,8 @@ async function ablateCmd(argv: string[]): Promise<number> {
     targetId = Number(s);
     if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(targetId)) throw new EngineError('BAD_ARGUMENT', `--target-id: "${s}" must be a token id (a non-negative integer)`);
   }
-  const prompt = readPrompt(positionals[0]!);
-  const model = await Model.open(resolveModel(values.model), { device });
+  const prompt = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
+  const model = await Model.open(await resolveModel(values.model), { device });
   try {
     if (targetId !== undefined && targetId >= model.dims.vocabSize) throw new EngineError('BAD_ARGUMENT', `--target-id: ${targetId} is not in the vocabulary (0..${model.dims.vocabSize - 1})`);
     const r = await ablateHeads(model, { prompt, metric, targetId }, { onWarning: (w) => process.stderr.write(`attnscope: warning: ${w}\n`) });
@@ -246,7 +271,7 @@ async function generateCmd(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new EngineError('BAD_ARGUMENT', `--seed: "${values.seed}" must be a non-negative integer`);
   const prompt = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
   const flags = interventionsFrom(values, prompt);
-  const model = await Model.open(resolveModel(values.model), { device });
+  const model = await Model.open(await resolveModel(values.model), { device });
   try {
     flags.check(model);
     const r = await generate(model, { prompt, maxTokens, temperature, seed, interventions: flags.interventions });
@@ -303,8 +328,8 @@ async function benchCmd(argv: string[]): Promise<number> {
   const runs = values.runs === undefined ? 5 : parsePositiveInt(values.runs, '--runs');
   const device = parseDevice(values.device);
   const result = values.views
-    ? await benchViews(resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
-    : await bench(resolveModel(values.model), tokens, runs, device);
+    ? await benchViews(await resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
+    : await bench(await resolveModel(values.model), tokens, runs, device);
   write(values.json, JSON.stringify(result));
   return 0;
 }

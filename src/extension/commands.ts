@@ -1,5 +1,4 @@
 // The attnscope.* commands.
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { EngineError } from '../engine/errors';
 import { METRICS, type HeadRef, type MetricName } from '../shared/heads';
@@ -7,6 +6,7 @@ import { maskedHeads } from '../shared/interventions';
 import type { OverlayDecorations } from './decorations';
 import type { HeadNode, HeadsTree } from './headsTree';
 import type { Session } from './session';
+import { pickModel, rememberModel } from './modelPicker';
 
 export interface CommandDeps {
   session: Session;
@@ -61,30 +61,14 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
   });
 
   reg('attnscope.selectModel', async (arg?: unknown) => {
-    const current = session.settings.model;
-    if (typeof arg === 'string') {
-      // A folder given by a caller (walkthrough link, keybinding, test): tried like a picked one.
-      await session.openModel(arg || session.defaultModelDir);
-      await vscode.workspace.getConfiguration('attnscope').update('model', arg, vscode.ConfigurationTarget.Global);
-      return;
-    }
-    const items: (vscode.QuickPickItem & { dir?: string | null })[] = [
-      { label: '$(package) Default model', description: 'embedded, works offline', dir: '' },
-      { label: '$(folder-opened) Choose a checkpoint folder…', description: 'config.json + *.safetensors + tokenizer.json', dir: null },
-    ];
-    if (current) items.unshift({ label: `$(check) ${current}`, description: 'current', dir: current });
-    const pick = await vscode.window.showQuickPick(items, { title: 'AttnScope: Select Model' });
-    if (!pick) return;
-    let dir = pick.dir;
-    if (dir === null) {
-      const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this checkpoint' });
-      if (!uris?.[0]) return;
-      dir = uris[0].fsPath;
-      if (!fs.existsSync(`${dir}/config.json`)) throw new EngineError('MODEL', `${dir}: no config.json; choose a Hugging Face checkpoint folder`);
-    }
-    // Open it first: a folder that fails to open is reported and never written to the settings.
-    await session.openModel(dir || session.defaultModelDir);
-    await vscode.workspace.getConfiguration('attnscope').update('model', dir, vscode.ConfigurationTarget.Global);
+    // A string from a caller (walkthrough link, keybinding, test) is tried like a picked model:
+    // '' = the default model, a folder, or a Hub id org/name[@revision].
+    const spec = typeof arg === 'string' ? arg : await pickModel(ctx, session.settings.model);
+    if (spec === undefined) return;
+    // Open it first (a Hub id is downloaded then, with Cancel): one that fails never reaches the settings.
+    await session.openModel(spec || session.defaultModelDir);
+    await vscode.workspace.getConfiguration('attnscope').update('model', spec, vscode.ConfigurationTarget.Global);
+    await rememberModel(ctx, spec);
   });
 
   reg('attnscope.toggleHead', async (arg?: unknown) => {

@@ -1,6 +1,7 @@
 // The inspection session: one model in the engine worker, the inspected document, the interventions
 // and the last run. Views (decorations, tree, hover, status bar, panel) read from it and listen to
 // its change events; commands and the panel change it through its methods.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError, isEngineError } from '../engine/errors';
@@ -11,6 +12,8 @@ import type { Aggregation, Direction, HeadView, InterventionsView, ModelView, Ru
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
+import { parseHubId } from '../engine/sources/hub';
+import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
 import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
 
 export interface OverlayState {
@@ -67,7 +70,7 @@ export class Session implements vscode.Disposable {
 
   modelView(): ModelView | null {
     const m = this.model;
-    return m ? { name: m.dir === this.defaultModelDir ? 'default model' : path.basename(m.dir), arch: m.modelType, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads, device: m.device } : null;
+    return m ? { name: m.dir === this.defaultModelDir ? 'default model' : hubIdFromSnapshotDir(m.dir) ?? path.basename(m.dir), arch: m.modelType, layers: m.layers, heads: m.heads, kvHeads: m.kvHeads, device: m.device } : null;
   }
 
   interventionsView(): InterventionsView {
@@ -91,21 +94,31 @@ export class Session implements vscode.Disposable {
   }
 
   /**
-   * Opens a model folder in the engine (Select Model tries a folder this way before writing the
-   * setting, so a folder that fails to open never stays selected). On failure the previous model's
-   * numbers are no longer shown as current: `error` says what failed until a model opens.
+   * Opens a model in the engine: a checkpoint folder or a Hub id org/name[@revision], which the
+   * engine finds in the Hugging Face cache or downloads (progress in the notification, which can
+   * cancel it). Select Model tries a model this way before writing the setting, so one that fails
+   * to open never stays selected. On failure the previous model's numbers are no longer shown as
+   * current: `error` says what failed until a model opens.
    */
-  async openModel(dir: string): Promise<ModelInfo> {
+  async openModel(spec: string): Promise<ModelInfo> {
     const s = this.settings;
-    const key = `${dir}|${s.device}`;
+    const key = `${spec}|${s.device}`;
     if (this.model && this.modelKey === key) return this.model;
-    this.setBusy(`Loading ${dir === this.defaultModelDir ? 'the default model' : path.basename(dir)}…`);
+    const hubId = parseHubId(spec) && !fs.existsSync(spec) ? spec : undefined;
+    const name = spec === this.defaultModelDir ? 'the default model' : hubId ?? path.basename(spec);
+    this.setBusy(`Loading ${name}…`);
     try {
       const info = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: false },
-        async (progress) => {
-          progress.report({ message: `loading ${path.basename(dir)} (first open converts the weights)…` });
-          return this.engine.open({ modelDir: dir, device: s.device, cacheRoot: s.cacheRoot }, (m) => progress.report({ message: m }));
+        { location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: !!hubId },
+        async (progress, token) => {
+          progress.report({ message: hubId ? `opening ${hubId} (downloaded into the Hugging Face cache when it is not there yet)…` : `loading ${name} (first open converts the weights)…` });
+          const abort = new AbortController();
+          const sub = token.onCancellationRequested(() => abort.abort());
+          try {
+            return await this.engine.open({ modelDir: spec, device: s.device, cacheRoot: s.cacheRoot }, (m) => progress.report({ message: m }), abort.signal);
+          } finally {
+            sub.dispose();
+          }
         },
       );
       this.log.info(`model ${info.dir}: ${info.modelType}, ${info.layers}×${info.heads} heads, device ${info.device}${info.deviceNote ? ` (${info.deviceNote})` : ''}, load ${info.loadMs.toFixed(0)} ms`);

@@ -141,10 +141,16 @@ export class EngineHost {
     return done;
   }
 
-  /** Opens (or re-opens) a model in the engine process. */
-  open(params: OpenParams, onProgress?: (m: string) => void): Promise<ModelInfo> {
+  /** Opens (or re-opens) a model in the engine process; `signal` cancels a Hub download in progress. */
+  open(params: OpenParams, onProgress?: (m: string) => void, signal?: AbortSignal): Promise<ModelInfo> {
     this.openParams = params;
-    const p = this.call('open', params, { onProgress });
+    let id: number | undefined;
+    const p = this.call('open', params, { onProgress, onId: (i) => (id = i) });
+    const stop = () => {
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
+    };
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
     this.opened = p;
     p.catch(() => {
       if (this.opened === p) this.opened = undefined;

@@ -10,11 +10,14 @@ import { generate } from '../generate';
 import { savedRunFrom, writeRunFile } from '../runs/runFile';
 import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
+import { formatProgress, resolveModelSource } from '../sources/hub';
 import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
 
 let model: Model | undefined;
 let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
 const stopped = new Set<number>();
+/** the open call downloading a model, by call id (a `stop` message aborts it) */
+const aborts = new Map<number, AbortController>();
 /** run ids start where the host says, so they stay unique across restarts of this process */
 let runCounter = Number(process.argv[2]) || 0;
 
@@ -36,11 +39,23 @@ type Handlers = { [K in CallKind]: (params: CallParams<K>, id: number) => Promis
 
 const handlers: Handlers = {
   async open(p, id) {
+    // modelDir is a folder or a Hub id: resolved (found in the Hugging Face cache or downloaded,
+    // with progress; a `stop` message cancels) before the open model is released.
+    if (stopped.delete(id)) throw new EngineError('CANCELLED', `opening ${p.modelDir} was cancelled`);
+    const abort = new AbortController();
+    aborts.set(id, abort);
+    let dir: string;
+    try {
+      dir = (await resolveModelSource(p.modelDir, { signal: abort.signal, onProgress: (pr) => send({ type: 'progress', id, message: formatProgress(pr) }) })).dir;
+    } finally {
+      aborts.delete(id);
+      stopped.delete(id);
+    }
     await model?.release();
     model = undefined;
     kept = undefined;
     send({ type: 'progress', id, message: `Loading ${p.modelDir}` });
-    const m = await Model.open(p.modelDir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads });
+    const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads });
     model = m;
     const d = m.dims;
     return { dir: m.dir, hash: m.hash, arch: d.arch, modelType: d.modelType, layers: d.layers, heads: d.heads, kvHeads: d.kvHeads, hiddenSize: d.hiddenSize, vocabSize: d.vocabSize, maxPositions: d.maxPositions, device: m.device, deviceNote: m.deviceNote, loadMs: m.loadMs };
@@ -140,6 +155,7 @@ process.on('message', (msg: ToEngine) => {
   if (msg.type === 'stop') {
     // Noted at once (between decoding steps), not queued behind the generation it stops.
     stopped.add(msg.target);
+    aborts.get(msg.target)?.abort(); // a model download in progress
     return;
   }
   const { id, kind, params } = msg;
