@@ -5,16 +5,14 @@
 // anything is extracted, and installed atomically into AttnScope's storage with a manifest.
 // onnxruntime loads provider libraries from the folder of its own libonnxruntime.so, so they are
 // then linked (or copied) next to onnxruntime-node's binding before the first CUDA session.
-// Never imports onnxruntime-node: the extension host uses this without loading the native runtime.
+// Never imports onnxruntime-node (nor the rest of the engine): the extension host uses this without
+// loading native code.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as tar from 'tar';
 import { EngineError, oneLine } from '../errors';
-import { defaultCacheRoot } from './modelCache';
 import { loaderEnv, systemLibraries, type LoaderEnv, type SystemLibraries } from './systemLibraries';
 
 /** The one place the provider build is pinned; ortVersion must equal onnxruntime-node's version exactly. */
@@ -51,9 +49,9 @@ export interface ProviderManifest {
   files: Record<string, { size: number; sha256: string }>;
 }
 
-/** Where the CLI installs the provider: $ATTNSCOPE_CACHE/cuda/<ort version> or ~/.cache/attnscope/cuda/<ort version>. */
-export function defaultCudaStore(): string {
-  return path.join(defaultCacheRoot(), 'cuda', CUDA_PROVIDER.ortVersion);
+/** The provider's folder under a cache root: <root>/cuda/<onnxruntime version> (the CLI's root is modelCache's defaultCacheRoot()). */
+export function cudaStoreIn(root: string): string {
+  return path.join(root, 'cuda', CUDA_PROVIDER.ortVersion);
 }
 
 /** Folder of onnxruntime-node's native binding, where its provider libraries must sit. */
@@ -221,21 +219,21 @@ async function download(url: string, part: string, opts: InstallOptions): Promis
     if (!res.body) throw new EngineError('RUNTIME', `${url}: the registry answered with no body`);
     let received = have;
     opts.onProgress?.(received, total);
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
+    // Each chunk is on disk before the next is read and before progress counts it, so an interrupted
+    // download resumes from exactly what was reported.
+    const fh = await fs.promises.open(part, append ? 'a' : 'w');
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        await fh.write(chunk);
         received += chunk.length;
         opts.onProgress?.(received, total);
-        cb(null, chunk);
-      },
-    });
-    // Opened synchronously, so a cancel cannot race the open and leave a file behind.
-    const out = fs.createWriteStream('', { fd: fs.openSync(part, append ? 'a' : 'w') });
-    try {
-      await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), counter, out, { signal: opts.signal });
+      }
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw e;
       throw new EngineError('RUNTIME', `${url}: download interrupted after ${MB(received)}${total ? ` of ${MB(total)}` : ''} (${netReason(e)}); run the install again to resume`);
+    } finally {
+      await fh.close();
     }
     const size = fileSize(part) ?? 0;
     if (total !== undefined && size < total) {

@@ -3,7 +3,8 @@
 // path, and falls back to CPU otherwise; the chosen device, and why CUDA was not used, are reported.
 import * as ort from 'onnxruntime-node';
 import { EngineError, oneLine } from '../errors';
-import { cudaReadiness, defaultCudaStore, ortBinaryDir, type CudaReadiness } from './cudaProvider';
+import { cudaReadiness, cudaStoreIn, ortBinaryDir, type CudaReadiness } from './cudaProvider';
+import { defaultCacheRoot } from './modelCache';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export type Device = 'cpu' | 'cuda';
@@ -29,6 +30,11 @@ export function cudaReadinessNow(link = true): CudaReadiness {
 }
 
 export { ortBinaryDir };
+
+/** Where the CLI installs the CUDA provider: $ATTNSCOPE_CACHE/cuda/<version> or ~/.cache/attnscope/cuda/<version>. */
+export function defaultCudaStore(): string {
+  return cudaStoreIn(defaultCacheRoot());
+}
 
 function options(device: Device, threads?: number): ort.InferenceSession.SessionOptions {
   return {
