@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { Model } from '../engine/model';
-import type { DeviceRequest } from '../engine/runtime/ortSession';
+import { cudaReadinessNow, defaultCudaStore, type DeviceRequest } from '../engine/runtime/ortSession';
+import { CUDA_PROVIDER, installCudaProvider, installedProvider, progressText, registryUrl, tarballUrl } from '../engine/runtime/cudaProvider';
 import { checkHead, runInspection, type RunRequest } from '../engine/run';
 import { headKey, METRICS } from '../shared/heads';
 import { normalizeInterventions, type Interventions } from '../shared/interventions';
@@ -27,14 +28,17 @@ const USAGE = `usage:
   attnscope inspect <promptFile> [--model <dir|org/name[@rev]>] [--json <out>] [--attention all|L.H,...] [--mask L.H,...]
                     [--scale L.H=x,...] [--emphasize START:END[:alpha]] [--steer-heads L.H,...] [--logits]
                     [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--rollout] [--allow-binary]
-  attnscope ablate <promptFile> [--model <dir>] [--metric logprob|loss|kl] [--target-id N] [--json <out>]
-                    [--device auto|cpu|cuda]
+  attnscope ablate <promptFile> [--model <dir|org/name[@rev]>] [--metric logprob|loss|kl] [--target-id N] [--json <out>]
+                    [--device auto|cpu|cuda] [--allow-binary]
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir|org/name[@rev]>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda] [--allow-binary]
   attnscope bench --model <dir|org/name[@rev]> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
-  attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)`;
+  attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)
+  attnscope gpu [status|install] [--registry <url>]
+                    status: whether --device auto uses CUDA, and what is missing if not
+                    install: downloads onnxruntime's CUDA provider (Linux x64; needs CUDA 13 and cuDNN 9)`;
 
 /** The model shipped with the package (models/default), used when --model is absent. */
 export function defaultModelDir(): string {
@@ -352,6 +356,61 @@ function cacheCmd(argv: string[]): number {
   return 0;
 }
 
+/** `attnscope gpu [status|install]`: onnxruntime's CUDA provider in AttnScope's cache (cudaProvider.ts). */
+async function gpuCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { registry: { type: 'string' } } });
+  const action = positionals[0] ?? 'status';
+  if (positionals.length > 1 || (action !== 'status' && action !== 'install')) {
+    throw new EngineError('BAD_ARGUMENT', `gpu takes "status" or "install" (got ${positionals.join(' ')}); run "attnscope --help"`);
+  }
+  if (values.registry !== undefined && !/^https?:\/\/\S+$/.test(values.registry)) throw new EngineError('BAD_ARGUMENT', `--registry: "${values.registry}" is not an http(s) URL`);
+  const store = defaultCudaStore();
+  if (action === 'install') {
+    if (process.platform !== 'linux' || process.arch !== 'x64') throw new EngineError('RUNTIME', `GPU support is available for Linux x64 only (this is ${process.platform} ${process.arch})`);
+    const ac = new AbortController();
+    const onInt = () => ac.abort();
+    process.once('SIGINT', onInt);
+    const tty = process.stderr.isTTY === true;
+    let shown = -1;
+    const url = tarballUrl(registryUrl(values.registry));
+    process.stderr.write(`attnscope: onnxruntime ${CUDA_PROVIDER.ortVersion} CUDA provider (CUDA ${CUDA_PROVIDER.cuda}, cuDNN ${CUDA_PROVIDER.cudnn}) from ${url}\n`);
+    try {
+      const r = await installCudaProvider({
+        storeDir: store,
+        registry: values.registry,
+        signal: ac.signal,
+        onProgress: (got, total) => {
+          // a TTY line per percent, redrawn in place; otherwise a line per 10% (per 10 MB when the size is unknown)
+          const pct = total ? Math.floor((100 * got) / total) : Math.floor(got / 1e7);
+          const step = tty || !total ? pct : Math.floor(pct / 10);
+          if (step === shown) return;
+          shown = step;
+          process.stderr.write(`${tty ? '\r' : ''}attnscope: downloading ${progressText(got, total)}${total ? ` (${pct}%)` : ''}${tty ? '' : '\n'}`);
+        },
+      });
+      if (tty && shown !== -1) process.stderr.write('\n');
+      process.stderr.write(`attnscope: ${r.downloaded ? 'verified and installed' : 'already installed'} in ${r.dir}\n`);
+    } catch (e) {
+      if (tty && shown !== -1) process.stderr.write('\n');
+      throw e;
+    } finally {
+      process.off('SIGINT', onInt);
+    }
+  }
+  const ready = cudaReadinessNow(action === 'install');
+  const installed = installedProvider(store);
+  if (!ready.blocker) {
+    process.stdout.write(`GPU: --device auto uses CUDA (provider ${ready.providerFile}; NVIDIA libraries found: ${ready.libraries?.needed.join(', ')})\n`);
+  } else if (ready.blocker === 'system' && ready.libraries?.certain === false) {
+    process.stdout.write(`GPU: uncertain, --device auto tries CUDA and falls back to the CPU: ${ready.reason}\n`);
+  } else {
+    process.stdout.write(`GPU: not available, --device auto uses the CPU: ${ready.reason}\n`);
+    if (installed) process.stdout.write(`     the provider libraries are installed in ${store}\n`);
+    else if (ready.blocker === 'provider') process.stdout.write(`     'attnscope gpu install' downloads ${(CUDA_PROVIDER.size / 1e6).toFixed(0)} MB from ${registryUrl(values.registry)} into ${store}; CUDA then needs CUDA ${CUDA_PROVIDER.cuda} and cuDNN ${CUDA_PROVIDER.cudnn} on this machine\n`);
+  }
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -368,6 +427,8 @@ export async function main(argv: string[]): Promise<number> {
         return cacheCmd(rest);
       case 'ablate':
         return await ablateCmd(rest);
+      case 'gpu':
+        return await gpuCmd(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -375,7 +436,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, ablate, bench, cache`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, ablate, bench, cache, gpu`);
     }
   } catch (e) {
     if (isEngineError(e)) {

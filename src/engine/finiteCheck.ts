@@ -5,11 +5,12 @@
 // where, and the first layer whose attention did.
 //
 // Locating the layer exactly and for free: the inspection graph already returns every head's
-// metrics per layer ([L, H, 5]), and each is a sum over that layer's attention probabilities, so a
+// metrics per layer ([L, H, M]), and each is a sum over that layer's attention probabilities, so a
 // non-finite value there means that layer's attention went non-finite (a NaN or Inf anywhere in a
 // row poisons its sum; 0 × NaN is NaN). Layer l's attention depends only on the residual stream
 // after layers < l, so the first such layer brackets where the overflow happened. A float64 re-run
 // in JS would localise it further but costs minutes on a large model; the bracket costs nothing.
+import { METRICS, type MetricName } from '../shared/heads';
 import { EngineError } from './errors';
 
 /** Index of the first non-finite value in a[from, to), or -1. */
@@ -36,20 +37,30 @@ export function inductionDefined(ids: readonly number[]): boolean {
   return false;
 }
 
+/** duplicate-token is defined when some row q has an earlier occurrence j < q of its own token. */
+export function duplicateTokenDefined(ids: readonly number[]): boolean {
+  return new Set(ids).size < ids.length;
+}
+
+/** Metrics defined only for some prompts (the graph gives NaN, shown as null, otherwise). */
+const DEFINED_WHEN: Partial<Record<MetricName, (ids: readonly number[]) => boolean>> = {
+  induction: inductionDefined,
+  duplicateToken: duplicateTokenDefined,
+};
+
 /**
- * The first layer whose head metrics are non-finite where they must be finite: all metrics when
- * T > 1, induction only when some row qualifies. -1 when none (or T = 1: nothing is defined).
- * `metrics` is [L, H, M] with induction last.
+ * The first layer whose head metrics are non-finite where they must be finite: every metric when
+ * T > 1, except those in DEFINED_WHEN when their rows do not occur in this prompt. -1 when none
+ * (or T = 1: nothing is defined). `metrics` is [L, H, M] in METRICS order.
  */
 export function firstNonFiniteAttentionLayer(metrics: Float32Array, L: number, H: number, ids: readonly number[]): number {
   if (ids.length < 2) return -1;
-  const M = metrics.length / (L * H);
-  const checkInduction = inductionDefined(ids);
-  const n = checkInduction ? M : M - 1;
+  const M = METRICS.length;
+  const checked = METRICS.map((m, i) => ({ i, on: DEFINED_WHEN[m]?.(ids) ?? true })).filter((x) => x.on).map((x) => x.i);
   for (let l = 0; l < L; l++) {
     for (let h = 0; h < H; h++) {
       const at = (l * H + h) * M;
-      for (let i = 0; i < n; i++) if (!Number.isFinite(metrics[at + i]!)) return l;
+      for (const i of checked) if (!Number.isFinite(metrics[at + i]!)) return l;
     }
   }
   return -1;

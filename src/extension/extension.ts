@@ -15,6 +15,7 @@ import { StatusBar } from './statusBar';
 import { parseHeadId } from './viewLogic';
 import { registerCommands } from './commands';
 import { RunsFeature } from './runs/runsFeature';
+import { registerGpuSupport } from './gpu';
 
 export interface AttnScopeApi {
   session: Session;
@@ -90,6 +91,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
   );
 
   registerCommands(ctx, { session, decorations, tree, log, reportError, track, showPanel: () => PanelHost.show(ctx, session), pickHead, registerMore: (reg) => runs.registerCommands(reg) });
+  registerGpuSupport(ctx, log, reportError, () => session.modelView()?.device);
 
   async function pickHead(arg: unknown, prompt: string): Promise<HeadRef | undefined> {
     const node = arg as HeadNode | undefined;

@@ -2,10 +2,13 @@
 // one-line NUMERIC error says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFiniteRun, firstNonFiniteAttentionLayer, inductionDefined } from '../../src/engine/finiteCheck';
+import { checkFiniteRun, duplicateTokenDefined, firstNonFiniteAttentionLayer, inductionDefined } from '../../src/engine/finiteCheck';
+import { METRICS } from '../../src/shared/heads';
 import { EngineError } from '../../src/engine/errors';
 
-const L = 3, H = 2, M = 5, V = 4;
+const L = 3, H = 2, M = METRICS.length, V = 4;
+const IND = METRICS.indexOf('induction');
+const DUP = METRICS.indexOf('duplicateToken');
 const metrics = (fill: (l: number, h: number, i: number) => number) => {
   const m = new Float32Array(L * H * M);
   for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let i = 0; i < M; i++) m[(l * H + h) * M + i] = fill(l, h, i);
@@ -20,10 +23,17 @@ test('induction is defined when some k < q has ids[k-1] == ids[q]', () => {
 });
 
 test('metrics: NaN induction without a repeat, and anything at T = 1, are legitimate', () => {
-  const noInd = metrics((_l, _h, i) => (i === 4 ? NaN : 0.5));
+  // [5, 6, 7]: no token repeats, so neither induction nor duplicate-token is defined
+  const noInd = metrics((_l, _h, i) => (i === IND || i === DUP ? NaN : 0.5));
   assert.equal(firstNonFiniteAttentionLayer(noInd, L, H, [5, 6, 7]), -1);
   assert.equal(firstNonFiniteAttentionLayer(metrics(() => NaN), L, H, [5]), -1);
   assert.equal(firstNonFiniteAttentionLayer(noInd, L, H, [5, 6, 9, 5, 6]), 0, 'with a repeat, induction must be finite');
+  // [5, 5, 7]: a duplicate (duplicate-token defined) but no induction row (q=1 has no k-1 before it)
+  const dupOnly = metrics((_l, _h, i) => (i === IND ? NaN : 0.5));
+  assert.equal(firstNonFiniteAttentionLayer(dupOnly, L, H, [5, 5, 7]), -1);
+  assert.equal(firstNonFiniteAttentionLayer(noInd, L, H, [5, 5, 7]), 0, 'with a duplicate, duplicate-token must be finite');
+  assert.equal(duplicateTokenDefined([1, 2, 3]), false);
+  assert.equal(duplicateTokenDefined([1, 2, 1]), true);
   const layer2 = metrics((l, h, i) => (l === 2 && h === 1 && i === 0 ? Infinity : 0.5));
   assert.equal(firstNonFiniteAttentionLayer(layer2, L, H, [5, 6, 7]), 2);
 });

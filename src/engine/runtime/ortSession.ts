@@ -1,9 +1,10 @@
-// onnxruntime-node sessions and device choice. `auto` tries CUDA on Linux x64 and falls back to CPU
-// when its provider libraries are missing; the chosen device is always reported.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// onnxruntime-node sessions and device choice. `auto` uses CUDA on Linux x64 when its provider
+// libraries are installed (cudaProvider.ts) and the NVIDIA libraries they need are on the loader's
+// path, and falls back to CPU otherwise; the chosen device, and why CUDA was not used, are reported.
 import * as ort from 'onnxruntime-node';
 import { EngineError, oneLine } from '../errors';
+import { cudaReadiness, cudaStoreIn, ortBinaryDir, type CudaReadiness } from './cudaProvider';
+import { defaultCacheRoot } from './modelCache';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export type Device = 'cpu' | 'cuda';
@@ -15,26 +16,24 @@ export interface SessionResult {
   fallback?: string;
 }
 
-function cudaPossible(): string | undefined {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `CUDA needs Linux x64 (this is ${process.platform} ${process.arch})`;
-  const backends = ort.listSupportedBackends?.() ?? [];
-  const cuda = backends.find((b) => b.name === 'cuda');
-  if (!cuda) return 'this onnxruntime-node build has no CUDA backend';
-  const dir = ortBinaryDir();
-  if (dir && !fs.existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so'))) {
-    return `the CUDA provider libraries are not installed in ${dir} (onnxruntime-node's install step fetches them; see the README's GPU section)`;
+/**
+ * What keeps this process from CUDA, or nothing. Links the provider libraries from the CLI's store
+ * into onnxruntime's folder when they are installed there but not yet linked (the extension host
+ * links from its own storage at activation).
+ */
+export function cudaReadinessNow(link = true): CudaReadiness {
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    const backends = ort.listSupportedBackends?.() ?? [];
+    if (!backends.some((b) => b.name === 'cuda')) return { blocker: 'runtime', reason: 'this onnxruntime-node build has no CUDA backend' };
   }
-  return undefined;
+  return cudaReadiness({ stores: [defaultCudaStore()], link });
 }
 
-/** Folder of onnxruntime-node's native binding, where its provider libraries must sit. */
-export function ortBinaryDir(): string | undefined {
-  try {
-    const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
-    return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
-  } catch {
-    return undefined;
-  }
+export { ortBinaryDir };
+
+/** Where the CLI installs the CUDA provider: $ATTNSCOPE_CACHE/cuda/<version> or ~/.cache/attnscope/cuda/<version>. */
+export function defaultCudaStore(): string {
+  return cudaStoreIn(defaultCacheRoot());
 }
 
 function options(device: Device, threads?: number): ort.InferenceSession.SessionOptions {
@@ -47,20 +46,22 @@ function options(device: Device, threads?: number): ort.InferenceSession.Session
 }
 
 export async function createSession(modelPath: string, device: DeviceRequest, threads?: number): Promise<SessionResult> {
-  if (device !== 'cpu') {
-    const why = cudaPossible();
-    if (!why) {
-      try {
-        return { session: await ort.InferenceSession.create(modelPath, options('cuda', threads)), device: 'cuda' };
-      } catch (e) {
-        if (device === 'cuda') throw new EngineError('RUNTIME', `CUDA was requested but its provider did not load (${oneLine(e)}); install the CUDA provider libraries or use --device cpu`);
-        return { ...(await cpu(modelPath, threads)), fallback: `CUDA provider did not load: ${oneLine(e)}` };
-      }
-    }
-    if (device === 'cuda') throw new EngineError('RUNTIME', `CUDA was requested but ${why}; use --device cpu or auto`);
-    return { ...(await cpu(modelPath, threads)), fallback: why };
+  if (device === 'cpu') return cpu(modelPath, threads);
+  const r = cudaReadinessNow();
+  // Missing NVIDIA libraries skip the attempt under `auto` when the loader's view was read in full;
+  // an explicit `cuda`, or an uncertain check, tries anyway and names what was missing if it fails.
+  const attempt = !r.blocker || (r.blocker === 'system' && (device === 'cuda' || r.libraries?.certain === false));
+  if (!attempt) {
+    if (device === 'cuda') throw new EngineError('RUNTIME', `CUDA was requested but ${r.reason}; use --device cpu or auto`);
+    return { ...(await cpu(modelPath, threads)), fallback: r.reason };
   }
-  return cpu(modelPath, threads);
+  try {
+    return { session: await ort.InferenceSession.create(modelPath, options('cuda', threads)), device: 'cuda' };
+  } catch (e) {
+    const why = r.reason ? `${r.reason} (onnxruntime: ${oneLine(e)})` : `its provider did not load (${oneLine(e)})`;
+    if (device === 'cuda') throw new EngineError('RUNTIME', `CUDA was requested but ${why}; use --device cpu or auto`);
+    return { ...(await cpu(modelPath, threads)), fallback: `CUDA: ${why}` };
+  }
 }
 
 async function cpu(modelPath: string, threads?: number): Promise<SessionResult> {
