@@ -1,14 +1,14 @@
 // The common model description every architecture file maps a checkpoint to.
 // The graph builder reads only this; it never sees HF tensor names.
 
-export type Arch = 'gpt2' | 'llama' | 'gpt_neox';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3'];
+export type Arch = 'gpt2' | 'llama' | 'gpt_neox' | 'phi3';
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 
 export interface ModelDims {
   arch: Arch;
-  /** config.json model_type as written (llama, mistral, qwen2, qwen3, gpt2, gpt_neox) */
+  /** config.json model_type as written (llama, mistral, qwen2, qwen3, gpt2, gpt_neox, phi3, ...) */
   modelType: string;
   layers: number;
   heads: number;

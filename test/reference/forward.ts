@@ -11,6 +11,12 @@
 //                          residual, exact erf gelu, embed_out.
 //
 //   qwen3                  as llama, plus per-head RMSNorm q_norm/k_norm [head_dim] on q and k before RoPE.
+//   phi3                   as mistral with fused projections: qkv_proj rows are [q heads | k heads | v heads],
+//                          gate_up_proj rows [gate | up] (up · act(gate)); RoPE on the first
+//                          head_dim·partial_rotary_factor dims of each head; rope type default or longrope
+//                          (legacy names su, yarn), longrope's switch at the top-level
+//                          original_max_position_embeddings (4096 when absent) with factor
+//                          max_position_embeddings / original; sliding_window on every layer.
 //
 // RoPE frequencies (refRope) follow the published definitions in float64: default base^(-2i/d);
 // linear divides by factor; dynamic NTK replaces the base by base·((f·T/P) − (f − 1))^(d/(d−2)) when
@@ -445,6 +451,50 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   return { logits: unembed(x, lm), attn };
 }
 
+function phi3Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads ?? H;
+  const L: number = cfg.num_hidden_layers;
+  const I: number = cfg.intermediate_size;
+  const hd: number = cfg.head_dim ?? Math.floor(E / H);
+  const eps: number = cfg.rms_norm_eps ?? 1e-5;
+  const act = activation(cfg.hidden_act ?? 'silu');
+  const rot = Math.floor(hd * (cfg.partial_rotary_factor ?? 1));
+  const scaling = cfg.rope_scaling ?? cfg.rope_parameters;
+  let ropeCfg = cfg;
+  if (scaling && ['longrope', 'su', 'yarn'].includes(scaling.rope_type ?? scaling.type)) {
+    const orig = cfg.original_max_position_embeddings ?? 4096;
+    ropeCfg = { ...cfg, rope_parameters: undefined, rope_scaling: { ...scaling, rope_type: 'longrope', type: undefined, original_max_position_embeddings: orig, factor: cfg.max_position_embeddings / orig } };
+  }
+  const rope = refRope(ropeCfg, rot, ids.length);
+  const emb = need(t, 'model.embed_tokens.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `model.layers.${l}.`;
+    const h1 = rmsNorm(x, need(t, b + 'input_layernorm.weight'), eps);
+    const qkv = linear(h1, need(t, b + 'self_attn.qkv_proj.weight'));
+    const q = qkv.map((r) => r.slice(0, H * hd));
+    const k = qkv.map((r) => r.slice(H * hd, (H + KV) * hd));
+    const v = qkv.map((r) => r.slice((H + KV) * hd));
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, rot, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, rot, pos, rope);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts, window: cfg.sliding_window ?? 0 });
+    attn.push(probs);
+    x = add(x, linear(out, need(t, b + 'self_attn.o_proj.weight')));
+    const h2 = rmsNorm(x, need(t, b + 'post_attention_layernorm.weight'), eps);
+    const gu = linear(h2, need(t, b + 'mlp.gate_up_proj.weight'));
+    const m = gu.map((r) => Float64Array.from({ length: I }, (_, j) => r[I + j] * act(r[j])));
+    x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight')));
+  }
+  x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
 function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
   const E: number = cfg.hidden_size;
   const H: number = cfg.num_attention_heads;
@@ -517,6 +567,8 @@ export function referenceForward(
       return llamaForward(config, tensors, ids, opts);
     case 'gpt_neox':
       return neoxForward(config, tensors, ids, opts);
+    case 'phi3':
+      return phi3Forward(config, tensors, ids, opts);
     default:
       throw new Error(`reference: unsupported model_type ${config.model_type}`);
   }

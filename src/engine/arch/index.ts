@@ -5,6 +5,7 @@ import { SUPPORTED_ARCHS, type ModelSpec } from '../spec';
 import { gpt2Spec } from './gpt2';
 import { llamaSpec } from './llama';
 import { neoxSpec } from './neox';
+import { phi3Spec } from './phi3';
 
 export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
   const mt = ck.config['model_type'];
@@ -18,6 +19,8 @@ export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
       return llamaSpec(ck, mt);
     case 'gpt_neox':
       return neoxSpec(ck);
+    case 'phi3':
+      return phi3Spec(ck);
     default:
       throw new EngineError(
         'MODEL',

@@ -23,6 +23,15 @@ export interface RopeContext {
   legacyThetaKey?: string;
   /** false where the family rotates the whole head whatever partial_rotary_factor says (transformers' Llama fails on it) */
   partialAllowed?: boolean;
+  /** the rope types the family accepts (default: every type here) */
+  types?: readonly string[];
+  /** legacy type names the family's config maps to a type (Phi-3: su, yarn -> longrope) */
+  typeAliases?: Readonly<Record<string, string>>;
+  /**
+   * Phi-3's longrope: the config class always has a top-level original_max_position_embeddings (this
+   * default when absent) and transformers then takes factor = max_position_embeddings / it.
+   */
+  longropeOriginalDefault?: number;
 }
 
 /** Keys each rope_type reads (besides rope_type/type, rope_theta and partial_rotary_factor). */
@@ -97,10 +106,13 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
   const dim = Math.floor(ctx.headDim * partial);
   if (dim < 2 || dim % 2 !== 0) c.fail(`partial_rotary_factor ${partial} gives a rotary dimension of ${dim} for head_dim ${ctx.headDim}; it must be even and at least 2`);
 
-  const type = r.str('rope_type', r.str('type', 'default'));
-  if (r.has('rope_type') && r.has('type') && r.str('type', '') !== type) c.fail(`"${r.name('rope_type')}" and "${r.name('type')}" disagree`);
-  if (!Object.prototype.hasOwnProperty.call(TYPE_KEYS, type)) {
-    c.fail(`${r.name('rope_type')} "${type}" is not supported (supported: ${Object.keys(TYPE_KEYS).join(', ')})`);
+  const written = r.str('rope_type', r.str('type', 'default'));
+  if (r.has('rope_type') && r.has('type') && r.str('type', '') !== written) c.fail(`"${r.name('rope_type')}" and "${r.name('type')}" disagree`);
+  const aliases = ctx.typeAliases ?? {};
+  const type = Object.prototype.hasOwnProperty.call(aliases, written) ? aliases[written]! : written;
+  const allowed = ctx.types ?? Object.keys(TYPE_KEYS);
+  if (!Object.prototype.hasOwnProperty.call(TYPE_KEYS, type) || !allowed.includes(type)) {
+    c.fail(`${r.name('rope_type')} "${written}" is not supported for this model_type (supported: ${allowed.join(', ')})`);
   }
   const known = new Set([...COMMON_KEYS, ...TYPE_KEYS[type]!]);
   for (const k of Object.keys(ropeObj)) {
@@ -183,8 +195,18 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
       return { rotaryDim: dim, rope: { type, invFreq: out, attentionFactor } };
     }
     case 'longrope': {
-      const orig = r.has('original_max_position_embeddings') ? origMax(P) : c.int('original_max_position_embeddings', P);
-      const factor = r.has('factor') ? r.num('factor', 1, { above: 0 }) : P / orig;
+      let orig: number;
+      let factor: number;
+      if (ctx.longropeOriginalDefault !== undefined) {
+        // Phi-3: the top-level original length decides, and factor = max_position_embeddings / original.
+        orig = c.int('original_max_position_embeddings', ctx.longropeOriginalDefault);
+        if (r.has('original_max_position_embeddings') && origMax(orig) !== orig) c.fail(`"${r.name('original_max_position_embeddings')}" differs from the top-level "original_max_position_embeddings", which this family uses; keep one`);
+        factor = P / orig;
+        if (r.has('factor') && r.num('factor', factor, { above: 0 }) !== factor) c.fail(`"${r.name('factor')}" differs from max_position_embeddings / original_max_position_embeddings (${factor}), which this family uses; remove it`);
+      } else {
+        orig = r.has('original_max_position_embeddings') ? origMax(P) : c.int('original_max_position_embeddings', P);
+        factor = r.has('factor') ? r.num('factor', 1, { above: 0 }) : P / orig;
+      }
       const attentionFactor = r.has('attention_factor')
         ? r.num('attention_factor', 1, { above: 0 })
         : factor <= 1
