@@ -1,8 +1,8 @@
 // The common model description every architecture file maps a checkpoint to.
 // The graph builder reads only this; it never sees HF tensor names.
 
-export type Arch = 'gpt2' | 'llama' | 'gpt_neox' | 'phi3';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3'];
+export type Arch = 'gpt2' | 'llama' | 'gpt_neox' | 'phi3' | 'gemma';
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3_text', 'gemma3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 
@@ -28,6 +28,11 @@ export interface ModelDims {
   rotaryDim: number;
   /** present exactly when positions are 'rope' */
   rope?: RopeSpec;
+  /**
+   * [layers] each layer's RoPE where layers differ (Gemma 3: local and global frequencies); every
+   * entry has rotaryDim / 2 frequencies. Absent: `rope` in every layer.
+   */
+  layerRope?: RopeSpec[];
   parallelResidual: boolean;
   tiedEmbeddings: boolean;
   /** [layers] query/key scaling per layer (1/sqrt(headDim); GPT-2 options change it) */
@@ -36,6 +41,12 @@ export interface ModelDims {
   slidingWindow: number[];
   /** per-head RMSNorm of q and k over headDim before RoPE (Qwen3: q_norm / k_norm) */
   qkNorm: boolean;
+  /** multiplies the token embeddings (Gemma: sqrt(hidden_size) rounded to the embedding dtype) */
+  embedScale?: number;
+  /** attention scores (after scaling) become tanh(s / c)·c before the mask and the attn_bias (Gemma 2) */
+  attnSoftcap?: number;
+  /** logits become tanh(z / c)·c (Gemma 2) */
+  finalSoftcap?: number;
 }
 
 /**
@@ -74,6 +85,10 @@ export interface LayerWeights {
   ln1: NormWeights;
   /** absent only where the family has no second norm (none of the supported ones) */
   ln2: NormWeights;
+  /** [hiddenSize] norm of the attention output before the residual add (Gemma 2/3 post_attention_layernorm) */
+  postAttnNorm?: NormWeights;
+  /** [hiddenSize] norm of the MLP output before the residual add (Gemma 2/3 post_feedforward_layernorm) */
+  postMlpNorm?: NormWeights;
   /** [hiddenSize, (heads + 2*kvHeads) * headDim]: columns are all q heads, then k heads, then v heads */
   qkvWeight: LazyTensor;
   /** [(heads + 2*kvHeads) * headDim] */

@@ -22,8 +22,9 @@ export const FOREIGN_MATH_KEYS: Readonly<Record<string, string>> = {
   embedding_scale: 'scales the embeddings',
 };
 
-export function refuseForeignKeys(c: ConfigReader): void {
+/** Refuses every foreign key the config sets, except those the calling family implements (`honoured`). */
+export function refuseForeignKeys(c: ConfigReader, honoured: readonly string[] = []): void {
   for (const [key, what] of Object.entries(FOREIGN_MATH_KEYS)) {
-    if (c.has(key)) c.fail(`"${key}" is not supported: it ${what}, which is not implemented for this model_type`);
+    if (!honoured.includes(key) && c.has(key)) c.fail(`"${key}" is not supported: it ${what}, which is not implemented for this model_type`);
   }
 }

@@ -2,6 +2,7 @@
 import { EngineError } from '../errors';
 import type { Checkpoint } from '../sources/checkpoint';
 import { SUPPORTED_ARCHS, type ModelSpec } from '../spec';
+import { gemmaSpec } from './gemma';
 import { gpt2Spec } from './gpt2';
 import { llamaSpec } from './llama';
 import { neoxSpec } from './neox';
@@ -21,6 +22,11 @@ export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
       return neoxSpec(ck);
     case 'phi3':
       return phi3Spec(ck);
+    case 'gemma':
+    case 'gemma2':
+    case 'gemma3_text':
+    case 'gemma3':
+      return gemmaSpec(ck, mt);
     default:
       throw new EngineError(
         'MODEL',

@@ -32,6 +32,11 @@ export interface RopeContext {
    * default when absent) and transformers then takes factor = max_position_embeddings / it.
    */
   longropeOriginalDefault?: number;
+  /**
+   * Read the entry of this layer type from a per-layer-type rope_parameters object, whatever the other
+   * entries say (families whose layer types have their own RoPE: Gemma 3). Without it the entries must agree.
+   */
+  layerType?: string;
 }
 
 /** Keys each rope_type reads (besides rope_type/type, rope_theta and partial_rotary_factor). */
@@ -56,6 +61,11 @@ function reciprocal(a: Float32Array): Float32Array {
   return a.map((x) => f(1 / x));
 }
 
+/** Plain RoPE (rope_type default) with this base over `dim` rotary dims, as transformers computes it. */
+export function defaultRope(base: number, dim: number): RopeSpec {
+  return { type: 'default', invFreq: reciprocal(powers(base, dim)), attentionFactor: 1 };
+}
+
 /** Reads the rotary settings; returns the rotary dim and the RopeSpec. */
 export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number; rope: RopeSpec } {
   let r: ConfigReader;
@@ -68,7 +78,11 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
     }
     const values = Object.values(params);
     const perType = values.length > 0 && values.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
-    if (perType) {
+    if (perType && ctx.layerType !== undefined) {
+      if (!Object.prototype.hasOwnProperty.call(params, ctx.layerType)) c.fail(`"rope_parameters" has no entry for layer type "${ctx.layerType}"`);
+      ropeObj = params[ctx.layerType] as Record<string, unknown>;
+      r = c.nested(`rope_parameters.${ctx.layerType}`, ropeObj);
+    } else if (perType) {
       if (!ctx.layerTypes) c.fail('"rope_parameters" holds one entry per layer type, but this family has no layer types; write a single rope_parameters object');
       const used = [...new Set(ctx.layerTypes)];
       for (const t of used) if (!Object.prototype.hasOwnProperty.call(params, t)) c.fail(`"rope_parameters" has no entry for layer type "${t}"`);
