@@ -23,6 +23,10 @@
 //                          full ones rope_theta/rope_scaling (or rope_parameters per layer type); gemma3
 //                          (multimodal) reads text_config and the language_model.model. / model.language_model.
 //                          weights.
+//   olmo2                  no input norms: x + post_attention_layernorm(attn(x)), then
+//                          x + post_feedforward_layernorm(mlp(x)); q_norm/k_norm are RMSNorms over the whole
+//                          q [H·hd] and k [KV·hd] projections before the head split and RoPE; SwiGLU; biases
+//                          when stored.
 //   phi3                   as mistral with fused projections: qkv_proj rows are [q heads | k heads | v heads],
 //                          gate_up_proj rows [gate | up] (up · act(gate)); RoPE on the first
 //                          head_dim·partial_rotary_factor dims of each head; rope type default or longrope
@@ -595,6 +599,41 @@ function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   return { logits, attn };
 }
 
+function olmo2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads ?? H;
+  const L: number = cfg.num_hidden_layers;
+  const hd: number = cfg.head_dim ?? E / H;
+  const eps: number = cfg.rms_norm_eps ?? 1e-5;
+  const act = activation(cfg.hidden_act ?? 'silu');
+  const rope = refRope(cfg, hd, ids.length);
+  const emb = need(t, 'model.embed_tokens.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `model.layers.${l}.`;
+    const proj = (n: string) => linear(x, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
+    const q = rmsNorm(proj('q_proj'), need(t, b + 'self_attn.q_norm.weight'), eps);
+    const k = rmsNorm(proj('k_proj'), need(t, b + 'self_attn.k_norm.weight'), eps);
+    const v = proj('v_proj');
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts });
+    attn.push(probs);
+    x = add(x, rmsNorm(linear(out, need(t, b + 'self_attn.o_proj.weight'), t.get(b + 'self_attn.o_proj.bias')), need(t, b + 'post_attention_layernorm.weight'), eps));
+    const gate = linear(x, need(t, b + 'mlp.gate_proj.weight'));
+    const up = linear(x, need(t, b + 'mlp.up_proj.weight'));
+    const m = linear(gate.map((gr, i) => gr.map((gv, j) => act(gv) * up[i][j])), need(t, b + 'mlp.down_proj.weight'));
+    x = add(x, rmsNorm(m, need(t, b + 'post_feedforward_layernorm.weight'), eps));
+  }
+  x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
 function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
   const E: number = cfg.hidden_size;
   const H: number = cfg.num_attention_heads;
@@ -674,6 +713,8 @@ export function referenceForward(
     case 'gemma3_text':
     case 'gemma3':
       return gemmaForward(config, tensors, ids, opts);
+    case 'olmo2':
+      return olmo2Forward(config, tensors, ids, opts);
     default:
       throw new Error(`reference: unsupported model_type ${config.model_type}`);
   }

@@ -6,6 +6,7 @@ import { gemmaSpec } from './gemma';
 import { gpt2Spec } from './gpt2';
 import { llamaSpec } from './llama';
 import { neoxSpec } from './neox';
+import { olmo2Spec } from './olmo2';
 import { phi3Spec } from './phi3';
 
 export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
@@ -27,6 +28,8 @@ export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
     case 'gemma3_text':
     case 'gemma3':
       return gemmaSpec(ck, mt);
+    case 'olmo2':
+      return olmo2Spec(ck);
     default:
       throw new EngineError(
         'MODEL',

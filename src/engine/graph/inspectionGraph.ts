@@ -38,10 +38,10 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
   spec.layers.forEach((lw, l) => {
     const p = `layers.${l}.`;
     const add = (n: string, t: LazyTensor | undefined) => t && out.push([p + n, t]);
-    add('ln1.weight', lw.ln1.weight);
-    add('ln1.bias', lw.ln1.bias);
-    add('ln2.weight', lw.ln2.weight);
-    add('ln2.bias', lw.ln2.bias);
+    add('ln1.weight', lw.ln1?.weight);
+    add('ln1.bias', lw.ln1?.bias);
+    add('ln2.weight', lw.ln2?.weight);
+    add('ln2.bias', lw.ln2?.bias);
     add('post_attn_norm.weight', lw.postAttnNorm?.weight);
     add('post_attn_norm.bias', lw.postAttnNorm?.bias);
     add('post_mlp_norm.weight', lw.postMlpNorm?.weight);
@@ -258,10 +258,15 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   for (let l = 0; l < L; l++) {
     g.within(`layers.${l}`, () => {
       const p = `layers.${l}.`;
-      const h1 = g.within('input_layernorm', () => norm(x, p + 'ln1'));
+      const h1 = has(p + 'ln1.weight') ? g.within('input_layernorm', () => norm(x, p + 'ln1')) : x;
       const attnOut = g.within('attn', () => {
         const qkv = linear(h1, p + 'qkv.weight', p + 'qkv.bias');
-        const [q0, k0, v0] = g.opN('Split', [qkv, g.i64([H * hd, KV * hd, KV * hd])], 3, { axis: attr.i(1) });
+        let [q0, k0, v0] = g.opN('Split', [qkv, g.i64([H * hd, KV * hd, KV * hd])], 3, { axis: attr.i(1) });
+        if (d.qkNormFull) {
+          // OLMo 2: RMSNorm over the whole q and k projections, before the head split and RoPE.
+          q0 = g.within('q_norm', () => norm(q0!, p + 'q_norm'));
+          k0 = g.within('k_norm', () => norm(k0!, p + 'k_norm'));
+        }
         const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.i64([-1, n, hd])])], { perm: attr.ints([1, 0, 2]) });
         let q = heads(q0!, H);
         let k = heads(k0!, KV);
@@ -319,11 +324,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         return has(p + 'post_mlp_norm.weight') ? g.within('post_feedforward_layernorm', () => norm(out, p + 'post_mlp_norm')) : out;
       };
       if (d.parallelResidual) {
-        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        const h2 = has(p + 'ln2.weight') ? g.within('post_attention_layernorm', () => norm(x, p + 'ln2')) : x;
         x = g.op('Add', [g.op('Add', [x, attnOut]), mlp(h2)]);
       } else {
         x = g.op('Add', [x, attnOut]);
-        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        const h2 = has(p + 'ln2.weight') ? g.within('post_attention_layernorm', () => norm(x, p + 'ln2')) : x;
         x = g.op('Add', [x, mlp(h2)]);
       }
     });
