@@ -2,7 +2,7 @@
 // The graph builder reads only this; it never sees HF tensor names.
 
 export type Arch = 'gpt2' | 'llama' | 'gpt_neox' | 'phi3' | 'gemma' | 'olmo2';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3_text', 'gemma3', 'olmo2'];
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3_text', 'gemma3', 'olmo2', 'smollm3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 
@@ -29,10 +29,10 @@ export interface ModelDims {
   /** present exactly when positions are 'rope' */
   rope?: RopeSpec;
   /**
-   * [layers] each layer's RoPE where layers differ (Gemma 3: local and global frequencies); every
-   * entry has rotaryDim / 2 frequencies. Absent: `rope` in every layer.
+   * [layers] each layer's RoPE where layers differ (Gemma 3: local and global frequencies; SmolLM3:
+   * null in its no-RoPE layers); every entry has rotaryDim / 2 frequencies. Absent: `rope` in every layer.
    */
-  layerRope?: RopeSpec[];
+  layerRope?: (RopeSpec | null)[];
   parallelResidual: boolean;
   tiedEmbeddings: boolean;
   /** [layers] query/key scaling per layer (1/sqrt(headDim); GPT-2 options change it) */

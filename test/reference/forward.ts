@@ -23,6 +23,9 @@
 //                          full ones rope_theta/rope_scaling (or rope_parameters per layer type); gemma3
 //                          (multimodal) reads text_config and the language_model.model. / model.language_model.
 //                          weights.
+//   smollm3                as llama (biases when stored), without RoPE in layers where no_rope_layers[l] is 0
+//                          (default: every no_rope_layer_interval-th layer, 4); rope_theta 2e6 when absent; a
+//                          sliding window on no-RoPE layers (or layers typed sliding_attention) with use_sliding_window.
 //   olmo2                  no input norms: x + post_attention_layernorm(attn(x)), then
 //                          x + post_feedforward_layernorm(mlp(x)); q_norm/k_norm are RMSNorms over the whole
 //                          q [H·hd] and k [KV·hd] projections before the head split and RoPE; SwiGLU; biases
@@ -311,8 +314,19 @@ export function refRope(cfg: any, dims: number, T: number, layerType?: string, t
 }
 
 /** Per layer: [layer type, sliding window or 0]. */
+/** SmolLM3: does layer l use RoPE (no_rope_layers[l] === 1, or not every interval-th layer)? */
+function smolRope(cfg: any, l: number): boolean {
+  if (Array.isArray(cfg.no_rope_layers)) return cfg.no_rope_layers[l] === 1;
+  return (l + 1) % (cfg.no_rope_layer_interval ?? 4) !== 0;
+}
+
 function layerWindows(cfg: any, L: number): { type: string; window: number }[] {
   return Array.from({ length: L }, (_, l) => {
+    if (cfg.model_type === 'smollm3') {
+      const use = cfg.use_sliding_window === true;
+      const type: string = cfg.layer_types?.[l] ?? (use && cfg.sliding_window != null && !smolRope(cfg, l) ? 'sliding_attention' : 'full_attention');
+      return { type, window: use && type === 'sliding_attention' ? cfg.sliding_window : 0 };
+    }
     if (cfg.model_type === 'mistral') return { type: 'full_attention', window: cfg.sliding_window ?? 0 };
     if (cfg.model_type !== 'qwen2' && cfg.model_type !== 'qwen3') return { type: 'full_attention', window: 0 };
     const type: string = cfg.layer_types?.[l] ?? (cfg.use_sliding_window && l >= (cfg.max_window_layers ?? 28) ? 'sliding_attention' : 'full_attention');
@@ -453,8 +467,9 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
       q.splice(0, q.length, ...perHead(q, H, need(t, b + 'self_attn.q_norm.weight')));
       k.splice(0, k.length, ...perHead(k, KV, need(t, b + 'self_attn.k_norm.weight')));
     }
-    const rope = refRope(cfg, hd, ids.length, windows[l].type);
-    for (let pos = 0; pos < ids.length; pos++) {
+    const smol = cfg.model_type === 'smollm3';
+    const rope = refRope(cfg, hd, ids.length, windows[l].type, smol ? 2e6 : 10000);
+    for (let pos = 0; pos < ids.length && (!smol || smolRope(cfg, l)); pos++) {
       for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
       for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
     }
@@ -703,6 +718,7 @@ export function referenceForward(
     case 'mistral':
     case 'qwen2':
     case 'qwen3':
+    case 'smollm3':
       return llamaForward(config, tensors, ids, opts);
     case 'gpt_neox':
       return neoxForward(config, tensors, ids, opts);

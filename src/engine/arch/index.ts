@@ -18,6 +18,7 @@ export function specFromCheckpoint(ck: Checkpoint): ModelSpec {
     case 'mistral':
     case 'qwen2':
     case 'qwen3':
+    case 'smollm3':
       return llamaSpec(ck, mt);
     case 'gpt_neox':
       return neoxSpec(ck);

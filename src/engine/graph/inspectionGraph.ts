@@ -276,8 +276,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           q = g.within('q_norm', () => norm(q, p + 'q_norm'));
           k = g.within('k_norm', () => norm(k, p + 'k_norm'));
         }
-        if (d.positions === 'rope') {
-          const table = tableFor(d.layerRope ? d.layerRope[l] : d.rope);
+        const layerRope = d.layerRope ? d.layerRope[l] : d.rope;
+        if (d.positions === 'rope' && layerRope !== null) {
+          const table = tableFor(layerRope);
           q = rope(q, table);
           k = rope(k, table);
         }
