@@ -10,7 +10,7 @@ import type { ExternalRef } from '../graph/onnxGraph';
 import type { ModelSpec } from '../spec';
 
 /** Bump when the graph or weight layout changes, so stale caches are not reused. */
-export const GRAPH_VERSION = 7;
+export const GRAPH_VERSION = 8;
 const WEIGHTS_FILE = 'weights.bin';
 const ALIGN = 4096;
 
