@@ -1,14 +1,14 @@
 // The common model description every architecture file maps a checkpoint to.
 // The graph builder reads only this; it never sees HF tensor names.
 
-export type Arch = 'gpt2' | 'llama' | 'gpt_neox';
-export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3'];
+export type Arch = 'gpt2' | 'llama' | 'gpt_neox' | 'phi3' | 'gemma' | 'olmo2';
+export const SUPPORTED_ARCHS: readonly string[] = ['gpt2', 'llama', 'mistral', 'qwen2', 'gpt_neox', 'qwen3', 'phi3', 'gemma', 'gemma2', 'gemma3_text', 'gemma3', 'olmo2', 'smollm3'];
 
 export type Activation = 'gelu_new' | 'gelu' | 'relu' | 'silu';
 
 export interface ModelDims {
   arch: Arch;
-  /** config.json model_type as written (llama, mistral, qwen2, qwen3, gpt2, gpt_neox) */
+  /** config.json model_type as written (llama, mistral, qwen2, qwen3, gpt2, gpt_neox, phi3, ...) */
   modelType: string;
   layers: number;
   heads: number;
@@ -28,6 +28,11 @@ export interface ModelDims {
   rotaryDim: number;
   /** present exactly when positions are 'rope' */
   rope?: RopeSpec;
+  /**
+   * [layers] each layer's RoPE where layers differ (Gemma 3: local and global frequencies; SmolLM3:
+   * null in its no-RoPE layers); every entry has rotaryDim / 2 frequencies. Absent: `rope` in every layer.
+   */
+  layerRope?: (RopeSpec | null)[];
   parallelResidual: boolean;
   tiedEmbeddings: boolean;
   /** [layers] query/key scaling per layer (1/sqrt(headDim); GPT-2 options change it) */
@@ -36,6 +41,14 @@ export interface ModelDims {
   slidingWindow: number[];
   /** per-head RMSNorm of q and k over headDim before RoPE (Qwen3: q_norm / k_norm) */
   qkNorm: boolean;
+  /** RMSNorm of the whole q [heads·headDim] and k [kvHeads·headDim] projections before the head split and RoPE (OLMo 2) */
+  qkNormFull?: boolean;
+  /** multiplies the token embeddings (Gemma: sqrt(hidden_size) rounded to the embedding dtype) */
+  embedScale?: number;
+  /** attention scores (after scaling) become tanh(s / c)·c before the mask and the attn_bias (Gemma 2) */
+  attnSoftcap?: number;
+  /** logits become tanh(z / c)·c (Gemma 2) */
+  finalSoftcap?: number;
 }
 
 /**
@@ -71,9 +84,14 @@ export interface NormWeights {
 }
 
 export interface LayerWeights {
-  ln1: NormWeights;
-  /** absent only where the family has no second norm (none of the supported ones) */
-  ln2: NormWeights;
+  /** [hiddenSize] norm before attention; absent where the family has none (OLMo 2: post-sublayer norms only) */
+  ln1?: NormWeights;
+  /** [hiddenSize] norm before the MLP; absent where the family has none (OLMo 2) */
+  ln2?: NormWeights;
+  /** [hiddenSize] norm of the attention output before the residual add (Gemma 2/3 post_attention_layernorm) */
+  postAttnNorm?: NormWeights;
+  /** [hiddenSize] norm of the MLP output before the residual add (Gemma 2/3 post_feedforward_layernorm) */
+  postMlpNorm?: NormWeights;
   /** [hiddenSize, (heads + 2*kvHeads) * headDim]: columns are all q heads, then k heads, then v heads */
   qkvWeight: LazyTensor;
   /** [(heads + 2*kvHeads) * headDim] */
@@ -89,9 +107,9 @@ export interface LayerWeights {
   gateWeight?: LazyTensor;
   /** [intermediateSize] gated MLPs with mlp_bias */
   gateBias?: LazyTensor;
-  /** [headDim] per-head RMSNorm weight of the queries (qkNorm only) */
+  /** [headDim] per-head RMSNorm weight of the queries (qkNorm); [heads * headDim] with qkNormFull */
   qNorm?: LazyTensor;
-  /** [headDim] per-head RMSNorm weight of the keys (qkNorm only) */
+  /** [headDim] per-head RMSNorm weight of the keys (qkNorm); [kvHeads * headDim] with qkNormFull */
   kNorm?: LazyTensor;
   /** [intermediateSize, hiddenSize] */
   downWeight: LazyTensor;

@@ -11,6 +11,31 @@
 //                          residual, exact erf gelu, embed_out.
 //
 //   qwen3                  as llama, plus per-head RMSNorm q_norm/k_norm [head_dim] on q and k before RoPE.
+//   gemma, gemma2, gemma3  RMSNorm x/rms(x)·(1 + w); embeddings × sqrt(hidden_size) rounded to the stored dtype
+//                          (torch_dtype); GeGLU with the tanh gelu (hidden_activation; gemma without it:
+//                          gelu_pytorch_tanh, as transformers 4.39+); head_dim (256); gemma: Llama layout,
+//                          scale head_dim^-0.5. gemma2/3: sandwich norms (post_attention_layernorm on the
+//                          attention output, pre/post_feedforward_layernorm around the MLP), scale
+//                          query_pre_attn_scalar^-0.5, score soft-capping c·tanh(s/c) (gemma2: 50 unless set
+//                          or null) and logit soft-capping (gemma2: 30); sliding layers: layer_types, else gemma2
+//                          every even layer, gemma3 unless (i+1) % sliding_window_pattern == 0. gemma3:
+//                          per-head q_norm/k_norm (1 + w); sliding layers use plain RoPE at rope_local_base_freq,
+//                          full ones rope_theta/rope_scaling (or rope_parameters per layer type); gemma3
+//                          (multimodal) reads text_config and the language_model.model. / model.language_model.
+//                          weights.
+//   smollm3                as llama (biases when stored), without RoPE in layers where no_rope_layers[l] is 0
+//                          (default: every no_rope_layer_interval-th layer, 4); rope_theta 2e6 when absent; a
+//                          sliding window on no-RoPE layers (or layers typed sliding_attention) with use_sliding_window.
+//   olmo2                  no input norms: x + post_attention_layernorm(attn(x)), then
+//                          x + post_feedforward_layernorm(mlp(x)); q_norm/k_norm are RMSNorms over the whole
+//                          q [H·hd] and k [KV·hd] projections before the head split and RoPE; SwiGLU; biases
+//                          when stored.
+//   phi3                   as mistral with fused projections: qkv_proj rows are [q heads | k heads | v heads],
+//                          gate_up_proj rows [gate | up] (up · act(gate)); RoPE on the first
+//                          head_dim·partial_rotary_factor dims of each head; rope type default or longrope
+//                          (legacy names su, yarn), longrope's switch at the top-level
+//                          original_max_position_embeddings (4096 when absent) with factor
+//                          max_position_embeddings / original; sliding_window on every layer.
 //
 // RoPE frequencies (refRope) follow the published definitions in float64: default base^(-2i/d);
 // linear divides by factor; dynamic NTK replaces the base by base·((f·T/P) − (f − 1))^(d/(d−2)) when
@@ -24,6 +49,8 @@
 // Sliding windows (mistral: every layer; qwen2/qwen3: layers typed sliding_attention, by layer_types
 // or from max_window_layers on, when use_sliding_window): key j is seen by query i iff i − j < window.
 // Ignored on purpose: dropout, buffers such as `attn.bias` / `rotary_emb.inv_freq`.
+
+import { roundTo, type StoredDtype } from '../fixtures/safetensorsWriter';
 
 export type RefTensor = { shape: number[]; data: Float64Array };
 export type RefTensors = Map<string, RefTensor>;
@@ -287,8 +314,19 @@ export function refRope(cfg: any, dims: number, T: number, layerType?: string, t
 }
 
 /** Per layer: [layer type, sliding window or 0]. */
+/** SmolLM3: does layer l use RoPE (no_rope_layers[l] === 1, or not every interval-th layer)? */
+function smolRope(cfg: any, l: number): boolean {
+  if (Array.isArray(cfg.no_rope_layers)) return cfg.no_rope_layers[l] === 1;
+  return (l + 1) % (cfg.no_rope_layer_interval ?? 4) !== 0;
+}
+
 function layerWindows(cfg: any, L: number): { type: string; window: number }[] {
   return Array.from({ length: L }, (_, l) => {
+    if (cfg.model_type === 'smollm3') {
+      const use = cfg.use_sliding_window === true;
+      const type: string = cfg.layer_types?.[l] ?? (use && cfg.sliding_window != null && !smolRope(cfg, l) ? 'sliding_attention' : 'full_attention');
+      return { type, window: use && type === 'sliding_attention' ? cfg.sliding_window : 0 };
+    }
     if (cfg.model_type === 'mistral') return { type: 'full_attention', window: cfg.sliding_window ?? 0 };
     if (cfg.model_type !== 'qwen2' && cfg.model_type !== 'qwen3') return { type: 'full_attention', window: 0 };
     const type: string = cfg.layer_types?.[l] ?? (cfg.use_sliding_window && l >= (cfg.max_window_layers ?? 28) ? 'sliding_attention' : 'full_attention');
@@ -311,6 +349,8 @@ interface AttnIn {
   opts: ReferenceOptions;
   /** keys i − j ≥ window are not seen (0: none) */
   window?: number;
+  /** Gemma 2 soft-capping: scaled scores s become c·tanh(s / c) before the bias and the mask */
+  softcap?: number;
 }
 
 /** Causal softmax attention; returns per-position concatenated head outputs and the probabilities. */
@@ -334,7 +374,8 @@ function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
       for (let j = from; j <= i; j++) {
         let dot = 0;
         for (let d = 0; d < hd; d++) dot += a.q[i][h * hd + d] * a.k[j][g * hd + d];
-        s[j] = dot * a.scale + (bias?.[j] ?? 0);
+        const scaled = a.softcap ? a.softcap * Math.tanh((dot * a.scale) / a.softcap) : dot * a.scale;
+        s[j] = scaled + (bias?.[j] ?? 0);
         if (s[j] > max) max = s[j];
       }
       let z = 0;
@@ -426,8 +467,9 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
       q.splice(0, q.length, ...perHead(q, H, need(t, b + 'self_attn.q_norm.weight')));
       k.splice(0, k.length, ...perHead(k, KV, need(t, b + 'self_attn.k_norm.weight')));
     }
-    const rope = refRope(cfg, hd, ids.length, windows[l].type);
-    for (let pos = 0; pos < ids.length; pos++) {
+    const smol = cfg.model_type === 'smollm3';
+    const rope = refRope(cfg, hd, ids.length, windows[l].type, smol ? 2e6 : 10000);
+    for (let pos = 0; pos < ids.length && (!smol || smolRope(cfg, l)); pos++) {
       for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
       for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
     }
@@ -439,6 +481,168 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     const up = linear(h2, need(t, b + 'mlp.up_proj.weight'), t.get(b + 'mlp.up_proj.bias'));
     const m = gate.map((g, i) => g.map((gv, j) => act(gv) * up[i][j]));
     x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight'), t.get(b + 'mlp.down_proj.bias')));
+  }
+  x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
+function phi3Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads ?? H;
+  const L: number = cfg.num_hidden_layers;
+  const I: number = cfg.intermediate_size;
+  const hd: number = cfg.head_dim ?? Math.floor(E / H);
+  const eps: number = cfg.rms_norm_eps ?? 1e-5;
+  const act = activation(cfg.hidden_act ?? 'silu');
+  const rot = Math.floor(hd * (cfg.partial_rotary_factor ?? 1));
+  const scaling = cfg.rope_scaling ?? cfg.rope_parameters;
+  let ropeCfg = cfg;
+  if (scaling && ['longrope', 'su', 'yarn'].includes(scaling.rope_type ?? scaling.type)) {
+    const orig = cfg.original_max_position_embeddings ?? 4096;
+    ropeCfg = { ...cfg, rope_parameters: undefined, rope_scaling: { ...scaling, rope_type: 'longrope', type: undefined, original_max_position_embeddings: orig, factor: cfg.max_position_embeddings / orig } };
+  }
+  const rope = refRope(ropeCfg, rot, ids.length);
+  const emb = need(t, 'model.embed_tokens.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `model.layers.${l}.`;
+    const h1 = rmsNorm(x, need(t, b + 'input_layernorm.weight'), eps);
+    const qkv = linear(h1, need(t, b + 'self_attn.qkv_proj.weight'));
+    const q = qkv.map((r) => r.slice(0, H * hd));
+    const k = qkv.map((r) => r.slice(H * hd, (H + KV) * hd));
+    const v = qkv.map((r) => r.slice((H + KV) * hd));
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, rot, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, rot, pos, rope);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts, window: cfg.sliding_window ?? 0 });
+    attn.push(probs);
+    x = add(x, linear(out, need(t, b + 'self_attn.o_proj.weight')));
+    const h2 = rmsNorm(x, need(t, b + 'post_attention_layernorm.weight'), eps);
+    const gu = linear(h2, need(t, b + 'mlp.gate_up_proj.weight'));
+    const m = gu.map((r) => Float64Array.from({ length: I }, (_, j) => r[I + j] * act(r[j])));
+    x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight')));
+  }
+  x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
+  const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
+  return { logits: unembed(x, lm), attn };
+}
+
+const TORCH_TO_ST: Record<string, StoredDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const mt: string = top.model_type;
+  const cfg = mt === 'gemma3' ? top.text_config : top;
+  const v3 = mt === 'gemma3' || mt === 'gemma3_text';
+  const v2 = mt === 'gemma2';
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads;
+  const L: number = cfg.num_hidden_layers;
+  const hd: number = cfg.head_dim ?? 256;
+  const eps: number = cfg.rms_norm_eps ?? 1e-6;
+  const act = activation(cfg.hidden_activation ?? 'gelu_pytorch_tanh');
+  const p = t.has('model.embed_tokens.weight') ? 'model.' : t.has('model.language_model.embed_tokens.weight') ? 'model.language_model.' : 'language_model.model.';
+  const norm = (xs: Vecs, name: string) => {
+    const w = need(t, name);
+    return rmsNorm(xs, { shape: w.shape, data: w.data.map((x) => 1 + x) }, eps);
+  };
+  const scale = (v2 || v3 ? cfg.query_pre_attn_scalar : hd) ** -0.5;
+  const capOf = (key: string, dflt: number) => (!v2 && !v3 ? undefined : cfg[key] === null ? undefined : (cfg[key] ?? (v2 ? dflt : undefined)));
+  const attnCap = capOf('attn_logit_softcapping', 50);
+  const finalCap = capOf('final_logit_softcapping', 30);
+  const types: string[] = Array.from({ length: L }, (_, l) => {
+    if (cfg.layer_types) return cfg.layer_types[l];
+    if (v2) return l % 2 === 0 ? 'sliding_attention' : 'full_attention';
+    if (v3) return (l + 1) % (cfg.sliding_window_pattern ?? 6) !== 0 ? 'sliding_attention' : 'full_attention';
+    return 'full_attention';
+  });
+  const T = ids.length;
+  const ropeOf = (type: string): RefRope => {
+    const perType = cfg.rope_parameters && typeof cfg.rope_parameters[type] === 'object';
+    if (perType) return refRope(cfg, hd, T, type);
+    if (v3 && type === 'sliding_attention') return refRope({ max_position_embeddings: cfg.max_position_embeddings, rope_theta: cfg.rope_local_base_freq ?? 10000 }, hd, T);
+    return refRope(cfg, hd, T, undefined, v3 ? 1e6 : 10000);
+  };
+  const emb = need(t, p + 'embed_tokens.weight');
+  const normalizer = roundTo(TORCH_TO_ST[top.torch_dtype] ?? 'F32', Float64Array.of(Math.sqrt(E)))[0];
+  let x: Vecs = ids.map((id) => row(emb, id).map((v) => v * normalizer));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `${p}layers.${l}.`;
+    const h1 = norm(x, b + 'input_layernorm.weight');
+    const proj = (n: string) => linear(h1, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
+    let q = proj('q_proj');
+    let k = proj('k_proj');
+    const v = proj('v_proj');
+    if (v3) {
+      const perHead = (xs: Vecs, n: number, name: string) =>
+        xs.map((r) => {
+          const y = new Float64Array(r.length);
+          for (let h = 0; h < n; h++) y.set(norm([r.slice(h * hd, (h + 1) * hd)], name)[0], h * hd);
+          return y;
+        });
+      q = perHead(q, H, b + 'self_attn.q_norm.weight');
+      k = perHead(k, KV, b + 'self_attn.k_norm.weight');
+    }
+    const rope = ropeOf(types[l]);
+    for (let pos = 0; pos < T; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
+    }
+    const window = types[l] === 'sliding_attention' ? (cfg.sliding_window ?? 4096) : 0;
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale, opts, window, softcap: attnCap });
+    attn.push(probs);
+    let a = linear(out, need(t, b + 'self_attn.o_proj.weight'), t.get(b + 'self_attn.o_proj.bias'));
+    if (v2 || v3) a = norm(a, b + 'post_attention_layernorm.weight');
+    x = add(x, a);
+    const h2 = norm(x, b + (v2 || v3 ? 'pre_feedforward_layernorm.weight' : 'post_attention_layernorm.weight'));
+    const gate = linear(h2, need(t, b + 'mlp.gate_proj.weight'));
+    const up = linear(h2, need(t, b + 'mlp.up_proj.weight'));
+    let m = linear(gate.map((gr, i) => gr.map((gv, j) => act(gv) * up[i][j])), need(t, b + 'mlp.down_proj.weight'));
+    if (v2 || v3) m = norm(m, b + 'post_feedforward_layernorm.weight');
+    x = add(x, m);
+  }
+  x = norm(x, p + 'norm.weight');
+  const untied = cfg.tie_word_embeddings === false;
+  const lm = untied ? need(t, t.has('lm_head.weight') ? 'lm_head.weight' : 'language_model.lm_head.weight') : emb;
+  let logits = unembed(x, lm);
+  if (finalCap) logits = logits.map((r) => r.map((z) => finalCap * Math.tanh(z / finalCap)));
+  return { logits, attn };
+}
+
+function olmo2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
+  const E: number = cfg.hidden_size;
+  const H: number = cfg.num_attention_heads;
+  const KV: number = cfg.num_key_value_heads ?? H;
+  const L: number = cfg.num_hidden_layers;
+  const hd: number = cfg.head_dim ?? E / H;
+  const eps: number = cfg.rms_norm_eps ?? 1e-5;
+  const act = activation(cfg.hidden_act ?? 'silu');
+  const rope = refRope(cfg, hd, ids.length);
+  const emb = need(t, 'model.embed_tokens.weight');
+  let x: Vecs = ids.map((id) => row(emb, id));
+  const attn: Float64Array[][] = [];
+  for (let l = 0; l < L; l++) {
+    const b = `model.layers.${l}.`;
+    const proj = (n: string) => linear(x, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
+    const q = rmsNorm(proj('q_proj'), need(t, b + 'self_attn.q_norm.weight'), eps);
+    const k = rmsNorm(proj('k_proj'), need(t, b + 'self_attn.k_norm.weight'), eps);
+    const v = proj('v_proj');
+    for (let pos = 0; pos < ids.length; pos++) {
+      for (let h = 0; h < H; h++) applyRope(q[pos], h * hd, hd, pos, rope);
+      for (let h = 0; h < KV; h++) applyRope(k[pos], h * hd, hd, pos, rope);
+    }
+    const { out, probs } = attention({ layer: l, nHeads: H, nKv: KV, headDim: hd, q, k, v, scale: 1 / Math.sqrt(hd), opts });
+    attn.push(probs);
+    x = add(x, rmsNorm(linear(out, need(t, b + 'self_attn.o_proj.weight'), t.get(b + 'self_attn.o_proj.bias')), need(t, b + 'post_attention_layernorm.weight'), eps));
+    const gate = linear(x, need(t, b + 'mlp.gate_proj.weight'));
+    const up = linear(x, need(t, b + 'mlp.up_proj.weight'));
+    const m = linear(gate.map((gr, i) => gr.map((gv, j) => act(gv) * up[i][j])), need(t, b + 'mlp.down_proj.weight'));
+    x = add(x, rmsNorm(m, need(t, b + 'post_feedforward_layernorm.weight'), eps));
   }
   x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
   const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
@@ -514,9 +718,19 @@ export function referenceForward(
     case 'mistral':
     case 'qwen2':
     case 'qwen3':
+    case 'smollm3':
       return llamaForward(config, tensors, ids, opts);
     case 'gpt_neox':
       return neoxForward(config, tensors, ids, opts);
+    case 'phi3':
+      return phi3Forward(config, tensors, ids, opts);
+    case 'gemma':
+    case 'gemma2':
+    case 'gemma3_text':
+    case 'gemma3':
+      return gemmaForward(config, tensors, ids, opts);
+    case 'olmo2':
+      return olmo2Forward(config, tensors, ids, opts);
     default:
       throw new Error(`reference: unsupported model_type ${config.model_type}`);
   }

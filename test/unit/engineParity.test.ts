@@ -159,3 +159,25 @@ test('parity: without a repeated token the induction score is undefined (NaN in 
     await model.release();
   }
 });
+
+test('parity: the head graph (logits from final_hidden) gives the reference logits at every position, final soft-capping included', async () => {
+  const variant = TINY_VARIANTS.find((v) => v.name === 'gemma2-softcap-window')!;
+  const ck = makeTinyCheckpoint(path.join(root, 'head-graph'), variant);
+  const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+  try {
+    const ids = promptIds(ck, 14, 3);
+    const { layers: L, heads: H, vocabSize: V } = model.dims;
+    const out = await model.forward({ ids, headScale: new Float32Array(L * H).fill(1), attnBias: new Float32Array(L * H * ids.length) }, { inspect: true, layers: [] });
+    const logits = await model.headLogits(out.hidden!);
+    const ref = referenceForward(ck.config, ck.tensors, ids);
+    let maxLp = 0;
+    for (let t = 0; t < ids.length; t++) {
+      const a = logSoftmax(logits, t * V, V);
+      const b = logSoftmax(ref.logits[t]!, 0, V);
+      for (let i = 0; i < V; i++) maxLp = Math.max(maxLp, Math.abs(a[i]! - b[i]!));
+    }
+    assert.ok(maxLp <= LOGPROB_TOL, `head graph: max |Δ log-prob| ${maxLp}`);
+  } finally {
+    await model.release();
+  }
+});

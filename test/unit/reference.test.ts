@@ -81,8 +81,9 @@ function cloneTensors(t: RefTensors): RefTensors {
   return new Map([...t].map(([k, v]) => [k, { shape: [...v.shape], data: Float64Array.from(v.data) }]));
 }
 
-const nLayers = (cfg: any): number => cfg.n_layer ?? cfg.num_hidden_layers;
-const nHeads = (cfg: any): number => cfg.n_head ?? cfg.num_attention_heads;
+// (gemma3 multimodal checkpoints keep the text model's settings under text_config)
+const nLayers = (cfg: any): number => cfg.n_layer ?? (cfg.text_config ?? cfg).num_hidden_layers;
+const nHeads = (cfg: any): number => cfg.n_head ?? (cfg.text_config ?? cfg).num_attention_heads;
 const T = 10;
 
 // ---------------------------------------------------------------- storage
@@ -187,7 +188,7 @@ describe('tiny checkpoints', () => {
       }
       assert.equal(seen, c.tensors.size);
       if (totalSize >= 0) assert.equal(totalSize, bytes);
-      assert.equal(c.config.vocab_size, c.vocabSize);
+      assert.equal((c.config.text_config ?? c.config).vocab_size, c.vocabSize);
       assert.ok(c.vocabSize >= c.tokenizerVocabSize && c.vocabSize >= 300);
       assert.equal(c.config.model_type, v.family);
     }

@@ -1,13 +1,14 @@
-// Config keys that change the computation in some transformers family but that no family file
-// here implements. A config carrying one (with a non-null value) describes a model we would
-// compute wrongly, so it is refused by name rather than ignored.
+// Config keys that change the computation in some transformers family. A family file that does not
+// implement one refuses a config carrying it (with a non-null value) by name rather than ignoring it,
+// since it describes a model we would compute wrongly; the families that implement a key pass it
+// as honoured (gemma2/gemma3: the soft-capping keys and query_pre_attn_scalar; smollm3: no_rope_layers).
 import type { ConfigReader } from './common';
 
 /** key -> what it does, for the error message */
 export const FOREIGN_MATH_KEYS: Readonly<Record<string, string>> = {
   attn_logit_softcapping: 'soft-caps attention scores (Gemma 2)',
   final_logit_softcapping: 'soft-caps the logits (Gemma 2)',
-  query_pre_attn_scalar: 'sets the query scaling (Gemma)',
+  query_pre_attn_scalar: 'sets the query scaling (Gemma 2/3)',
   no_rope_layers: 'turns RoPE off in some layers (SmolLM3)',
   use_qk_norm: 'normalises queries and keys (Llama 4)',
   attention_multiplier: 'scales attention scores (Granite)',
@@ -22,8 +23,9 @@ export const FOREIGN_MATH_KEYS: Readonly<Record<string, string>> = {
   embedding_scale: 'scales the embeddings',
 };
 
-export function refuseForeignKeys(c: ConfigReader): void {
+/** Refuses every foreign key the config sets, except those the calling family implements (`honoured`). */
+export function refuseForeignKeys(c: ConfigReader, honoured: readonly string[] = []): void {
   for (const [key, what] of Object.entries(FOREIGN_MATH_KEYS)) {
-    if (c.has(key)) c.fail(`"${key}" is not supported: it ${what}, which is not implemented for this model_type`);
+    if (!honoured.includes(key) && c.has(key)) c.fail(`"${key}" is not supported: it ${what}, which is not implemented for this model_type`);
   }
 }

@@ -6,6 +6,10 @@
 //   qwen2    q/k/v biases (never o); use_sliding_window + max_window_layers or layer_types
 //   qwen3    attention_bias: q/k/v/o biases; per-head RMSNorm q_norm/k_norm [head_dim] before RoPE;
 //            head_dim (128 when absent); sliding windows as qwen2
+//   smollm3  llama with no_rope_layers (per layer: 1 = RoPE, 0 = no RoPE; default every
+//            no_rope_layer_interval-th layer (4) has none), attention_bias / mlp_bias as llama, rope_theta
+//            2e6 when absent, tied by default; a sliding window only on no-RoPE layers typed
+//            sliding_attention with use_sliding_window
 import type { Checkpoint } from '../sources/checkpoint';
 import type { Activation, LayerWeights, ModelSpec } from '../spec';
 import { asIs, concatVectors, ConfigReader, linearsToMatmul, transpose } from './common';
@@ -14,10 +18,21 @@ import { readRope } from './rope';
 
 const ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
 
-export type LlamaLike = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type LlamaLike = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
 
 /** Per layer: the sliding window (0 = full attention) and the layer type names used for v5 rope_parameters. */
-function readWindows(c: ConfigReader, modelType: LlamaLike, L: number): { windows: number[]; layerTypes?: string[] } {
+/** SmolLM3's per-layer RoPE flags: no_rope_layers (1 = RoPE) or every no_rope_layer_interval-th layer without. */
+function readRopeFlags(c: ConfigReader, L: number): boolean[] {
+  const v = c.raw('no_rope_layers');
+  if (v === undefined || v === null) {
+    const every = c.int('no_rope_layer_interval', 4);
+    return Array.from({ length: L }, (_, l) => (l + 1) % every !== 0);
+  }
+  if (!Array.isArray(v) || v.length < L || !v.every((x) => x === 0 || x === 1)) c.fail(`"no_rope_layers" must be a list of at least ${L} entries, each 1 (RoPE) or 0 (no RoPE)`);
+  return (v as number[]).slice(0, L).map((x) => x === 1);
+}
+
+function readWindows(c: ConfigReader, modelType: LlamaLike, L: number, hasRope?: boolean[]): { windows: number[]; layerTypes?: string[] } {
   if (modelType === 'llama' || modelType === 'mistral') {
     // llama: full attention everywhere; mistral: sliding_window (if any) on every layer. A layer_types
     // list is accepted only where it says just that.
@@ -27,6 +42,22 @@ function readWindows(c: ConfigReader, modelType: LlamaLike, L: number): { window
     const types = c.strings('layer_types');
     if (types && (types.length !== L || types.some((t) => t !== want))) c.fail(`"layer_types" must be ${L} × "${want}" for ${modelType}; per-layer attention types are not supported for this family`);
     return { windows: new Array<number>(L).fill(w) };
+  }
+  if (modelType === 'smollm3') {
+    // transformers: sliding_attention on no-RoPE layers when use_sliding_window and sliding_window are set.
+    const use = c.bool('use_sliding_window', false);
+    const has = c.has('sliding_window');
+    let types = c.strings('layer_types');
+    if (types) {
+      if (types.length !== L) c.fail(`"layer_types" has ${types.length} entries but num_hidden_layers is ${L}`);
+      const bad = types.find((t) => t !== 'full_attention' && t !== 'sliding_attention');
+      if (bad !== undefined) c.fail(`layer_types entry "${bad}" is not supported (supported: full_attention, sliding_attention)`);
+    } else {
+      types = hasRope!.map((r) => (use && has && !r ? 'sliding_attention' : 'full_attention'));
+    }
+    const sliding = use && types.includes('sliding_attention');
+    const w = sliding ? c.int('sliding_window') : 0;
+    return { windows: types.map((t) => (use && t === 'sliding_attention' ? w : 0)), layerTypes: types };
   }
   // qwen2 / qwen3: transformers derives layer_types from use_sliding_window and max_window_layers
   // (sliding from layer max_window_layers on) unless written; a window only applies with use_sliding_window.
@@ -47,7 +78,7 @@ function readWindows(c: ConfigReader, modelType: LlamaLike, L: number): { window
 
 export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   const c = new ConfigReader(ck, modelType);
-  refuseForeignKeys(c);
+  refuseForeignKeys(c, modelType === 'smollm3' ? ['no_rope_layers'] : []);
   const D = c.int('hidden_size');
   const L = c.int('num_hidden_layers');
   const H = c.int('num_attention_heads');
@@ -60,18 +91,20 @@ export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   const eps = c.num('rms_norm_eps', 1e-6, { min: 0 });
   const act = c.choice('hidden_act', ACTS, 'silu');
   if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
-  const { windows, layerTypes } = readWindows(c, modelType, L);
-  const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: 10000, defaultPartial: 1, layerTypes, partialAllowed: false });
+  const hasRope = modelType === 'smollm3' ? readRopeFlags(c, L) : undefined;
+  const { windows, layerTypes } = readWindows(c, modelType, L, hasRope);
+  const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: modelType === 'smollm3' ? 2000000 : 10000, defaultPartial: 1, layerTypes, partialAllowed: false });
+  const layerRope = hasRope?.map((r) => (r ? rope : null));
   // Biases, as each family's attention and MLP modules declare them.
   let qkvBias = false;
   let oBias = false;
   let mlpBias = false;
-  if (modelType === 'llama' || modelType === 'qwen3') qkvBias = oBias = c.bool('attention_bias', false);
-  if (modelType === 'llama') mlpBias = c.bool('mlp_bias', false);
+  if (modelType === 'llama' || modelType === 'qwen3' || modelType === 'smollm3') qkvBias = oBias = c.bool('attention_bias', false);
+  if (modelType === 'llama' || modelType === 'smollm3') mlpBias = c.bool('mlp_bias', false);
   if (modelType === 'qwen2') qkvBias = true;
   // (mistral and qwen2 fix their biases in the architecture; transformers reads neither key for them.)
   const qkNorm = modelType === 'qwen3';
-  const tied = c.bool('tie_word_embeddings', false);
+  const tied = c.bool('tie_word_embeddings', modelType === 'smollm3');
   // Name the config key when it and the weights disagree (rather than only the tensor).
   const q0 = ck.tensors.get('model.layers.0.self_attn.q_proj.weight');
   if (q0 && q0.shape[0] !== H * hd) {
@@ -120,7 +153,7 @@ export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
     dims: {
       arch: 'llama', modelType, layers: L, heads: H, kvHeads: KV, hiddenSize: D, headDim: hd, intermediateSize: I,
       vocabSize: V, maxPositions: P, norm: 'rmsnorm', normEps: eps, act, gatedMlp: true, positions: 'rope',
-      rotaryDim, rope, parallelResidual: false, tiedEmbeddings: tied, attnScale: new Array<number>(L).fill(1 / Math.sqrt(hd)),
+      rotaryDim, rope, layerRope, parallelResidual: false, tiedEmbeddings: tied, attnScale: new Array<number>(L).fill(1 / Math.sqrt(hd)),
       slidingWindow: windows, qkNorm,
     },
     embed,

@@ -23,6 +23,20 @@ export interface RopeContext {
   legacyThetaKey?: string;
   /** false where the family rotates the whole head whatever partial_rotary_factor says (transformers' Llama fails on it) */
   partialAllowed?: boolean;
+  /** the rope types the family accepts (default: every type here) */
+  types?: readonly string[];
+  /** legacy type names the family's config maps to a type (Phi-3: su, yarn -> longrope) */
+  typeAliases?: Readonly<Record<string, string>>;
+  /**
+   * Phi-3's longrope: the config class always has a top-level original_max_position_embeddings (this
+   * default when absent) and transformers then takes factor = max_position_embeddings / it.
+   */
+  longropeOriginalDefault?: number;
+  /**
+   * Read the entry of this layer type from a per-layer-type rope_parameters object, whatever the other
+   * entries say (families whose layer types have their own RoPE: Gemma 3). Without it the entries must agree.
+   */
+  layerType?: string;
 }
 
 /** Keys each rope_type reads (besides rope_type/type, rope_theta and partial_rotary_factor). */
@@ -47,6 +61,11 @@ function reciprocal(a: Float32Array): Float32Array {
   return a.map((x) => f(1 / x));
 }
 
+/** Plain RoPE (rope_type default) with this base over `dim` rotary dims, as transformers computes it. */
+export function defaultRope(base: number, dim: number): RopeSpec {
+  return { type: 'default', invFreq: reciprocal(powers(base, dim)), attentionFactor: 1 };
+}
+
 /** Reads the rotary settings; returns the rotary dim and the RopeSpec. */
 export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number; rope: RopeSpec } {
   let r: ConfigReader;
@@ -59,7 +78,11 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
     }
     const values = Object.values(params);
     const perType = values.length > 0 && values.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
-    if (perType) {
+    if (perType && ctx.layerType !== undefined) {
+      if (!Object.prototype.hasOwnProperty.call(params, ctx.layerType)) c.fail(`"rope_parameters" has no entry for layer type "${ctx.layerType}"`);
+      ropeObj = params[ctx.layerType] as Record<string, unknown>;
+      r = c.nested(`rope_parameters.${ctx.layerType}`, ropeObj);
+    } else if (perType) {
       if (!ctx.layerTypes) c.fail('"rope_parameters" holds one entry per layer type, but this family has no layer types; write a single rope_parameters object');
       const used = [...new Set(ctx.layerTypes)];
       for (const t of used) if (!Object.prototype.hasOwnProperty.call(params, t)) c.fail(`"rope_parameters" has no entry for layer type "${t}"`);
@@ -97,10 +120,13 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
   const dim = Math.floor(ctx.headDim * partial);
   if (dim < 2 || dim % 2 !== 0) c.fail(`partial_rotary_factor ${partial} gives a rotary dimension of ${dim} for head_dim ${ctx.headDim}; it must be even and at least 2`);
 
-  const type = r.str('rope_type', r.str('type', 'default'));
-  if (r.has('rope_type') && r.has('type') && r.str('type', '') !== type) c.fail(`"${r.name('rope_type')}" and "${r.name('type')}" disagree`);
-  if (!Object.prototype.hasOwnProperty.call(TYPE_KEYS, type)) {
-    c.fail(`${r.name('rope_type')} "${type}" is not supported (supported: ${Object.keys(TYPE_KEYS).join(', ')})`);
+  const written = r.str('rope_type', r.str('type', 'default'));
+  if (r.has('rope_type') && r.has('type') && r.str('type', '') !== written) c.fail(`"${r.name('rope_type')}" and "${r.name('type')}" disagree`);
+  const aliases = ctx.typeAliases ?? {};
+  const type = Object.prototype.hasOwnProperty.call(aliases, written) ? aliases[written]! : written;
+  const allowed = ctx.types ?? Object.keys(TYPE_KEYS);
+  if (!Object.prototype.hasOwnProperty.call(TYPE_KEYS, type) || !allowed.includes(type)) {
+    c.fail(`${r.name('rope_type')} "${written}" is not supported for this model_type (supported: ${allowed.join(', ')})`);
   }
   const known = new Set([...COMMON_KEYS, ...TYPE_KEYS[type]!]);
   for (const k of Object.keys(ropeObj)) {
@@ -183,8 +209,18 @@ export function readRope(c: ConfigReader, ctx: RopeContext): { rotaryDim: number
       return { rotaryDim: dim, rope: { type, invFreq: out, attentionFactor } };
     }
     case 'longrope': {
-      const orig = r.has('original_max_position_embeddings') ? origMax(P) : c.int('original_max_position_embeddings', P);
-      const factor = r.has('factor') ? r.num('factor', 1, { above: 0 }) : P / orig;
+      let orig: number;
+      let factor: number;
+      if (ctx.longropeOriginalDefault !== undefined) {
+        // Phi-3: the top-level original length decides, and factor = max_position_embeddings / original.
+        orig = c.int('original_max_position_embeddings', ctx.longropeOriginalDefault);
+        if (r.has('original_max_position_embeddings') && origMax(orig) !== orig) c.fail(`"${r.name('original_max_position_embeddings')}" differs from the top-level "original_max_position_embeddings", which this family uses; keep one`);
+        factor = P / orig;
+        if (r.has('factor') && r.num('factor', factor, { above: 0 }) !== factor) c.fail(`"${r.name('factor')}" differs from max_position_embeddings / original_max_position_embeddings (${factor}), which this family uses; remove it`);
+      } else {
+        orig = r.has('original_max_position_embeddings') ? origMax(P) : c.int('original_max_position_embeddings', P);
+        factor = r.has('factor') ? r.num('factor', 1, { above: 0 }) : P / orig;
+      }
       const attentionFactor = r.has('attention_factor')
         ? r.num('attention_factor', 1, { above: 0 })
         : factor <= 1

@@ -7,7 +7,7 @@
 //          (softmax output incl. bias, before head_scale) and head_metrics [L, H, M] (METRIC_ORDER:
 //          entropy, sink, prevToken, selfAttn, induction, duplicateToken; NaN where undefined).
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
-import type { LazyTensor, ModelSpec } from '../spec';
+import type { LazyTensor, ModelSpec, RopeSpec } from '../spec';
 import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
 
 export interface GraphOptions {
@@ -39,10 +39,14 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
   spec.layers.forEach((lw, l) => {
     const p = `layers.${l}.`;
     const add = (n: string, t: LazyTensor | undefined) => t && out.push([p + n, t]);
-    add('ln1.weight', lw.ln1.weight);
-    add('ln1.bias', lw.ln1.bias);
-    add('ln2.weight', lw.ln2.weight);
-    add('ln2.bias', lw.ln2.bias);
+    add('ln1.weight', lw.ln1?.weight);
+    add('ln1.bias', lw.ln1?.bias);
+    add('ln2.weight', lw.ln2?.weight);
+    add('ln2.bias', lw.ln2?.bias);
+    add('post_attn_norm.weight', lw.postAttnNorm?.weight);
+    add('post_attn_norm.bias', lw.postAttnNorm?.bias);
+    add('post_mlp_norm.weight', lw.postMlpNorm?.weight);
+    add('post_mlp_norm.bias', lw.postMlpNorm?.bias);
     add('qkv.weight', lw.qkvWeight);
     add('qkv.bias', lw.qkvBias);
     add('o.weight', lw.oWeight);
@@ -63,6 +67,11 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
   return out;
 }
 
+/** tanh(t / cap)·cap (Gemma 2's soft-capping of attention scores and logits). */
+function softcap(g: GraphBuilder, t: string, cap: number): string {
+  return g.op('Mul', [g.op('Tanh', [g.op('Div', [t, g.f32([cap], [])])]), g.f32([cap], [])], {}, 'softcap');
+}
+
 /** The head graph: final_hidden [T, D] (normalised) -> logits [1, T, V]. */
 function buildHeadGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string): Uint8Array {
   const g = new GraphBuilder(externalFile);
@@ -70,6 +79,7 @@ function buildHeadGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externa
   const hidden = g.input('final_hidden', 'float', ['T', spec.dims.hiddenSize]);
   let y = g.op('MatMul', [hidden, W('lm_head')]);
   if (refs.has('lm_head.bias')) y = g.op('Add', [y, W('lm_head.bias')]);
+  if (spec.dims.finalSoftcap) y = softcap(g, y, spec.dims.finalSoftcap);
   g.op('Reshape', [y, g.i64([1, -1, spec.dims.vocabSize])], {}, 'logits', 'logits');
   g.output('logits', 'float', [1, 'T', spec.dims.vocabSize]);
   return g.encode('attnscope_head', `AttnScope head graph for ${spec.dims.modelType}`);
@@ -110,6 +120,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   const posF = g.op('Cast', [pos], { to: attr.i(1) });
 
   let x = g.op('Gather', [W('embed'), ids], { axis: attr.i(0) }, 'embed_tokens');
+  if (d.embedScale !== undefined) x = g.op('Mul', [x, g.f32([d.embedScale], [])], {}, 'embed_scale');
   if (spec.posEmbed) x = g.op('Add', [x, g.op('Gather', [W('pos_embed'), pos], { axis: attr.i(0) }, 'embed_positions')]);
 
   // Causal (and sliding-window) additive masks [T, K], one per distinct window, shared by the layers using it.
@@ -138,27 +149,30 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   // ROPE_INIT_FUNCTIONS do) except where it depends on the sequence length, which transformers
   // measures as the last position + 1 (here `end`): the graph picks or computes it from `end`, so
   // one graph serves every length (and a KV-cache step uses the length so far, as HF does).
-  let cos = '';
-  let sin = '';
+  // One table per distinct RopeSpec (Gemma 3's local and global layers differ), shared by its layers.
   const rot = d.rotaryDim;
-  if (d.positions === 'rope') {
-    const rs = d.rope;
+  const tables = new Map<RopeSpec, [string, string]>();
+  const tableFor = (rs: RopeSpec | undefined): [string, string] => {
     if (!rs || rs.invFreq.length !== rot / 2) throw new Error('internal: rope positions without a matching RopeSpec');
-    [cos, sin] = g.within('rotary_emb', () => {
-      let inv = g.inlineF32('/model/constants/inv_freq', rs.invFreq, [1, rot / 2]);
+    const have = tables.get(rs);
+    if (have) return have;
+    const n = tables.size;
+    const cname = (base: string) => (n === 0 ? base : `${base}_${n}`);
+    const made = g.within(n === 0 ? 'rotary_emb' : `rotary_emb_${n}`, (): [string, string] => {
+      let inv = g.inlineF32(cname('/model/constants/inv_freq'), rs.invFreq, [1, rot / 2]);
       const by = rs.byLength;
       if (by) {
         const longer = g.op('Greater', [end, g.i64([by.originalMax], [])]);
         let other: string;
         if (by.kind === 'longrope') {
-          other = g.inlineF32('/model/constants/inv_freq_long', by.longInvFreq, [1, rot / 2]);
+          other = g.inlineF32(cname('/model/constants/inv_freq_long'), by.longInvFreq, [1, rot / 2]);
         } else {
           // base·((factor·seqLen/originalMax) − (factor − 1))^(dim/(dim−2)), then 1/base^(2i/dim), in float32.
           const seq = g.op('Cast', [end], { to: attr.i(1) });
           const ratio = g.op('Sub', [g.op('Div', [g.op('Mul', [seq, g.f32([by.factor], [])]), g.f32([by.originalMax], [])]), g.f32([by.factor - 1], [])]);
           const base = g.op('Mul', [g.f32([by.base], []), g.op('Pow', [ratio, g.f32([rot / (rot - 2)], [])])]);
           const expo = new Float32Array(rot / 2).map((_, i) => Math.fround((2 * i) / rot));
-          other = g.op('Reciprocal', [g.op('Pow', [base, g.inlineF32('/model/constants/inv_freq_exponents', expo, [1, rot / 2])])]);
+          other = g.op('Reciprocal', [g.op('Pow', [base, g.inlineF32(cname('/model/constants/inv_freq_exponents'), expo, [1, rot / 2])])]);
         }
         inv = g.op('Where', [longer, other, inv]);
       }
@@ -172,8 +186,10 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
       }
       return [c, s];
     });
-  }
-  const rope = (t: string): string => {
+    tables.set(rs, made);
+    return made;
+  };
+  const rope = (t: string, [cos, sin]: [string, string]): string => {
     // t: [heads, T, hd]; rotate_half over the first `rot` dims.
     const [rotPart, pass] = rot < hd ? g.opN('Split', [t, g.i64([rot, hd - rot])], 2, { axis: attr.i(2) }) : [t, ''];
     const [x1, x2] = g.opN('Split', [rotPart!, g.i64([rot / 2, rot / 2])], 2, { axis: attr.i(2) });
@@ -250,10 +266,15 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   for (let l = 0; l < L; l++) {
     g.within(`layers.${l}`, () => {
       const p = `layers.${l}.`;
-      const h1 = g.within('input_layernorm', () => norm(x, p + 'ln1'));
+      const h1 = has(p + 'ln1.weight') ? g.within('input_layernorm', () => norm(x, p + 'ln1')) : x;
       const attnOut = g.within('attn', () => {
         const qkv = linear(h1, p + 'qkv.weight', p + 'qkv.bias');
-        const [q0, k0, v0] = g.opN('Split', [qkv, g.i64([H * hd, KV * hd, KV * hd])], 3, { axis: attr.i(1) });
+        let [q0, k0, v0] = g.opN('Split', [qkv, g.i64([H * hd, KV * hd, KV * hd])], 3, { axis: attr.i(1) });
+        if (d.qkNormFull) {
+          // OLMo 2: RMSNorm over the whole q and k projections, before the head split and RoPE.
+          q0 = g.within('q_norm', () => norm(q0!, p + 'q_norm'));
+          k0 = g.within('k_norm', () => norm(k0!, p + 'k_norm'));
+        }
         const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.i64([-1, n, hd])])], { perm: attr.ints([1, 0, 2]) });
         let q = heads(q0!, H);
         let k = heads(k0!, KV);
@@ -263,9 +284,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           q = g.within('q_norm', () => norm(q, p + 'q_norm'));
           k = g.within('k_norm', () => norm(k, p + 'k_norm'));
         }
-        if (d.positions === 'rope') {
-          q = rope(q);
-          k = rope(k);
+        const layerRope = d.layerRope ? d.layerRope[l] : d.rope;
+        if (d.positions === 'rope' && layerRope !== null) {
+          const table = tableFor(layerRope);
+          q = rope(q, table);
+          k = rope(k, table);
         }
         if (opts.cache) {
           // Keys are cached after RoPE, as HF does; present = past ++ new.
@@ -281,7 +304,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           v = rep(v);
         }
         q = g.op('Mul', [q, g.f32([d.attnScale[l]!], [])]);
-        const qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
+        let qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
+        // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
+        if (d.attnSoftcap) qk = softcap(g, qk, d.attnSoftcap);
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
         const raw = g.op('Add', [qk, bias], {}, 'steer_bias');
         const masked = g.op('Add', [raw, maskFor(d.slidingWindow[l]!)], {}, 'causal_mask');
@@ -294,22 +319,25 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
         ctx = g.op('Mul', [ctx, scale], {}, 'head_scale');
         ctx = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([1, 0, 2]) }), g.i64([-1, H * hd])]);
-        return linear(ctx, p + 'o.weight', p + 'o.bias');
+        const out = linear(ctx, p + 'o.weight', p + 'o.bias');
+        return has(p + 'post_attn_norm.weight') ? g.within('post_attention_layernorm', () => norm(out, p + 'post_attn_norm')) : out;
       });
-      const mlp = (input: string) =>
-        g.within('mlp', () => {
+      const mlp = (input: string) => {
+        const out = g.within('mlp', () => {
           if (d.gatedMlp) {
             const gate = act(linear(input, p + 'gate.weight', p + 'gate.bias'));
             return linear(g.op('Mul', [gate, linear(input, p + 'up.weight', p + 'up.bias')]), p + 'down.weight', p + 'down.bias');
           }
           return linear(act(linear(input, p + 'up.weight', p + 'up.bias')), p + 'down.weight', p + 'down.bias');
         });
+        return has(p + 'post_mlp_norm.weight') ? g.within('post_feedforward_layernorm', () => norm(out, p + 'post_mlp_norm')) : out;
+      };
       if (d.parallelResidual) {
-        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        const h2 = has(p + 'ln2.weight') ? g.within('post_attention_layernorm', () => norm(x, p + 'ln2')) : x;
         x = g.op('Add', [g.op('Add', [x, attnOut]), mlp(h2)]);
       } else {
         x = g.op('Add', [x, attnOut]);
-        const h2 = g.within('post_attention_layernorm', () => norm(x, p + 'ln2'));
+        const h2 = has(p + 'ln2.weight') ? g.within('post_attention_layernorm', () => norm(x, p + 'ln2')) : x;
         x = g.op('Add', [x, mlp(h2)]);
       }
     });
@@ -327,7 +355,8 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     const last = opts.allLogits ? x : g.op('Gather', [x, g.op('Sub', [tScalar, g.i64([1], [])])], { axis: attr.i(0) });
     normed = g.within('final_norm', () => norm(last, 'final_norm'));
   }
-  const logits = linear(normed, 'lm_head', 'lm_head.bias');
+  let logits = linear(normed, 'lm_head', 'lm_head.bias');
+  if (d.finalSoftcap) logits = softcap(g, logits, d.finalSoftcap);
   g.op('Reshape', [logits, g.i64([1, -1, d.vocabSize])], {}, 'logits', 'logits');
   g.output('logits', 'float', [1, opts.allLogits ? 'T' : 1, d.vocabSize]);
   if (opts.inspect) {
