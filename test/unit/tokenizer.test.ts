@@ -264,3 +264,17 @@ test('error: bad tokenizer_config.json is named', async () => {
   const dir = badDir('badconfig', good, { 'tokenizer_config.json': '{oops' });
   await expectTokError(dir, path.join(dir, 'tokenizer_config.json'), 'not valid JSON');
 });
+
+test('post-processor: a template naming an undefined special token is refused before the binding aborts on it', async () => {
+  const { postProcessorProblem } = await import('../../src/engine/sources/tokenizer');
+  const real = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'models', 'default', 'tokenizer.json'), 'utf8')).post_processor;
+  assert.equal(postProcessorProblem(real, 'post_processor'), undefined, 'the default model\'s Sequence[ByteLevel, TemplateProcessing] is sound');
+  const broken = JSON.parse(JSON.stringify(real));
+  broken.processors[1].single[0].SpecialToken.id = '<bos>';
+  assert.equal(postProcessorProblem(broken, 'post_processor'), 'post_processor.processors[1].single uses the special token "<bos>", which its special_tokens do not define');
+  broken.processors[1].single[0].SpecialToken.id = '<s>';
+  broken.processors[1].special_tokens['<s>'].tokens = [];
+  assert.match(postProcessorProblem(broken, 'post_processor')!, /special_tokens\["<s>"\]\.tokens does not match its ids/);
+  assert.match(postProcessorProblem({ type: 'RobertaProcessing', sep: ['</s>', -1], cls: ['<s>', 0] }, 'pp')!, /pp\.sep is not a \[token, id\] pair/);
+  assert.equal(postProcessorProblem({ type: 'ByteLevel' }, 'pp'), undefined);
+});

@@ -95,6 +95,10 @@ export function loadTokenizerSync(dirOrFile: string): PromptTokenizer {
   if (typeof json !== 'object' || json === null || Array.isArray(json) || !('model' in json)) {
     throw new EngineError('TOKENIZER', `${file}: not a Hugging Face tokenizer.json (expected a JSON object with a "model" entry); re-download it from the model's repository`);
   }
+  // Checked here because the binding does not: a template naming a special token it does not define
+  // loads fine, then panics inside Rust on the first encode and aborts the whole process.
+  const ppProblem = postProcessorProblem((json as { post_processor?: unknown }).post_processor, 'post_processor');
+  if (ppProblem) throw new EngineError('TOKENIZER', `${file}: ${ppProblem}; re-download tokenizer.json, or re-save it with a recent transformers`);
   let tok: Tokenizer;
   try {
     tok = Tokenizer.fromString(text);
@@ -336,4 +340,59 @@ function codePointToUtf16(s: string): Int32Array {
 
 function clamp(x: number, lo: number, hi: number): number {
   return x < lo ? lo : x > hi ? hi : x;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+
+/**
+ * What is wrong with a tokenizer.json post-processor that the tokenizers binding would accept and
+ * then abort on (a TemplateProcessing piece naming a special token missing from its special_tokens
+ * map, an entry whose ids and tokens disagree, a Bert/Roberta sep or cls that is not [token, id]);
+ * undefined when it is sound or absent.
+ */
+export function postProcessorProblem(pp: unknown, where: string, depth = 0): string | undefined {
+  if (pp === undefined || pp === null) return undefined;
+  if (!isObject(pp)) return `${where} is not an object`;
+  if (depth > 8) return `${where} nests processors too deeply`;
+  const type = own(pp, 'type');
+  if (type === 'Sequence') {
+    const list = own(pp, 'processors');
+    if (!Array.isArray(list)) return `${where}.processors is not a list`;
+    for (const [i, p] of list.entries()) {
+      const problem = postProcessorProblem(p, `${where}.processors[${i}]`, depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (type === 'BertProcessing' || type === 'RobertaProcessing') {
+    for (const k of ['sep', 'cls']) {
+      const v = own(pp, k);
+      if (!(Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]) && (v[1] as number) >= 0)) return `${where}.${k} is not a [token, id] pair`;
+    }
+    return undefined;
+  }
+  if (type !== 'TemplateProcessing') return undefined;
+  const specials = own(pp, 'special_tokens');
+  if (!isObject(specials)) return `${where}.special_tokens is not an object`;
+  for (const [name, entry] of Object.entries(specials)) {
+    if (!isObject(entry)) return `${where}.special_tokens["${name}"] is not an object`;
+    const ids = own(entry, 'ids');
+    const tokens = own(entry, 'tokens');
+    if (!Array.isArray(ids) || !ids.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) return `${where}.special_tokens["${name}"].ids is not a list of token ids`;
+    if (!Array.isArray(tokens) || tokens.length !== ids.length || !tokens.every((x) => typeof x === 'string')) return `${where}.special_tokens["${name}"].tokens does not match its ids`;
+  }
+  for (const part of ['single', 'pair']) {
+    const seq = own(pp, part);
+    if (seq === undefined) continue;
+    if (!Array.isArray(seq)) return `${where}.${part} is not a list`;
+    for (const piece of seq) {
+      const st = isObject(piece) ? own(piece, 'SpecialToken') : undefined;
+      if (st === undefined) continue;
+      const id = isObject(st) ? own(st, 'id') : undefined;
+      if (typeof id !== 'string') return `${where}.${part}: a SpecialToken has no id`;
+      if (own(specials, id) === undefined) return `${where}.${part} uses the special token "${id.slice(0, 40)}", which its special_tokens do not define`;
+    }
+  }
+  return undefined;
 }
