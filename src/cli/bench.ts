@@ -3,7 +3,7 @@ import { EngineError } from '../engine/errors';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { EngineHost } from '../engine/worker/engineHost';
-import { mulberry32 } from '../engine/generate';
+import { mulberry32 } from '../shared/random';
 import { loadTokenizer, type PromptTokenizer } from '../engine/sources/tokenizer';
 import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../shared/overlay';
 

@@ -7,6 +7,7 @@ import type { KvCache, Model } from './model';
 import { attnBiasFor, headScaleFor, softmax, steeredHeads, tokenNote, type Interventions } from './run';
 import { checkTokenIds, type PromptToken } from './sources/tokenizer';
 import { checkFiniteRun, firstNonFinite } from './finiteCheck';
+import { mulberry32 } from '../shared/random';
 
 export interface GenerateRequest {
   prompt: string;
@@ -36,16 +37,6 @@ export interface GenerateResult {
   timings: { prefillMs: number; decodeMs: number; perTokenMs: number };
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick(probs: Float64Array, logits: Float32Array, temperature: number, rand: () => number): number {
   if (temperature <= 0) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { duplicateMatches, headMetricsFromProbs, inductionMatches, metricNames, type HeadMetrics } from '../reference/metrics';
+import { mulberry32 } from '../../src/shared/random';
 
 function close(actual: number | null, expected: number | null, tol: number, what: string): void {
   if (expected === null) {
@@ -127,16 +128,6 @@ test('bad shapes throw RangeError', () => {
 
 // ---- against a naive implementation of the definitions ----
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function naive(p: ArrayLike<number>, heads: number, T: number, ids: number[], offset: number): HeadMetrics[] {
   const out: HeadMetrics[] = [];

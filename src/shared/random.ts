@@ -1,0 +1,13 @@
+// mulberry32: a tiny seeded PRNG, uniform in [0, 1). The generation sampler, the benchmark's
+// synthetic prompts and every seeded test fixture use this one definition, so a seed means the same
+// sequence everywhere.
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
