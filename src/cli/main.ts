@@ -19,6 +19,8 @@ import { cacheMaxBytes, cacheUsage, clearCache, defaultCacheRoot, formatBytes } 
 import { detectBinaryBytes } from '../engine/sources/promptText';
 import { ABLATION_METRICS, ablateHeads, isAblationMetric } from '../engine/analysis/ablation';
 import { rolloutLast } from '../engine/analysis/rollout';
+import { logitLens } from '../engine/analysis/lens';
+import { patchHeads } from '../engine/analysis/patching';
 import { formatProgress, resolveModelSource, type SourceProgress } from '../engine/sources/hub';
 
 // --save writes a full run (format 2 with every position's logits and every head's patterns, as
@@ -30,6 +32,14 @@ const USAGE = `usage:
                     [--top K] [--device auto|cpu|cuda] [--save <run.attnrun> [--slim]] [--rollout] [--allow-binary]
   attnscope ablate <promptFile> [--model <dir|org/name[@rev]>] [--metric logprob|loss|kl] [--target-id N] [--json <out>]
                     [--device auto|cpu|cuda] [--allow-binary]
+  attnscope lens <promptFile> [--model <dir|org/name[@rev]>] [--position Q] [--top K] [--watch ID,...] [--json <out>]
+                    [--device auto|cpu|cuda] [--allow-binary]
+                    logit lens: the top-K next tokens at position Q (default: the last) read from the residual
+                    stream after each block (layer 0 = the embeddings, the last layer = the model's prediction)
+  attnscope patch <cleanPromptFile> <corruptPromptFile> [--model <dir|org/name[@rev]>] [--target-id N] [--json <out>]
+                    [--device auto|cpu|cuda] [--allow-binary]
+                    activation patching: each head's output from the clean run patched into the corrupt run (same
+                    token count); value = log p(target) at the last position, effect = (value − corrupt) / (clean − corrupt)
   attnscope compare <a.attnrun> <b.attnrun> [--json <out>] [--top K]
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir|org/name[@rev]>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
@@ -259,6 +269,96 @@ async function ablateCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A token id flag: a non-negative integer (checked against the vocabulary once the model is open). */
+function parseTokenId(s: string, flag: string): number {
+  const n = Number(s);
+  if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(n)) throw new EngineError('BAD_ARGUMENT', `${flag}: "${s}" must be a token id (a non-negative integer)`);
+  return n;
+}
+
+function checkTokenIdFlag(model: Model, id: number, flag: string): void {
+  if (id >= model.dims.vocabSize) throw new EngineError('BAD_ARGUMENT', `${flag}: ${id} is not in the vocabulary (0..${model.dims.vocabSize - 1})`);
+}
+
+/** `attnscope lens`: the logit lens at one position (src/engine/analysis/lens.ts). */
+async function lensCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { model: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, position: { type: 'string' }, top: { type: 'string' }, watch: { type: 'string' }, 'allow-binary': { type: 'boolean' } },
+  });
+  if (positionals.length !== 1) throw new EngineError('BAD_ARGUMENT', `lens takes exactly one prompt file (got ${positionals.length}); run "attnscope --help"`);
+  const device = parseDevice(values.device);
+  const topK = values.top === undefined ? 10 : parsePositiveInt(values.top, '--top');
+  let position: number | undefined;
+  if (values.position !== undefined) {
+    position = Number(values.position);
+    if (!/^\s*\d+\s*$/.test(values.position) || !Number.isSafeInteger(position)) throw new EngineError('BAD_ARGUMENT', `--position: "${values.position}" must be a token position (a non-negative integer)`);
+  }
+  const watch = values.watch === undefined ? [] : values.watch.split(',').map((w) => parseTokenId(w, '--watch'));
+  const prompt = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
+  const model = await Model.open(await resolveModel(values.model), { device });
+  try {
+    for (const id of watch) checkTokenIdFlag(model, id, '--watch');
+    if (position !== undefined) {
+      const T = Math.min((await model.tokenizer.encode(prompt)).length, model.dims.maxPositions);
+      if (position >= T) throw new EngineError('BAD_ARGUMENT', `--position: ${position} is past the last token; the prompt has ${T} tokens (positions 0..${T - 1})`);
+    }
+    const r = await logitLens(model, { prompt, position, topK, watch }, (w) => process.stderr.write(`attnscope: warning: ${w}\n`));
+    const f = (v: number) => Number(v.toPrecision(8));
+    write(values.json, JSON.stringify({
+      position: r.position,
+      token: r.tokens[r.position]!.text,
+      layers: r.layers.map((l) => ({
+        layer: l.layer,
+        top: l.top.map((t) => ({ id: t.id, text: t.text, prob: f(t.prob) })),
+        ...(watch.length ? { watched: l.watched.map((w) => ({ id: w.id, text: w.text, prob: f(w.prob), logprob: f(w.logprob), logit: f(w.logit), rank: w.rank })) } : {}),
+      })),
+      tokens: r.tokens.length,
+      device: model.device,
+      timings: { loadMs: Math.round(model.loadMs * 10) / 10, runMs: Math.round(r.timings.runMs * 10) / 10 },
+    }));
+  } finally {
+    await model.release();
+  }
+  return 0;
+}
+
+/** `attnscope patch`: per-head activation patching from a clean into a corrupt prompt (src/engine/analysis/patching.ts). */
+async function patchCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { model: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, 'target-id': { type: 'string' }, 'allow-binary': { type: 'boolean' } },
+  });
+  if (positionals.length !== 2) throw new EngineError('BAD_ARGUMENT', `patch takes a clean and a corrupt prompt file (got ${positionals.length} files); run "attnscope --help"`);
+  const device = parseDevice(values.device);
+  const targetId = values['target-id'] === undefined ? undefined : parseTokenId(values['target-id'], '--target-id');
+  const clean = readPrompt(positionals[0]!, values['allow-binary'] ?? false);
+  const corrupt = readPrompt(positionals[1]!, values['allow-binary'] ?? false);
+  const model = await Model.open(await resolveModel(values.model), { device });
+  try {
+    if (targetId !== undefined) checkTokenIdFlag(model, targetId, '--target-id');
+    const r = await patchHeads(model, { clean, corrupt, targetId }, { onWarning: (w) => process.stderr.write(`attnscope: warning: ${w}\n`) });
+    const f = (v: number) => Number(v.toPrecision(8));
+    write(values.json, JSON.stringify({
+      clean: f(r.clean),
+      corrupt: f(r.corrupt),
+      targetId: r.targetId,
+      targetText: r.targetText,
+      heads: r.heads.map((h) => ({ layer: h.layer, head: h.head, value: f(h.value), effect: h.effect === null ? null : f(h.effect) })),
+      tokens: r.cleanTokens.length,
+      device: model.device,
+      timings: { loadMs: Math.round(model.loadMs * 10) / 10, runMs: Math.round(r.timings.runMs * 10) / 10 },
+    }));
+  } finally {
+    await model.release();
+  }
+  return 0;
+}
+
 async function generateCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -427,6 +527,10 @@ export async function main(argv: string[]): Promise<number> {
         return cacheCmd(rest);
       case 'ablate':
         return await ablateCmd(rest);
+      case 'lens':
+        return await lensCmd(rest);
+      case 'patch':
+        return await patchCmd(rest);
       case 'gpu':
         return await gpuCmd(rest);
       case undefined:
@@ -436,7 +540,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + '\n');
         return cmd === undefined ? 2 : 0;
       default:
-        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, ablate, bench, cache, gpu`);
+        throw new EngineError('BAD_ARGUMENT', `unknown command "${cmd}"; commands: inspect, generate, compare, ablate, lens, patch, bench, cache, gpu`);
     }
   } catch (e) {
     if (isEngineError(e)) {

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
 import { EngineError, oneLine } from './errors';
-import { METRIC_ORDER, type GraphOptions } from './graph/inspectionGraph';
+import { METRIC_ORDER, zOutput, type GraphOptions } from './graph/inspectionGraph';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
@@ -49,6 +49,30 @@ export interface ForwardOutputs {
   metrics?: Float32Array;
   /** [T, D] final normalised hidden states (inspection runs without allLogits) */
   hidden?: Float32Array;
+  /** [L+1, P, D] the residual stream at the requested positions entering each block and after the last (lens runs) */
+  resid?: Float32Array;
+  /** [L+1, P, D] `resid` through the final norm: headLogits' input (lens runs) */
+  residNormed?: Float32Array;
+  /** [L, T, H·hd] every head's output z before head_scale and before any patch (runs with `z`) */
+  z?: Float32Array;
+}
+
+/** Activation patching: z' = mask·z_patch + (1 − mask)·z for every layer, position and head. */
+export interface HeadPatch {
+  /** [L, T, H·hd] the replacement z (e.g. ForwardOutputs.z of another run of the same length) */
+  z: Float32Array;
+  /** [L, H] 1: the head's z is the patch's, 0: its own */
+  mask: Float32Array;
+}
+
+/** What a plain (not inspection) run can also do; each picks a variant graph of the plain graph. */
+export interface ForwardExtras {
+  /** logit lens: the residual stream at these positions (lens graph) */
+  resid?: number[];
+  /** fetch every head's z (patch graph) */
+  z?: boolean;
+  /** replace heads' z (patch graph) */
+  patch?: HeadPatch;
 }
 
 /** Keys (after RoPE) and values of the positions seen so far: per layer [kvHeads, length, headDim]. */
@@ -112,7 +136,7 @@ export class Model {
   }
 
   private session(g: GraphOptions): Promise<ort.InferenceSession> {
-    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}`;
+    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
       s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
@@ -127,14 +151,17 @@ export class Model {
   }
 
   /** Runs the model. `layers` lists the layers whose attention patterns to fetch. */
-  async forward(inp: ForwardInputs, opts: { inspect: boolean; allLogits?: boolean; layers?: number[] }): Promise<ForwardOutputs> {
+  async forward(inp: ForwardInputs, opts: { inspect: boolean; allLogits?: boolean; layers?: number[] } & ForwardExtras): Promise<ForwardOutputs> {
     const { layers: L, heads: H } = this.dims;
     const T = inp.ids.length;
     if (T === 0) throw new EngineError('PROMPT', 'the prompt has no tokens');
     if (inp.headScale.length !== L * H) throw new Error('internal: head_scale size');
     if (inp.attnBias.length !== L * H * T) throw new Error('internal: attn_bias size');
-    const session = await this.session({ inspect: opts.inspect, allLogits: opts.allLogits ?? false });
-    const feeds = {
+    const lens = opts.resid !== undefined;
+    const patch = opts.z === true || opts.patch !== undefined;
+    if ((lens || patch) && (opts.inspect || opts.allLogits || (lens && patch))) throw new Error('internal: lens and patch runs are plain runs, one at a time');
+    const session = await this.session({ inspect: opts.inspect, allLogits: opts.allLogits ?? false, ...(lens ? { lens } : {}), ...(patch ? { patch } : {}) });
+    const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inp.ids, (v) => BigInt(v)), [1, T]),
       head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
       attn_bias: new ort.Tensor('float32', inp.attnBias, [L, H, T]),
@@ -149,11 +176,32 @@ export class Model {
       if (!opts.allLogits) fetch['final_hidden'] = new ort.Tensor('float32', new Float32Array(T * this.dims.hiddenSize), [T, this.dims.hiddenSize]);
       for (const l of opts.layers ?? []) fetch[`blocks.${l}.attn.pattern`] = new ort.Tensor('float32', new Float32Array(H * T * T), [H, T, T]);
     }
+    const D = this.dims.hiddenSize;
+    const hd = this.dims.headDim;
+    if (lens) {
+      const P = opts.resid!.length;
+      if (P === 0 || opts.resid!.some((q) => !Number.isInteger(q) || q < 0 || q >= T)) throw new Error('internal: lens positions');
+      feeds['resid_positions'] = new ort.Tensor('int64', BigInt64Array.from(opts.resid!, (v) => BigInt(v)), [P]);
+      fetch['resid_stream'] = new ort.Tensor('float32', new Float32Array((L + 1) * P * D), [L + 1, P, D]);
+      fetch['resid_normed'] = new ort.Tensor('float32', new Float32Array((L + 1) * P * D), [L + 1, P, D]);
+    }
+    if (patch) {
+      const p = opts.patch;
+      if (p && (p.z.length !== L * T * H * hd || p.mask.length !== L * H)) throw new Error('internal: head patch size');
+      feeds['head_patch'] = new ort.Tensor('float32', p?.z ?? new Float32Array(L * T * H * hd), [L, T, H * hd]);
+      feeds['patch_mask'] = new ort.Tensor('float32', p?.mask ?? new Float32Array(L * H), [L, H]);
+      if (opts.z) for (let l = 0; l < L; l++) fetch[zOutput(l)] = new ort.Tensor('float32', new Float32Array(T * H * hd), [T, H, hd]);
+    }
     let out: ort.InferenceSession.OnnxValueMapType;
     try {
       out = await session.run(feeds, fetch);
     } catch (e) {
       throw new EngineError('RUNTIME', `onnxruntime failed while running ${this.dir} on ${T} tokens (${(e as Error).message.split('\n')[0]})`);
+    }
+    let z: Float32Array | undefined;
+    if (opts.z) {
+      z = new Float32Array(L * T * H * hd);
+      for (let l = 0; l < L; l++) z.set(out[zOutput(l)]!.data as Float32Array, l * T * H * hd);
     }
     const patterns = new Map<number, Float32Array>();
     for (const l of opts.inspect ? (opts.layers ?? []) : []) patterns.set(l, out[`blocks.${l}.attn.pattern`]!.data as Float32Array);
@@ -162,6 +210,8 @@ export class Model {
       patterns,
       metrics: opts.inspect ? (out['head_metrics']!.data as Float32Array) : undefined,
       hidden: opts.inspect && !opts.allLogits ? (out['final_hidden']!.data as Float32Array) : undefined,
+      ...(lens ? { resid: out['resid_stream']!.data as Float32Array, residNormed: out['resid_normed']!.data as Float32Array } : {}),
+      ...(z ? { z } : {}),
     };
   }
 

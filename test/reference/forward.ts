@@ -60,6 +60,19 @@ export interface ReferenceOptions {
   headScale?: number[][];
   /** [layer][head][keyPosition]: additive pre-softmax bias (on the scaled scores), applied to every query row. */
   bias?: number[][][];
+  /** Observe or replace activations (logit lens, activation patching). */
+  hooks?: ReferenceHooks;
+}
+
+/**
+ * Hooks at TransformerLens' points: `resid` sees the residual stream [T][D] entering block
+ * `layer` (layer 0: the embeddings, position embeddings included; layer L: after the last block,
+ * before the final norm); `z` sees a layer's head outputs z [T][H·headDim] (softmax(scores)·V of
+ * each head, before `headScale` and the output projection) and may return a replacement.
+ */
+export interface ReferenceHooks {
+  resid?(layer: number, x: Float64Array[]): void;
+  z?(layer: number, z: Float64Array[]): Float64Array[] | void;
 }
 
 export interface ReferenceResult {
@@ -364,7 +377,6 @@ function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
   for (let h = 0; h < nHeads; h++) {
     const g = Math.floor(h / group);
     const bias = a.opts.bias?.[a.layer]?.[h];
-    const hs = a.opts.headScale?.[a.layer]?.[h] ?? 1;
     const P = new Float64Array(T * T);
     for (let i = 0; i < T; i++) {
       const s = new Float64Array(i + 1);
@@ -387,12 +399,22 @@ function attention(a: AttnIn): { out: Vecs; probs: Float64Array[] } {
       for (let d = 0; d < hd; d++) {
         let acc = 0;
         for (let j = 0; j <= i; j++) acc += P[i * T + j] * a.v[j][g * hd + d];
-        out[i][h * hd + d] = acc * hs;
+        out[i][h * hd + d] = acc;
       }
     }
     probs.push(P);
   }
-  return { out, probs };
+  // z (hooked, perhaps replaced), then each head scaled by its headScale.
+  const z = a.opts.hooks?.z?.(a.layer, out) ?? out;
+  const scaled = z.map((zi) => {
+    const o = Float64Array.from(zi);
+    for (let h = 0; h < nHeads; h++) {
+      const hs = a.opts.headScale?.[a.layer]?.[h] ?? 1;
+      for (let d = 0; d < hd; d++) o[h * hd + d] *= hs;
+    }
+    return o;
+  });
+  return { out: scaled, probs };
 }
 
 // ---------------------------------------------------------------- families
@@ -415,6 +437,7 @@ function gpt2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
   });
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `${p}h.${l}.`;
     const h1 = layerNorm(x, need(t, b + 'ln_1.weight'), t.get(b + 'ln_1.bias'), eps);
     const qkv = conv1d(h1, need(t, b + 'attn.c_attn.weight'), t.get(b + 'attn.c_attn.bias'));
@@ -432,6 +455,7 @@ function gpt2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
     const m = mapVecs(conv1d(h2, need(t, b + 'mlp.c_fc.weight'), t.get(b + 'mlp.c_fc.bias')), act);
     x = add(x, conv1d(m, need(t, b + 'mlp.c_proj.weight'), t.get(b + 'mlp.c_proj.bias')));
   }
+  opts.hooks?.resid?.(L, x);
   x = layerNorm(x, need(t, `${p}ln_f.weight`), t.get(`${p}ln_f.bias`), eps);
   const untied = cfg.tie_word_embeddings === false && t.has('lm_head.weight');
   return { logits: unembed(x, untied ? need(t, 'lm_head.weight') : wte), attn };
@@ -450,6 +474,7 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   let x: Vecs = ids.map((id) => row(emb, id));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `model.layers.${l}.`;
     const h1 = rmsNorm(x, need(t, b + 'input_layernorm.weight'), eps);
     const proj = (n: string) => linear(h1, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
@@ -482,6 +507,7 @@ function llamaForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     const m = gate.map((g, i) => g.map((gv, j) => act(gv) * up[i][j]));
     x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight'), t.get(b + 'mlp.down_proj.bias')));
   }
+  opts.hooks?.resid?.(L, x);
   x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
   const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
   return { logits: unembed(x, lm), attn };
@@ -663,6 +689,7 @@ function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
   let x: Vecs = ids.map((id) => row(emb, id));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `gpt_neox.layers.${l}.`;
     const h1 = layerNorm(x, need(t, b + 'input_layernorm.weight'), t.get(b + 'input_layernorm.bias'), eps);
     const qkv = linear(h1, need(t, b + 'attention.query_key_value.weight'), t.get(b + 'attention.query_key_value.bias'));
@@ -698,6 +725,7 @@ function neoxForward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
       x = add(xa, mlp(xa));
     }
   }
+  opts.hooks?.resid?.(L, x);
   x = layerNorm(x, need(t, 'gpt_neox.final_layer_norm.weight'), t.get('gpt_neox.final_layer_norm.bias'), eps);
   const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'embed_out.weight');
   return { logits: unembed(x, lm), attn };
@@ -733,5 +761,34 @@ export function referenceForward(
       return olmo2Forward(config, tensors, ids, opts);
     default:
       throw new Error(`reference: unsupported model_type ${config.model_type}`);
+  }
+}
+
+/**
+ * The model's own head on residual-stream vectors (logit lens): the family's final norm, then the
+ * unembedding, as at the end of each family's forward above. Returns logits [n][vocab].
+ */
+export function referenceFinalHead(config: any, tensors: RefTensors, xs: Float64Array[]): Float64Array[] {
+  const t = tensors;
+  switch (config.model_type) {
+    case 'gpt2': {
+      const p = t.has('transformer.wte.weight') ? 'transformer.' : '';
+      const normed = layerNorm(xs, need(t, `${p}ln_f.weight`), t.get(`${p}ln_f.bias`), config.layer_norm_epsilon ?? 1e-5);
+      const untied = config.tie_word_embeddings === false && t.has('lm_head.weight');
+      return unembed(normed, untied ? need(t, 'lm_head.weight') : need(t, `${p}wte.weight`));
+    }
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+    case 'qwen3': {
+      const normed = rmsNorm(xs, need(t, 'model.norm.weight'), config.rms_norm_eps ?? 1e-6);
+      return unembed(normed, config.tie_word_embeddings === true ? need(t, 'model.embed_tokens.weight') : need(t, 'lm_head.weight'));
+    }
+    case 'gpt_neox': {
+      const normed = layerNorm(xs, need(t, 'gpt_neox.final_layer_norm.weight'), t.get('gpt_neox.final_layer_norm.bias'), config.layer_norm_eps ?? 1e-5);
+      return unembed(normed, config.tie_word_embeddings === true ? need(t, 'gpt_neox.embed_in.weight') : need(t, 'embed_out.weight'));
+    }
+    default:
+      throw new Error(`reference: no final head for model_type ${config.model_type}`);
   }
 }

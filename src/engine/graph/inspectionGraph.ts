@@ -6,6 +6,8 @@
 // Outputs: logits [1, T or 1, V]; inspection graphs add blocks.{l}.attn.pattern [H, T, T] per layer
 //          (softmax output incl. bias, before head_scale) and head_metrics [L, H, M] (METRIC_ORDER:
 //          entropy, sink, prevToken, selfAttn, induction, duplicateToken; NaN where undefined).
+// Variants of the plain graph (own cache files, see graphName in runtime/modelCache.ts): `lens`
+// (residual stream at block boundaries) and `patch` (every head's z out, a per-head z replacement in).
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
 import type { LazyTensor, ModelSpec, RopeSpec } from '../spec';
 import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
@@ -23,6 +25,20 @@ export interface GraphOptions {
   cache?: boolean;
   /** only the LM head: final_hidden [T, D] -> logits [1, T, V] (see the inspection graph's final_hidden) */
   head?: boolean;
+  /**
+   * Logit-lens variant of the plain graph: input resid_positions [P] int64; outputs resid_stream
+   * [L+1, P, D] (at those positions, the residual stream entering block l = 0..L−1, the embeddings
+   * as the model scales them for l = 0, and after the last block for l = L, before the final norm)
+   * and resid_normed [L+1, P, D] (each of those through the model's final norm: the head graph's input).
+   */
+  lens?: boolean;
+  /**
+   * Activation-patching variant of the plain graph: outputs blocks.{l}.attn.hook_z [T, H, hd] (each
+   * head's attention output before head_scale and before any patch) and takes head_patch
+   * [L, T, H·hd] and patch_mask [L, H]: z' = mask·patch + (1 − mask)·z, then head_scale and the
+   * output projection (mask 0 everywhere: the plain graph's numbers).
+   */
+  patch?: boolean;
 }
 
 /** The last axis of head_metrics; the same order as METRICS in src/shared/heads.ts (metric names there). */
@@ -30,6 +46,11 @@ export const METRIC_ORDER = ['entropy', 'sink', 'prevToken', 'selfAttn', 'induct
 
 export function patternOutput(layer: number): string {
   return `blocks.${layer}.attn.pattern`;
+}
+
+/** Each head's output before the output projection, [T, H, hd] (TransformerLens' hook_z). */
+export function zOutput(layer: number): string {
+  return `blocks.${layer}.attn.hook_z`;
 }
 
 /** Every weight of the spec under its canonical graph name, in a fixed order. */
@@ -101,6 +122,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   const hd = d.headDim;
 
   if (opts.cache && opts.inspect) throw new Error('internal: a cache graph is not an inspection graph');
+  if ((opts.lens || opts.patch) && (opts.inspect || opts.cache || opts.allLogits || (opts.lens && opts.patch))) {
+    throw new Error('internal: the lens and patch graphs are variants of the plain graph only');
+  }
   const inputIds = g.input('input_ids', 'int64', [1, 'T']);
   const headScale = g.input('head_scale', 'float', [L, H]);
   const attnBias = g.input('attn_bias', 'float', [L, H, opts.cache ? 'K' : 'T']);
@@ -108,6 +132,10 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   if (opts.cache) {
     for (let l = 0; l < L; l++) past.push({ k: g.input(`past_key.${l}`, 'float', [KV, 'P', hd]), v: g.input(`past_value.${l}`, 'float', [KV, 'P', hd]) });
   }
+  const lensPositions = opts.lens ? g.input('resid_positions', 'int64', ['P']) : '';
+  const patchIn = opts.patch ? { patch: g.input('head_patch', 'float', [L, 'T', H * hd]), mask: g.input('patch_mask', 'float', [L, H]) } : undefined;
+  /** lens: the residual stream [T, D] at every block boundary (L + 1 of them) */
+  const boundaries: string[] = [];
 
   const ids = g.op('Reshape', [inputIds, g.i64([-1])]);
   const shape = g.op('Shape', [ids]);
@@ -264,6 +292,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   const layerMetrics: string[] = [];
 
   for (let l = 0; l < L; l++) {
+    if (opts.lens) boundaries.push(x);
     g.within(`layers.${l}`, () => {
       const p = `layers.${l}.`;
       const h1 = has(p + 'ln1.weight') ? g.within('input_layernorm', () => norm(x, p + 'ln1')) : x;
@@ -316,6 +345,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           layerMetrics.push(headMetrics(g, probs, masked, H, metricInputs!));
         }
         let ctx = g.op('MatMul', [probs, v], {}, 'pv');
+        if (patchIn) ctx = patchHeadOutput(g, ctx, l, patchIn, H, hd);
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
         ctx = g.op('Mul', [ctx, scale], {}, 'head_scale');
         ctx = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([1, 0, 2]) }), g.i64([-1, H * hd])]);
@@ -343,6 +373,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     });
   }
 
+  if (opts.lens) {
+    boundaries.push(x);
+    lensOutputs(g, boundaries, lensPositions, (t) => g.within('final_norm', () => norm(t, 'final_norm')), d.hiddenSize);
+  }
+
   let normed: string;
   if (opts.inspect && !opts.allLogits) {
     // Every position's final hidden state [T, D] is an output, so every position's logits can be
@@ -364,8 +399,37 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     g.op('Reshape', [all, g.i64([L, H, METRIC_ORDER.length])], {}, 'head_metrics', 'head_metrics');
     g.output('head_metrics', 'float', [L, H, METRIC_ORDER.length]);
   }
-  const kind = opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain';
+  const kind = opts.inspect ? 'inspect' : opts.cache ? 'cached' : opts.lens ? 'lens' : opts.patch ? 'patch' : 'plain';
   return g.encode(`attnscope_${kind}`, `AttnScope ${kind} graph for ${d.modelType}`);
+}
+
+/**
+ * Logit lens: the residual stream at `positions` [P] at every block boundary, resid_stream [L+1, P, D],
+ * and the same through the final norm, resid_normed [L+1, P, D] (the head graph turns rows into logits).
+ */
+function lensOutputs(g: GraphBuilder, boundaries: string[], positions: string, finalNorm: (t: string) => string, D: number): void {
+  g.within('lens', () => {
+    const at = boundaries.map((x) => g.op('Unsqueeze', [g.op('Gather', [x, positions], { axis: attr.i(0) }), g.i64([0])]));
+    const stream = g.op('Concat', at, { axis: attr.i(0) }, 'resid_stream', 'resid_stream');
+    g.output('resid_stream', 'float', [boundaries.length, 'P', D]);
+    g.op('Identity', [finalNorm(stream)], {}, 'resid_normed', 'resid_normed');
+    g.output('resid_normed', 'float', [boundaries.length, 'P', D]);
+  });
+}
+
+/**
+ * Activation patching of layer `l`: outputs z [H, T, hd] as hook_z [T, H, hd] and returns
+ * z' = mask·patch + (1 − mask)·z per head (mask 1: exactly the patch; 0: exactly z).
+ */
+function patchHeadOutput(g: GraphBuilder, z: string, l: number, inp: { patch: string; mask: string }, H: number, hd: number): string {
+  return g.within('patch', () => {
+    g.op('Transpose', [z], { perm: attr.ints([1, 0, 2]) }, 'hook_z', zOutput(l));
+    g.output(zOutput(l), 'float', ['T', H, hd]);
+    const rows = g.op('Reshape', [g.op('Gather', [inp.patch, g.i64([l], [])], { axis: attr.i(0) }), g.i64([-1, H, hd])]); // [T, H, hd]
+    const patch = g.op('Transpose', [rows], { perm: attr.ints([1, 0, 2]) }); // [H, T, hd]
+    const m = g.op('Reshape', [g.op('Gather', [inp.mask, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
+    return g.op('Add', [g.op('Mul', [m, patch]), g.op('Mul', [g.op('Sub', [g.f32([1], []), m]), z])], {}, 'patched_z');
+  });
 }
 
 interface MetricInputs {

@@ -81,6 +81,8 @@ export interface CacheEntry {
 
 function graphName(opts: GraphOptions): string {
   if (opts.head) return 'head.onnx';
+  if (opts.lens) return 'lens.onnx';
+  if (opts.patch) return 'patch.onnx';
   return `${opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
 }
 
