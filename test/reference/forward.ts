@@ -534,6 +534,7 @@ function phi3Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
   let x: Vecs = ids.map((id) => row(emb, id));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `model.layers.${l}.`;
     const h1 = rmsNorm(x, need(t, b + 'input_layernorm.weight'), eps);
     const qkv = linear(h1, need(t, b + 'self_attn.qkv_proj.weight'));
@@ -552,6 +553,7 @@ function phi3Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
     const m = gu.map((r) => Float64Array.from({ length: I }, (_, j) => r[I + j] * act(r[j])));
     x = add(x, linear(m, need(t, b + 'mlp.down_proj.weight')));
   }
+  opts.hooks?.resid?.(L, x);
   x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
   const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
   return { logits: unembed(x, lm), attn };
@@ -598,6 +600,7 @@ function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   let x: Vecs = ids.map((id) => row(emb, id).map((v) => v * normalizer));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `${p}layers.${l}.`;
     const h1 = norm(x, b + 'input_layernorm.weight');
     const proj = (n: string) => linear(h1, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
@@ -632,6 +635,7 @@ function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     if (v2 || v3) m = norm(m, b + 'post_feedforward_layernorm.weight');
     x = add(x, m);
   }
+  opts.hooks?.resid?.(L, x);
   x = norm(x, p + 'norm.weight');
   const untied = cfg.tie_word_embeddings === false;
   const lm = untied ? need(t, t.has('lm_head.weight') ? 'lm_head.weight' : 'language_model.lm_head.weight') : emb;
@@ -653,6 +657,7 @@ function olmo2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
   let x: Vecs = ids.map((id) => row(emb, id));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {
+    opts.hooks?.resid?.(l, x);
     const b = `model.layers.${l}.`;
     const proj = (n: string) => linear(x, need(t, `${b}self_attn.${n}.weight`), t.get(`${b}self_attn.${n}.bias`));
     const q = rmsNorm(proj('q_proj'), need(t, b + 'self_attn.q_norm.weight'), eps);
@@ -670,6 +675,7 @@ function olmo2Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     const m = linear(gate.map((gr, i) => gr.map((gv, j) => act(gv) * up[i][j])), need(t, b + 'mlp.down_proj.weight'));
     x = add(x, rmsNorm(m, need(t, b + 'post_feedforward_layernorm.weight'), eps));
   }
+  opts.hooks?.resid?.(L, x);
   x = rmsNorm(x, need(t, 'model.norm.weight'), eps);
   const lm = cfg.tie_word_embeddings === true ? emb : need(t, 'lm_head.weight');
   return { logits: unembed(x, lm), attn };
@@ -780,9 +786,29 @@ export function referenceFinalHead(config: any, tensors: RefTensors, xs: Float64
     case 'llama':
     case 'mistral':
     case 'qwen2':
-    case 'qwen3': {
-      const normed = rmsNorm(xs, need(t, 'model.norm.weight'), config.rms_norm_eps ?? 1e-6);
+    case 'qwen3':
+    case 'smollm3':
+    case 'phi3':
+    case 'olmo2': {
+      const eps = config.rms_norm_eps ?? (config.model_type === 'phi3' || config.model_type === 'olmo2' ? 1e-5 : 1e-6);
+      const normed = rmsNorm(xs, need(t, 'model.norm.weight'), eps);
       return unembed(normed, config.tie_word_embeddings === true ? need(t, 'model.embed_tokens.weight') : need(t, 'lm_head.weight'));
+    }
+    case 'gemma':
+    case 'gemma2':
+    case 'gemma3_text':
+    case 'gemma3': {
+      // RMSNorm with (1 + w), then the (tied) unembedding, then Gemma 2/3's final logit soft-capping.
+      const mt: string = config.model_type;
+      const cfg = mt === 'gemma3' ? config.text_config : config;
+      const p = t.has('model.embed_tokens.weight') ? 'model.' : t.has('model.language_model.embed_tokens.weight') ? 'model.language_model.' : 'language_model.model.';
+      const w = need(t, p + 'norm.weight');
+      const normed = rmsNorm(xs, { shape: w.shape, data: w.data.map((v) => 1 + v) }, cfg.rms_norm_eps ?? 1e-6);
+      const lm = cfg.tie_word_embeddings === false ? need(t, t.has('lm_head.weight') ? 'lm_head.weight' : 'language_model.lm_head.weight') : need(t, p + 'embed_tokens.weight');
+      const v2 = mt === 'gemma2';
+      const cap = mt === 'gemma' ? undefined : cfg.final_logit_softcapping === null ? undefined : (cfg.final_logit_softcapping ?? (v2 ? 30 : undefined));
+      const logits = unembed(normed, lm);
+      return cap ? logits.map((r) => r.map((z) => cap * Math.tanh(z / cap))) : logits;
     }
     case 'gpt_neox': {
       const normed = layerNorm(xs, need(t, 'gpt_neox.final_layer_norm.weight'), t.get('gpt_neox.final_layer_norm.bias'), config.layer_norm_eps ?? 1e-5);

@@ -35,7 +35,7 @@ function logSoftmax(row: Float64Array): Float64Array {
   return row.map((v) => v - lse);
 }
 
-for (const name of ['llama-gqa', 'gpt2', 'neox-parallel-rot25', 'neox-sequential-rot50']) {
+for (const name of ['llama-gqa', 'gpt2', 'neox-parallel-rot25', 'neox-sequential-rot50', 'phi3-mini-window', 'gemma2-softcap-window', 'gemma3-multimodal-legacy-bf16', 'gemma-hidden-act-gelu', 'olmo2-gqa-bias-bf16', 'smollm3-nope-list']) {
   test(`lens: every layer's top-K and watched log-probs equal the float64 reference (${name})`, async () => {
     const ck = makeTinyCheckpoint(path.join(tmp, name), tinyVariant(name));
     const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
