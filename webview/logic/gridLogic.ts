@@ -2,6 +2,7 @@
 // navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
 import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
 import { formatMetricValue, METRIC_INFO } from '../../src/shared/heads';
+import { harm, IMPORTANCE_CITE, IMPORTANCE_INFO, type HeadImportance, type ImportanceView } from '../../src/shared/importance';
 
 export { METRIC_INFO };
 
@@ -141,4 +142,58 @@ export function moveSelection(cur: HeadRef | null, key: string, L: number, H: nu
     default:
       return null;
   }
+}
+
+// ---------------------------------------------------------------- importance by ablation
+// The grid's "Importance (ablation)" choice colors heads by harm (src/shared/importance.ts: larger
+// = masking the head hurts the metric more). When some heads have a negative harm (masking them
+// helped) the scale diverges around 0 with a second hue; otherwise one hue from 0 to the largest harm.
+
+export interface ImportanceDomain {
+  /** some harm < 0: a diverging scale symmetric around 0 */
+  diverging: boolean;
+  /** the scale's end: the largest |harm| (diverging) or the largest harm; 1 when all are 0 */
+  hi: number;
+  /** observed extremes of the harm; null without values */
+  min: number | null;
+  max: number | null;
+}
+
+export function importanceDomain(v: ImportanceView | null): ImportanceDomain {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const h of v?.heads ?? []) {
+    const x = harm(v!.metric, h.delta);
+    if (!Number.isFinite(x)) continue;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  if (!(max >= min)) return { diverging: false, hi: 1, min: null, max: null };
+  const diverging = min < 0;
+  const end = diverging ? Math.max(-min, max) : max;
+  return { diverging, hi: end > 0 ? end : 1, min, max };
+}
+
+/** A harm's place on the scale: −1..1 on a diverging scale, 0..1 otherwise; null when missing. */
+export function importanceFraction(x: number | null, d: ImportanceDomain): number | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  const f = x / d.hi;
+  return Math.max(d.diverging ? -1 : 0, Math.min(1, f));
+}
+
+/** A head's harm in a ranking, or null when the ranking has no value for it. */
+export function headHarm(v: ImportanceView | null, index: readonly (HeadImportance | undefined)[], H: number, h: HeadRef): number | null {
+  const r = index[h.layer * H + h.head];
+  return v && r ? harm(v.metric, r.delta) : null;
+}
+
+/** The option description of a head metric in the grid's dropdown: what it measures and where from. */
+export function metricOptionDescription(m: MetricName): string {
+  return `${METRIC_INFO[m].description}. ${METRIC_INFO[m].cite}.`;
+}
+
+/** The same for importance by ablation. */
+export function importanceOptionDescription(v: ImportanceView): string {
+  const target = v.metric === 'logprob' && v.targetText !== null ? ` (target ${JSON.stringify(v.targetText)})` : '';
+  return `Harm when the head is masked alone: ${IMPORTANCE_INFO[v.metric].description}${target}. ${IMPORTANCE_CITE}.`;
 }
