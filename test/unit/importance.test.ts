@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatImportance, formatSigned, harm, importanceIndex, importanceKey, rankImportance, staleReason, type ImportanceView } from '../../src/shared/importance';
 import { flatHeads, orderHeads, orderValue } from '../../src/extension/viewLogic';
-import { headHarm, importanceDomain, importanceFraction, importanceOptionDescription, metricOptionDescription } from '../../webview/logic/gridLogic';
+import { headHarm, importanceDomain, importanceFraction, importanceInfoLine, importanceOptionDescription, metricInfoLine, metricOptionDescription } from '../../webview/logic/gridLogic';
 import { importanceView, validate } from '../../src/shared/validate';
 import { parseFromWebview } from '../../src/extension/panelMessages';
 import type { HeadView } from '../../src/shared/protocol';
@@ -84,8 +84,10 @@ test('grid: importance scale is single-hue without negative harm and diverging (
   assert.equal(headHarm(null, importanceIndex(null, 2, 2), 2, { layer: 1, head: 0 }), null);
   assert.deepEqual(importanceDomain(null), { diverging: false, hi: 1, min: null, max: null });
   assert.deepEqual(importanceDomain(view('loss', [[0, 0]])).hi, 1, 'all-zero harm does not divide by zero');
-  assert.match(importanceOptionDescription(lp), /Δ|log p.*target " Paris".*Michel et al\. 2019/);
-  assert.match(metricOptionDescription('induction'), /Olsson et al\. 2022/);
+  assert.equal(importanceOptionDescription(lp), 'Each head masked alone: Δ log p of " Paris" at the last position (Michel et al. 2019)');
+  assert.equal(importanceInfoLine(view('kl', [[0]])), 'Each head masked alone: mean KL(original ‖ masked) over the prompt (nats); larger = masking changes the predictions more. Michel et al. 2019, Are Sixteen Heads Really Better than One?');
+  assert.equal(metricOptionDescription('sink'), 'mean attention to the first token (Xiao et al. 2023)');
+  assert.equal(metricInfoLine('sink'), 'mean attention to the first token. Xiao et al. 2023, Efficient Streaming Language Models with Attention Sinks.');
 });
 
 test('validation: a ranking from the host is checked; the panel may ask for importance and rollout', () => {

@@ -13,7 +13,7 @@
 import { METRICS, headKey, headLabel, type GridMetric, type HeadRef, type HeadView, type ImportanceView, type MetricName } from '../../src/shared/protocol';
 import { parseHeadKey, sameHead } from '../../src/shared/heads';
 import { headRoles, ROLE_INFO } from '../../src/shared/headLabels';
-import { formatImportance, formatSigned, harm, importanceIndex, IMPORTANCE_INFO, rankImportance, type HeadImportance } from '../../src/shared/importance';
+import { formatImportance, formatSigned, importanceIndex, IMPORTANCE_INFO, rankImportance, type HeadImportance } from '../../src/shared/importance';
 import { cssRgba, mix, parseCssColor, rampAt, type RGBA } from '../logic/color';
 import {
   cellAt,
@@ -24,10 +24,12 @@ import {
   headHarm,
   importanceDomain,
   importanceFraction,
+  importanceInfoLine,
   importanceOptionDescription,
   indexHeads,
   metricDomain,
   metricFraction,
+  metricInfoLine,
   metricOptionDescription,
   metricValue,
   METRIC_INFO,
@@ -59,6 +61,9 @@ export interface HeadGridCallbacks {
 }
 
 const IMPORTANCE_LABEL = 'Importance (ablation)';
+
+/** A plain value with a real minus sign. */
+const fmtValue = (v: number, digits: number): string => v.toFixed(digits).replace(/^-/, '−');
 
 export class HeadGrid {
   readonly el: HTMLDivElement;
@@ -179,8 +184,8 @@ export class HeadGrid {
       d.textContent = text;
       this.info.appendChild(d);
     };
-    if (metric === 'importance' && importance) line(importanceOptionDescription(importance));
-    else if (metric !== 'importance') line(metricOptionDescription(metric));
+    if (metric === 'importance' && importance) line(importanceInfoLine(importance));
+    else if (metric !== 'importance') line(metricInfoLine(metric));
     if (!importance && importanceNote) line(importanceNote, 'grid-note');
   }
 
@@ -216,13 +221,18 @@ export class HeadGrid {
       const d = importanceDomain(importance);
       const delta = IMPORTANCE_INFO[importance.metric].delta;
       const sign = importance.metric === 'logprob' ? -1 : 1; // delta = sign · harm
+      const fmtSigned = (v: number): string => (importance.metric === 'kl' ? fmtValue(v, 2) : formatSigned(v, 2));
       const neg = this.negative(th);
       this.legend.bar.style.background = d.diverging
         ? `linear-gradient(to right, ${cssRgba(neg)}, ${cssRgba(r[0]!)}, ${cssRgba(r[1]!)})`
         : `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
-      this.legend.lo.textContent = d.diverging ? `${delta} ${formatSigned(-sign * d.hi, 2)}` : `${delta} 0`;
-      this.legend.hi.textContent = `${delta} ${formatSigned(sign * d.hi, 2)}`;
-      this.legend.range.textContent = d.min === null ? 'no values' : `${d.diverging ? 'left: masking helped · ' : ''}right: masking hurts most`;
+      // The ends in the measured Δ (the bar runs from "masking helped" to "masking hurt most").
+      this.legend.lo.textContent = d.diverging ? fmtSigned(-sign * d.hi) : '0';
+      this.legend.hi.textContent = fmtSigned(sign * d.hi);
+      const lo = d.min === null ? null : sign * d.max!;
+      const hi = d.min === null ? null : sign * d.min;
+      this.legend.range.textContent =
+        lo === null ? 'no values' : `${delta} when masked · observed ${fmtSigned(Math.min(lo, hi!))} … ${fmtSigned(Math.max(lo, hi!))}${d.diverging ? ' · middle = no change' : ''}`;
       this.legend.bar.title = IMPORTANCE_INFO[importance.metric].description;
       return;
     }
@@ -425,9 +435,8 @@ export class HeadGrid {
     const ablated = this.impIndex[h.layer * H + h.head];
     if (importance && ablated) {
       const info = IMPORTANCE_INFO[importance.metric];
-      rows.push([`${info.delta} when masked`, formatSigned(ablated.delta)]);
-      rows.push([importance.metric === 'kl' ? 'KL masked' : `${importance.metric === 'logprob' ? 'log p' : 'loss'} masked / baseline`, importance.metric === 'kl' ? ablated.value.toFixed(4) : `${ablated.value.toFixed(3)} / ${importance.baseline.toFixed(3)}`]);
-      rows.push(['Importance (harm)', formatSigned(harm(importance.metric, ablated.delta))]);
+      rows.push([`${info.delta} when masked`, importance.metric === 'kl' ? fmtValue(ablated.delta, 4) : formatSigned(ablated.delta)]);
+      if (importance.metric !== 'kl') rows.push([`${importance.metric === 'logprob' ? 'log p' : 'loss'} masked / unmasked`, `${fmtValue(ablated.value, 3)} / ${fmtValue(importance.baseline, 3)}`]);
     }
     rows.push(...METRICS.map((m): [string, string] => [METRIC_INFO[m].label, formatMetric(m, hv ? metricValue(hv, m) : null)]));
     rows.push(['Scale', hv ? (hv.scale === 1 ? '1 (unchanged)' : formatScale(hv.scale)) : 'n/a']);

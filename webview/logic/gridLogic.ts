@@ -2,7 +2,7 @@
 // navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
 import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
 import { formatMetricValue, METRIC_INFO } from '../../src/shared/heads';
-import { harm, IMPORTANCE_CITE, IMPORTANCE_INFO, type HeadImportance, type ImportanceView } from '../../src/shared/importance';
+import { harm, IMPORTANCE_CITE, type HeadImportance, type ImportanceView } from '../../src/shared/importance';
 
 export { METRIC_INFO };
 
@@ -187,13 +187,41 @@ export function headHarm(v: ImportanceView | null, index: readonly (HeadImportan
   return v && r ? harm(v.metric, r.delta) : null;
 }
 
-/** The option description of a head metric in the grid's dropdown: what it measures and where from. */
-export function metricOptionDescription(m: MetricName): string {
-  return `${METRIC_INFO[m].description}. ${METRIC_INFO[m].cite}.`;
+/** "text." — a full stop unless the text already ends in punctuation ("…Better than One?"). */
+function sentence(t: string): string {
+  return /[.?!]$/.test(t) ? t : `${t}.`;
 }
 
-/** The same for importance by ablation. */
+/** The author and year of a citation ("Olsson et al. 2022" of "Olsson et al. 2022, In-context …"). */
+export function shortCite(cite: string): string {
+  return cite.split(',')[0]!.trim();
+}
+
+/**
+ * The option description of a head metric in the grid's dropdown (vscode-single-select shows the
+ * highlighted option's description in a footer as wide as the control): one short line with the source.
+ */
+export function metricOptionDescription(m: MetricName): string {
+  return `${METRIC_INFO[m].description} (${shortCite(METRIC_INFO[m].cite)})`;
+}
+
+/** The line under the grid controls: what the chosen metric measures, and the full citation. */
+export function metricInfoLine(m: MetricName): string {
+  return `${sentence(METRIC_INFO[m].description)} ${sentence(METRIC_INFO[m].cite)}`;
+}
+
+function importanceWhat(v: ImportanceView): string {
+  const target = v.targetText !== null ? ` of ${JSON.stringify(v.targetText)}` : '';
+  return v.metric === 'logprob' ? `Δ log p${target} at the last position` : v.metric === 'loss' ? 'Δ mean next-token loss over the prompt' : 'mean KL(original ‖ masked) over the prompt';
+}
+
+/** The same for importance by ablation (dropdown footer). */
 export function importanceOptionDescription(v: ImportanceView): string {
-  const target = v.metric === 'logprob' && v.targetText !== null ? ` (target ${JSON.stringify(v.targetText)})` : '';
-  return `Harm when the head is masked alone: ${IMPORTANCE_INFO[v.metric].description}${target}. ${IMPORTANCE_CITE}.`;
+  return `Each head masked alone: ${importanceWhat(v)} (${shortCite(IMPORTANCE_CITE)})`;
+}
+
+/** The line under the grid controls for importance by ablation: what was measured, the sign, the source. */
+export function importanceInfoLine(v: ImportanceView): string {
+  const sign = v.metric === 'logprob' ? 'negative Δ = the head supports the prediction' : v.metric === 'loss' ? 'positive Δ = the head helps predict the prompt' : 'larger = masking changes the predictions more';
+  return `Each head masked alone: ${importanceWhat(v)} (nats); ${sign}. ${sentence(IMPORTANCE_CITE)}`;
 }
