@@ -263,13 +263,19 @@ async function main() {
     // the grid's layout (webview/logic/gridLogic.ts gridLayout: left 30, top 16, gap 2, cells 12..40 px)
     const [, L, H] = (/(\d+)×(\d+) heads/.exec(await webview.locator('header.toolbar').innerText()) ?? [0, 0, 0]).map(Number);
     const cell = Math.max(12, Math.min(40, Math.floor((g.w - 30 - 2) / H) - 2));
-    for (let l = L - 1; l >= 0; l--)
+    // prefer an induction head (the role the ranking is about on a repeated prompt), else any role
+    let found = null;
+    for (let l = 0; l < L && !found?.induction; l++)
       for (let h = 0; h < H; h++) {
-        await grid.hover({ position: { x: 30 + h * (cell + 2) + cell / 2, y: 16 + l * (cell + 2) + cell / 2 } });
+        const pos = { x: 30 + h * (cell + 2) + cell / 2, y: 16 + l * (cell + 2) + cell / 2 };
+        await grid.hover({ position: pos });
         const title = await webview.locator('.tooltip:not([hidden]) .tt-title').innerText({ timeout: 2000 }).catch(() => '');
-        if (title.includes('·')) return title;
+        if (title.includes('·') && (!found || title.includes('induction'))) found = { pos, title, induction: title.includes('induction') };
+        if (found?.induction) break;
       }
-    return '';
+    if (!found) return '';
+    await grid.hover({ position: found.pos });
+    return found.title;
   };
   for (const [theme, file, cls, wb] of [
     ['Default Dark Modern', 'panel-importance.png', 'vscode-dark', 'vs-dark'],

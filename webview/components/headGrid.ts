@@ -435,7 +435,9 @@ export class HeadGrid {
     const ablated = this.impIndex[h.layer * H + h.head];
     if (importance && ablated) {
       const info = IMPORTANCE_INFO[importance.metric];
-      rows.push([`${info.delta} when masked`, importance.metric === 'kl' ? fmtValue(ablated.delta, 4) : formatSigned(ablated.delta)]);
+      // A head the interventions mask already cannot be masked further: its Δ is 0 by construction.
+      if (hv?.scale === 0) rows.push([`${info.delta} when masked`, 'already masked']);
+      else rows.push([`${info.delta} when masked`, importance.metric === 'kl' ? fmtValue(ablated.delta, 4) : formatSigned(ablated.delta)]);
       if (importance.metric !== 'kl') rows.push([`${importance.metric === 'logprob' ? 'log p' : 'loss'} masked / unmasked`, `${fmtValue(ablated.value, 3)} / ${fmtValue(importance.baseline, 3)}`]);
     }
     rows.push(...METRICS.map((m): [string, string] => [METRIC_INFO[m].label, formatMetric(m, hv ? metricValue(hv, m) : null)]));
