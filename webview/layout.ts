@@ -99,6 +99,7 @@ export function buildLayout(app: HTMLElement): Layout {
     ['mean', 'mean of enabled heads'],
     ['head', 'selected head'],
     ['layer', 'selected head’s layer'],
+    ['rollout', 'rollout (all layers)'],
   ] satisfies [Aggregation, string][]);
   const scale = select('ov-scale', 'Scale', [
     ['linear', 'linear'],

@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-radio/index.js';
 import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { PROTOCOL_VERSION, headKey, headLabel, type FromWebview, type HeadRef, type MetricName, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
+import { AGGREGATIONS, PROTOCOL_VERSION, headKey, headLabel, type Aggregation, type FromWebview, type GridMetric, type HeadRef, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
 import { parseHeadKey } from '../src/shared/heads';
 import { HeadGrid } from './components/headGrid';
 import { Heatmap } from './components/heatmap';
@@ -131,7 +131,7 @@ oc.direction.addEventListener('change', () => {
 });
 oc.aggregation.addEventListener('change', () => {
   const v = oc.aggregation.value;
-  if ((v === 'mean' || v === 'head' || v === 'layer') && v !== state?.settings.aggregation) setSettings({ aggregation: v });
+  if ((AGGREGATIONS as readonly string[]).includes(v) && v !== state?.settings.aggregation) setSettings({ aggregation: v as Aggregation });
 });
 oc.discount.addEventListener('change', () => {
   const v = oc.discount.checked;
@@ -181,7 +181,7 @@ function toggleExtra(h: HeadRef): void {
   saveUi();
   renderSelection();
 }
-function setMetric(m: MetricName): void {
+function setMetric(m: GridMetric): void {
   setSettings({ metric: m });
   renderGrid();
 }
@@ -239,6 +239,9 @@ function renderGrid(): void {
     heads: state.model.heads,
     data: state.run.heads,
     metric: state.settings.metric,
+    importance: state.importance && state.importance.runId === state.run.runId ? state.importance : null,
+    importanceNote: state.importanceNote,
+    tokens: state.run.tokens.length,
     selected: validHead(state.selected) ? state.selected : null,
     extra: new Set(targets().slice(state.selected ? 1 : 0).map(headKey)),
     notes,
@@ -298,6 +301,10 @@ function renderSettings(): void {
   const s = state.settings;
   if (oc.direction.value !== s.direction) oc.direction.value = s.direction;
   if (oc.aggregation.value !== s.aggregation) oc.aggregation.value = s.aggregation;
+  // Rollout is a from-row (where the cursor token's representation came from): no "to" for it.
+  const rollout = s.aggregation === 'rollout';
+  oc.direction.toggleAttribute('disabled', rollout);
+  oc.direction.title = rollout ? 'Attention rollout is a from-row: it shows where the cursor token’s top-layer representation came from, so the direction does not apply' : '';
   if (oc.discount.checked !== s.discountSink) oc.discount.checked = s.discountSink;
   prompt.setOptions({ discountSink: s.discountSink });
 }

@@ -1,7 +1,9 @@
 // The attnscope.* commands.
 import * as vscode from 'vscode';
 import { EngineError } from '../engine/errors';
-import { METRICS, type HeadRef, type MetricName } from '../shared/heads';
+import { headLabel, METRIC_INFO, METRICS, type HeadRef } from '../shared/heads';
+import { formatImportance, IMPORTANCE_INFO, IMPORTANCE_METRICS, rankImportance, type ImportanceMetric } from '../shared/importance';
+import type { GridMetric } from '../shared/protocol';
 import { maskedHeads } from '../shared/interventions';
 import type { OverlayDecorations } from './decorations';
 import type { HeadNode, HeadsTree } from './headsTree';
@@ -139,28 +141,88 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
   });
 
   reg('attnscope.sortHeads', async () => {
-    const metric = await vscode.window.showQuickPick(
-      METRICS.map((m) => ({ label: m, picked: m === d.tree.order.metric })),
-      { title: 'Show, sort and filter heads by which metric?' },
-    );
+    const imp = session.importance;
+    const items: { label: string; description: string; metric: GridMetric; picked: boolean }[] = METRICS.map((m) => ({ label: METRIC_INFO[m].label, description: METRIC_INFO[m].description, metric: m, picked: m === d.tree.order.metric }));
+    items.push({
+      label: 'Importance (ablation)',
+      description: imp ? `harm when masked, ${IMPORTANCE_INFO[imp.metric].delta}` : 'no ranking for this run yet: run "Rank Heads by Ablation" first',
+      metric: 'importance',
+      picked: d.tree.order.metric === 'importance',
+    });
+    const metric = await vscode.window.showQuickPick(items, { title: 'Show, sort and filter heads by which metric?' });
     if (!metric) return;
     const mode = await vscode.window.showQuickPick(
       [
-        { label: 'Sort descending', sort: true, filter: false },
-        { label: 'Sort descending, keep heads ≥ a threshold…', sort: true, filter: true },
-        { label: 'Layer order (no sorting or filter)', sort: false, filter: false },
+        { label: 'Sort descending', sort: true, filter: false, flat: false },
+        { label: 'Top heads across layers (one flat list)', sort: true, filter: false, flat: true },
+        { label: 'Sort descending, keep heads ≥ a threshold…', sort: true, filter: true, flat: false },
+        { label: 'Layer order (no sorting or filter)', sort: false, filter: false, flat: false },
       ],
       { title: `Heads by ${metric.label}` },
     );
     if (!mode) return;
     let minValue: number | null = null;
     if (mode.filter) {
-      const s = await vscode.window.showInputBox({ title: `Keep heads with ${metric.label} ≥`, value: '0.3', validateInput: (x) => (Number.isFinite(Number(x)) && x.trim() !== '' ? undefined : 'A number') });
+      const s = await vscode.window.showInputBox({ title: `Keep heads with ${metric.label} ≥`, value: metric.metric === 'importance' ? '0' : '0.3', validateInput: (x) => (Number.isFinite(Number(x)) && x.trim() !== '' ? undefined : 'A number') });
       if (s === undefined) return;
       minValue = Number(s);
     }
-    d.tree.order = { metric: metric.label as MetricName, sort: mode.sort, minValue };
+    d.tree.order = { metric: metric.metric, sort: mode.sort, minValue, flat: mode.flat };
     d.tree.refresh();
+  });
+
+  // The title-bar toggle between Layer ▸ Head and one list of the top heads across layers.
+  reg('attnscope.headsFlat', () => {
+    d.tree.order = { ...d.tree.order, flat: true, sort: true };
+    d.tree.refresh();
+  });
+  reg('attnscope.headsByLayer', () => {
+    d.tree.order = { ...d.tree.order, flat: false };
+    d.tree.refresh();
+  });
+
+  reg('attnscope.ablateHeads', async (metricArg?: unknown) => {
+    if (!session.run || !session.model) throw new EngineError('PROMPT', 'nothing to rank yet; run "Inspect Attention" on a prompt first');
+    let metric: ImportanceMetric | undefined = IMPORTANCE_METRICS.find((m) => m === metricArg);
+    if (metricArg !== undefined && !metric) throw new EngineError('BAD_ARGUMENT', `ablation metric ${JSON.stringify(metricArg)} is not one of ${IMPORTANCE_METRICS.join(', ')}`);
+    if (!metric) {
+      const top1 = session.run.next[0];
+      const pick = await vscode.window.showQuickPick(
+        IMPORTANCE_METRICS.map((m) => ({
+          label: m === 'logprob' ? `Log-probability of the top-1 token${top1 ? ` ${JSON.stringify(top1.text)}` : ''}` : m === 'loss' ? 'Next-token loss over the prompt' : 'KL divergence of the predictions',
+          description: IMPORTANCE_INFO[m].delta,
+          detail: IMPORTANCE_INFO[m].pick,
+          metric: m,
+        })),
+        { title: `Rank heads by ablation: mask each of the ${session.model.layers * session.model.heads} heads alone and measure…` },
+      );
+      if (!pick) return;
+      metric = pick.metric;
+    }
+    const total = session.model.layers * session.model.heads;
+    const view = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'AttnScope: ranking heads by ablation', cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      const sub = token.onCancellationRequested(() => abort.abort());
+      let last = 0;
+      try {
+        return await session.ablate(
+          metric!,
+          (done, n) => {
+            progress.report({ increment: ((done - last) / Math.max(1, n)) * 100, message: done === 0 ? `baseline done; masking ${n} heads one at a time…` : `${done} of ${n} heads` });
+            last = done;
+          },
+          abort.signal,
+        );
+      } finally {
+        sub.dispose();
+      }
+    });
+    if (!view) return;
+    d.tree.order = { metric: 'importance', sort: true, minValue: null, flat: true };
+    d.tree.refresh();
+    const top = rankImportance(view).slice(0, 3).map((h) => `${headLabel(h)} ${formatImportance(view.metric, h.delta)}`);
+    void vscode.window.showInformationMessage(`AttnScope: ranked ${total} heads by ablation; most important: ${top.join(', ')}.`);
+    return view;
   });
 
   reg('attnscope.clearOverlay', () => d.decorations.clear());

@@ -9,7 +9,8 @@ export class OverlayDecorations implements vscode.Disposable {
   private readonly cursor: vscode.TextEditorDecorationType;
   private ranges: vscode.Range[] | undefined;
   private rangesFor: { runId: number; version: number; uri: string } | undefined;
-  private stale = false;
+  /** the run whose document was edited after it ran (its overlay no longer matches the text) */
+  private staleRun: number | undefined;
 
   constructor(private readonly session: Session) {
     for (let i = 1; i <= OVERLAY_LEVELS; i++) {
@@ -37,7 +38,7 @@ export class OverlayDecorations implements vscode.Disposable {
 
   /** Marks the overlay out of date (the document changed since the run) and clears it. */
   markStale(): void {
-    this.stale = true;
+    this.staleRun = this.session.run?.runId;
     this.update();
   }
 
@@ -49,7 +50,6 @@ export class OverlayDecorations implements vscode.Disposable {
     const base = this.session.base;
     this.ranges = run.tokens.map((t) => new vscode.Range(doc.positionAt(base + t.start), doc.positionAt(base + t.end)));
     this.rangesFor = { runId: run.runId, version: doc.version, uri };
-    this.stale = false;
     return this.ranges;
   }
 
@@ -64,7 +64,9 @@ export class OverlayDecorations implements vscode.Disposable {
       // Paint only an overlay of the run on screen: between a new run and its first overlay the
       // previous overlay (another run, maybe another length) is never mapped onto the new tokens.
       const fresh = s.run && s.overlay && s.overlay.runId === s.run.runId && s.overlay.values.length === s.run.tokens.length;
-      if (isDoc && s.run && s.overlay && fresh && !this.stale && editor.document.version === s.docVersion) {
+      // An edit makes the run's overlay stale until the next run (which clears this by its new id).
+      const stale = this.staleRun !== undefined && this.staleRun === s.run?.runId;
+      if (isDoc && s.run && s.overlay && fresh && !stale && editor.document.version === s.docVersion) {
         const ranges = this.tokenRanges(editor.document)!;
         const settings = s.settings;
         const q = quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink);

@@ -1,10 +1,19 @@
 // The Heads view: Model ▸ Layer ▸ Head with checkboxes (checked = enabled, unchecked = masked),
-// the head's scale and chosen metric in the description, sorting and filtering by a metric.
+// the head's scale, chosen metric (or importance by ablation) and automatic roles in the
+// description, sorting and filtering by a metric, and a flat "top heads across layers" list.
 import * as vscode from 'vscode';
-import type { HeadView } from '../shared/protocol';
+import type { GridMetric, HeadView } from '../shared/protocol';
 import { formatMetric, headLabel, METRIC_INFO, METRICS, metricLabel } from '../shared/heads';
+import { headRoles, ROLE_INFO } from '../shared/headLabels';
+import { formatImportance, formatSigned, harm, IMPORTANCE_CITE, IMPORTANCE_INFO, type ImportanceView } from '../shared/importance';
 import type { Session } from './session';
-import { formatScale, orderHeads, type TreeOrder } from './viewLogic';
+import { flatHeads, formatScale, orderHeads, type TreeOrder } from './viewLogic';
+
+/** "Induction" or "Importance (Δ log p)": the name of what the tree is ordered by. */
+export function orderLabel(metric: GridMetric, importance: ImportanceView | undefined): string {
+  if (metric !== 'importance') return metricLabel(metric);
+  return `Importance${importance ? ` (${IMPORTANCE_INFO[importance.metric].delta})` : ''}`;
+}
 
 export type HeadNode = { kind: 'model' } | { kind: 'layer'; layer: number } | { kind: 'head'; layer: number; head: number };
 
@@ -39,9 +48,16 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
   }
 
   refresh(): void {
-    const m = this.session.model;
-    this.view.description = this.order.sort || this.order.minValue !== null ? `by ${metricLabel(this.order.metric)}${this.order.minValue !== null ? ` ≥ ${this.order.minValue}` : ''}` : undefined;
-    this.view.message = m && !this.session.run ? 'Run "Inspect Attention" to see head metrics.' : undefined;
+    const s = this.session;
+    const m = s.model;
+    const o = this.order;
+    const by = orderLabel(o.metric, s.importance);
+    this.view.description = o.flat ? `top heads by ${by}${o.minValue !== null ? ` ≥ ${o.minValue}` : ''}` : o.sort || o.minValue !== null ? `by ${by}${o.minValue !== null ? ` ≥ ${o.minValue}` : ''}` : undefined;
+    const lines: string[] = [];
+    if (m && !s.run) lines.push('Run "Inspect Attention" to see head metrics.');
+    if (s.run && o.metric === 'importance' && !s.importance) lines.push(s.importanceNote ?? 'No ablation ranking for this run: run "AttnScope: Rank Heads by Ablation".');
+    this.view.message = lines.length ? lines.join(' ') : undefined;
+    void vscode.commands.executeCommand('setContext', 'attnscope.headsFlat', !!o.flat);
     this.emitter.fire(undefined);
   }
 
@@ -54,17 +70,18 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const m = s.model;
     if (!m || !s.run) return [];
     if (!node) return [{ kind: 'model' }];
+    if (node.kind === 'model' && this.order.flat) return flatHeads(s.run.heads, this.order, s.importance).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
     if (node.kind === 'model') {
       const layers: HeadNode[] = [];
-      for (let l = 0; l < m.layers; l++) if (orderHeads(s.run.heads, l, this.order).length) layers.push({ kind: 'layer', layer: l });
+      for (let l = 0; l < m.layers; l++) if (orderHeads(s.run.heads, l, this.order, s.importance).length) layers.push({ kind: 'layer', layer: l });
       return layers;
     }
-    if (node.kind === 'layer') return orderHeads(s.run.heads, node.layer, this.order).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
+    if (node.kind === 'layer') return orderHeads(s.run.heads, node.layer, this.order, s.importance).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
     return [];
   }
 
   getParent(node: HeadNode): HeadNode | undefined {
-    if (node.kind === 'head') return { kind: 'layer', layer: node.layer };
+    if (node.kind === 'head') return this.order.flat ? { kind: 'model' } : { kind: 'layer', layer: node.layer };
     if (node.kind === 'layer') return { kind: 'model' };
     return undefined;
   }
@@ -95,10 +112,29 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const scale = s.scaleOf(node);
     const item = new vscode.TreeItem(headLabel(node), vscode.TreeItemCollapsibleState.None);
     const metric = this.order.metric;
-    const parts = [formatScale(scale), `${metricLabel(metric)} ${formatMetric(hv?.[metric] ?? null)}`].filter(Boolean);
+    const imp = s.importance;
+    const ablated = imp?.heads.find((h) => h.layer === node.layer && h.head === node.head);
+    const roles = hv ? headRoles(hv, s.run!.tokens.length) : [];
+    const shown =
+      metric === 'importance'
+        ? imp && ablated
+          ? formatImportance(imp.metric, ablated.delta)
+          : 'importance n/a'
+        : `${metricLabel(metric)} ${formatMetric(hv?.[metric] ?? null)}`;
+    const parts = [formatScale(scale), shown, roles.map((r) => ROLE_INFO[r].label.toLowerCase()).join(', ')].filter(Boolean);
     item.description = parts.join(' · ');
     item.checkboxState = { state: scale === 0 ? vscode.TreeItemCheckboxState.Unchecked : vscode.TreeItemCheckboxState.Checked, tooltip: scale === 0 ? 'Masked: check to enable' : 'Enabled: uncheck to mask' };
     const tip = new vscode.MarkdownString(`**${headLabel(node)}**${scale !== 1 ? ` — ${scale === 0 ? 'masked' : `scaled ×${scale}`}` : ''}\n\n`);
+    if (roles.length) {
+      tip.appendMarkdown('**Roles on this prompt** (automatic, from the metrics below)\n\n');
+      for (const r of roles) tip.appendMarkdown(`- **${ROLE_INFO[r].label}**: ${ROLE_INFO[r].description} _(${ROLE_INFO[r].cite})_\n`);
+      tip.appendMarkdown('\n');
+    }
+    if (imp && ablated) {
+      const info = IMPORTANCE_INFO[imp.metric];
+      const target = imp.metric === 'logprob' && imp.targetText !== null ? ` of ${JSON.stringify(imp.targetText)}` : '';
+      tip.appendMarkdown(`**Masking this head**: ${info.delta}${target} = ${formatSigned(ablated.delta)} (baseline ${imp.baseline.toFixed(3)} → ${ablated.value.toFixed(3)}; harm ${formatSigned(harm(imp.metric, ablated.delta))})  \n_${info.description}; ${IMPORTANCE_CITE}_\n\n`);
+    }
     tip.appendMarkdown('| metric | value | what it measures |\n|---|---|---|\n');
     for (const k of METRICS) tip.appendMarkdown(`| ${metricLabel(k)} | ${formatMetric(hv?.[k] ?? null)} | ${METRIC_INFO[k].description} |\n`);
     item.tooltip = tip;

@@ -22,15 +22,28 @@ export class TokenHover implements vscode.HoverProvider {
     const detail = await s.tokenDetail(q);
     if (!detail) return undefined;
     const md = new vscode.MarkdownString();
+    const settings = s.settings;
+    const tokenCell = (i: number) => {
+      const t = s.run!.tokens[i]!;
+      return `${i} ${show(t.special ? t.text : t.text || s.prompt.slice(t.start, t.end))}`;
+    };
+    if (settings.aggregation === 'rollout') {
+      md.appendMarkdown(`**AttnScope** — attention rollout: token ${q} ${show(tok.text)} draws most on:\n\n`);
+      md.appendMarkdown('| token | rollout share |\n|---|---:|\n');
+      for (const it of detail.items) md.appendMarkdown(`| ${tokenCell(it.token)} | ${it.value.toFixed(3)} |\n`);
+      md.appendMarkdown(
+        `\n_rollout over all layers (mean of enabled heads, residual mixed in; Abnar & Zuidema 2020); row sums to 1.${settings.direction === 'to' ? ' Rollout is a from-row (where this token\'s representation came from), so the "to" direction does not apply to it.' : ''}_`,
+      );
+      return new vscode.Hover(md, new vscode.Range(doc.positionAt(s.base + tok.start), doc.positionAt(s.base + tok.end)));
+    }
     const dir = detail.direction === 'from' ? 'attends most to' : 'is attended most by';
     md.appendMarkdown(`**AttnScope** — token ${q} ${show(tok.text)} ${dir}:\n\n`);
     md.appendMarkdown('| token | attention | top heads |\n|---|---:|---|\n');
     for (const it of detail.items) {
-      const t = s.run.tokens[it.token]!;
       const heads = it.heads.map((h) => `L${h.layer}H${h.head} ${h.value.toFixed(2)}`).join(', ');
-      md.appendMarkdown(`| ${it.token} ${show(t.special ? t.text : t.text || s.prompt.slice(t.start, t.end))} | ${it.value.toFixed(3)} | ${heads} |\n`);
+      md.appendMarkdown(`| ${tokenCell(it.token)} | ${it.value.toFixed(3)} | ${heads} |\n`);
     }
-    md.appendMarkdown(`\n_${s.settings.aggregation === 'mean' ? 'mean over enabled heads' : s.settings.aggregation === 'layer' ? 'selected layer' : 'selected head'}; toggle direction with Ctrl+Alt+D_`);
+    md.appendMarkdown(`\n_${settings.aggregation === 'mean' ? 'mean over enabled heads' : settings.aggregation === 'layer' ? 'selected layer' : 'selected head'}; toggle direction with Ctrl+Alt+D_`);
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(s.base + tok.start), doc.positionAt(s.base + tok.end)));
   }
 }

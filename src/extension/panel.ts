@@ -2,7 +2,7 @@
 // sent before the webview's `ready`, every message validated by panelMessages.ts), revived after a
 // window reload through the serializer (the webview keeps its UI state with getState/setState).
 import * as vscode from 'vscode';
-import { PROTOCOL_VERSION, type FromWebview, type MetricName, type PanelState, type ToWebview } from '../shared/protocol';
+import { PROTOCOL_VERSION, type FromWebview, type GridMetric, type PanelState, type ToWebview } from '../shared/protocol';
 import { parseFromWebview } from './panelMessages';
 import type { Session } from './session';
 import { SinglePanel, WebviewHost } from './webviewHost';
@@ -11,7 +11,7 @@ export const PANEL_VIEW_TYPE = 'attnscope.panel';
 
 export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
   private static readonly slot = new SinglePanel<PanelHost>(PANEL_VIEW_TYPE, ['media']);
-  private metric: MetricName = 'induction';
+  private metric: GridMetric = 'induction';
 
   static get current(): PanelHost | undefined {
     return PanelHost.slot.current;
@@ -47,7 +47,7 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
 
   fullState(): PanelState {
     const s = this.session;
-    return { model: s.modelView(), run: s.run ?? null, selected: s.selected, interventions: s.interventionsView(), settings: this.settings(), busy: s.busy, error: s.error };
+    return { model: s.modelView(), run: s.run ?? null, selected: s.selected, interventions: s.interventionsView(), settings: this.settings(), busy: s.busy, error: s.error, importance: s.importance ?? null, importanceNote: s.importanceNote };
   }
 
   private sendOverlay(): void {
@@ -62,7 +62,12 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     const s = this.session;
     switch (what) {
       case 'run':
-        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null } });
+        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote } });
+        return;
+      case 'importance':
+        // A new ranking is what the user just asked for: color the grid by it.
+        if (s.importance) this.metric = 'importance';
+        this.post({ type: 'state', state: { importance: s.importance ?? null, importanceNote: s.importanceNote, settings: this.settings() } });
         return;
       case 'model':
         this.post({ type: 'state', state: { model: s.modelView() } });

@@ -1,13 +1,13 @@
 // Validation of everything the panel's webview sends, with the shared combinators
 // (src/shared/validate.ts): a malformed message is answered with an error reply and never reaches
 // the session. Pure, so unit tests cover it. The result holds clean copies (unknown fields dropped).
-import { METRICS, type FromWebview, type ViewSettings } from '../shared/protocol';
+import { AGGREGATIONS, METRICS, type FromWebview, type GridMetric, type ViewSettings } from '../shared/protocol';
 import { LIMITS, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, type Obj, type ParsedMessage } from '../shared/validate';
 
 const SETTINGS: { [K in keyof ViewSettings]: (v: unknown, p: string) => ViewSettings[K] } = {
-  aggregation: (v, p) => oneOf(v, p, ['mean', 'head', 'layer']),
+  aggregation: (v, p) => oneOf(v, p, AGGREGATIONS),
   direction: (v, p) => oneOf(v, p, ['from', 'to']),
-  metric: (v, p) => oneOf(v, p, METRICS),
+  metric: (v, p) => oneOf<GridMetric>(v, p, [...METRICS, 'importance']),
   discountSink: bool,
 };
 

@@ -15,6 +15,8 @@ import { readSettings, type Settings } from './settings';
 import { parseHubId } from '../engine/sources/hub';
 import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
 import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
+import type { ImportanceMetric, ImportanceView } from '../shared/importance';
+import { importanceKey, staleReason, type ImportanceKey } from '../shared/importance';
 
 export interface OverlayState {
   /** the run the values come from */
@@ -24,8 +26,10 @@ export interface OverlayState {
   values: Float32Array;
 }
 
+export type SessionChange = 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model' | 'importance';
+
 export class Session implements vscode.Disposable {
-  private readonly emitter = new vscode.EventEmitter<'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model'>();
+  private readonly emitter = new vscode.EventEmitter<SessionChange>();
   readonly onDidChange = this.emitter.event;
   model: ModelInfo | undefined;
   doc: vscode.Uri | undefined;
@@ -44,6 +48,11 @@ export class Session implements vscode.Disposable {
   /** why the last model failed to open (null once a model opens) */
   modelError: string | null = null;
   overlay: OverlayState | undefined;
+  /** head importance by ablation, valid for the prompt, model and interventions in `key` */
+  private ranked: { key: ImportanceKey; view: ImportanceView } | undefined;
+  /** why the last ablation result was cleared; null when nothing was cleared since */
+  importanceNote: string | null = null;
+  private rolloutCache: { key: string; row: Float32Array } | undefined;
   private agg: { key: string; matrix: Float32Array } | undefined;
   private modelKey = '';
   private cursorOffset = 0;
@@ -59,7 +68,7 @@ export class Session implements vscode.Disposable {
     return readSettings();
   }
 
-  private fire(what: 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model'): void {
+  private fire(what: SessionChange): void {
     if (!this.disposed) this.emitter.fire(what);
   }
 
@@ -85,6 +94,71 @@ export class Session implements vscode.Disposable {
   private setInterventions(iv: Interventions): void {
     this.interventions = normalizeInterventions(iv);
     this.fire('interventions');
+    this.checkImportance();
+  }
+
+  /** The ablation result for the current prompt, model and interventions (undefined when none or out of date). */
+  get importance(): ImportanceView | undefined {
+    return this.ranked && this.currentKey() && staleReason(this.ranked.key, this.currentKey()!) === null ? this.ranked.view : undefined;
+  }
+
+  private currentKey(): ImportanceKey | undefined {
+    return this.model ? importanceKey(this.model.hash, this.doc?.toString() ?? '', this.prompt, this.interventions, this.settings.maxTokens) : undefined;
+  }
+
+  /** Clears an ablation result whose prompt, model or interventions are no longer current, saying why. */
+  private checkImportance(): void {
+    if (!this.ranked) return;
+    const now = this.currentKey();
+    const why = now ? staleReason(this.ranked.key, now) : 'the model changed';
+    if (why === null) return;
+    this.ranked = undefined;
+    this.importanceNote = `The ablation ranking was cleared: ${why} since it was computed. Run "AttnScope: Rank Heads by Ablation" again.`;
+    this.fire('importance');
+  }
+
+  /**
+   * Ranks every head by ablation on the current prompt with the current interventions (one masked
+   * run per head in the engine process). `signal` cancels between head runs. The result is kept
+   * until the prompt, model or interventions change.
+   */
+  async ablate(metric: ImportanceMetric, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<ImportanceView | undefined> {
+    const run = this.run;
+    const key = this.currentKey();
+    if (!run || !key || !this.doc) throw new EngineError('PROMPT', 'nothing to rank yet; run "Inspect Attention" on a prompt first');
+    const top1 = run.next[0];
+    const job = this.engine.ablate(
+      {
+        prompt: this.request(false).prompt,
+        metric,
+        interventions: this.interventions,
+        maxTokens: this.settings.maxTokens,
+        // the current run's top-1: what the panel and the hover show as the prediction
+        ...(metric === 'logprob' && top1 ? { targetId: top1.id } : {}),
+      },
+      onProgress,
+    );
+    const stop = () => job.stop();
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
+    this.setBusy(`Ranking heads by ablation (${metric})…`);
+    try {
+      const r = await job.done;
+      const now = this.currentKey();
+      if (!now || staleReason(key, now) !== null) {
+        throw new EngineError('CANCELLED', `the ablation result was dropped: ${now ? staleReason(key, now) : 'the model changed'} while it ran`);
+      }
+      if (r.tokenCount !== run.tokens.length) throw new EngineError('RUNTIME', `the ablation saw ${r.tokenCount} tokens but the run has ${run.tokens.length}; inspect again`);
+      const view: ImportanceView = { metric, baseline: r.baseline, targetText: r.targetText ?? null, heads: r.heads.map((h) => ({ layer: h.layer, head: h.head, value: h.value, delta: h.delta })), runId: this.runId };
+      this.ranked = { key, view };
+      this.importanceNote = null;
+      this.log.info(`ablation (${metric}) over ${r.heads.length} heads in ${r.timings.runMs.toFixed(0)} ms; baseline ${r.baseline.toFixed(4)}`);
+      this.fire('importance');
+      return view;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      this.setBusy(null);
+    }
   }
 
   /** Opens the configured model in the engine when it is not open yet (or the setting changed). */
@@ -128,6 +202,7 @@ export class Session implements vscode.Disposable {
       this.error = null;
       this.modelError = null;
       this.fire('model');
+      this.checkImportance();
       return info;
     } catch (e) {
       // The engine released the previous model before failing to open this one, so the next call
@@ -149,6 +224,7 @@ export class Session implements vscode.Disposable {
     this.run = undefined;
     this.agg = undefined;
     this.overlay = undefined;
+    this.rolloutCache = undefined;
   }
 
   /** Inspects a document (or re-runs the current one with the current interventions). */
@@ -186,7 +262,10 @@ export class Session implements vscode.Disposable {
       this.run = toRunView(result, runId, this.prompt, this.interventions);
       this.lastRunMs = performance.now() - t0;
       this.agg = undefined;
+      this.rolloutCache = undefined;
       await vscode.commands.executeCommand('setContext', 'attnscope.hasRun', true);
+      this.checkImportance();
+      if (this.ranked) this.ranked.view = { ...this.ranked.view, runId };
       this.fire('run');
       await this.refreshOverlay();
       if (result.truncated) vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${result.truncated} dropped; setting attnscope.maxTokens or the model's limit).`);
@@ -211,9 +290,24 @@ export class Session implements vscode.Disposable {
     return withInterventions ? { ...req, interventions: this.interventions } : req;
   }
 
+  /** Per-head weights [L*H]; rollout uses every enabled head. */
   private weights(): Float32Array {
     const m = this.model!;
-    return aggregationWeights(m.layers, m.heads, scaleMap(this.interventions), this.settings.aggregation, this.selected);
+    const mode = this.settings.aggregation;
+    return aggregationWeights(m.layers, m.heads, scaleMap(this.interventions), mode === 'rollout' ? 'mean' : mode, this.selected);
+  }
+
+  /**
+   * Row q of the attention rollout over the enabled heads (engine query on the kept run, cached for
+   * the last token asked). Rollout is a from-row: where token q's top-layer representation came from.
+   */
+  async rolloutRow(q: number): Promise<Float32Array | undefined> {
+    if (!this.run || !this.model) return undefined;
+    const key = `${this.runId}|${q}|${JSON.stringify(this.interventions.scales)}`;
+    if (this.rolloutCache?.key === key) return this.rolloutCache.row;
+    const { row } = await this.engine.query(this.runId, { what: 'rollout', q, weights: this.weights() });
+    this.rolloutCache = { key, row: row! };
+    return row;
   }
 
   /** The aggregate [T, T] for the current settings, from the worker's kept run (cached). */
@@ -243,21 +337,30 @@ export class Session implements vscode.Disposable {
     if (!run) return;
     const q = tokenAtOffset(run.tokens, this.cursorOffset);
     if (q === undefined) return;
+    const rollout = this.settings.aggregation === 'rollout';
     let agg: Float32Array | undefined;
     try {
-      agg = await this.aggregate();
+      agg = rollout ? await this.rolloutRow(q) : await this.aggregate();
     } catch (e) {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       throw e;
     }
     if (!agg || run !== this.run) return;
-    const direction = this.settings.direction;
-    this.overlay = { runId: run.runId, token: q, direction, values: overlayValues(agg, run.tokens.length, q, direction) };
+    // Rollout is a from-row whatever the direction setting says (the hover and status bar say so).
+    const direction = rollout ? 'from' : this.settings.direction;
+    this.overlay = { runId: run.runId, token: q, direction, values: rollout ? agg.slice() : overlayValues(agg, run.tokens.length, q, direction) };
     this.fire('overlay');
   }
 
   async tokenDetail(q: number): Promise<TokenDetail | undefined> {
     if (!this.run || !this.model) return undefined;
+    if (this.settings.aggregation === 'rollout') {
+      // Rollout has no per-head share: the items are the tokens with the largest rollout values.
+      const row = await this.rolloutRow(q);
+      if (!row) return undefined;
+      const order = Array.from(row.keys()).filter((k) => row[k]! > 0).sort((a, b) => row[b]! - row[a]!).slice(0, 5);
+      return { q, direction: 'from', items: order.map((k) => ({ token: k, value: row[k]!, heads: [] })) };
+    }
     const { detail } = await this.engine.query(this.runId, { what: 'tokenDetail', q, direction: this.settings.direction, weights: this.weights(), top: 5 });
     return detail;
   }

@@ -1,7 +1,7 @@
 // Typed access to the attnscope.* settings.
 import * as vscode from 'vscode';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
-import type { Aggregation, Direction } from '../shared/protocol';
+import { AGGREGATIONS, type Aggregation, type Direction } from '../shared/protocol';
 import type { ColorScale } from '../shared/overlay';
 
 export interface Settings {
@@ -32,7 +32,7 @@ export function readSettings(): Settings {
   return {
     model: String(c.get('model', '') ?? '').trim(),
     device: oneOf(c.get('device'), ['auto', 'cpu', 'cuda'] as const, 'auto'),
-    aggregation: oneOf(c.get('overlay.aggregation'), ['mean', 'head', 'layer'] as const, 'mean'),
+    aggregation: oneOf(c.get('overlay.aggregation'), AGGREGATIONS, 'mean'),
     direction: oneOf(c.get('overlay.direction'), ['from', 'to'] as const, 'from'),
     colorScale: oneOf(c.get('overlay.colorScale'), ['linear', 'sqrt', 'log'] as const, 'sqrt'),
     discountSink: c.get<boolean>('overlay.discountSink', true) !== false,

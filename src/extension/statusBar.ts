@@ -38,9 +38,15 @@ export class StatusBar implements vscode.Disposable {
     const ms = s.run ? ` · ${s.run.timings.runMs.toFixed(0)} ms` : '';
     const lines = describeInterventions(s.interventions, s.prompt);
     const iv = lines.length ? ` · $(beaker) steered${lines.length > 1 ? ` (${lines.length})` : ''}` : '';
-    this.item.text = `$(eye) ${m.name} · ${m.device} · ${tokens}${ms}${iv}`;
+    const settings = s.settings;
+    const rollout = settings.aggregation === 'rollout' ? ' · rollout' : '';
+    const overlayNote =
+      settings.aggregation === 'rollout'
+        ? `\n\nOverlay: attention rollout from the cursor token (Abnar & Zuidema 2020)${settings.direction === 'to' ? '; rollout is a from-row, so the "to" direction does not apply to it' : ''}.`
+        : '';
+    this.item.text = `$(eye) ${m.name} · ${m.device} · ${tokens}${ms}${rollout}${iv}`;
     this.item.tooltip = new vscode.MarkdownString(
-      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}${lines.length ? `\n\nActive interventions (they apply to every prompt you inspect until Reset Interventions):\n${lines.map((l) => `- ${l}`).join('\n')}` : ''}\n\nClick to open the panel.`,
+      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}${lines.length ? `\n\nActive interventions (they apply to every prompt you inspect until Reset Interventions):\n${lines.map((l) => `- ${l}`).join('\n')}` : ''}${overlayNote}\n\nClick to open the panel.`,
     );
     this.item.backgroundColor = s.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     this.item.show();

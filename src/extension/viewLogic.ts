@@ -1,20 +1,40 @@
 // View logic of the extension that does not need the vscode API, so unit tests cover it directly.
-import type { HeadRef, HeadView, MetricName } from '../shared/protocol';
+import type { GridMetric, HeadRef, HeadView } from '../shared/protocol';
+import { harm, type ImportanceView } from '../shared/importance';
 
 export interface TreeOrder {
-  metric: MetricName;
+  /** a head metric, or 'importance' (harm by ablation, see shared/importance.ts) */
+  metric: GridMetric;
   /** descending by the metric */
   sort: boolean;
   /** keep only heads whose metric is at least this */
   minValue: number | null;
+  /** one flat list of heads across layers (sorted by the metric) instead of Layer ▸ Head */
+  flat?: boolean;
+}
+
+/** The value a head is sorted and filtered by: its metric, or its harm by ablation (null when unknown). */
+export function orderValue(h: HeadView, metric: GridMetric, importance?: ImportanceView | null): number | null {
+  if (metric !== 'importance') return h[metric] ?? null;
+  const r = importance?.heads.find((x) => x.layer === h.layer && x.head === h.head);
+  return r && importance ? harm(importance.metric, r.delta) : null;
+}
+
+function ordered(hs: HeadView[], order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
+  const v = (h: HeadView) => orderValue(h, order.metric, importance) ?? -Infinity;
+  if (order.minValue !== null) hs = hs.filter((h) => v(h) >= order.minValue!);
+  if (order.sort || order.flat) hs = [...hs].sort((a, b) => v(b) - v(a) || a.layer - b.layer || a.head - b.head);
+  return hs;
 }
 
 /** Heads of one layer in tree order (sorted and filtered by a metric when asked). */
-export function orderHeads(heads: readonly HeadView[], layer: number, order: TreeOrder): HeadView[] {
-  let hs = heads.filter((h) => h.layer === layer);
-  if (order.minValue !== null) hs = hs.filter((h) => (h[order.metric] ?? -Infinity) >= order.minValue!);
-  if (order.sort) hs = [...hs].sort((a, b) => (b[order.metric] ?? -Infinity) - (a[order.metric] ?? -Infinity) || a.head - b.head);
-  return hs;
+export function orderHeads(heads: readonly HeadView[], layer: number, order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
+  return ordered(heads.filter((h) => h.layer === layer), order, importance);
+}
+
+/** Every head in one list across layers, highest value first (filtered when asked): the flat view. */
+export function flatHeads(heads: readonly HeadView[], order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
+  return ordered([...heads], { ...order, sort: true }, importance);
 }
 
 export function formatScale(v: number): string {

@@ -8,9 +8,11 @@
 
 import type { HeadRef, HeadSummary, MetricName } from './heads';
 import type { Emphasis, Interventions } from './interventions';
+import type { ImportanceView } from './importance';
 
 // The head vocabulary lives in heads.ts; re-exported for the pages that speak this protocol.
 export { METRICS, headKey, headLabel, type HeadRef, type MetricName } from './heads';
+export type { ImportanceView } from './importance';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -42,13 +44,18 @@ export interface InterventionsView extends Interventions {
   emphasis: (Emphasis & { text: string }) | null;
 }
 
-export type Aggregation = 'mean' | 'head' | 'layer';
+/** 'rollout': attention rollout (Abnar & Zuidema 2020) over the enabled heads; a from-row only */
+export type Aggregation = 'mean' | 'head' | 'layer' | 'rollout';
+export const AGGREGATIONS: readonly Aggregation[] = ['mean', 'head', 'layer', 'rollout'];
 export type Direction = 'from' | 'to';
+
+/** What the head grid is colored by: a head metric, or importance by ablation (when a result exists). */
+export type GridMetric = MetricName | 'importance';
 
 export interface ViewSettings {
   aggregation: Aggregation;
   direction: Direction;
-  metric: MetricName;
+  metric: GridMetric;
   /** exclude the first (sink) token from the color scale */
   discountSink: boolean;
 }
@@ -71,6 +78,10 @@ export interface PanelState {
   settings: ViewSettings;
   busy: string | null;
   error: string | null;
+  /** head importance by ablation for the current run; null when none (or cleared) */
+  importance: ImportanceView | null;
+  /** why an earlier ablation result was cleared (the prompt, model or interventions changed) */
+  importanceNote: string | null;
 }
 
 /** A float32 tensor. `data.byteLength === 4 * product(dims)`. */

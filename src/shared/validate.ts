@@ -9,6 +9,7 @@
 import type { HeadRef } from './heads';
 import type { Envelope, TensorMsg } from './protocol';
 import type { GenerateOptions } from './runsProtocol';
+import { IMPORTANCE_METRICS, type ImportanceView } from './importance';
 
 /** The limits of everything a message may carry, defined once for the host and the webviews. */
 export const LIMITS = {
@@ -218,4 +219,30 @@ export function checkMessage<T extends { type: string }>(raw: unknown, checks: {
     (checks as Record<string, (b: Obj) => void>)[type]!(b);
     return raw as Envelope<T>;
   });
+}
+
+/** A head ranking by ablation (src/shared/importance.ts): finite values, every head at most once. */
+export function importanceView(v: unknown, path: string): ImportanceView {
+  const o = obj(v, path);
+  const seen = new Set<string>();
+  const heads = list(
+    o.heads,
+    `${path}.heads`,
+    (h, q) => {
+      const ref = headRef(h, q);
+      const k = `${ref.layer}.${ref.head}`;
+      if (seen.has(k)) fail(q, `head ${k} appears twice`);
+      seen.add(k);
+      const ho = obj(h, q);
+      return { ...ref, value: num(ho.value, `${q}.value`), delta: num(ho.delta, `${q}.delta`) };
+    },
+    LIMITS.heads,
+  );
+  return {
+    metric: oneOf(o.metric, `${path}.metric`, IMPORTANCE_METRICS),
+    baseline: num(o.baseline, `${path}.baseline`),
+    targetText: strOrNull(o.targetText, `${path}.targetText`),
+    heads,
+    runId: int(o.runId, `${path}.runId`),
+  };
 }

@@ -5,7 +5,9 @@
 // view, set a head scale and emphasize a span through the palette's input boxes, open the panel.
 // Asserts on the DOM (status bar, tinted decoration elements, tree rows, the webview's content) and
 // saves screenshots to test-results/: editor-overlay.png, heads-tree.png, panel.png,
-// panel-light.png, panel-hc.png (and e2e-failure.png on failure).
+// panel-light.png, panel-hc.png, and after "Rank Heads by Ablation" the grid colored by importance
+// with a head-role tooltip: panel-importance.png, panel-importance-light.png, panel-importance-hc.png,
+// panel-metric-dropdown.png (and e2e-failure.png on failure).
 //
 //   node test/e2e/attnscope.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1, E2E_DEBUG=1
 //
@@ -240,6 +242,67 @@ async function main() {
     await page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'AttnScope' }) }).first().screenshot({ path: path.join(RESULTS_DIR, file) });
     say(`screenshot test-results/${file}`);
   }
+
+  step = 'rank heads by ablation';
+  await palette('AttnScope: Rank Heads by Ablation');
+  await page.locator('.quick-input-widget', { hasText: 'Rank heads by ablation' }).waitFor();
+  await page.keyboard.press('Enter'); // the first choice: log-probability of the top-1 token
+  await webview.locator('.grid-top', { hasText: 'Most important:' }).waitFor();
+  const top = (await webview.locator('.grid-top').innerText()).replace(/\s+/g, ' ').trim();
+  if (!/Δ log p [−+]\d/.test(top)) throw new Error(`the grid's top heads show no Δ log p: "${top}"`);
+  say(`panel grid by importance: "${top}"; legend "${(await webview.locator('.head-grid .legend').innerText()).replace(/\s+/g, ' ').trim()}"`);
+  // the Heads view follows: one flat list by importance, Δ log p in the descriptions
+  const flatOk = await tree.locator('.label-description', { hasText: /Δ log p/ }).first().waitFor({ timeout: 10_000 }).then(() => true, () => false);
+  if (!flatOk) note('the Heads view shows no Δ log p after ranking');
+  else say(`Heads view: "${(await tree.locator('.monaco-list-row').nth(1).innerText()).replace(/\s+/g, ' ')}" first`);
+
+  // A head with an automatic role: hover grid cells until the tooltip names a role ("L1H0 · induction").
+  const grid = webview.locator('.head-grid canvas');
+  const hoverRole = async () => {
+    const g = await grid.evaluate((c) => ({ w: c.clientWidth, h: c.clientHeight }));
+    // the grid's layout (webview/logic/gridLogic.ts gridLayout: left 30, top 16, gap 2, cells 12..40 px)
+    const [, L, H] = (/(\d+)×(\d+) heads/.exec(await webview.locator('header.toolbar').innerText()) ?? [0, 0, 0]).map(Number);
+    const cell = Math.max(12, Math.min(40, Math.floor((g.w - 30 - 2) / H) - 2));
+    // prefer an induction head (the role the ranking is about on a repeated prompt), else any role
+    let found = null;
+    for (let l = 0; l < L && !found?.induction; l++)
+      for (let h = 0; h < H; h++) {
+        const pos = { x: 30 + h * (cell + 2) + cell / 2, y: 16 + l * (cell + 2) + cell / 2 };
+        await grid.hover({ position: pos });
+        const title = await webview.locator('.tooltip:not([hidden]) .tt-title').innerText({ timeout: 2000 }).catch(() => '');
+        if (title.includes('·') && (!found || title.includes('induction'))) found = { pos, title, induction: title.includes('induction') };
+        if (found?.induction) break;
+      }
+    if (!found) return '';
+    await grid.hover({ position: found.pos });
+    return found.title;
+  };
+  for (const [theme, file, cls, wb] of [
+    ['Default Dark Modern', 'panel-importance.png', 'vscode-dark', 'vs-dark'],
+    ['Default Light Modern', 'panel-importance-light.png', 'vscode-light', 'vs'],
+    ['Default High Contrast', 'panel-importance-hc.png', 'vscode-high-contrast', 'hc-black'],
+  ]) {
+    step = `importance grid, theme ${theme}`;
+    await setTheme(theme, wb);
+    await webview.locator(`body.${cls}`).waitFor();
+    const title = await hoverRole();
+    if (!title) throw new Error('no grid cell shows a head role in its tooltip');
+    const tip = (await webview.locator('.tooltip:not([hidden])').innerText()).replace(/\s+/g, ' ');
+    if (!/Δ log p when masked/.test(tip) || !/et al\. 20\d\d/.test(tip)) throw new Error(`the tooltip lacks the ablation value or the role's source: "${tip}"`);
+    say(`tooltip (${theme}): "${tip.slice(0, 160)}…"`);
+    await panelGroup.screenshot({ path: path.join(RESULTS_DIR, file) });
+    say(`screenshot test-results/${file}`);
+  }
+
+  step = 'the metric dropdown with descriptions';
+  await setTheme('Default Dark Modern', 'vs-dark');
+  await webview.locator('body.vscode-dark').waitFor();
+  await webview.locator('#metric-select').click();
+  const opened = await webview.locator('#metric-select .description').first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+  if (!opened) note('the metric dropdown showed no option description');
+  await panelGroup.screenshot({ path: path.join(RESULTS_DIR, 'panel-metric-dropdown.png') });
+  say('screenshot test-results/panel-metric-dropdown.png');
+  await page.keyboard.press('Escape');
   if (pageErrors.length) note(`page errors: ${[...new Set(pageErrors)].slice(0, 3).join(' | ')}`);
 }
 

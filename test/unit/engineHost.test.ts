@@ -129,6 +129,66 @@ test('worker: a kept run answers aggregate, pattern and token queries without re
   }
 });
 
+test('worker: ablate ranks every head with done/total progress, equal to ablateHeads in-process; stop cancels between heads', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const request = { prompt: 'red green blue red green blue', metric: 'loss' as const, interventions: masking([{ layer: 2, head: 1 }]) };
+    const steps: [number, number][] = [];
+    const job = h.ablate(request, (done, total) => steps.push([done, total]));
+    const r = await job.done;
+    assert.equal(r.metric, 'loss');
+    assert.equal(r.heads.length, 12);
+    assert.deepEqual(steps, Array.from({ length: 13 }, (_, i) => [i, 12]), 'baseline (0), then one step per head');
+    // The same numbers as the analysis run directly on a model in this process.
+    const { Model } = await import('../../src/engine/model');
+    const { ablateHeads } = await import('../../src/engine/analysis/ablation');
+    const m = await Model.open(modelDir, { device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    try {
+      const direct = await ablateHeads(m, request);
+      assert.equal(r.tokenCount, direct.tokens.length);
+      assert.equal(r.baseline, direct.baseline);
+      assert.deepEqual(r.heads, direct.heads);
+    } finally {
+      await m.release();
+    }
+    // The head masked by the interventions is masked in the baseline already: no change.
+    assert.equal(r.heads.find((x) => x.layer === 2 && x.head === 1)!.delta, 0);
+
+    let seen = 0;
+    const stopped = h.ablate({ prompt: 'red green blue red green blue', metric: 'logprob' }, (done) => {
+      if (++seen === 3) stopped.stop();
+      void done;
+    });
+    await assert.rejects(stopped.done, (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED' && /cancelled after [0-9]+ of 12 heads/.test(e.message));
+    assert.ok(seen < 13, `stopped after ${seen} progress steps`);
+    // The engine serves the next call normally after a cancellation.
+    assert.equal((await h.ablate({ prompt: 'red green', metric: 'kl', heads: [{ layer: 0, head: 0 }] }).done).heads.length, 1);
+  } finally {
+    await h.dispose();
+  }
+});
+
+test('worker: a kept run answers rollout rows over the enabled heads; bad positions are refused', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const full = await h.inspect({ prompt: 'red green blue red green', attention: 'all' });
+    const { result, runId } = await h.inspect({ prompt: 'red green blue red green' }, true);
+    const T = result.tokens.length;
+    const { rolloutRow } = await import('../../src/engine/analysis/rollout');
+    const weights = new Float32Array(12).fill(1);
+    const { row } = await h.query(runId, { what: 'rollout', q: T - 1, weights });
+    const want = rolloutRow({ L: 3, H: 4, T, patterns: full.result.patterns }, T - 1);
+    for (let k = 0; k < T; k++) assert.ok(Math.abs(row![k]! - want[k]!) < 1e-6);
+    assert.ok(Math.abs(row!.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    await assert.rejects(h.query(runId, { what: 'rollout', q: T, weights }), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && /token .* outside the run/.test(e.message));
+    await assert.rejects(h.query(runId, { what: 'rollout', q: 0, weights: new Float32Array(3) }), /one value per head/);
+  } finally {
+    await h.dispose();
+  }
+});
+
 test('worker: generation streams tokens and stops on request; a kept run saves to an .attnrun', async () => {
   const h = host();
   try {

@@ -1,16 +1,42 @@
 // Layer × head grid (rows = layers L0.., columns = heads H0..) on a canvas, colored by a metric.
 //
-// Props (setProps): layers, heads, data (HeadView per head), metric, selected (the host's
-// selected head), extra (further heads selected for steering, keys "l.h"), notes (per head key:
-// intervention notes for the tooltip). Null metric values draw hatched; masked heads (scale 0)
+// Props (setProps): layers, heads, data (HeadView per head), metric (a head metric or
+// 'importance'), importance (the ablation ranking of this run, or null: the 'importance' choice is
+// offered only with one), importanceNote (why a ranking was cleared), tokens (the prompt length, for
+// the automatic head roles in the tooltip), selected (the host's selected head), extra (further
+// heads selected for steering, keys "l.h"), notes (per head key: intervention notes for the
+// tooltip). Null metric values draw hatched; masked heads (scale 0)
 // are crossed out; heads with another scale get a corner mark (▲ amplified, ▼ attenuated) and,
 // when cells are large enough, the scale as text. Click selects, ctrl/cmd-click adds/removes a
 // head from the steering selection, shift-click toggles the mask. Keyboard: arrows / Home / End /
 // PageUp / PageDown move the selection, space toggles the mask.
-import { METRICS, headKey, headLabel, type HeadRef, type HeadView, type MetricName } from '../../src/shared/protocol';
+import { METRICS, headKey, headLabel, type GridMetric, type HeadRef, type HeadView, type ImportanceView, type MetricName } from '../../src/shared/protocol';
 import { parseHeadKey, sameHead } from '../../src/shared/heads';
-import { cssRgba, mix, rampAt, type RGBA } from '../logic/color';
-import { cellAt, cellOrigin, formatMetric, formatScale, gridLayout, indexHeads, metricDomain, metricFraction, metricValue, METRIC_INFO, moveSelection, topHeads, type GridLayout } from '../logic/gridLogic';
+import { headRoles, ROLE_INFO } from '../../src/shared/headLabels';
+import { formatImportance, formatSigned, importanceIndex, IMPORTANCE_INFO, rankImportance, type HeadImportance } from '../../src/shared/importance';
+import { cssRgba, mix, parseCssColor, rampAt, type RGBA } from '../logic/color';
+import {
+  cellAt,
+  cellOrigin,
+  formatMetric,
+  formatScale,
+  gridLayout,
+  headHarm,
+  importanceDomain,
+  importanceFraction,
+  importanceInfoLine,
+  importanceOptionDescription,
+  indexHeads,
+  metricDomain,
+  metricFraction,
+  metricInfoLine,
+  metricOptionDescription,
+  metricValue,
+  METRIC_INFO,
+  moveSelection,
+  topHeads,
+  type GridLayout,
+} from '../logic/gridLogic';
 import { sizeCanvas, theme, type Theme } from '../theme';
 import { hideTooltip, showTooltip } from './tooltip';
 
@@ -18,7 +44,11 @@ export interface HeadGridProps {
   layers: number;
   heads: number;
   data: HeadView[];
-  metric: MetricName;
+  metric: GridMetric;
+  importance: ImportanceView | null;
+  importanceNote: string | null;
+  /** tokens in the run (the head roles depend on the prompt length) */
+  tokens: number;
   selected: HeadRef | null;
   extra: ReadonlySet<string>;
   notes: ReadonlyMap<string, string[]>;
@@ -27,18 +57,26 @@ export interface HeadGridProps {
 export interface HeadGridCallbacks {
   onSelect(h: HeadRef, mode: 'replace' | 'toggleExtra'): void;
   onToggleMask(h: HeadRef): void;
-  onMetric(m: MetricName): void;
+  onMetric(m: GridMetric): void;
 }
+
+const IMPORTANCE_LABEL = 'Importance (ablation)';
+
+/** A plain value with a real minus sign. */
+const fmtValue = (v: number, digits: number): string => v.toFixed(digits).replace(/^-/, '−');
 
 export class HeadGrid {
   readonly el: HTMLDivElement;
   private readonly canvas: HTMLCanvasElement;
   private readonly select: HTMLElement & { value: string };
   private readonly legend: { lo: HTMLElement; bar: HTMLElement; hi: HTMLElement; range: HTMLElement };
+  private readonly importanceOption: HTMLElement;
+  private readonly info: HTMLDivElement;
   private readonly top: HTMLDivElement;
   private readonly live: HTMLDivElement;
-  private props: HeadGridProps = { layers: 0, heads: 0, data: [], metric: 'entropy', selected: null, extra: new Set(), notes: new Map() };
+  private props: HeadGridProps = { layers: 0, heads: 0, data: [], metric: 'entropy', importance: null, importanceNote: null, tokens: 0, selected: null, extra: new Set(), notes: new Map() };
   private byIndex: (HeadView | undefined)[] = [];
+  private impIndex: (HeadImportance | undefined)[] = [];
   private layout: GridLayout = gridLayout(0, 0, 0);
   private hover: HeadRef | null = null;
   private queued = false;
@@ -56,16 +94,23 @@ export class HeadGrid {
     this.select.id = 'metric-select';
     label.htmlFor = 'metric-select';
     this.select.setAttribute('aria-label', 'Metric');
+    // vscode-single-select shows the highlighted option's description in a footer of the open
+    // list: what the metric measures and where it comes from.
     for (const m of METRICS) {
       const o = document.createElement('vscode-option');
       o.setAttribute('value', m);
-      o.setAttribute('description', METRIC_INFO[m].description);
+      o.setAttribute('description', metricOptionDescription(m));
       o.textContent = METRIC_INFO[m].label;
       this.select.appendChild(o);
     }
+    this.importanceOption = document.createElement('vscode-option');
+    this.importanceOption.setAttribute('value', 'importance');
+    this.importanceOption.textContent = IMPORTANCE_LABEL;
     this.select.addEventListener('change', () => {
-      const v = this.select.value as MetricName;
-      if ((METRICS as readonly string[]).includes(v) && v !== this.props.metric) this.cb.onMetric(v);
+      const v = this.select.value;
+      if (v === this.props.metric) return;
+      if ((METRICS as readonly string[]).includes(v)) this.cb.onMetric(v as MetricName);
+      else if (v === 'importance' && this.props.importance) this.cb.onMetric('importance');
     });
     const legend = document.createElement('div');
     legend.className = 'legend';
@@ -77,6 +122,8 @@ export class HeadGrid {
     };
     this.legend = { lo: mk('lg-lo'), bar: mk('lg-bar'), hi: mk('lg-hi'), range: mk('lg-range') };
     head.append(label, this.select, legend);
+    this.info = document.createElement('div');
+    this.info.className = 'grid-metric-info muted';
 
     const scroll = document.createElement('div');
     scroll.className = 'grid-scroll';
@@ -96,7 +143,7 @@ export class HeadGrid {
     this.live = document.createElement('div');
     this.live.className = 'sr-only';
     this.live.setAttribute('aria-live', 'polite');
-    this.el.append(head, scroll, keys, this.top, this.live);
+    this.el.append(head, this.info, scroll, keys, this.top, this.live);
 
     this.canvas.addEventListener('mousemove', (e) => this.onMove(e));
     this.canvas.addEventListener('mouseleave', () => {
@@ -111,11 +158,35 @@ export class HeadGrid {
 
   setProps(p: Partial<HeadGridProps>): void {
     this.props = { ...this.props, ...p };
+    // 'importance' without a ranking (none yet, or cleared) shows nothing to color by: fall back.
+    if (this.props.metric === 'importance' && !this.props.importance) this.props.metric = 'induction';
     this.byIndex = indexHeads(this.props.data, this.props.layers, this.props.heads);
+    this.impIndex = importanceIndex(this.props.importance, this.props.layers, this.props.heads);
+    const imp = this.props.importance;
+    if (imp) {
+      this.importanceOption.setAttribute('description', importanceOptionDescription(imp));
+      if (!this.importanceOption.isConnected) this.select.appendChild(this.importanceOption);
+    } else if (this.importanceOption.isConnected) this.importanceOption.remove();
     if (this.select.value !== this.props.metric) this.select.value = this.props.metric;
+    this.renderInfo();
     this.renderLegend();
     this.renderTop();
     this.queue();
+  }
+
+  /** The metric's description and source under the controls (or why a ranking was cleared). */
+  private renderInfo(): void {
+    const { metric, importance, importanceNote } = this.props;
+    this.info.replaceChildren();
+    const line = (text: string, cls = ''): void => {
+      const d = document.createElement('div');
+      if (cls) d.className = cls;
+      d.textContent = text;
+      this.info.appendChild(d);
+    };
+    if (metric === 'importance' && importance) line(importanceInfoLine(importance));
+    else if (metric !== 'importance') line(metricInfoLine(metric));
+    if (!importance && importanceNote) line(importanceNote, 'grid-note');
   }
 
   refreshTheme(): void {
@@ -136,37 +207,75 @@ export class HeadGrid {
     return [mix(th.bg, th.fg, th.kind === 'light' ? 0.06 : 0.09), th.high];
   }
 
+  /** The hue of a negative harm (masking helped) on the diverging importance scale: the chart color opposite --attn-high. */
+  private negative(th: Theme): RGBA {
+    const v = th.kind === 'light' || th.kind === 'hc-light' ? '--vscode-charts-orange' : '--vscode-charts-blue';
+    return parseCssColor(getComputedStyle(document.documentElement).getPropertyValue(v)) ?? th.focus;
+  }
+
   private renderLegend(): void {
-    const { data, metric } = this.props;
-    const d = metricDomain(data, metric);
+    const { data, metric, importance } = this.props;
     const th = theme();
     const r = this.ramp(th);
+    if (metric === 'importance' && importance) {
+      const d = importanceDomain(importance);
+      const delta = IMPORTANCE_INFO[importance.metric].delta;
+      const sign = importance.metric === 'logprob' ? -1 : 1; // delta = sign · harm
+      const fmtSigned = (v: number): string => (importance.metric === 'kl' ? fmtValue(v, 2) : formatSigned(v, 2));
+      const neg = this.negative(th);
+      this.legend.bar.style.background = d.diverging
+        ? `linear-gradient(to right, ${cssRgba(neg)}, ${cssRgba(r[0]!)}, ${cssRgba(r[1]!)})`
+        : `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
+      // The ends in the measured Δ (the bar runs from "masking helped" to "masking hurt most").
+      this.legend.lo.textContent = d.diverging ? fmtSigned(-sign * d.hi) : '0';
+      this.legend.hi.textContent = fmtSigned(sign * d.hi);
+      const lo = d.min === null ? null : sign * d.max!;
+      const hi = d.min === null ? null : sign * d.min;
+      this.legend.range.textContent =
+        lo === null ? 'no values' : `${delta} when masked · observed ${fmtSigned(Math.min(lo, hi!))} … ${fmtSigned(Math.max(lo, hi!))}${d.diverging ? ' · middle = no change' : ''}`;
+      this.legend.bar.title = IMPORTANCE_INFO[importance.metric].description;
+      return;
+    }
+    const m = metric as MetricName;
+    const d = metricDomain(data, m);
     this.legend.bar.style.background = `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
-    this.legend.lo.textContent = formatMetric(metric, d.lo, true);
-    this.legend.hi.textContent = formatMetric(metric, d.hi, true);
-    const why = metric === 'induction' ? ': no token repeats earlier in the prompt' : '';
+    this.legend.lo.textContent = formatMetric(m, d.lo, true);
+    this.legend.hi.textContent = formatMetric(m, d.hi, true);
+    const why = m === 'induction' || m === 'duplicateToken' ? ': no token repeats earlier in the prompt' : '';
     this.legend.range.textContent =
-      d.min === null ? `no values${why}` : `observed ${formatMetric(metric, d.min)} – ${formatMetric(metric, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
-    this.legend.bar.title = METRIC_INFO[metric].description;
+      d.min === null ? `no values${why}` : `observed ${formatMetric(m, d.min)} – ${formatMetric(m, d.max)}${d.missing > 0 ? ` · ${d.missing} n/a` : ''}`;
+    this.legend.bar.title = METRIC_INFO[m].description;
   }
 
   private renderTop(): void {
-    const { data, metric } = this.props;
-    const best = topHeads(data, metric, 4);
+    const { data, metric, importance } = this.props;
     this.top.replaceChildren();
-    if (best.length === 0) return;
+    const chips: { h: HeadRef; text: string }[] =
+      metric === 'importance' && importance
+        ? rankImportance(importance)
+            .slice(0, 5)
+            .map((h) => ({ h, text: `${headLabel(h)} ${formatImportance(importance.metric, h.delta)}` }))
+        : topHeads(data, metric as MetricName, 4).map((h) => ({ h, text: `${headLabel(h)} ${formatMetric(metric as MetricName, metricValue(h, metric as MetricName))}` }));
+    if (chips.length === 0) return;
     const label = document.createElement('span');
     label.className = 'muted';
-    label.textContent = `Highest ${METRIC_INFO[metric].label.toLowerCase()}:`;
+    label.textContent = metric === 'importance' ? 'Most important:' : `Highest ${METRIC_INFO[metric].label.toLowerCase()}:`;
     this.top.appendChild(label);
-    for (const h of best) {
+    for (const { h, text } of chips) {
       const b = document.createElement('button');
       b.className = 'chip-button';
-      b.textContent = `${headLabel(h)} ${formatMetric(metric, metricValue(h, metric))}`;
+      b.textContent = text;
       b.title = `Select ${headLabel(h)}`;
       b.addEventListener('click', () => this.cb.onSelect({ layer: h.layer, head: h.head }, 'replace'));
       this.top.appendChild(b);
     }
+  }
+
+  /** A head's color fraction under the current metric: 0..1, or −1..1 for a diverging importance scale; null = n/a. */
+  private fractionOf(h: HeadRef, hv: HeadView | undefined, dom: ReturnType<typeof metricDomain> | null, idom: ReturnType<typeof importanceDomain> | null): number | null {
+    const { metric, importance, heads: H } = this.props;
+    if (metric === 'importance') return importanceFraction(headHarm(importance, this.impIndex, H, h), idom!);
+    return hv ? metricFraction(metricValue(hv, metric), dom!) : null;
   }
 
   private draw(): void {
@@ -177,7 +286,10 @@ export class HeadGrid {
     const ctx = sizeCanvas(this.canvas, g.width, g.height);
     const th = theme();
     const ramp = this.ramp(th);
-    const dom = metricDomain(this.props.data, metric);
+    const imp = metric === 'importance';
+    const dom = imp ? null : metricDomain(this.props.data, metric);
+    const idom = imp ? importanceDomain(this.props.importance) : null;
+    const negRamp: RGBA[] = [ramp[0]!, this.negative(th)];
     ctx.clearRect(0, 0, g.width, g.height);
     ctx.font = `10px ${th.fontFamily}`;
     ctx.fillStyle = cssRgba(th.muted);
@@ -195,11 +307,11 @@ export class HeadGrid {
       for (let h = 0; h < H; h++) {
         const hv = this.byIndex[l * H + h];
         const { x, y } = cellOrigin({ layer: l, head: h }, g);
-        const f = hv ? metricFraction(metricValue(hv, metric), dom) : null;
+        const f = this.fractionOf({ layer: l, head: h }, hv, dom, idom);
         const scale = hv?.scale ?? 1;
         if (f === null) this.hatch(ctx, x, y, c, th);
         else {
-          let fill = rampAt(ramp, f);
+          let fill = f < 0 ? rampAt(negRamp, -f) : rampAt(ramp, f);
           if (scale === 0) fill = mix(fill, th.bg, 0.55);
           ctx.fillStyle = cssRgba(fill);
           ctx.fillRect(x, y, c, c);
@@ -317,11 +429,29 @@ export class HeadGrid {
     this.hover = h;
     if (changed) this.queue();
     if (!h) return hideTooltip();
-    const hv = this.byIndex[h.layer * this.props.heads + h.head];
-    const rows: [string, string][] = METRICS.map((m) => [METRIC_INFO[m].label, formatMetric(m, hv ? metricValue(hv, m) : null)]);
+    const { heads: H, importance, metric } = this.props;
+    const hv = this.byIndex[h.layer * H + h.head];
+    const rows: [string, string][] = [];
+    const ablated = this.impIndex[h.layer * H + h.head];
+    if (importance && ablated) {
+      const info = IMPORTANCE_INFO[importance.metric];
+      // A head the interventions mask already cannot be masked further: its Δ is 0 by construction.
+      if (hv?.scale === 0) rows.push([`${info.delta} when masked`, 'already masked']);
+      else rows.push([`${info.delta} when masked`, importance.metric === 'kl' ? fmtValue(ablated.delta, 4) : formatSigned(ablated.delta)]);
+      if (importance.metric !== 'kl') rows.push([`${importance.metric === 'logprob' ? 'log p' : 'loss'} masked / unmasked`, `${fmtValue(ablated.value, 3)} / ${fmtValue(importance.baseline, 3)}`]);
+    }
+    rows.push(...METRICS.map((m): [string, string] => [METRIC_INFO[m].label, formatMetric(m, hv ? metricValue(hv, m) : null)]));
     rows.push(['Scale', hv ? (hv.scale === 1 ? '1 (unchanged)' : formatScale(hv.scale)) : 'n/a']);
     for (const n of this.props.notes.get(headKey(h)) ?? []) rows.push(['Steering', n]);
-    showTooltip(e.clientX, e.clientY, { title: headLabel(h), rows, strong: METRIC_INFO[this.props.metric].label, hint: 'click select · ctrl/⌘-click multi-select · shift-click mask' });
+    const roles = hv ? headRoles(hv, this.props.tokens) : [];
+    const strong = metric === 'importance' ? (importance ? `${IMPORTANCE_INFO[importance.metric].delta} when masked` : undefined) : METRIC_INFO[metric].label;
+    showTooltip(e.clientX, e.clientY, {
+      title: roles.length ? `${headLabel(h)} · ${roles.map((r) => ROLE_INFO[r].label.toLowerCase()).join(', ')}` : headLabel(h),
+      rows,
+      strong,
+      notes: roles.map((r) => ({ lead: ROLE_INFO[r].label, text: ROLE_INFO[r].description, cite: ROLE_INFO[r].cite })),
+      hint: 'click select · ctrl/⌘-click multi-select · shift-click mask',
+    });
   }
 
   private onClick(e: MouseEvent): void {
@@ -343,6 +473,14 @@ export class HeadGrid {
     e.preventDefault();
     this.cb.onSelect(next, 'replace');
     const hv = this.byIndex[next.layer * H + next.head];
-    this.live.textContent = `${headLabel(next)}, ${METRIC_INFO[this.props.metric].label} ${formatMetric(this.props.metric, hv ? metricValue(hv, this.props.metric) : null)}${hv && hv.scale !== 1 ? `, ${formatScale(hv.scale)}` : ''}`;
+    const { metric, importance } = this.props;
+    const ablated = this.impIndex[next.layer * H + next.head];
+    const value =
+      metric === 'importance'
+        ? importance && ablated
+          ? formatImportance(importance.metric, ablated.delta)
+          : 'importance n/a'
+        : `${METRIC_INFO[metric].label} ${formatMetric(metric, hv ? metricValue(hv, metric) : null)}`;
+    this.live.textContent = `${headLabel(next)}, ${value}${hv && hv.scale !== 1 ? `, ${formatScale(hv.scale)}` : ''}`;
   }
 }

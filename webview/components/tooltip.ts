@@ -6,6 +6,8 @@ export interface TooltipContent {
   rows?: [string, string][];
   /** the row label to emphasise */
   strong?: string;
+  /** paragraphs under the rows: a bold lead, text, and a muted source line */
+  notes?: { lead: string; text: string; cite?: string }[];
   hint?: string;
 }
 
@@ -45,6 +47,20 @@ export function showTooltip(clientX: number, clientY: number, c: TooltipContent)
       table.append(kk, vv);
     }
     t.appendChild(table);
+  }
+  for (const n of c.notes ?? []) {
+    const p = document.createElement('div');
+    p.className = 'tt-note';
+    const b = document.createElement('strong');
+    b.textContent = n.lead;
+    p.append(b, ` — ${n.text}`);
+    if (n.cite) {
+      const s = document.createElement('div');
+      s.className = 'tt-k';
+      s.textContent = n.cite;
+      p.appendChild(s);
+    }
+    t.appendChild(p);
   }
   if (c.hint) {
     const h = document.createElement('div');

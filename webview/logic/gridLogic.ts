@@ -2,6 +2,7 @@
 // navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
 import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
 import { formatMetricValue, METRIC_INFO } from '../../src/shared/heads';
+import { harm, IMPORTANCE_CITE, type HeadImportance, type ImportanceView } from '../../src/shared/importance';
 
 export { METRIC_INFO };
 
@@ -141,4 +142,86 @@ export function moveSelection(cur: HeadRef | null, key: string, L: number, H: nu
     default:
       return null;
   }
+}
+
+// ---------------------------------------------------------------- importance by ablation
+// The grid's "Importance (ablation)" choice colors heads by harm (src/shared/importance.ts: larger
+// = masking the head hurts the metric more). When some heads have a negative harm (masking them
+// helped) the scale diverges around 0 with a second hue; otherwise one hue from 0 to the largest harm.
+
+export interface ImportanceDomain {
+  /** some harm < 0: a diverging scale symmetric around 0 */
+  diverging: boolean;
+  /** the scale's end: the largest |harm| (diverging) or the largest harm; 1 when all are 0 */
+  hi: number;
+  /** observed extremes of the harm; null without values */
+  min: number | null;
+  max: number | null;
+}
+
+export function importanceDomain(v: ImportanceView | null): ImportanceDomain {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const h of v?.heads ?? []) {
+    const x = harm(v!.metric, h.delta);
+    if (!Number.isFinite(x)) continue;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  if (!(max >= min)) return { diverging: false, hi: 1, min: null, max: null };
+  const diverging = min < 0;
+  const end = diverging ? Math.max(-min, max) : max;
+  return { diverging, hi: end > 0 ? end : 1, min, max };
+}
+
+/** A harm's place on the scale: −1..1 on a diverging scale, 0..1 otherwise; null when missing. */
+export function importanceFraction(x: number | null, d: ImportanceDomain): number | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  const f = x / d.hi;
+  return Math.max(d.diverging ? -1 : 0, Math.min(1, f));
+}
+
+/** A head's harm in a ranking, or null when the ranking has no value for it. */
+export function headHarm(v: ImportanceView | null, index: readonly (HeadImportance | undefined)[], H: number, h: HeadRef): number | null {
+  const r = index[h.layer * H + h.head];
+  return v && r ? harm(v.metric, r.delta) : null;
+}
+
+/** "text." — a full stop unless the text already ends in punctuation ("…Better than One?"). */
+function sentence(t: string): string {
+  return /[.?!]$/.test(t) ? t : `${t}.`;
+}
+
+/** The author and year of a citation ("Olsson et al. 2022" of "Olsson et al. 2022, In-context …"). */
+export function shortCite(cite: string): string {
+  return cite.split(',')[0]!.trim();
+}
+
+/**
+ * The option description of a head metric in the grid's dropdown (vscode-single-select shows the
+ * highlighted option's description in a footer as wide as the control): one short line with the source.
+ */
+export function metricOptionDescription(m: MetricName): string {
+  return `${METRIC_INFO[m].description} (${shortCite(METRIC_INFO[m].cite)})`;
+}
+
+/** The line under the grid controls: what the chosen metric measures, and the full citation. */
+export function metricInfoLine(m: MetricName): string {
+  return `${sentence(METRIC_INFO[m].description)} ${sentence(METRIC_INFO[m].cite)}`;
+}
+
+function importanceWhat(v: ImportanceView): string {
+  const target = v.targetText !== null ? ` of ${JSON.stringify(v.targetText)}` : '';
+  return v.metric === 'logprob' ? `Δ log p${target} at the last position` : v.metric === 'loss' ? 'Δ mean next-token loss over the prompt' : 'mean KL(original ‖ masked) over the prompt';
+}
+
+/** The same for importance by ablation (dropdown footer). */
+export function importanceOptionDescription(v: ImportanceView): string {
+  return `Each head masked alone: ${importanceWhat(v)} (${shortCite(IMPORTANCE_CITE)})`;
+}
+
+/** The line under the grid controls for importance by ablation: what was measured, the sign, the source. */
+export function importanceInfoLine(v: ImportanceView): string {
+  const sign = v.metric === 'logprob' ? 'negative Δ = the head supports the prediction' : v.metric === 'loss' ? 'positive Δ = the head helps predict the prompt' : 'larger = masking changes the predictions more';
+  return `Each head masked alone: ${importanceWhat(v)} (nats); ${sign}. ${sentence(IMPORTANCE_CITE)}`;
 }

@@ -1,8 +1,8 @@
 // Defensive validation of everything that arrives from the host, with the shared combinators
 // (src/shared/validate.ts). A malformed message is rejected as a whole with a path to the first
 // problem (e.g. "body.state.run.tokens[3].start: expected an integer ≥ 0"), never half-applied.
-import { METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
-import { LIMITS, bool, checkMessage, fail, headList, headRef, int, list, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
+import { AGGREGATIONS, METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
+import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, list, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
 
 export type { Validated } from '../../src/shared/validate';
 
@@ -86,9 +86,9 @@ function checkInterventions(v: unknown, p: string): void {
 function checkSettings(v: unknown, p: string, partial: boolean): void {
   const o = obj(v, p);
   const has = (k: string): boolean => !partial || k in o;
-  if (has('aggregation')) oneOf(o.aggregation, `${p}.aggregation`, ['mean', 'head', 'layer']);
+  if (has('aggregation')) oneOf(o.aggregation, `${p}.aggregation`, AGGREGATIONS);
   if (has('direction')) oneOf(o.direction, `${p}.direction`, ['from', 'to']);
-  if (has('metric')) oneOf(o.metric, `${p}.metric`, METRICS);
+  if (has('metric')) oneOf(o.metric, `${p}.metric`, [...METRICS, 'importance']);
   if (has('discountSink')) bool(o.discountSink, `${p}.discountSink`);
 }
 
@@ -102,6 +102,10 @@ const STATE_CHECKS: Record<keyof PanelState, (v: unknown, p: string) => void> = 
   settings: (v, p) => checkSettings(v, p, false),
   busy: (v, p) => strOrNull(v, p),
   error: (v, p) => strOrNull(v, p),
+  importance: (v, p) => {
+    if (v !== null) importanceView(v, p);
+  },
+  importanceNote: (v, p) => strOrNull(v, p),
 };
 
 function checkState(v: unknown, p: string, partial: boolean): void {

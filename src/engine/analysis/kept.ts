@@ -1,5 +1,7 @@
 // Answers questions about a kept run (all layers' patterns [H, T, T]) without re-running the model:
-// aggregates for the editor overlay, one head's pattern, and per-token details for hovers.
+// aggregates for the editor overlay, one head's pattern, per-token details for hovers, and
+// attention-rollout rows (analysis/rollout.ts).
+import { rolloutRow, type RolloutSource } from './rollout';
 
 /** Questions about the run a kept run (inspect with keep: true), answered without re-running. */
 export type RunQuery =
@@ -8,7 +10,12 @@ export type RunQuery =
   /** one head's pattern [T, T] */
   | { what: 'pattern'; layer: number; head: number }
   /** for token q: the top keys it attends to (direction from) or top queries attending to it (to) under `weights`, each with the heads most responsible */
-  | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number };
+  | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number }
+  /**
+   * row q of the attention rollout R [T] (Abnar & Zuidema 2020; see rolloutRow), over the heads
+   * with a non-zero weight in `weights` [L*H] (each counted once: the mean over those heads)
+   */
+  | { what: 'rollout'; q: number; weights: Float32Array };
 
 export interface TokenDetail {
   q: number;
@@ -84,7 +91,45 @@ export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', w
   };
 }
 
-export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; detail?: TokenDetail } {
+/**
+ * The rollout source over the heads with a non-zero weight. rolloutRow averages every head of a
+ * layer; a layer with heads left out gets a copy of its patterns in which each left-out head is
+ * replaced by the mean of the included ones, so the mean over all H is exactly the mean over the
+ * included heads. A layer with no head included contributes no attention, only the residual: its
+ * heads are replaced by the identity (every token attends to itself), which makes Ā_l = I.
+ * Layers with every head included are passed through without a copy.
+ */
+export function rolloutSource(run: KeptRun, weights: Float32Array): RolloutSource {
+  const { T, L, H } = run;
+  const patterns = new Map<number, ArrayLike<number>>();
+  const TT = T * T;
+  for (let l = 0; l < L; l++) {
+    const p = run.patterns.get(l)!;
+    const kept: number[] = [];
+    for (let h = 0; h < H; h++) if (weights[l * H + h] !== 0) kept.push(h);
+    if (kept.length === H) {
+      patterns.set(l, p);
+      continue;
+    }
+    const fill = new Float32Array(TT);
+    if (kept.length === 0) for (let q = 0; q < T; q++) fill[q * T + q] = 1;
+    else {
+      const acc = new Float64Array(TT);
+      for (const h of kept) for (let i = 0; i < TT; i++) acc[i]! += p[h * TT + i]!;
+      for (let i = 0; i < TT; i++) fill[i] = acc[i]! / kept.length;
+    }
+    const out = new Float32Array(H * TT);
+    for (let h = 0; h < H; h++) out.set(kept.includes(h) ? p.subarray(h * TT, (h + 1) * TT) : fill, h * TT);
+    patterns.set(l, out);
+  }
+  return { L, H, T, patterns };
+}
+
+export function rollout(run: KeptRun, q: number, weights: Float32Array): Float32Array {
+  return Float32Array.from(rolloutRow(rolloutSource(run, weights), q));
+}
+
+export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; detail?: TokenDetail; row?: Float32Array } {
   switch (query.what) {
     case 'aggregate':
       return { matrix: aggregate(run, query.weights) };
@@ -92,5 +137,7 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
       return { matrix: pattern(run, query.layer, query.head) };
     case 'tokenDetail':
       return { detail: tokenDetail(run, query.q, query.direction, query.weights, query.top) };
+    case 'rollout':
+      return { row: rollout(run, query.q, query.weights) };
   }
 }

@@ -7,6 +7,7 @@ import type { RunRequest, RunResult } from '../run';
 import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
 import type { DeviceRequest } from '../runtime/ortSession';
 import type { RunQuery, TokenDetail } from '../analysis/kept';
+import type { AblationRequest, AblationResult } from '../analysis/ablation';
 
 export type { RunQuery, TokenDetail };
 
@@ -34,7 +35,12 @@ export interface QueryReply {
   /** aggregate [T, T] or one head's pattern [T, T] (row = query) */
   matrix?: Float32Array;
   detail?: TokenDetail;
+  /** a rollout row [T] (query `rollout`) */
+  row?: Float32Array;
 }
+
+/** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */
+export type AblateReply = Omit<AblationResult, 'tokens'> & { tokenCount: number };
 
 export type GenerateReply = Omit<GenerateResult, 'promptTokens'> & { promptTokens: number };
 
@@ -57,6 +63,12 @@ export interface EngineCalls {
   saveRun: [{ runId: number; file: string; tensors?: boolean; autoSaved?: boolean }, { file: string }];
   /** generation; tokens stream back as `token` messages; a `stop` message ends it */
   generate: [{ request: GenerateRequest }, GenerateReply];
+  /**
+   * head importance by ablation (analysis/ablation.ts): masks each head alone and measures the
+   * request's metric; `progress` messages carry done/total after the baseline and each head; a
+   * `stop` message cancels between head runs (the call then fails with CANCELLED)
+   */
+  ablate: [{ request: AblationRequest }, AblateReply];
   /** test hook: proves containment */
   crash: [{ how: CrashHow }, never];
 }
@@ -68,7 +80,10 @@ export type CallResult<K extends CallKind> = EngineCalls[K][1];
 /** Host → engine process. `params` are the CallParams of `kind` (EngineHost.call pairs them). */
 export type ToEngine =
   | { type: 'call'; id: number; kind: CallKind; params: CallParams<CallKind> }
-  /** ends the generation started by call `target` after the token being decoded (handled at once, out of order) */
+  /**
+   * ends the generation started by call `target` after the token being decoded, cancels an
+   * ablation between head runs, or aborts a model download (handled at once, out of order)
+   */
   | { type: 'stop'; target: number };
 
 /**
@@ -78,7 +93,8 @@ export type ToEngine =
 export type FromEngine =
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
-  | { type: 'progress'; id: number; message: string }
+  /** `done`/`total`: steps of a call that counts them (ablate: the baseline is step 0, then one per head) */
+  | { type: 'progress'; id: number; message: string; done?: number; total?: number }
   | { type: 'token'; id: number; token: GeneratedToken }
   /** what the run in progress needs: said before it starts, so a death by memory can be explained */
   | { type: 'load'; id: number; tokens: number; estimatedBytes: number };

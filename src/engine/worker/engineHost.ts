@@ -10,19 +10,21 @@ import { formatBytes } from '../memoryEstimate';
 import type { RunQuery } from '../analysis/kept';
 import type { RunRequest } from '../run';
 import type { GenerateRequest, GeneratedToken } from '../generate';
-import type { CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, ModelInfo, OpenParams, QueryReply, ToEngine } from './calls';
+import type { AblationRequest } from '../analysis/ablation';
+import type { AblateReply, CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, ModelInfo, OpenParams, QueryReply, ToEngine } from './calls';
 
 interface Pending {
   kind: CallKind;
   // Method syntax: a call's typed resolve (CallResult<K>) is stored here and given the reply's value.
   resolve(value: unknown): void;
   reject(e: Error): void;
-  onProgress?(message: string): void;
+  onProgress?(message: string, step?: { done: number; total: number }): void;
   onToken?(token: GeneratedToken): void;
 }
 
 export interface CallHooks {
-  onProgress?: (message: string) => void;
+  /** `step`: for calls that count their steps (ablate) */
+  onProgress?: (message: string, step?: { done: number; total: number }) => void;
   onToken?: (token: GeneratedToken) => void;
   /** the call's id, as soon as it is sent (generation uses it to stop) */
   onId?: (id: number) => void;
@@ -85,7 +87,7 @@ export class EngineHost {
     if (!p) return;
     switch (msg.type) {
       case 'progress':
-        p.onProgress?.(msg.message);
+        p.onProgress?.(msg.message, msg.done !== undefined && msg.total !== undefined ? { done: msg.done, total: msg.total } : undefined);
         return;
       case 'token':
         p.onToken?.(msg.token);
@@ -218,6 +220,33 @@ export class EngineHost {
         if (stopAsked) stop();
       },
     });
+    return { done, stop };
+  }
+
+  /**
+   * Ranks heads by ablation in the engine process (one masked run per head, after any run in
+   * progress). `onProgress` gets done/total after the baseline (0) and after each head; `stop()`
+   * cancels between head runs (the promise then rejects with CANCELLED).
+   */
+  ablate(request: AblationRequest, onProgress?: (done: number, total: number) => void): { done: Promise<AblateReply>; stop: () => void } {
+    let id: number | undefined;
+    let stopAsked = false;
+    const stop = () => {
+      stopAsked = true;
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
+    };
+    const done = (async () => {
+      await this.model();
+      return this.call('ablate', { request }, {
+        onProgress: (_m, step) => {
+          if (step) onProgress?.(step.done, step.total);
+        },
+        onId: (i) => {
+          id = i;
+          if (stopAsked) stop();
+        },
+      });
+    })();
     return { done, stop };
   }
 

@@ -7,6 +7,7 @@ import { Model } from '../model';
 import { runInspection, type RunResult, type RunRequest } from '../run';
 import { answer, type KeptRun } from '../analysis/kept';
 import { generate } from '../generate';
+import { ablateHeads } from '../analysis/ablation';
 import { savedRunFrom, writeRunFile } from '../runs/runFile';
 import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
@@ -84,8 +85,8 @@ const handlers: Handlers = {
     const k = keptRun(p.runId);
     const q = p.query;
     if (q.what === 'pattern' && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
-    if (q.what === 'tokenDetail' && !(q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
-    if ((q.what === 'aggregate' || q.what === 'tokenDetail') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
+    if ((q.what === 'tokenDetail' || q.what === 'rollout') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
+    if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
     return answer(k, q);
   },
 
@@ -105,6 +106,19 @@ const handlers: Handlers = {
     const r = await generate(requireModel(), p.request, (token) => send({ type: 'token', id, token }), () => stopped.has(id));
     stopped.delete(id);
     return { ...r, promptTokens: r.promptTokens.length };
+  },
+
+  async ablate(p, id) {
+    try {
+      const r = await ablateHeads(requireModel(), p.request, {
+        onProgress: (done, total) => send({ type: 'progress', id, message: done === 0 ? 'baseline done' : `${done} of ${total} heads`, done, total }),
+        isCancelled: () => stopped.has(id),
+      });
+      const { tokens, ...rest } = r;
+      return { ...rest, tokenCount: tokens.length };
+    } finally {
+      stopped.delete(id);
+    }
   },
 
   async crash(p) {
@@ -153,7 +167,7 @@ const CONCURRENT: ReadonlySet<CallKind> = new Set<CallKind>(['query', 'crash']);
 let chain: Promise<void> = Promise.resolve();
 process.on('message', (msg: ToEngine) => {
   if (msg.type === 'stop') {
-    // Noted at once (between decoding steps), not queued behind the generation it stops.
+    // Noted at once (between decoding steps or head runs), not queued behind the call it stops.
     stopped.add(msg.target);
     aborts.get(msg.target)?.abort(); // a model download in progress
     return;
