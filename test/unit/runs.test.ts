@@ -55,6 +55,15 @@ test('run file: round trip keeps every field and tensor', () => {
   assert.notEqual(newRunPath(path.join(tmp, 'runs'), 'my prompt.prompt', new Date(A.header.createdAt)), f);
 });
 
+test('run file: NaN or Infinity in a tensor is refused in one line (never compared as identical)', () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const logits = Float32Array.from(A.logits!);
+    logits[4] = bad;
+    const bytes = encodeRun({ ...A, logits });
+    assert.throws(() => decodeRun(bytes, 'nan.attnrun'), (e: unknown) => e instanceof EngineError && /^nan\.attnrun: tensor logits holds (NaN|Infinity) \(value 4\)/.test(e.message) && !e.message.includes('\n'));
+  }
+});
+
 test('run file: a run saved before a metric existed opens with null for it, and compares', () => {
   // Written as older AttnScope wrote it: the five metrics before duplicateToken.
   const old = (r: SavedRun): SavedRun => ({ ...r, header: { ...r.header, heads: r.header.heads.map(({ duplicateToken: _d, ...rest }) => rest as HeadSummary) } });

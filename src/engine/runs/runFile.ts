@@ -386,7 +386,17 @@ function assemble(plan: Plan, data: Map<TensorName, Float32Array>, file: string 
   const run: SavedRun = { header: plan.header, version: plan.version };
   if (file !== undefined) run.file = file;
   if (plan.omitted.length) run.omitted = plan.omitted;
-  for (const [k, v] of data) run[k] = v;
+  for (const [k, v] of data) {
+    // A run is numbers or nothing: a file holding NaN or Infinity (a broken run, or a crafted file)
+    // would compare as "identical" (KL of NaN) or draw as empty; refuse it in one line instead.
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      if (x !== x || x === Infinity || (x === -Infinity && k !== 'topLogprobs')) {
+        throw new EngineError('PROMPT', `${name}: tensor ${k} holds ${Number.isNaN(x) ? 'NaN' : 'Infinity'} (value ${i}): the run that wrote it was numerically broken; inspect the prompt again`);
+      }
+    }
+    run[k] = v;
+  }
   if (run.topIds) {
     const V = plan.header.model.vocabSize;
     const texts = plan.header.topTexts!;
