@@ -62,6 +62,14 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
     return { tokens: session.run?.tokens.length ?? 0 };
   });
 
+  reg('attnscope.clearCache', async () => {
+    const root = session.settings.cacheRoot;
+    const r = await session.engine.clearCache(root);
+    const mb = (r.bytes / 1e6).toFixed(0);
+    void vscode.window.showInformationMessage(`AttnScope: removed ${r.removed} compiled model${r.removed === 1 ? '' : 's'} (${mb} MB)${r.keptInUse ? `; kept ${r.keptInUse} in use by the open model` : ''}.`);
+    return r;
+  });
+
   reg('attnscope.selectModel', async (arg?: unknown) => {
     // A string from a caller (walkthrough link, keybinding, test) is tried like a picked model:
     // '' = the default model, a folder, or a Hub id org/name[@revision].

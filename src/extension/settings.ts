@@ -38,6 +38,6 @@ export function readSettings(): Settings {
     discountSink: c.get<boolean>('overlay.discountSink', true) !== false,
     maxTokens: Number.isInteger(maxTokens) && maxTokens >= 2 ? maxTokens : 1024,
     rerunOnSave: c.get<boolean>('rerunOnSave', true) !== false,
-    cacheRoot,
+    cacheRoot: String(c.get('cacheRoot', '') ?? '').trim() || cacheRoot,
   };
 }

@@ -69,6 +69,8 @@ export interface EngineCalls {
    * `stop` message cancels between head runs (the call then fails with CANCELLED)
    */
   ablate: [{ request: AblationRequest }, AblateReply];
+  /** empties the compiled-model cache under `root` (entries this engine has open are kept) */
+  clearCache: [{ root?: string }, { removed: number; bytes: number; keptInUse: number }];
   /** test hook: proves containment */
   crash: [{ how: CrashHow }, never];
 }

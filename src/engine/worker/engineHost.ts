@@ -250,6 +250,11 @@ export class EngineHost {
     return { done, stop };
   }
 
+  /** Empties the compiled-model cache (the open model's entry is kept). */
+  clearCache(root?: string): Promise<CallResult<'clearCache'>> {
+    return this.call('clearCache', { root });
+  }
+
   /** Test hook: makes the engine process die in the given way. */
   crashForTest(how: CrashHow): Promise<unknown> {
     return this.call('crash', { how });

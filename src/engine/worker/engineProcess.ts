@@ -11,6 +11,7 @@ import { ablateHeads } from '../analysis/ablation';
 import { savedRunFrom, writeRunFile } from '../runs/runFile';
 import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
+import { clearCache } from '../runtime/modelCache';
 import { formatProgress, resolveModelSource } from '../sources/hub';
 import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
 
@@ -119,6 +120,12 @@ const handlers: Handlers = {
     } finally {
       stopped.delete(id);
     }
+  },
+
+  async clearCache(p) {
+    // Here, not in the host: this process knows which entries its open model uses, and keeps them.
+    const r = clearCache(p.root);
+    return { removed: r.removed, bytes: r.bytes, keptInUse: r.keptInUse };
   },
 
   async crash(p) {
