@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError, isEngineError } from '../engine/errors';
+import { detectBinaryText } from '../engine/sources/promptText';
 import type { EngineHost } from '../engine/worker/engineHost';
 import type { ModelInfo, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
@@ -57,6 +58,8 @@ export class Session implements vscode.Disposable {
   private modelKey = '';
   private cursorOffset = 0;
   private disposed = false;
+  /** a document the user chose to inspect although it looks binary (asked once per document) */
+  private binaryAllowed: string | undefined;
 
   constructor(
     readonly engine: EngineHost,
@@ -234,6 +237,13 @@ export class Session implements vscode.Disposable {
     }
     const text = doc.getText(range);
     if (text.trim().length === 0) throw new EngineError('PROMPT', `${path.basename(doc.fileName)}${range ? ' (selection)' : ''} is empty; write a prompt to inspect`);
+    const binary = detectBinaryText(text);
+    if (binary && this.binaryAllowed !== doc.uri.toString()) {
+      // A binary file tokenizes into thousands of meaningless tokens: ask before running the model on it.
+      const pick = await vscode.window.showWarningMessage(`AttnScope: ${path.basename(doc.fileName)} looks like a binary file (${binary.reason}). Inspect it anyway?`, { modal: true }, 'Inspect Anyway');
+      if (pick !== 'Inspect Anyway') throw new EngineError('CANCELLED', 'not a text prompt');
+      this.binaryAllowed = doc.uri.toString();
+    }
     const base = range ? doc.offsetAt(range.start) : 0;
     if (this.interventions.emphasis && (this.doc?.toString() !== doc.uri.toString() || base !== this.base || text !== this.prompt)) {
       // The span was on another text; the other interventions carry over (shown in the panel and the Heads view).
