@@ -25,6 +25,14 @@ type Reg = (id: string, fn: (...args: unknown[]) => unknown) => void;
 const PNG_SCALE = 2;
 
 export function registerExportCommands(ctx: vscode.ExtensionContext, session: Session, reg: Reg): void {
+  // the ablation CSV entries show only while a ranking holds for the current run
+  let hadImportance = false;
+  ctx.subscriptions.push(
+    session.onDidChange(() => {
+      const has = !!session.importance;
+      if (has !== hadImportance) void vscode.commands.executeCommand('setContext', 'attnscope.hasImportance', (hadImportance = has));
+    }),
+  );
   const run = () => {
     const r = session.run;
     const m = session.modelView();
