@@ -102,7 +102,7 @@ export function gridColoring(input: Pick<GridFigureInput, 'model' | 'heads' | 'm
       ticks,
       legend: `${info.delta} (nats)`,
       notes: [
-        `Importance by ablation: ${info.description}${target}; baseline ${imp.baseline.toPrecision(6)} nats.${kl ? '' : ' Red: masking the head hurts; blue: masking it helps.'}`,
+        `Importance by ablation: ${info.description}${target}; baseline ${imp.baseline.toPrecision(6).replace('-', '−')} nats.${kl ? '' : ' Red: masking the head hurts; blue: masking it helps.'}`,
         `Michel et al. 2019 — ${IMPORTANCE_CITE.replace(/^Michel et al\. 2019, /, '')}`,
       ],
     };
@@ -149,7 +149,7 @@ export function gridFigure(input: GridFigureInput): Scene {
   const col = gridColoring(input);
   const stops = col.ramp === 'diverging' ? p.diverging : p.sequential;
   const c = Math.max(12, Math.min(40, Math.floor(Math.min(640 / H, 560 / L))));
-  const rowLabelW = textWidth(`L${L - 1}`, TEXT_SIZE) + 8;
+  const rowLabelW = Math.ceil(textWidth(`L${L - 1}`, TEXT_SIZE) + 8);
   const metricName = input.metric === 'importance' ? `importance (${input.importance!.metric})` : METRIC_INFO[input.metric].label.toLowerCase();
   const head = figureHeader(input.model, input.prompt, `heads by ${metricName}`, input.interventions);
   const gridW = H * c;
@@ -163,7 +163,7 @@ export function gridFigure(input: GridFigureInput): Scene {
   const shapes: Shape[] = [...hdr.shapes];
   const x0 = PAD + rowLabelW;
   const colLabelStep = Math.max(1, Math.ceil((textWidth(`H${H - 1}`, SMALL_SIZE) + 4) / c));
-  const y0 = hdr.bottom + 18 + (col.legend ? 8 : 0);
+  const y0 = Math.ceil(hdr.bottom + 26);
   // column labels H{h}
   for (let h = 0; h < H; h += colLabelStep) shapes.push({ kind: 'text', x: x0 + h * c + c / 2, y: y0 - 5, text: `H${h}`, size: SMALL_SIZE, fill: p.foreground, anchor: 'middle' });
   const rowLabelStep = c < TEXT_SIZE + 2 ? Math.ceil((TEXT_SIZE + 2) / c) : 1;
@@ -184,9 +184,12 @@ export function gridFigure(input: GridFigureInput): Scene {
     if (showValues) shapes.push({ kind: 'text', x: x + c / 2, y: y + c / 2, text: cell.text, size: valueSize, fill: textOn(fill), anchor: 'middle', baseline: 'middle' });
     if (cell.scale === 0) {
       masked++;
+      // a × over the whole cell, or in its top-right corner when the cell prints its value
       const ink = textOn(fill);
-      shapes.push({ kind: 'line', x1: x + 3, y1: y + 3, x2: x + c - 3, y2: y + c - 3, stroke: ink, width: 1 });
-      shapes.push({ kind: 'line', x1: x + c - 3, y1: y + 3, x2: x + 3, y2: y + c - 3, stroke: ink, width: 1 });
+      const a = showValues ? 6 : c - 6;
+      const left = x + c - 3 - a;
+      shapes.push({ kind: 'line', x1: left, y1: y + 3, x2: left + a, y2: y + 3 + a, stroke: ink, width: 1 });
+      shapes.push({ kind: 'line', x1: left + a, y1: y + 3, x2: left, y2: y + 3 + a, stroke: ink, width: 1 });
     }
   }
   const sel = input.selected;

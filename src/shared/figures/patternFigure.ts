@@ -3,7 +3,7 @@
 // axes when the prompt is short; index ticks (and block-mean downsampling past `maxCells` per
 // axis, said in the caption) when it is long. The causal upper triangle (keys after the query) is
 // left as background, so "masked" never reads as "zero". Pure: returns a Scene (scene.ts).
-import { formatMetricValue, headLabel, METRICS, type HeadRef, type HeadSummary } from '../heads';
+import { formatMetricValue, headLabel, METRIC_INFO, METRICS, type HeadRef, type HeadSummary } from '../heads';
 import type { TokenView } from '../protocol';
 import { figureHeader, type FigureModel } from './gridFigure';
 import { caption, colorbar, header, PAD, SMALL_SIZE } from './layout';
@@ -63,25 +63,26 @@ export function patternFigure(input: PatternFigureInput): Scene {
   const n = Math.min(T, maxCells);
   const labeled = T <= (input.maxLabeled ?? 48);
   const values = downsample(input.pattern, T, n);
-  const cell = labeled ? Math.max(12, Math.min(28, Math.floor(560 / T))) : Math.max(2, Math.min(12, 560 / n));
+  // whole pixels, so adjacent cells meet without antialiased seams (in SVG viewers and on the canvas)
+  const cell = labeled ? Math.max(12, Math.min(28, Math.floor(560 / T))) : Math.max(2, Math.min(12, Math.floor(560 / n)));
   const side = n * cell;
   const labels = labeled ? input.tokens.map((t) => tokenLabel(t.text, 12)) : [];
   const labelW = labeled ? Math.max(...labels.map((l) => textWidth(l, SMALL_SIZE, true))) + 8 : textWidth(String(T - 1), SMALL_SIZE) + 8;
   const what = `${headLabel(input.head)} attention pattern`;
   const head = figureHeader(input.model, input.prompt, what, input.interventions);
   const m = input.metrics;
-  if (m) head.lines.push(METRICS.map((k) => `${k} ${formatMetricValue(k, m[k])}`).join(' · '));
+  if (m) head.lines.push(METRICS.map((k) => `${METRIC_INFO[k].label.toLowerCase()} ${formatMetricValue(k, m[k])}`).join(' · '));
   const axisTitle = 14;
-  const x0 = PAD + axisTitle + labelW;
+  const x0 = Math.ceil(PAD + axisTitle + labelW);
   const barX = x0 + side + 20;
   const natural = Math.max(...[head.title, ...head.lines].map((l) => textWidth(l, 11))) + 2 * PAD;
   const width = Math.ceil(Math.max(barX + 12 + 40 + PAD, Math.min(natural, 900), 420));
   const hdr = header(head.title, head.lines, width, p);
   const shapes: Shape[] = [...hdr.shapes];
-  const y0 = hdr.bottom + axisTitle + labelW + 4;
+  const y0 = Math.ceil(hdr.bottom + axisTitle + labelW + 4);
   // axis titles
   shapes.push({ kind: 'text', x: x0 + side / 2, y: hdr.bottom + 10, text: 'key (attended) token →', size: SMALL_SIZE, fill: p.muted, anchor: 'middle' });
-  shapes.push({ kind: 'text', x: PAD + 8, y: y0 + side / 2, text: 'query (attending) token →', size: SMALL_SIZE, fill: p.muted, anchor: 'middle', rotate: -90 });
+  shapes.push({ kind: 'text', x: PAD + 8, y: y0 + side / 2, text: 'query (attending) token', size: SMALL_SIZE, fill: p.muted, anchor: 'middle', rotate: -90 });
   // frame of the causal region's background and the cells
   shapes.push({ kind: 'rect', x: x0, y: y0, w: side, h: side, fill: 'none', stroke: p.muted, strokeWidth: 0.5 });
   for (let i = 0; i < n; i++) {

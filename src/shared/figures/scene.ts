@@ -88,7 +88,7 @@ export function sceneToSvg(s: Scene, opts: { xmlDeclaration?: boolean } = {}): s
   const out: string[] = [];
   if (opts.xmlDeclaration !== false) out.push('<?xml version="1.0" encoding="UTF-8"?>');
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${fmt(s.width)}" height="${fmt(s.height)}" viewBox="0 0 ${fmt(s.width)} ${fmt(s.height)}" font-family="${escapeXml(s.fontFamily)}" role="img">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${fmt(s.width)}" height="${fmt(s.height)}" viewBox="0 0 ${fmt(s.width)} ${fmt(s.height)}" font-family="${escapeXml(s.fontFamily)}" shape-rendering="crispEdges" text-rendering="geometricPrecision" role="img">`,
     `<title>${escapeXml(s.title)}</title>`,
     `<desc>${escapeXml(s.desc)}</desc>`,
     `<rect x="0" y="0" width="${fmt(s.width)}" height="${fmt(s.height)}" fill="${s.background}"/>`,
