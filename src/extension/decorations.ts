@@ -16,10 +16,14 @@ export class OverlayDecorations implements vscode.Disposable {
   constructor(private readonly session: Session) {
     for (let i = 1; i <= OVERLAY_LEVELS; i++) {
       const a = (0.07 + (0.6 * i) / OVERLAY_LEVELS).toFixed(3);
+      // The underline repeats the level in the text layer: VS Code's word/occurrence highlight
+      // (editor.wordHighlightBackground, a neutral grey/blue) paints over backgrounds, and it lands on
+      // exactly the repeated tokens induction is about; the orange underline stays visible under it.
+      const u = Math.min(1, 0.25 + (0.75 * i) / OVERLAY_LEVELS).toFixed(3);
       this.levels.push(
         vscode.window.createTextEditorDecorationType({
-          dark: { backgroundColor: `rgba(255, 150, 40, ${a})` },
-          light: { backgroundColor: `rgba(235, 110, 0, ${a})` },
+          dark: { backgroundColor: `rgba(255, 150, 40, ${a})`, textDecoration: `underline 2px rgba(255, 150, 40, ${u}); text-underline-offset: 3px` },
+          light: { backgroundColor: `rgba(235, 110, 0, ${a})`, textDecoration: `underline 2px rgba(235, 110, 0, ${u}); text-underline-offset: 3px` },
           // a hairline in the editor's background color keeps neighbouring tokens apart
           borderWidth: '0 1px 0 0',
           borderStyle: 'solid',
