@@ -25,7 +25,10 @@ import { isScaleKind } from './logic/colorScale';
 import { sanitizeUiState, type UiState } from './logic/uiState';
 import { tensorValues, validateToWebview } from './logic/validate';
 import { Messenger, RequestError } from '../src/shared/messenger';
-import { onThemeChange } from './theme';
+import { onThemeChange, theme } from './theme';
+import { drawScene, rasterSize } from './logic/drawScene';
+import type { Scene } from '../src/shared/figures/scene';
+import type { ThemeColors } from '../src/shared/figures/palette';
 
 const vscode = acquireVsCodeApi();
 let ui: UiState = sanitizeUiState(vscode.getState());
@@ -386,6 +389,7 @@ function handle(body: ToWebview): void {
   switch (body.type) {
     case 'init': {
       state = body.state;
+      sendTheme();
       eventError = null;
       patternCache.clear();
       shownPatternKey = '';
@@ -424,6 +428,9 @@ function handle(body: ToWebview): void {
       acceptPattern(body);
       ensurePattern();
       return;
+    case 'rasterize':
+      void rasterize(body.job, body.scene, body.scale);
+      return;
     case 'error':
       eventError = body.message;
       dismissedError = null;
@@ -434,6 +441,30 @@ function handle(body: ToWebview): void {
       console.warn('AttnScope: unhandled message', never);
     }
   }
+}
+
+// ---------------------------------------------------------------- exports
+/** Draws an export figure on a canvas and sends the PNG bytes back (the host validates and writes them). */
+async function rasterize(job: number, scene: Scene, scale: number): Promise<void> {
+  try {
+    const { width, height } = rasterSize(scene, scale);
+    const canvas = new OffscreenCanvas(width, height);
+    const ctx = canvas.getContext('2d');
+    if (!ctx) throw new Error('no 2D canvas context');
+    drawScene(ctx as unknown as CanvasRenderingContext2D, scene, scale);
+    const blob = await canvas.convertToBlob({ type: 'image/png' });
+    post({ type: 'rasterized', job, png: await blob.arrayBuffer(), error: null });
+  } catch (e) {
+    post({ type: 'rasterized', job, png: null, error: `could not draw the PNG: ${e instanceof Error ? e.message : String(e)}`.slice(0, 900) });
+  }
+}
+
+/** The theme's colors as #rrggbb, for "current theme" exports. */
+function sendTheme(): void {
+  const t = theme();
+  const hex = (c: readonly number[]): string => `#${c.slice(0, 3).map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
+  const colors: ThemeColors = { kind: t.kind, bg: hex(t.bg), fg: hex(t.fg), muted: hex(t.muted), low: hex(t.low), high: hex(t.high), focus: hex(t.focus) };
+  post({ type: 'theme', colors });
 }
 
 window.addEventListener('message', (e: MessageEvent) => {
@@ -455,6 +486,7 @@ onThemeChange(() => {
   prompt.refreshTheme();
   grid.refreshTheme();
   heatmap.refreshTheme();
+  if (state) sendTheme();
 });
 
 renderToolbar();

@@ -2,12 +2,13 @@
 // token outline), all set on every update so stale ranges always clear.
 import * as vscode from 'vscode';
 import type { Session } from './session';
-import { OVERLAY_LEVELS, quantize } from '../shared/overlay';
+import { OVERLAY_LEVELS, paintSpan, quantize } from '../shared/overlay';
 
 export class OverlayDecorations implements vscode.Disposable {
   private readonly levels: vscode.TextEditorDecorationType[] = [];
   private readonly cursor: vscode.TextEditorDecorationType;
-  private ranges: vscode.Range[] | undefined;
+  /** per token: the range the tint paints (leading whitespace left out; null: all whitespace) and the token's full range (the cursor outline) */
+  private ranges: { paint: vscode.Range | null; full: vscode.Range }[] | undefined;
   private rangesFor: { runId: number; version: number; uri: string } | undefined;
   /** the run whose document was edited after it ran (its overlay no longer matches the text) */
   private staleRun: number | undefined;
@@ -15,10 +16,14 @@ export class OverlayDecorations implements vscode.Disposable {
   constructor(private readonly session: Session) {
     for (let i = 1; i <= OVERLAY_LEVELS; i++) {
       const a = (0.07 + (0.6 * i) / OVERLAY_LEVELS).toFixed(3);
+      // The underline repeats the level in the text layer: VS Code's word/occurrence highlight
+      // (editor.wordHighlightBackground, a neutral grey/blue) paints over backgrounds, and it lands on
+      // exactly the repeated tokens induction is about; the orange underline stays visible under it.
+      const u = Math.min(1, 0.25 + (0.75 * i) / OVERLAY_LEVELS).toFixed(3);
       this.levels.push(
         vscode.window.createTextEditorDecorationType({
-          dark: { backgroundColor: `rgba(255, 150, 40, ${a})` },
-          light: { backgroundColor: `rgba(235, 110, 0, ${a})` },
+          dark: { backgroundColor: `rgba(255, 150, 40, ${a})`, textDecoration: `underline 2px rgba(255, 150, 40, ${u}); text-underline-offset: 3px` },
+          light: { backgroundColor: `rgba(235, 110, 0, ${a})`, textDecoration: `underline 2px rgba(235, 110, 0, ${u}); text-underline-offset: 3px` },
           // a hairline in the editor's background color keeps neighbouring tokens apart
           borderWidth: '0 1px 0 0',
           borderStyle: 'solid',
@@ -42,13 +47,17 @@ export class OverlayDecorations implements vscode.Disposable {
     this.update();
   }
 
-  private tokenRanges(doc: vscode.TextDocument): vscode.Range[] | undefined {
+  private tokenRanges(doc: vscode.TextDocument): { paint: vscode.Range | null; full: vscode.Range }[] | undefined {
     const run = this.session.run;
     if (!run) return undefined;
     const uri = doc.uri.toString();
     if (this.rangesFor?.runId === run.runId && this.rangesFor.version === doc.version && this.rangesFor.uri === uri && this.ranges) return this.ranges;
     const base = this.session.base;
-    this.ranges = run.tokens.map((t) => new vscode.Range(doc.positionAt(base + t.start), doc.positionAt(base + t.end)));
+    this.ranges = run.tokens.map((t) => {
+      const full = new vscode.Range(doc.positionAt(base + t.start), doc.positionAt(base + t.end));
+      const span = t.special ? null : paintSpan(run.prompt, t);
+      return { full, paint: span ? new vscode.Range(doc.positionAt(base + span[0]), doc.positionAt(base + span[1])) : null };
+    });
     this.rangesFor = { runId: run.runId, version: doc.version, uri };
     return this.ranges;
   }
@@ -72,12 +81,13 @@ export class OverlayDecorations implements vscode.Disposable {
         const q = quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink);
         for (let i = 0; i < q.length; i++) {
           const lvl = q[i]!;
-          if (lvl > 0 && !ranges[i]!.isEmpty) {
-            buckets[lvl - 1]!.push(ranges[i]!);
+          const paint = ranges[i]!.paint;
+          if (lvl > 0 && paint && !paint.isEmpty) {
+            buckets[lvl - 1]!.push(paint);
             tinted++;
           }
         }
-        const c = ranges[s.overlay.token];
+        const c = ranges[s.overlay.token]?.full;
         if (c && !c.isEmpty) cursor.push(c);
       }
       this.levels.forEach((type, i) => editor.setDecorations(type, buckets[i]!));

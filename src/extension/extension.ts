@@ -16,6 +16,7 @@ import { parseHeadId } from './viewLogic';
 import { registerCommands } from './commands';
 import { RunsFeature } from './runs/runsFeature';
 import { registerGpuSupport } from './gpu';
+import { registerExportCommands } from './export';
 
 export interface AttnScopeApi {
   session: Session;
@@ -90,7 +91,10 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
     }),
   );
 
-  registerCommands(ctx, { session, decorations, tree, log, reportError, track, showPanel: () => PanelHost.show(ctx, session), pickHead, registerMore: (reg) => runs.registerCommands(reg) });
+  registerCommands(ctx, { session, decorations, tree, log, reportError, track, showPanel: () => PanelHost.show(ctx, session), pickHead, registerMore: (reg) => {
+    runs.registerCommands(reg);
+    registerExportCommands(ctx, session, reg);
+  } });
   registerGpuSupport(ctx, log, reportError, () => session.modelView()?.device);
 
   async function pickHead(arg: unknown, prompt: string): Promise<HeadRef | undefined> {

@@ -2,6 +2,7 @@
 // tokens attending to it most) and the heads most responsible.
 import * as vscode from 'vscode';
 import type { Session } from './session';
+import { escapeMd, legendFor } from './statusBar';
 
 function show(text: string): string {
   const t = text.replace(/\n/g, '⏎').replace(/\t/g, '⇥');
@@ -44,6 +45,9 @@ export class TokenHover implements vscode.HoverProvider {
       md.appendMarkdown(`| ${tokenCell(it.token)} | ${it.value.toFixed(3)} | ${heads} |\n`);
     }
     md.appendMarkdown(`\n_${settings.aggregation === 'mean' ? 'mean over enabled heads' : settings.aggregation === 'layer' ? 'selected layer' : 'selected head'}; toggle direction with Ctrl+Alt+D_`);
+    // The tint on screen is the cursor token's row/column, which may be another token than the hovered one.
+    const legend = legendFor(s);
+    if (legend.length) md.appendMarkdown(`\n\n---\n**Overlay tint:** ${legend.map(escapeMd).join('  \n')}`);
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(s.base + tok.start), doc.positionAt(s.base + tok.end)));
   }
 }

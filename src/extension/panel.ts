@@ -6,12 +6,19 @@ import { PROTOCOL_VERSION, type FromWebview, type GridMetric, type PanelState, t
 import { parseFromWebview } from './panelMessages';
 import type { Session } from './session';
 import { SinglePanel, WebviewHost } from './webviewHost';
+import type { Scene } from '../shared/figures/scene';
+import type { ThemeColors } from '../shared/figures/palette';
+import { pngInfo } from '../shared/validate';
 
 export const PANEL_VIEW_TYPE = 'attnscope.panel';
 
 export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
   private static readonly slot = new SinglePanel<PanelHost>(PANEL_VIEW_TYPE, ['media']);
   private metric: GridMetric = 'induction';
+  /** the panel's theme colors as it last reported them (for "current theme" exports) */
+  themeColors: ThemeColors | undefined;
+  private readonly rasterJobs = new Map<number, { resolve(png: Uint8Array): void; reject(e: Error): void; expect: { width: number; height: number } }>();
+  private nextJob = 1;
 
   static get current(): PanelHost | undefined {
     return PanelHost.slot.current;
@@ -38,6 +45,37 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         if (e.affectsConfiguration('attnscope.overlay')) this.post({ type: 'state', state: { settings: this.settings() } });
       }),
     );
+  }
+
+  /** The grid metric the panel shows. */
+  get gridMetric(): GridMetric {
+    return this.metric;
+  }
+
+  /**
+   * Draws a figure on the panel's canvas at `scale` × its size: the PNG bytes, checked (signature,
+   * IHDR, the expected dimensions). Rejects after 60 s or when the panel goes away.
+   */
+  rasterize(scene: Scene, scale: number): Promise<Uint8Array> {
+    const job = this.nextJob++;
+    const expect = { width: Math.max(1, Math.round(scene.width * scale)), height: Math.max(1, Math.round(scene.height * scale)) };
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.rasterJobs.delete(job)) reject(new Error('the panel did not draw the PNG within 60 s; is it visible?'));
+      }, 60_000);
+      const done = <T,>(f: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        f(v);
+      };
+      this.rasterJobs.set(job, { resolve: done(resolve), reject: done(reject), expect });
+      this.post({ type: 'rasterize', job, scene, scale });
+    });
+  }
+
+  override dispose(): void {
+    for (const j of this.rasterJobs.values()) j.reject(new Error('the panel was closed before it drew the PNG'));
+    this.rasterJobs.clear();
+    super.dispose();
   }
 
   private settings() {
@@ -143,6 +181,22 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         await s.setCursor(s.base + t.start);
         return;
       }
+      case 'rasterized': {
+        const j = this.rasterJobs.get(body.job);
+        if (!j) return;
+        this.rasterJobs.delete(body.job);
+        if (!body.png) return j.reject(new Error(body.error ?? 'the panel sent no PNG'));
+        try {
+          pngInfo(body.png, 'png', j.expect);
+          j.resolve(new Uint8Array(body.png.slice(0)));
+        } catch (e) {
+          j.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+        return;
+      }
+      case 'theme':
+        this.themeColors = body.colors;
+        return;
       case 'requestPattern': {
         s.checkHead(body.head);
         const run = s.run;

@@ -2,7 +2,7 @@
 // (src/shared/validate.ts): a malformed message is answered with an error reply and never reaches
 // the session. Pure, so unit tests cover it. The result holds clean copies (unknown fields dropped).
 import { AGGREGATIONS, METRICS, type FromWebview, type GridMetric, type ViewSettings } from '../shared/protocol';
-import { LIMITS, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, type Obj, type ParsedMessage } from '../shared/validate';
+import { LIMITS, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, pngInfo, strOrNull, themeColors, type Obj, type ParsedMessage } from '../shared/validate';
 
 const SETTINGS: { [K in keyof ViewSettings]: (v: unknown, p: string) => ViewSettings[K] } = {
   aggregation: (v, p) => oneOf(v, p, AGGREGATIONS),
@@ -33,6 +33,14 @@ const BODIES: { [K in FromWebview['type']]: (b: Obj) => Extract<FromWebview, { t
   reset: () => ({ type: 'reset' }),
   setSettings: (b) => ({ type: 'setSettings', settings: settings(b.settings, 'body.settings') }),
   revealToken: (b) => ({ type: 'revealToken', index: int(b.index, 'body.index', 0, LIMITS.list) }),
+  rasterized: (b) => {
+    const job = int(b.job, 'body.job');
+    const error = strOrNull(b.error, 'body.error', LIMITS.label * 5);
+    if (b.png !== null) pngInfo(b.png, 'body.png');
+    else if (error === null) fail('body.png', 'expected PNG bytes or an error');
+    return { type: 'rasterized', job, png: b.png === null ? null : (b.png as ArrayBuffer), error };
+  },
+  theme: (b) => ({ type: 'theme', colors: themeColors(b.colors, 'body.colors') }),
 };
 
 export function parseFromWebview(raw: unknown): ParsedMessage<FromWebview> {

@@ -1,7 +1,30 @@
 // Status bar: model, device, token count and the last run time; a spinner while busy.
 import * as vscode from 'vscode';
 import type { Session } from './session';
-import { describeInterventions } from '../shared/interventions';
+import { describeInterventions, scaleOf } from '../shared/interventions';
+import { overlayLegend, scaleMax } from '../shared/overlay';
+
+/** The editor overlay's legend lines (direction, heads, color scale) for the overlay on screen, or [] when none. */
+export function legendFor(s: Session): string[] {
+  const run = s.run;
+  const o = s.overlay;
+  const m = s.model;
+  if (!run || !o || !m || o.runId !== run.runId || o.values.length !== run.tokens.length) return [];
+  const settings = s.settings;
+  const tok = run.tokens[o.token];
+  const text = tok ? (tok.special ? tok.text : run.prompt.slice(tok.start, tok.end)) : '';
+  return overlayLegend({
+    direction: o.direction,
+    aggregation: settings.aggregation,
+    selected: s.selected,
+    enabled: run.heads.filter((h) => scaleOf(s.interventions, h) !== 0).length,
+    total: m.layers * m.heads,
+    token: { index: o.token, text },
+    scale: settings.colorScale,
+    discountSink: settings.discountSink,
+    max: scaleMax(o.values, run.tokens, settings.discountSink),
+  });
+}
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('attnscope.status', vscode.StatusBarAlignment.Right, 100);
@@ -45,8 +68,10 @@ export class StatusBar implements vscode.Disposable {
         ? `\n\nOverlay: attention rollout from the cursor token (Abnar & Zuidema 2020)${settings.direction === 'to' ? '; rollout is a from-row, so the "to" direction does not apply to it' : ''}.`
         : '';
     this.item.text = `$(eye) ${m.name} · ${m.device} · ${tokens}${ms}${rollout}${iv}`;
+    const legend = legendFor(s);
+    const legendMd = legend.length ? `\n\n**Overlay**\n${legend.map((l) => `- ${escapeMd(l)}`).join('\n')}` : '';
     this.item.tooltip = new vscode.MarkdownString(
-      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}${lines.length ? `\n\nActive interventions (they apply to every prompt you inspect until Reset Interventions):\n${lines.map((l) => `- ${l}`).join('\n')}` : ''}${overlayNote}\n\nClick to open the panel.`,
+      `**AttnScope** — ${m.name} (${m.arch}, ${m.layers} layers × ${m.heads} heads${m.kvHeads !== m.heads ? `, ${m.kvHeads} KV heads` : ''})  \nDevice: ${m.device}  \n${s.run ? `Last run: ${s.run.tokens.length} tokens in ${s.run.timings.runMs.toFixed(1)} ms` : ''}${lines.length ? `\n\nActive interventions (they apply to every prompt you inspect until Reset Interventions):\n${lines.map((l) => `- ${l}`).join('\n')}` : ''}${legendMd}${overlayNote}\n\nClick to open the panel.`,
     );
     this.item.backgroundColor = s.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     this.item.show();
@@ -55,4 +80,9 @@ export class StatusBar implements vscode.Disposable {
   dispose(): void {
     this.item.dispose();
   }
+}
+
+/** Markdown-inert text (token text may hold * _ ` [ and the like). */
+export function escapeMd(t: string): string {
+  return t.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`).replace(/\n/g, '⏎');
 }

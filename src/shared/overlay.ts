@@ -64,12 +64,7 @@ export type ColorScale = 'linear' | 'sqrt' | 'log';
  */
 export function quantize(values: Float32Array, tokens: readonly TokenView[], scale: ColorScale, discountSink: boolean): Uint8Array {
   const T = values.length;
-  let max = 0;
-  for (let i = 0; i < T; i++) {
-    if (discountSink && (i === 0 || tokens[i]?.special)) continue;
-    const v = values[i]!;
-    if (Number.isFinite(v) && v > max) max = v;
-  }
+  const max = scaleMax(values, tokens, discountSink);
   const out = new Uint8Array(T);
   if (!(max > 0)) return out;
   const f = (x: number) => (scale === 'sqrt' ? Math.sqrt(x) : scale === 'log' ? Math.log1p(99 * x) / Math.log(100) : x);
@@ -82,3 +77,61 @@ export function quantize(values: Float32Array, tokens: readonly TokenView[], sca
   return out;
 }
 
+
+/** The value the top tint level stands for: the largest finite value (without the sink and special tokens under `discountSink`). */
+export function scaleMax(values: Float32Array, tokens: readonly TokenView[], discountSink: boolean): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (discountSink && (i === 0 || tokens[i]?.special)) continue;
+    const v = values[i]!;
+    if (Number.isFinite(v) && v > max) max = v;
+  }
+  return max;
+}
+
+/**
+ * The part of a token the overlay paints, as UTF-16 offsets into the prompt: the token without its
+ * leading whitespace (" world" paints "world"; indentation and newlines are never painted as
+ * blocks). Null for a token that is all whitespace or empty: it gets no background.
+ */
+export function paintSpan(prompt: string, t: Pick<TokenView, 'start' | 'end'>): [number, number] | null {
+  let start = t.start;
+  while (start < t.end && /\s/.test(prompt[start]!)) start++;
+  return start < t.end ? [start, t.end] : null;
+}
+
+export interface LegendInput {
+  direction: 'from' | 'to';
+  aggregation: Aggregation;
+  /** the selected head ('head'/'layer' aggregations), null when none */
+  selected: HeadRef | null;
+  /** enabled heads (mean aggregation) and all heads */
+  enabled: number;
+  total: number;
+  /** the cursor (query) token: index and text */
+  token: { index: number; text: string } | null;
+  scale: ColorScale;
+  discountSink: boolean;
+  /** the value of the top tint level (scaleMax) */
+  max: number;
+}
+
+/** What the editor overlay shows, in words: direction, heads, color scale. One entry per line. */
+export function overlayLegend(g: LegendInput): string[] {
+  const tok = g.token ? `token ${g.token.index} ${JSON.stringify(g.token.text)}` : 'the cursor token';
+  const what =
+    g.aggregation === 'rollout'
+      ? `Attention rollout FROM ${tok} (where its top-layer representation came from; Abnar & Zuidema 2020)`
+      : g.direction === 'from'
+        ? `Attention FROM ${tok} (outlined) to each earlier token`
+        : `Attention TO ${tok} (outlined) from each later token`;
+  const headLabelOf = (h: HeadRef) => `L${h.layer}H${h.head}`;
+  const heads =
+    g.aggregation === 'mean' || g.aggregation === 'rollout' || !g.selected
+      ? `mean over ${g.enabled} enabled of ${g.total} heads${g.aggregation !== 'mean' && g.aggregation !== 'rollout' && !g.selected ? ` (no head selected for "${g.aggregation}")` : ''}`
+      : g.aggregation === 'head'
+        ? `head ${headLabelOf(g.selected)} only`
+        : `mean over the enabled heads of layer ${g.selected.layer}`;
+  const scale = `${OVERLAY_LEVELS} tint levels, ${g.scale} scale: darkest = ${g.max > 0 ? g.max.toFixed(3) : '0'}${g.discountSink ? ' (first and special tokens left out of the scale; a larger value shows as darkest)' : ''}; untinted = 0; leading whitespace is not painted`;
+  return [what, `Heads: ${heads}`, `Color: ${scale}`];
+}

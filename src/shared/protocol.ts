@@ -9,6 +9,8 @@
 import type { HeadRef, HeadSummary, MetricName } from './heads';
 import type { Emphasis, Interventions } from './interventions';
 import type { ImportanceView } from './importance';
+import type { Scene } from './figures/scene';
+import type { ThemeColors } from './figures/palette';
 
 // The head vocabulary lives in heads.ts; re-exported for the pages that speak this protocol.
 export { METRICS, headKey, headLabel, type HeadRef, type MetricName } from './heads';
@@ -97,7 +99,9 @@ export type ToWebview =
   | { type: 'overlay'; runId: number; token: number; direction: Direction; values: TensorMsg }
   /** reply to requestPattern: one head's pattern, dims [T, T] (row = query) */
   | { type: 'pattern'; runId: number; head: HeadRef; values: TensorMsg }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** export: draw this figure on a canvas at `scale` × its size and answer with `rasterized` (same job) */
+  | { type: 'rasterize'; job: number; scene: Scene; scale: number };
 
 export type FromWebview =
   | { type: 'ready'; version: number }
@@ -111,7 +115,11 @@ export type FromWebview =
   | { type: 'setSettings'; settings: Partial<ViewSettings> }
   /** the user clicked a token in the panel: move the editor cursor there */
   | { type: 'revealToken'; index: number }
-  | { type: 'requestPattern'; head: HeadRef };
+  | { type: 'requestPattern'; head: HeadRef }
+  /** the PNG bytes of a `rasterize` job, or why it failed */
+  | { type: 'rasterized'; job: number; png: ArrayBuffer | null; error: string | null }
+  /** the panel's theme colors (sent after ready and on every theme change), for "current theme" exports */
+  | { type: 'theme'; colors: ThemeColors };
 
 export interface Envelope<B> {
   messageId: number;

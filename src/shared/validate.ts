@@ -10,6 +10,8 @@ import type { HeadRef } from './heads';
 import type { Envelope, TensorMsg } from './protocol';
 import type { GenerateOptions } from './runsProtocol';
 import { IMPORTANCE_METRICS, type ImportanceView } from './importance';
+import type { Scene, Shape } from './figures/scene';
+import { isHexColor, type ThemeColors } from './figures/palette';
 
 /** The limits of everything a message may carry, defined once for the host and the webviews. */
 export const LIMITS = {
@@ -245,4 +247,87 @@ export function importanceView(v: unknown, path: string): ImportanceView {
     heads,
     runId: int(o.runId, `${path}.runId`),
   };
+}
+
+/** The most shapes one figure may have (a 160×160 downsampled pattern with labels fits). */
+export const SCENE_MAX_SHAPES = 100_000;
+/** The largest figure side in CSS px (a raster of it at scale 4 stays under a canvas's limits). */
+export const SCENE_MAX_SIDE = 8000;
+
+function color(v: unknown, path: string, allowNone = false): string {
+  if (allowNone && v === 'none') return 'none';
+  if (!isHexColor(v)) fail(path, `expected a color #rrggbb${allowNone ? " or 'none'" : ''}`);
+  return v;
+}
+
+function coord(v: unknown, path: string): number {
+  return num(v, path, { min: -SCENE_MAX_SIDE, max: SCENE_MAX_SIDE });
+}
+
+/** A figure scene (figures/scene.ts): bounded size and shape count, colors only as #rrggbb, texts bounded. A clean copy. */
+export function scene(v: unknown, path: string): Scene {
+  const o = obj(v, path);
+  const shape = (x: unknown, p: string): Shape => {
+    const s = obj(x, p);
+    const kind = oneOf(s.kind, `${p}.kind`, ['rect', 'text', 'line'] as const);
+    if (kind === 'rect') {
+      const r: Shape = { kind, x: coord(s.x, `${p}.x`), y: coord(s.y, `${p}.y`), w: num(s.w, `${p}.w`, { min: 0, max: SCENE_MAX_SIDE }), h: num(s.h, `${p}.h`, { min: 0, max: SCENE_MAX_SIDE }), fill: color(s.fill, `${p}.fill`, true) };
+      if (s.stroke !== undefined) r.stroke = color(s.stroke, `${p}.stroke`);
+      if (s.strokeWidth !== undefined) r.strokeWidth = num(s.strokeWidth, `${p}.strokeWidth`, { min: 0, max: 100 });
+      if (s.title !== undefined) r.title = str(s.title, `${p}.title`, 4096);
+      return r;
+    }
+    if (kind === 'line') return { kind, x1: coord(s.x1, `${p}.x1`), y1: coord(s.y1, `${p}.y1`), x2: coord(s.x2, `${p}.x2`), y2: coord(s.y2, `${p}.y2`), stroke: color(s.stroke, `${p}.stroke`), width: num(s.width, `${p}.width`, { min: 0, max: 100 }) };
+    const t: Shape = { kind, x: coord(s.x, `${p}.x`), y: coord(s.y, `${p}.y`), text: str(s.text, `${p}.text`, 4096), size: num(s.size, `${p}.size`, { above: 0, max: 200 }), fill: color(s.fill, `${p}.fill`) };
+    if (s.anchor !== undefined) t.anchor = oneOf(s.anchor, `${p}.anchor`, ['start', 'middle', 'end'] as const);
+    if (s.baseline !== undefined) t.baseline = oneOf(s.baseline, `${p}.baseline`, ['middle', 'alphabetic'] as const);
+    if (s.bold !== undefined) t.bold = bool(s.bold, `${p}.bold`);
+    if (s.rotate !== undefined) t.rotate = num(s.rotate, `${p}.rotate`, { min: -360, max: 360 });
+    if (s.mono !== undefined) t.mono = bool(s.mono, `${p}.mono`);
+    return t;
+  };
+  return {
+    width: num(o.width, `${path}.width`, { above: 0, max: SCENE_MAX_SIDE }),
+    height: num(o.height, `${path}.height`, { above: 0, max: SCENE_MAX_SIDE }),
+    background: color(o.background, `${path}.background`),
+    fontFamily: str(o.fontFamily, `${path}.fontFamily`, LIMITS.label),
+    title: str(o.title, `${path}.title`, 4096),
+    desc: str(o.desc, `${path}.desc`, 4096),
+    shapes: list(o.shapes, `${path}.shapes`, shape, SCENE_MAX_SHAPES),
+  };
+}
+
+/** Theme colors reported by the panel (a clean copy). */
+export function themeColors(v: unknown, path: string): ThemeColors {
+  const o = obj(v, path);
+  return {
+    kind: oneOf(o.kind, `${path}.kind`, ['dark', 'light', 'hc', 'hc-light'] as const),
+    bg: color(o.bg, `${path}.bg`),
+    fg: color(o.fg, `${path}.fg`),
+    muted: color(o.muted, `${path}.muted`),
+    low: color(o.low, `${path}.low`),
+    high: color(o.high, `${path}.high`),
+    focus: color(o.focus, `${path}.focus`),
+  };
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** The largest PNG a panel may send back (bytes). */
+export const PNG_MAX_BYTES = 64 << 20;
+
+/**
+ * PNG bytes: the signature, an IHDR chunk first, and its width and height; `expect` (when given)
+ * must match them. Returns the dimensions.
+ */
+export function pngInfo(v: unknown, path: string, expect?: { width: number; height: number }): { width: number; height: number } {
+  if (!(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v)) fail(path, 'expected PNG bytes (an ArrayBuffer)');
+  const b = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (b.byteLength > PNG_MAX_BYTES) fail(path, `expected at most ${PNG_MAX_BYTES} bytes, got ${b.byteLength}`);
+  if (b.byteLength < 33 || PNG_SIGNATURE.some((x, i) => b[i] !== x)) fail(path, 'not a PNG (no PNG signature)');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dv.getUint32(8) !== 13 || String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR') fail(path, 'not a PNG (no IHDR chunk first)');
+  const width = dv.getUint32(16);
+  const height = dv.getUint32(20);
+  if (expect && (width !== expect.width || height !== expect.height)) fail(path, `expected a ${expect.width}×${expect.height} PNG, got ${width}×${height}`);
+  return { width, height };
 }

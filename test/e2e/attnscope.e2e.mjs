@@ -150,6 +150,17 @@ async function main() {
   await page.locator('.editor-group-container').first().screenshot({ path: path.join(RESULTS_DIR, 'editor-overlay.png') });
   say('screenshot test-results/editor-overlay.png');
 
+  step = 'the overlay legend in the status bar tooltip';
+  await statusIdle.first().hover();
+  const legend = page.locator('.monaco-hover, .workbench-hover', { hasText: 'Overlay' }).first();
+  await legend.waitFor();
+  const legendText = (await legend.innerText()).replace(/\s+/g, ' ');
+  if (!/Attention (FROM|TO) token \d+/.test(legendText) || !/tint levels/.test(legendText)) throw new Error(`the status bar legend says "${legendText}"`);
+  await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-overlay-legend.png') });
+  say(`screenshot test-results/editor-overlay-legend.png (legend: "${legendText.slice(legendText.indexOf('Overlay'), legendText.indexOf('Overlay') + 160)}…")`);
+  await page.mouse.move(400, 300);
+  await legend.waitFor({ state: 'hidden' }).catch(() => undefined);
+
   step = 'open the Heads view from the activity bar';
   await page.locator('.activitybar .action-item a[aria-label^="AttnScope"], .activitybar .action-item [aria-label^="AttnScope"]').first().click();
   const tree = page.locator('.part.sidebar .pane', { hasText: 'Heads' }).first();
@@ -303,6 +314,27 @@ async function main() {
   await panelGroup.screenshot({ path: path.join(RESULTS_DIR, 'panel-metric-dropdown.png') });
   say('screenshot test-results/panel-metric-dropdown.png');
   await page.keyboard.press('Escape');
+
+  step = 'export the head grid as PNG (palette, figure colors, save dialog) and open it';
+  const pngPath = path.join(workspace, 'e2e-grid.png');
+  await palette('AttnScope: Export Head Grid as Figure');
+  await page.locator('.quick-input-widget', { hasText: 'Paper' }).waitFor();
+  await page.keyboard.press('Enter'); // Paper (white, viridis) is first
+  await page.locator('.quick-input-widget', { hasText: /Export head grid|\.png/i }).waitFor();
+  await input.fill(pngPath);
+  await page.keyboard.press('Enter');
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(pngPath) && Date.now() < deadline) await page.waitForTimeout(200);
+  if (!fs.existsSync(pngPath)) throw new Error(`the export wrote no ${pngPath}`);
+  const png = fs.readFileSync(pngPath);
+  if (png.readUInt32BE(0) !== 0x89504e47) throw new Error('the exported file is not a PNG');
+  const viewer = await page.context().newPage();
+  await viewer.setViewportSize({ width: png.readUInt32BE(16) / 2 + 20, height: png.readUInt32BE(20) / 2 + 20 });
+  await viewer.setContent(`<body style="margin:10px;background:#888"><img style="width:${png.readUInt32BE(16) / 2}px" src="data:image/png;base64,${png.toString('base64')}"></body>`);
+  await viewer.screenshot({ path: path.join(RESULTS_DIR, 'export-grid.png') });
+  fs.copyFileSync(pngPath, path.join(RESULTS_DIR, 'export-grid-file.png'));
+  await viewer.close();
+  say(`exported ${png.readUInt32BE(16)}×${png.readUInt32BE(20)} PNG; screenshot test-results/export-grid.png`);
   if (pageErrors.length) note(`page errors: ${[...new Set(pageErrors)].slice(0, 3).join(' | ')}`);
 }
 

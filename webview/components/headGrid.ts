@@ -133,6 +133,9 @@ export class HeadGrid {
     this.canvas.setAttribute('aria-roledescription', 'head grid');
     this.canvas.setAttribute('aria-label', 'Heads by layer. Arrow keys move the selection, space masks or unmasks the selected head.');
     scroll.appendChild(this.canvas);
+    // VS Code's webview context menu (package.json webview/context): export entries; `head` is the
+    // cell under the pointer when the menu opens (Copy Head Metrics copies that head).
+    this.setContext(null);
 
     const keys = document.createElement('div');
     keys.className = 'grid-keys';
@@ -423,8 +426,14 @@ export class HeadGrid {
     ctx.restore();
   }
 
+  /** The data-vscode-context of the canvas: the section, and the head under the pointer (or none). */
+  private setContext(h: HeadRef | null): void {
+    this.canvas.dataset.vscodeContext = JSON.stringify({ webviewSection: 'headGrid', preventDefaultContextMenuItems: true, ...(h ? { head: headKey(h) } : {}) });
+  }
+
   private onMove(e: MouseEvent): void {
     const h = cellAt(e.offsetX, e.offsetY, this.layout, this.props.layers, this.props.heads);
+    if ((h && headKey(h)) !== (this.hover && headKey(this.hover))) this.setContext(h);
     const changed = (h === null) !== (this.hover === null) || (h && this.hover && headKey(h) !== headKey(this.hover));
     this.hover = h;
     if (changed) this.queue();

@@ -101,6 +101,8 @@ export class Heatmap {
     wrap.className = 'heatmap-canvas';
     this.canvas = document.createElement('canvas');
     this.canvas.setAttribute('role', 'img');
+    // VS Code's webview context menu (package.json webview/context): export entries
+    this.canvas.dataset.vscodeContext = JSON.stringify({ webviewSection: 'pattern', preventDefaultContextMenuItems: true });
     wrap.appendChild(this.canvas);
     this.note = document.createElement('div');
     this.note.className = 'heatmap-note';

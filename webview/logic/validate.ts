@@ -2,7 +2,7 @@
 // (src/shared/validate.ts). A malformed message is rejected as a whole with a path to the first
 // problem (e.g. "body.state.run.tokens[3].start: expected an integer ≥ 0"), never half-applied.
 import { AGGREGATIONS, METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
-import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, list, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
+import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, list, num, numOrNull, obj, oneOf, scene, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
 
 export type { Validated } from '../../src/shared/validate';
 
@@ -145,6 +145,11 @@ const TO_WEBVIEW: { [K in ToWebview['type']]: (b: Obj) => void } = {
     if (dims[0] !== dims[1]) fail('body.values.dims', 'expected a square [T, T] pattern');
   },
   error: (b) => str(b.message, 'body.message'),
+  rasterize: (b) => {
+    int(b.job, 'body.job');
+    scene(b.scene, 'body.scene');
+    num(b.scale, 'body.scale', { min: 1, max: 4 });
+  },
 };
 
 /** Validates an envelope from the host. */

@@ -148,6 +148,9 @@ function handle(env: Envelope<FromWebview>): void {
       send({ type: 'pattern', runId: state.run!.runId, head: m.head, values: { dims: [T, T], data: p.slice().buffer } }, env.messageId, 20);
       return;
     }
+    case 'rasterized':
+    case 'theme':
+      return; // export replies: the preview has no files to write
     default: {
       const never: never = m;
       console.warn('fake host: unknown message', never);
