@@ -47,7 +47,20 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
 
   fullState(): PanelState {
     const s = this.session;
-    return { model: s.modelView(), run: s.run ?? null, selected: s.selected, interventions: s.interventionsView(), settings: this.settings(), busy: s.busy, error: s.error, importance: s.importance ?? null, importanceNote: s.importanceNote };
+    return {
+      model: s.modelView(),
+      run: s.run ?? null,
+      selected: s.selected,
+      interventions: s.interventionsView(),
+      settings: this.settings(),
+      busy: s.busy,
+      error: s.error,
+      importance: s.importance ?? null,
+      importanceNote: s.importanceNote,
+      patching: s.patching ?? null,
+      patchingNote: s.patchingNote,
+      watch: s.watch,
+    };
   }
 
   private sendOverlay(): void {
@@ -62,7 +75,15 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     const s = this.session;
     switch (what) {
       case 'run':
-        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote } });
+        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote, patching: s.patching ?? null, patchingNote: s.patchingNote } });
+        return;
+      case 'patching':
+        // A new result is what the user just asked for: color the grid by it.
+        if (s.patching) this.metric = 'patching';
+        this.post({ type: 'state', state: { patching: s.patching ?? null, patchingNote: s.patchingNote, settings: this.settings() } });
+        return;
+      case 'watch':
+        this.post({ type: 'state', state: { watch: s.watch } });
         return;
       case 'importance':
         // A new ranking is what the user just asked for: color the grid by it.
@@ -70,7 +91,7 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         this.post({ type: 'state', state: { importance: s.importance ?? null, importanceNote: s.importanceNote, settings: this.settings() } });
         return;
       case 'model':
-        this.post({ type: 'state', state: { model: s.modelView() } });
+        this.post({ type: 'state', state: { model: s.modelView(), watch: s.watch } });
         return;
       case 'interventions':
         this.post({ type: 'state', state: { interventions: s.interventionsView() } });
@@ -152,6 +173,25 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data: m.buffer as ArrayBuffer } });
         return;
       }
+      case 'requestLens': {
+        const layers = await s.lensAt(body.runId, body.position);
+        this.reply(messageId, { type: 'lens', runId: body.runId, position: body.position, layers });
+        return;
+      }
+      case 'watchToken':
+        await s.watchToken(body.id);
+        return;
+      case 'watchText': {
+        const r = await s.watchText(body.text);
+        this.reply(messageId, { type: 'tokenLookup', text: body.text, ...r });
+        return;
+      }
+      case 'unwatchToken':
+        await s.unwatchToken(body.id);
+        return;
+      case 'setWatchPair':
+        s.setWatchPair(body.pair);
+        return;
     }
   }
 }

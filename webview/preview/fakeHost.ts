@@ -148,6 +148,13 @@ function handle(env: Envelope<FromWebview>): void {
       send({ type: 'pattern', runId: state.run!.runId, head: m.head, values: { dims: [T, T], data: p.slice().buffer } }, env.messageId, 20);
       return;
     }
+    case 'requestLens':
+    case 'watchToken':
+    case 'watchText':
+    case 'unwatchToken':
+    case 'setWatchPair':
+      send({ type: 'error', message: 'the preview host has no model for the logit lens or watched tokens' }, env.messageId);
+      return;
     default: {
       const never: never = m;
       console.warn('fake host: unknown message', never);
