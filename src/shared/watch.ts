@@ -67,7 +67,7 @@ export interface TokenLookupResult {
 
 /** A token in quotes with its whitespace visible: " table" → “␣table”. */
 export function quoteToken(text: string): string {
-  return `“${text.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥')}”`;
+  return `“${text.replace(/ /g, '·').replace(/\n/g, '↵').replace(/\t/g, '→')}”`;
 }
 
 /**
