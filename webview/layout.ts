@@ -117,7 +117,8 @@ export function buildLayout(app: HTMLElement): Layout {
   const split = h('div', 'split');
   const left = h('div', 'split-left');
   const right = h('div', 'split-right');
-  left.append(heads, next, lens, steering);
+  // The prediction first: the next tokens and the watched tokens stay above the fold.
+  left.append(next, heads, lens, steering);
   right.append(pattern);
   split.append(left, right);
   main.append(prompt, split);

@@ -170,7 +170,9 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         const m = await s.pattern(body.head);
         if (!m || !run) throw new Error('no run to show; inspect a prompt first');
         const T = run.tokens.length;
-        this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data: m.buffer as ArrayBuffer } });
+        // A typed array that crossed the process boundary can be a view into a larger buffer: send exactly its bytes.
+        const data = m.byteOffset === 0 && m.byteLength === m.buffer.byteLength ? (m.buffer as ArrayBuffer) : m.slice().buffer;
+        this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data } });
         return;
       }
       case 'requestLens': {

@@ -10,7 +10,7 @@ import type { LensLayerView, WatchedToken } from '../../src/shared/protocol';
 import { formatProb } from '../logic/colorScale';
 import { visibleToken } from '../logic/tokenText';
 import { el } from './el';
-import { tokenChip } from './watchedTokens';
+import { formatSmallProb, tokenChip } from './watchedTokens';
 
 export type LensStatus = { kind: 'idle' | 'loading' | 'ready' } | { kind: 'error'; message: string };
 
@@ -120,7 +120,7 @@ export class LensTable {
         const c = el('td', 'lens-rank', s ? `#${s.rank}` : '');
         if (s) {
           c.classList.add(s.rank <= topK ? 'top' : s.rank > 1000 ? 'far' : 'mid');
-          c.title = `${JSON.stringify(w.text)} at this layer: rank ${s.rank}, p = ${formatProb(s.prob)}, logit ${s.logit.toFixed(3)}`;
+          c.title = `${JSON.stringify(w.text)} at this layer: rank ${s.rank}, p = ${formatSmallProb(s.prob)}, logit ${s.logit.toFixed(3)}`;
         }
         tr.append(c);
       }

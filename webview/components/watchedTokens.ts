@@ -22,6 +22,13 @@ export interface WatchedTokensCallbacks {
 
 const fmtLogit = (v: number): string => v.toFixed(2).replace(/^-/, '−');
 
+/** A probability in percent that stays readable for the rare tokens people watch: "93.9%", "0.25%", "0.0032%", "4.1e−7%". */
+export function formatSmallProb(p: number): string {
+  if (!Number.isFinite(p)) return 'n/a';
+  if (p === 0 || p * 100 >= 0.01) return formatProb(p);
+  return `${(p * 100).toPrecision(2).replace('e-', 'e−')}%`;
+}
+
 /** A token in a chip with its whitespace visible and its id on hover. */
 export function tokenChip(t: WatchedToken): HTMLElement {
   const c = el('span', 'tok-chip', visibleToken(t.text));
@@ -158,7 +165,7 @@ export class WatchedTokens {
           tr.append(el('td', cls(''), '…'), el('td', cls(''), ''), el('td', cls(''), ''));
           return;
         }
-        const p = el('td', cls(''), formatProb(s.prob));
+        const p = el('td', cls(''), formatSmallProb(s.prob));
         p.title = `p = ${s.prob.toPrecision(6)}; log p = ${s.logprob.toFixed(4)}`;
         const lg = el('td', cls(''), fmtLogit(s.logit));
         const rk = el('td', cls(''), `#${s.rank}`);
@@ -166,7 +173,7 @@ export class WatchedTokens {
         if (!sep && other && w.steered) {
           if (s.prob > other.prob) p.classList.add('num-up');
           else if (s.prob < other.prob) p.classList.add('num-down');
-          p.title += `; clean ${formatProb(other.prob)} (${formatSigned((s.prob - other.prob) * 100, 2)} points)`;
+          p.title += `; clean ${formatSmallProb(other.prob)} (${formatSigned((s.prob - other.prob) * 100, 2)} points)`;
         }
         tr.append(p, lg, rk);
       };
