@@ -16,7 +16,7 @@ export interface Layout {
   slots: Record<SectionId, HTMLElement>;
 }
 
-export type SectionId = 'prompt' | 'heads' | 'next' | 'steering' | 'pattern';
+export type SectionId = 'prompt' | 'heads' | 'next' | 'lens' | 'steering' | 'pattern';
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -87,6 +87,7 @@ export function buildLayout(app: HTMLElement): Layout {
   const [prompt, promptBody] = mk('prompt', 'Prompt');
   const [heads, headsBody] = mk('heads', 'Heads');
   const [next, nextBody] = mk('next', 'Next token');
+  const [lens, lensBody] = mk('lens', 'Logit lens');
   const [steering, steeringBody] = mk('steering', 'Steering');
   const [pattern, patternBody] = mk('pattern', 'Pattern');
 
@@ -116,7 +117,8 @@ export function buildLayout(app: HTMLElement): Layout {
   const split = h('div', 'split');
   const left = h('div', 'split-left');
   const right = h('div', 'split-right');
-  left.append(heads, next, steering);
+  // The prediction first: the next tokens and the watched tokens stay above the fold.
+  left.append(next, heads, lens, steering);
   right.append(pattern);
   split.append(left, right);
   main.append(prompt, split);
@@ -128,8 +130,8 @@ export function buildLayout(app: HTMLElement): Layout {
     warn,
     empty,
     main,
-    sections: { prompt, heads, next, steering, pattern },
+    sections: { prompt, heads, next, lens, steering, pattern },
     overlayControls: { direction: direction.sel, aggregation: aggregation.sel, scale: scale.sel, discount },
-    slots: { prompt: promptSlot, heads: headsBody, next: nextBody, steering: steeringBody, pattern: patternBody },
+    slots: { prompt: promptSlot, heads: headsBody, next: nextBody, lens: lensBody, steering: steeringBody, pattern: patternBody },
   };
 }

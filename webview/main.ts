@@ -16,6 +16,8 @@ import { AGGREGATIONS, PROTOCOL_VERSION, headKey, headLabel, type Aggregation, t
 import { parseHeadKey } from '../src/shared/heads';
 import { HeadGrid } from './components/headGrid';
 import { Heatmap } from './components/heatmap';
+import { LensTable } from './components/lensTable';
+import { WatchedTokens } from './components/watchedTokens';
 import { NextTokens } from './components/nextTokens';
 import { PromptOverlay } from './components/promptOverlay';
 import { Steering } from './components/steering';
@@ -59,8 +61,28 @@ const grid = new HeadGrid({
 });
 L.slots.heads.appendChild(grid.el);
 
-const next = new NextTokens();
+const next = new NextTokens((id, pin) => post(pin ? { type: 'watchToken', id } : { type: 'unwatchToken', id }));
 L.slots.next.appendChild(next.el);
+
+const watched = new WatchedTokens({
+  onWatchText: async (text) => {
+    const body = await messenger.sendRequest({ type: 'watchText', text });
+    if (body.type !== 'tokenLookup') throw new Error(`unexpected reply ${body.type}`);
+    return body;
+  },
+  onWatchId: (id) => post({ type: 'watchToken', id }),
+  onUnwatch: (id) => post({ type: 'unwatchToken', id }),
+  onPair: (pair) => post({ type: 'setWatchPair', pair }),
+});
+L.slots.next.appendChild(watched.el);
+
+const lens = new LensTable((k) => {
+  ui.lensTopK = k;
+  saveUi();
+  lens.setProps({ topK: k });
+});
+lens.setProps({ topK: ui.lensTopK });
+L.slots.lens.appendChild(lens.el);
 
 const steering = new Steering({
   post,
@@ -96,6 +118,7 @@ for (const [id, sec] of Object.entries(L.sections) as [SectionId, (typeof L.sect
     ui.collapsed[id] = !e.detail.open;
     saveUi();
     if (id === 'pattern' && e.detail.open) ensurePattern();
+    if (id === 'lens' && e.detail.open) scheduleLens(0);
   });
 }
 const leftColumn = L.main.querySelector<HTMLElement>('.split-left')!;
@@ -244,6 +267,8 @@ function renderGrid(): void {
     metric: state.settings.metric,
     importance: state.importance && state.importance.runId === state.run.runId ? state.importance : null,
     importanceNote: state.importanceNote,
+    patching: state.patching && state.patching.runId === state.run.runId ? state.patching : null,
+    patchingNote: state.patchingNote,
     tokens: state.run.tokens.length,
     selected: validHead(state.selected) ? state.selected : null,
     extra: new Set(targets().slice(state.selected ? 1 : 0).map(headKey)),
@@ -299,6 +324,20 @@ function renderRun(): void {
   L.sections.prompt.description = `${run.tokens.length} tokens${run.truncated ? ` (+${run.truncated} cut)` : ''}`;
 }
 
+function renderWatch(): void {
+  const w = state?.watch;
+  if (!w) return;
+  watched.setProps(w, state?.run?.runId ?? null);
+  next.setWatched(new Set(w.tokens.map((t) => t.id)));
+  // The panel's own copy of the list: restored into a new session of the same model (after a reload).
+  if (state?.model) {
+    ui.watched = w.tokens.map((t) => ({ id: t.id, text: t.text }));
+    ui.watchedModel = state.model.name;
+    saveUi();
+  }
+  scheduleLens();
+}
+
 function renderSettings(): void {
   if (!state) return;
   const s = state.settings;
@@ -317,6 +356,7 @@ function render(): void {
   renderRun();
   renderSettings();
   renderSelection();
+  renderWatch();
 }
 
 // ---------------------------------------------------------------- pattern requests
@@ -384,6 +424,67 @@ function acceptPattern(b: Extract<ToWebview, { type: 'pattern' }>): void {
   if (state?.selected && headKey(state.selected) === headKey(b.head)) shownPatternKey = '';
 }
 
+// ---------------------------------------------------------------- logit lens requests
+// The lens follows the overlay's query token (the editor cursor), debounced; answered by one lens
+// run in the engine per (run, token, watch list), cached here for the last few.
+const lensCache = new Map<string, Extract<ToWebview, { type: 'lens' }>['layers']>();
+let lensToken: number | null = null;
+let lensShownKey = '';
+let lensInflight = '';
+let lensTimer: ReturnType<typeof setTimeout> | undefined;
+
+function lensKey(): string {
+  const run = state?.run;
+  if (!run || lensToken === null || lensToken >= run.tokens.length) return '';
+  return `${run.runId}|${lensToken}|${(state?.watch.tokens ?? []).map((t) => t.id).join(',')}`;
+}
+
+function scheduleLens(delayMs = 160): void {
+  const run = state?.run;
+  const key = lensKey();
+  const tok = run && lensToken !== null ? run.tokens[lensToken] : undefined;
+  lens.setProps({ token: tok ? { index: lensToken!, text: tok.text } : null, watched: state?.watch.tokens ?? [] });
+  if (!key || !run) {
+    lensShownKey = '';
+    lens.setProps({ layers: null, status: { kind: 'idle' } });
+    return;
+  }
+  L.sections.lens.description = tok ? `at token ${lensToken}` : '';
+  if (!L.sections.lens.open || key === lensShownKey) return;
+  const hit = lensCache.get(key);
+  if (hit) {
+    lensShownKey = key;
+    lens.setProps({ layers: hit, status: { kind: 'ready' } });
+    return;
+  }
+  lens.setProps({ status: { kind: 'loading' } });
+  clearTimeout(lensTimer);
+  lensTimer = setTimeout(() => requestLens(run.runId, lensToken!, key), delayMs);
+}
+
+function requestLens(runId: number, position: number, key: string): void {
+  if (lensInflight === key) return;
+  lensInflight = key;
+  messenger.sendRequest({ type: 'requestLens', runId, position }).then(
+    (body) => {
+      if (lensInflight === key) lensInflight = '';
+      if (body.type !== 'lens') return;
+      lensCache.delete(key);
+      lensCache.set(key, body.layers);
+      while (lensCache.size > 24) lensCache.delete(lensCache.keys().next().value!);
+      scheduleLens(0);
+    },
+    (err: unknown) => {
+      if (lensInflight === key) lensInflight = '';
+      if (key !== lensKey() || (err instanceof RequestError && err.code === 'disposed')) return;
+      const msg = err instanceof Error ? err.message : String(err);
+      // a newer run replaced this one: the overlay of the new run brings a new request
+      if (/replaced by a newer/.test(msg)) return;
+      lens.setProps({ layers: null, status: { kind: 'error', message: `The logit lens failed: ${msg}` } });
+    },
+  );
+}
+
 // ---------------------------------------------------------------- messages
 function handle(body: ToWebview): void {
   switch (body.type) {
@@ -396,6 +497,13 @@ function handle(body: ToWebview): void {
       shownRun = null;
       overlay = null;
       if (!state.selected && ui.selected && validHead(ui.selected) && state.run) selectHead(ui.selected);
+      // A new session of the same model starts with no watched tokens: bring back the panel's list.
+      if (state.watch.tokens.length === 0 && ui.watched.length && state.model && ui.watchedModel === state.model.name) {
+        for (const t of ui.watched) post({ type: 'watchToken', id: t.id });
+      }
+      lensCache.clear();
+      lensShownKey = '';
+      lensToken = null;
       render();
       requestAnimationFrame(() => {
         window.scrollTo(0, ui.pageScrollTop);
@@ -422,8 +530,13 @@ function handle(body: ToWebview): void {
       prompt.setValues(values, body.token, body.direction);
       prompt.revealCursor();
       heatmap.setCursor(body.token);
+      lensToken = body.token;
+      scheduleLens();
       return;
     }
+    case 'lens':
+    case 'tokenLookup':
+      return; // replies to requests that are no longer pending
     case 'pattern':
       acceptPattern(body);
       ensurePattern();

@@ -9,6 +9,9 @@ import type { OverlayDecorations } from './decorations';
 import type { HeadNode, HeadsTree } from './headsTree';
 import type { Session } from './session';
 import { pickModel, rememberModel } from './modelPicker';
+import { pickCleanPrompt } from './cleanPrompt';
+import { patchingSummary, PATCHING_LABEL } from '../shared/patching';
+import { quoteToken } from '../shared/watch';
 
 export interface CommandDeps {
   session: Session;
@@ -157,6 +160,13 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
       metric: 'importance',
       picked: d.tree.order.metric === 'importance',
     });
+    const pv = session.patching;
+    items.push({
+      label: PATCHING_LABEL,
+      description: pv ? `share of log p(${quoteToken(pv.targetText)}) restored from ${pv.cleanLabel}` : 'no patching result for this prompt yet: run "Patch Heads from a Clean Prompt" first',
+      metric: 'patching',
+      picked: d.tree.order.metric === 'patching',
+    });
     const metric = await vscode.window.showQuickPick(items, { title: 'Show, sort and filter heads by which metric?' });
     if (!metric) return;
     const mode = await vscode.window.showQuickPick(
@@ -230,6 +240,40 @@ export function registerCommands(ctx: vscode.ExtensionContext, d: CommandDeps): 
     d.tree.refresh();
     const top = rankImportance(view).slice(0, 3).map((h) => `${headLabel(h)} ${formatImportance(view.metric, h.delta)}`);
     void vscode.window.showInformationMessage(`AttnScope: ranked ${total} heads by ablation; most important: ${top.join(', ')}.`);
+    return view;
+  });
+
+  reg('attnscope.patchHeads', async (cleanArg?: unknown) => {
+    if (!session.run || !session.model) throw new EngineError('PROMPT', 'nothing to patch into yet; run "Inspect Attention" on the corrupt prompt first');
+    const clean = await pickCleanPrompt(session, cleanArg);
+    if (!clean) return;
+    const view = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `AttnScope: patching heads from ${clean.label}`, cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      const sub = token.onCancellationRequested(() => abort.abort());
+      let last = 0;
+      try {
+        return await session.patchFrom(
+          clean,
+          (done, n) => {
+            progress.report({ increment: ((done - last) / Math.max(1, n)) * 100, message: done === 0 ? `clean and corrupt runs done; patching ${n} heads one at a time…` : `${done} of ${n} heads` });
+            last = done;
+          },
+          abort.signal,
+        );
+      } finally {
+        sub.dispose();
+      }
+    });
+    if (!view) return;
+    d.tree.order = { metric: 'patching', sort: true, minValue: null, flat: true };
+    d.tree.refresh();
+    const target = `log p(${quoteToken(view.targetText)})`;
+    if (view.heads.every((h) => h.effect === null)) {
+      void vscode.window.showWarningMessage(`AttnScope: the clean and corrupt prompts give the same ${target} (${view.clean.toFixed(4)}), so no head can restore anything; choose prompts that differ in the prediction.`);
+    } else {
+      const best = patchingSummary(view);
+      void vscode.window.showInformationMessage(`AttnScope: patched ${view.heads.length} heads from ${clean.label}: ${target} clean ${view.clean.toFixed(3)}, corrupt ${view.corrupt.toFixed(3)}; most restoring: ${best}.`);
+    }
     return view;
   });
 

@@ -46,6 +46,7 @@ export function registerExportCommands(ctx: vscode.ExtensionContext, session: Se
       if (o.metric) throw new EngineError('PROMPT', 'no ablation result for this run; run "Rank Heads by Ablation" first');
       return 'induction';
     }
+    if (m === 'patching') throw new EngineError('BAD_ARGUMENT', 'figures do not draw patching effects yet; choose another metric in the panel\'s grid to export');
     return m;
   };
   const headOf = (o: ExportOptions): HeadRef => {

@@ -6,11 +6,14 @@ import type { GridMetric, HeadView } from '../shared/protocol';
 import { formatMetric, headLabel, METRIC_INFO, METRICS, metricLabel } from '../shared/heads';
 import { headRoles, ROLE_INFO } from '../shared/headLabels';
 import { formatImportance, formatSigned, harm, IMPORTANCE_CITE, IMPORTANCE_INFO, type ImportanceView } from '../shared/importance';
+import { formatEffect, PATCHING_CITE, PATCHING_DESCRIPTION, type PatchingView } from '../shared/patching';
+import { quoteToken } from '../shared/watch';
 import type { Session } from './session';
 import { flatHeads, formatScale, orderHeads, type TreeOrder } from './viewLogic';
 
-/** "Induction" or "Importance (Δ log p)": the name of what the tree is ordered by. */
-export function orderLabel(metric: GridMetric, importance: ImportanceView | undefined): string {
+/** "Induction", "Importance (Δ log p)" or "patching effect": the name of what the tree is ordered by. */
+export function orderLabel(metric: GridMetric, importance: ImportanceView | undefined, patching?: PatchingView | undefined): string {
+  if (metric === 'patching') return `patching effect${patching ? ` (from ${patching.cleanLabel})` : ''}`;
   if (metric !== 'importance') return metricLabel(metric);
   return `Importance${importance ? ` (${IMPORTANCE_INFO[importance.metric].delta})` : ''}`;
 }
@@ -51,11 +54,12 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const s = this.session;
     const m = s.model;
     const o = this.order;
-    const by = orderLabel(o.metric, s.importance);
+    const by = orderLabel(o.metric, s.importance, s.patching);
     this.view.description = o.flat ? `top heads by ${by}${o.minValue !== null ? ` ≥ ${o.minValue}` : ''}` : o.sort || o.minValue !== null ? `by ${by}${o.minValue !== null ? ` ≥ ${o.minValue}` : ''}` : undefined;
     const lines: string[] = [];
     if (m && !s.run) lines.push('Run "Inspect Attention" to see head metrics.');
     if (s.run && o.metric === 'importance' && !s.importance) lines.push(s.importanceNote ?? 'No ablation ranking for this run: run "AttnScope: Rank Heads by Ablation".');
+    if (s.run && o.metric === 'patching' && !s.patching) lines.push(s.patchingNote ?? 'No patching result for this prompt: run "AttnScope: Patch Heads from a Clean Prompt".');
     this.view.message = lines.length ? lines.join(' ') : undefined;
     void vscode.commands.executeCommand('setContext', 'attnscope.headsFlat', !!o.flat);
     this.emitter.fire(undefined);
@@ -70,13 +74,13 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const m = s.model;
     if (!m || !s.run) return [];
     if (!node) return [{ kind: 'model' }];
-    if (node.kind === 'model' && this.order.flat) return flatHeads(s.run.heads, this.order, s.importance).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
+    if (node.kind === 'model' && this.order.flat) return flatHeads(s.run.heads, this.order, s.importance, s.patching).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
     if (node.kind === 'model') {
       const layers: HeadNode[] = [];
-      for (let l = 0; l < m.layers; l++) if (orderHeads(s.run.heads, l, this.order, s.importance).length) layers.push({ kind: 'layer', layer: l });
+      for (let l = 0; l < m.layers; l++) if (orderHeads(s.run.heads, l, this.order, s.importance, s.patching).length) layers.push({ kind: 'layer', layer: l });
       return layers;
     }
-    if (node.kind === 'layer') return orderHeads(s.run.heads, node.layer, this.order, s.importance).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
+    if (node.kind === 'layer') return orderHeads(s.run.heads, node.layer, this.order, s.importance, s.patching).map((h) => ({ kind: 'head', layer: h.layer, head: h.head }));
     return [];
   }
 
@@ -114,13 +118,17 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
     const metric = this.order.metric;
     const imp = s.importance;
     const ablated = imp?.heads.find((h) => h.layer === node.layer && h.head === node.head);
+    const pv = s.patching;
+    const patched = pv?.heads.find((h) => h.layer === node.layer && h.head === node.head);
     const roles = hv ? headRoles(hv, s.run!.tokens.length) : [];
     const shown =
-      metric === 'importance'
-        ? imp && ablated
-          ? formatImportance(imp.metric, ablated.delta)
-          : 'importance n/a'
-        : `${metricLabel(metric)} ${formatMetric(hv?.[metric] ?? null)}`;
+      metric === 'patching'
+        ? `patch effect ${patched ? formatEffect(patched.effect) : 'n/a'}`
+        : metric === 'importance'
+          ? imp && ablated
+            ? formatImportance(imp.metric, ablated.delta)
+            : 'importance n/a'
+          : `${metricLabel(metric)} ${formatMetric(hv?.[metric] ?? null)}`;
     const parts = [formatScale(scale), shown, roles.map((r) => ROLE_INFO[r].label.toLowerCase()).join(', ')].filter(Boolean);
     item.description = parts.join(' · ');
     item.checkboxState = { state: scale === 0 ? vscode.TreeItemCheckboxState.Unchecked : vscode.TreeItemCheckboxState.Checked, tooltip: scale === 0 ? 'Masked: check to enable' : 'Enabled: uncheck to mask' };
@@ -134,6 +142,9 @@ export class HeadsTree implements vscode.TreeDataProvider<HeadNode>, vscode.Disp
       const info = IMPORTANCE_INFO[imp.metric];
       const target = imp.metric === 'logprob' && imp.targetText !== null ? ` of ${JSON.stringify(imp.targetText)}` : '';
       tip.appendMarkdown(`**Masking this head**: ${info.delta}${target} = ${formatSigned(ablated.delta)} (baseline ${imp.baseline.toFixed(3)} → ${ablated.value.toFixed(3)}; harm ${formatSigned(harm(imp.metric, ablated.delta))})  \n_${info.description}; ${IMPORTANCE_CITE}_\n\n`);
+    }
+    if (pv && patched) {
+      tip.appendMarkdown(`**Patching this head from ${pv.cleanLabel}**: effect ${formatEffect(patched.effect, 3)} (log p(${quoteToken(pv.targetText)}) corrupt ${pv.corrupt.toFixed(3)} → patched ${patched.value.toFixed(3)}; clean ${pv.clean.toFixed(3)})  \n_${PATCHING_DESCRIPTION}; ${PATCHING_CITE}_\n\n`);
     }
     tip.appendMarkdown('| metric | value | what it measures |\n|---|---|---|\n');
     for (const k of METRICS) tip.appendMarkdown(`| ${metricLabel(k)} | ${formatMetric(hv?.[k] ?? null)} | ${METRIC_INFO[k].description} |\n`);

@@ -85,7 +85,20 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
 
   fullState(): PanelState {
     const s = this.session;
-    return { model: s.modelView(), run: s.run ?? null, selected: s.selected, interventions: s.interventionsView(), settings: this.settings(), busy: s.busy, error: s.error, importance: s.importance ?? null, importanceNote: s.importanceNote };
+    return {
+      model: s.modelView(),
+      run: s.run ?? null,
+      selected: s.selected,
+      interventions: s.interventionsView(),
+      settings: this.settings(),
+      busy: s.busy,
+      error: s.error,
+      importance: s.importance ?? null,
+      importanceNote: s.importanceNote,
+      patching: s.patching ?? null,
+      patchingNote: s.patchingNote,
+      watch: s.watch,
+    };
   }
 
   private sendOverlay(): void {
@@ -100,7 +113,15 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     const s = this.session;
     switch (what) {
       case 'run':
-        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote } });
+        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote, patching: s.patching ?? null, patchingNote: s.patchingNote } });
+        return;
+      case 'patching':
+        // A new result is what the user just asked for: color the grid by it.
+        if (s.patching) this.metric = 'patching';
+        this.post({ type: 'state', state: { patching: s.patching ?? null, patchingNote: s.patchingNote, settings: this.settings() } });
+        return;
+      case 'watch':
+        this.post({ type: 'state', state: { watch: s.watch } });
         return;
       case 'importance':
         // A new ranking is what the user just asked for: color the grid by it.
@@ -108,7 +129,7 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         this.post({ type: 'state', state: { importance: s.importance ?? null, importanceNote: s.importanceNote, settings: this.settings() } });
         return;
       case 'model':
-        this.post({ type: 'state', state: { model: s.modelView() } });
+        this.post({ type: 'state', state: { model: s.modelView(), watch: s.watch } });
         return;
       case 'interventions':
         this.post({ type: 'state', state: { interventions: s.interventionsView() } });
@@ -203,9 +224,30 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         const m = await s.pattern(body.head);
         if (!m || !run) throw new Error('no run to show; inspect a prompt first');
         const T = run.tokens.length;
-        this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data: m.buffer as ArrayBuffer } });
+        // A typed array that crossed the process boundary can be a view into a larger buffer: send exactly its bytes.
+        const data = m.byteOffset === 0 && m.byteLength === m.buffer.byteLength ? (m.buffer as ArrayBuffer) : m.slice().buffer;
+        this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data } });
         return;
       }
+      case 'requestLens': {
+        const layers = await s.lensAt(body.runId, body.position);
+        this.reply(messageId, { type: 'lens', runId: body.runId, position: body.position, layers });
+        return;
+      }
+      case 'watchToken':
+        await s.watchToken(body.id);
+        return;
+      case 'watchText': {
+        const r = await s.watchText(body.text);
+        this.reply(messageId, { type: 'tokenLookup', text: body.text, ...r });
+        return;
+      }
+      case 'unwatchToken':
+        await s.unwatchToken(body.id);
+        return;
+      case 'setWatchPair':
+        s.setWatchPair(body.pair);
+        return;
     }
   }
 }

@@ -2,12 +2,12 @@
 // (src/shared/validate.ts): a malformed message is answered with an error reply and never reaches
 // the session. Pure, so unit tests cover it. The result holds clean copies (unknown fields dropped).
 import { AGGREGATIONS, METRICS, type FromWebview, type GridMetric, type ViewSettings } from '../shared/protocol';
-import { LIMITS, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, pngInfo, strOrNull, themeColors, type Obj, type ParsedMessage } from '../shared/validate';
+import { LIMITS, arr, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, pngInfo, str, strOrNull, themeColors, type Obj, type ParsedMessage } from '../shared/validate';
 
 const SETTINGS: { [K in keyof ViewSettings]: (v: unknown, p: string) => ViewSettings[K] } = {
   aggregation: (v, p) => oneOf(v, p, AGGREGATIONS),
   direction: (v, p) => oneOf(v, p, ['from', 'to']),
-  metric: (v, p) => oneOf<GridMetric>(v, p, [...METRICS, 'importance']),
+  metric: (v, p) => oneOf<GridMetric>(v, p, [...METRICS, 'importance', 'patching']),
   discountSink: bool,
 };
 
@@ -41,7 +41,19 @@ const BODIES: { [K in FromWebview['type']]: (b: Obj) => Extract<FromWebview, { t
     return { type: 'rasterized', job, png: b.png === null ? null : (b.png as ArrayBuffer), error };
   },
   theme: (b) => ({ type: 'theme', colors: themeColors(b.colors, 'body.colors') }),
+  requestLens: (b) => ({ type: 'requestLens', runId: int(b.runId, 'body.runId'), position: int(b.position, 'body.position', 0, LIMITS.list) }),
+  watchToken: (b) => ({ type: 'watchToken', id: int(b.id, 'body.id', 0, LIMITS.list * 16) }),
+  watchText: (b) => ({ type: 'watchText', text: str(b.text, 'body.text', LIMITS.label, 1) }),
+  unwatchToken: (b) => ({ type: 'unwatchToken', id: int(b.id, 'body.id', 0, LIMITS.list * 16) }),
+  setWatchPair: (b) => ({ type: 'setWatchPair', pair: b.pair === null ? null : tokenPair(b.pair, 'body.pair') }),
 };
+
+/** Two token ids. */
+function tokenPair(v: unknown, p: string): [number, number] {
+  const a = arr(v, p, 2);
+  if (a.length !== 2) fail(p, 'expected two token ids');
+  return [int(a[0], `${p}[0]`, 0, LIMITS.list * 16), int(a[1], `${p}[1]`, 0, LIMITS.list * 16)];
+}
 
 export function parseFromWebview(raw: unknown): ParsedMessage<FromWebview> {
   return parseMessage<FromWebview>(raw, BODIES);

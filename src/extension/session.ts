@@ -4,12 +4,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { EngineError, isEngineError } from '../engine/errors';
+import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { detectBinaryText } from '../engine/sources/promptText';
 import type { EngineHost } from '../engine/worker/engineHost';
 import type { ModelInfo, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
-import type { Aggregation, Direction, HeadView, InterventionsView, ModelView, RunView } from '../shared/protocol';
+import type { Aggregation, Direction, HeadView, InterventionsView, LensLayerView, ModelView, RunView } from '../shared/protocol';
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
@@ -18,6 +18,17 @@ import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
 import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
 import type { ImportanceMetric, ImportanceView } from '../shared/importance';
 import { importanceKey, staleReason, type ImportanceKey } from '../shared/importance';
+import { patchingStaleReason, type PatchingKey, type PatchingView } from '../shared/patching';
+import { addWatched, emptyWatch, lookupOutcome, MAX_WATCHED, type WatchedToken, type WatchStat, type WatchView } from '../shared/watch';
+
+/** Where a clean prompt for activation patching comes from. */
+export interface CleanPrompt {
+  text: string;
+  /** shown with the result: "other.prompt", "selection in notes.md", "run foo.attnrun" */
+  label: string;
+  /** the open document it was read from (an edit there clears the result) */
+  doc?: string;
+}
 
 export interface OverlayState {
   /** the run the values come from */
@@ -27,7 +38,7 @@ export interface OverlayState {
   values: Float32Array;
 }
 
-export type SessionChange = 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model' | 'importance';
+export type SessionChange = 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model' | 'importance' | 'patching' | 'watch';
 
 export class Session implements vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<SessionChange>();
@@ -53,6 +64,22 @@ export class Session implements vscode.Disposable {
   private ranked: { key: ImportanceKey; view: ImportanceView } | undefined;
   /** why the last ablation result was cleared; null when nothing was cleared since */
   importanceNote: string | null = null;
+  /** activation patching into the current prompt, valid for the prompts, model and interventions in `key` */
+  private patched: { key: PatchingKey; view: PatchingView; cleanDoc?: string } | undefined;
+  /** why the last patching result was cleared; null when nothing was cleared since */
+  patchingNote: string | null = null;
+  /** the tokens the panel follows (cleared when another model opens: ids are per vocabulary) */
+  watched: WatchedToken[] = [];
+  /** the pair whose logit difference is shown (ids); null = the first two watched */
+  watchPairIds: [number, number] | null = null;
+  /** the watched tokens' values in the current run and the baseline without interventions */
+  watch: WatchView = emptyWatch();
+  private watchSeq = 0;
+  /** baseline (no interventions) values of watched ids, by model, token limit, ids and prompt */
+  private readonly baselineCache = new Map<string, WatchStat[]>();
+  private readonly lensCache = new Map<string, LensLayerView[]>();
+  /** the interventions the current run was made with */
+  private runInterventions: Interventions = noInterventions();
   private rolloutCache: { key: string; row: Float32Array } | undefined;
   private agg: { key: string; matrix: Float32Array } | undefined;
   private modelKey = '';
@@ -98,6 +125,7 @@ export class Session implements vscode.Disposable {
     this.interventions = normalizeInterventions(iv);
     this.fire('interventions');
     this.checkImportance();
+    this.checkPatching();
   }
 
   /** The ablation result for the current prompt, model and interventions (undefined when none or out of date). */
@@ -118,6 +146,187 @@ export class Session implements vscode.Disposable {
     this.ranked = undefined;
     this.importanceNote = `The ablation ranking was cleared: ${why} since it was computed. Run "AttnScope: Rank Heads by Ablation" again.`;
     this.fire('importance');
+  }
+
+  /** The patching result for the current prompts, model and interventions (undefined when none or out of date). */
+  get patching(): PatchingView | undefined {
+    if (!this.patched) return undefined;
+    const now = this.currentKey();
+    return now && patchingStaleReason(this.patched.key, { ...now, clean: this.patched.key.clean }) === null ? this.patched.view : undefined;
+  }
+
+  /** Clears a patching result whose prompts, model or interventions are no longer current, saying why. */
+  private checkPatching(why?: string): void {
+    if (!this.patched) return;
+    const now = this.currentKey();
+    const reason = why ?? (now ? patchingStaleReason(this.patched.key, { ...now, clean: this.patched.key.clean }) : 'the model changed');
+    if (reason === null) return;
+    this.patched = undefined;
+    this.patchingNote = `The patching result was cleared: ${reason} since it was computed. Run "AttnScope: Patch Heads from a Clean Prompt" again.`;
+    this.fire('patching');
+  }
+
+  /**
+   * Activation patching per head, clean → the inspected prompt (the corrupt run): one run per head
+   * in the engine process, each with one head's output copied from the clean run. `signal` cancels
+   * between runs. The runs use the plain model (no interventions); the result is kept until either
+   * prompt, the model or the interventions change.
+   */
+  async patchFrom(clean: CleanPrompt, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<PatchingView | undefined> {
+    const run = this.run;
+    const key = this.currentKey();
+    if (!run || !key || !this.doc) throw new EngineError('PROMPT', 'nothing to patch into yet; run "Inspect Attention" on the corrupt prompt first');
+    if (run.truncated) throw new EngineError('PROMPT', `the inspected prompt was cut to ${run.tokens.length} tokens (attnscope.maxTokens); patching runs whole prompts: shorten it or raise the limit`);
+    if (clean.text.length === 0) throw new EngineError('PROMPT', `the clean prompt (${clean.label}) is empty`);
+    const pkey: PatchingKey = { ...key, clean: clean.text };
+    const job = this.engine.patch({ clean: clean.text, corrupt: this.request(false).prompt }, onProgress);
+    const stop = () => job.stop();
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
+    const ignored = this.hasInterventions();
+    this.setBusy('Patching heads from the clean prompt…');
+    try {
+      const r = await job.done;
+      const now = this.currentKey();
+      const why = now ? patchingStaleReason(pkey, { ...now, clean: clean.text }) : 'the model changed';
+      if (why !== null) throw new EngineError('CANCELLED', `the patching result was dropped: ${why} while it ran`);
+      if (r.tokenCount !== run.tokens.length) throw new EngineError('RUNTIME', `the patching saw ${r.tokenCount} tokens but the run has ${run.tokens.length}; inspect again`);
+      const view: PatchingView = {
+        targetId: r.targetId,
+        targetText: r.targetText,
+        clean: r.clean,
+        corrupt: r.corrupt,
+        heads: r.heads.map((h) => ({ layer: h.layer, head: h.head, value: h.value, effect: h.effect })),
+        cleanLabel: clean.label,
+        tokens: r.tokenCount,
+        runId: this.runId,
+        interventionsIgnored: ignored,
+      };
+      this.patched = { key: pkey, view, cleanDoc: clean.doc };
+      this.patchingNote = null;
+      this.log.info(`activation patching from ${clean.label} over ${r.heads.length} heads in ${r.timings.runMs.toFixed(0)} ms; log p(${JSON.stringify(r.targetText)}) clean ${r.clean.toFixed(4)}, corrupt ${r.corrupt.toFixed(4)}`);
+      this.fire('patching');
+      return view;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      this.setBusy(null);
+    }
+  }
+
+  // ------------------------------------------------------------ watched tokens
+
+  /** Pins a token by id (its text comes from the model's vocabulary). */
+  async watchToken(id: number): Promise<WatchedToken> {
+    if (!this.model) throw new EngineError('MODEL', 'no model is open; inspect a prompt first');
+    if (!Number.isInteger(id) || id < 0 || id >= this.model.vocabSize) throw new EngineError('BAD_ARGUMENT', `token id ${id} is not in the vocabulary (0..${this.model.vocabSize - 1})`);
+    const t = (await this.engine.lookupToken({ id })).pieces[0]!;
+    this.addWatched(t);
+    await this.refreshWatch();
+    return t;
+  }
+
+  /**
+   * Pins a token by its text ("#123" = by id). Text that is several tokens, or ambiguous (the text
+   * and the text after a space are two different tokens), is not pinned: the answer says why and
+   * lists the tokens to choose from.
+   */
+  async watchText(text: string): Promise<{ added: WatchedToken | null; message: string | null; candidates: WatchedToken[] }> {
+    const byId = /^\s*#(\d+)\s*$/.exec(text);
+    if (byId) return { added: await this.watchToken(Number(byId[1])), message: null, candidates: [] };
+    if (!this.model) throw new EngineError('MODEL', 'no model is open; inspect a prompt first');
+    if (text.length === 0) throw new EngineError('BAD_ARGUMENT', 'type the token to watch (e.g. " table", with its leading space, or #id)');
+    const o = lookupOutcome(text, await this.engine.lookupToken({ text }));
+    if ('message' in o) return { added: null, message: o.message, candidates: o.candidates };
+    this.addWatched(o.token);
+    await this.refreshWatch();
+    return { added: o.token, message: null, candidates: [] };
+  }
+
+  private addWatched(t: WatchedToken): void {
+    try {
+      this.watched = addWatched(this.watched, t);
+    } catch {
+      throw new EngineError('BAD_ARGUMENT', `at most ${MAX_WATCHED} tokens can be watched; unpin one first`);
+    }
+  }
+
+  async unwatchToken(id: number): Promise<void> {
+    this.watched = this.watched.filter((t) => t.id !== id);
+    if (this.watchPairIds?.includes(id)) this.watchPairIds = null;
+    this.lensCache.clear();
+    await this.refreshWatch();
+  }
+
+  /** The pair whose logit difference is shown (both must be watched); null = the first two. */
+  setWatchPair(pair: [number, number] | null): void {
+    if (pair && (pair[0] === pair[1] || !pair.every((id) => this.watched.some((t) => t.id === id)))) throw new EngineError('BAD_ARGUMENT', 'the logit difference needs two different watched tokens');
+    this.watchPairIds = pair;
+    this.watch = { ...this.watch, pair };
+    this.fire('watch');
+  }
+
+  /** The watched ids' values at the last position of the prompt (layer L of the logit lens), with or without the run's interventions. */
+  private async watchStats(ids: number[], iv: Interventions | undefined, tokens: number): Promise<WatchStat[]> {
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens, ...(iv ? { interventions: iv } : {}) });
+    if (r.tokenCount !== tokens) throw new EngineError('RUNTIME', `the watched-token run saw ${r.tokenCount} tokens but the run has ${tokens}; inspect again`);
+    return r.layers[r.layers.length - 1]!.watched.map((w) => ({ prob: w.prob, logprob: w.logprob, logit: w.logit, rank: w.rank }));
+  }
+
+  /** Recomputes the watched tokens' values for the current run (and the cached clean baseline). */
+  async refreshWatch(): Promise<void> {
+    const seq = ++this.watchSeq;
+    const run = this.run;
+    const pair = this.watchPairIds;
+    const steered = hasInterventions(this.runInterventions);
+    const keep = this.watch.runId === run?.runId ? new Map(this.watch.tokens.map((t) => [t.id, t])) : new Map();
+    const pending = this.watched.map((t) => ({ ...t, current: keep.get(t.id)?.current ?? null, baseline: keep.get(t.id)?.baseline ?? null }));
+    if (!run || !this.model || this.watched.length === 0) {
+      this.watch = { tokens: pending, pair, runId: null, steered, error: null };
+      this.fire('watch');
+      return;
+    }
+    this.watch = { tokens: pending, pair, runId: null, steered, error: null };
+    this.fire('watch');
+    const ids = this.watched.map((t) => t.id);
+    try {
+      const current = await this.watchStats(ids, this.runInterventions, run.tokens.length);
+      let baseline = current;
+      if (steered) {
+        const key = `${this.model.hash}|${this.settings.maxTokens}|${ids.join(',')}|${this.prompt}`;
+        baseline = this.baselineCache.get(key) ?? (await this.watchStats(ids, undefined, run.tokens.length));
+        this.baselineCache.delete(key);
+        this.baselineCache.set(key, baseline);
+        while (this.baselineCache.size > 8) this.baselineCache.delete(this.baselineCache.keys().next().value!);
+      }
+      if (seq !== this.watchSeq || run !== this.run) return;
+      this.watch = { tokens: this.watched.map((t, i) => ({ ...t, current: current[i]!, baseline: baseline[i]! })), pair, runId: run.runId, steered, error: null };
+    } catch (e) {
+      if (seq !== this.watchSeq || run !== this.run) return;
+      if (isEngineError(e) && e.code === 'CANCELLED') return;
+      this.watch = { tokens: pending, pair, runId: null, steered, error: `Could not compute the watched tokens: ${oneLine(e)}` };
+      this.log.warn(this.watch.error!);
+    }
+    this.fire('watch');
+  }
+
+  /**
+   * The logit lens of the current run at a token (with the run's interventions): every layer's
+   * top 10 and the watched tokens. Cached per run, position and watch list.
+   */
+  async lensAt(runId: number, position: number): Promise<LensLayerView[]> {
+    const run = this.run;
+    if (!run || run.runId !== runId) throw new EngineError('CANCELLED', 'that run was replaced by a newer one');
+    if (!Number.isInteger(position) || position < 0 || position >= run.tokens.length) throw new EngineError('BAD_ARGUMENT', `token ${position} is outside the run (0..${run.tokens.length - 1})`);
+    const ids = this.watched.map((t) => t.id);
+    const key = `${runId}|${position}|${ids.join(',')}`;
+    const hit = this.lensCache.get(key);
+    if (hit) return hit;
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, position, topK: 10, watch: ids, maxTokens: this.settings.maxTokens, interventions: this.runInterventions });
+    if (r.tokenCount !== run.tokens.length) throw new EngineError('RUNTIME', `the logit lens saw ${r.tokenCount} tokens but the run has ${run.tokens.length}; inspect again`);
+    const layers: LensLayerView[] = r.layers.map((l) => ({ layer: l.layer, top: l.top.map((t) => ({ id: t.id, text: t.text, prob: t.prob })), watched: l.watched.map((w) => ({ id: w.id, prob: w.prob, logit: w.logit, rank: w.rank })) }));
+    this.lensCache.set(key, layers);
+    while (this.lensCache.size > 32) this.lensCache.delete(this.lensCache.keys().next().value!);
+    return layers;
   }
 
   /**
@@ -206,6 +415,7 @@ export class Session implements vscode.Disposable {
       this.modelError = null;
       this.fire('model');
       this.checkImportance();
+      this.checkPatching();
       return info;
     } catch (e) {
       // The engine released the previous model before failing to open this one, so the next call
@@ -228,6 +438,12 @@ export class Session implements vscode.Disposable {
     this.agg = undefined;
     this.overlay = undefined;
     this.rolloutCache = undefined;
+    // Token ids belong to a vocabulary: another model's ids mean other tokens.
+    this.watched = [];
+    this.watchPairIds = null;
+    this.watch = emptyWatch();
+    this.baselineCache.clear();
+    this.lensCache.clear();
   }
 
   /** Inspects a document (or re-runs the current one with the current interventions). */
@@ -270,14 +486,18 @@ export class Session implements vscode.Disposable {
       this.error = null;
       this.runId = runId;
       this.run = toRunView(result, runId, this.prompt, this.interventions);
+      this.runInterventions = req.interventions ?? noInterventions();
       this.lastRunMs = performance.now() - t0;
       this.agg = undefined;
       this.rolloutCache = undefined;
       await vscode.commands.executeCommand('setContext', 'attnscope.hasRun', true);
       this.checkImportance();
+      this.checkPatching();
       if (this.ranked) this.ranked.view = { ...this.ranked.view, runId };
+      if (this.patched) this.patched.view = { ...this.patched.view, runId };
       this.fire('run');
       await this.refreshOverlay();
+      if (this.watched.length) await this.refreshWatch();
       if (result.truncated) vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${result.truncated} dropped; setting attnscope.maxTokens or the model's limit).`);
     } catch (e) {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
@@ -446,6 +666,7 @@ export class Session implements vscode.Disposable {
 
   /** Keeps the emphasis span on the same text while the user edits the document. */
   onDocumentEdited(e: vscode.TextDocumentChangeEvent): void {
+    if (this.patched?.cleanDoc && e.document.uri.toString() === this.patched.cleanDoc && e.contentChanges.length) this.checkPatching('the clean prompt changed');
     if (!this.interventions.emphasis || e.document.uri.toString() !== this.doc?.toString()) return;
     const em = { ...this.interventions.emphasis };
     this.interventions = { ...this.interventions, emphasis: em };

@@ -1,6 +1,7 @@
 // View logic of the extension that does not need the vscode API, so unit tests cover it directly.
 import type { GridMetric, HeadRef, HeadView } from '../shared/protocol';
 import { harm, type ImportanceView } from '../shared/importance';
+import type { PatchingView } from '../shared/patching';
 
 export interface TreeOrder {
   /** a head metric, or 'importance' (harm by ablation, see shared/importance.ts) */
@@ -13,28 +14,29 @@ export interface TreeOrder {
   flat?: boolean;
 }
 
-/** The value a head is sorted and filtered by: its metric, or its harm by ablation (null when unknown). */
-export function orderValue(h: HeadView, metric: GridMetric, importance?: ImportanceView | null): number | null {
+/** The value a head is sorted and filtered by: its metric, its harm by ablation or its patching effect (null when unknown). */
+export function orderValue(h: HeadView, metric: GridMetric, importance?: ImportanceView | null, patching?: PatchingView | null): number | null {
+  if (metric === 'patching') return patching?.heads.find((x) => x.layer === h.layer && x.head === h.head)?.effect ?? null;
   if (metric !== 'importance') return h[metric] ?? null;
   const r = importance?.heads.find((x) => x.layer === h.layer && x.head === h.head);
   return r && importance ? harm(importance.metric, r.delta) : null;
 }
 
-function ordered(hs: HeadView[], order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
-  const v = (h: HeadView) => orderValue(h, order.metric, importance) ?? -Infinity;
+function ordered(hs: HeadView[], order: TreeOrder, importance?: ImportanceView | null, patching?: PatchingView | null): HeadView[] {
+  const v = (h: HeadView) => orderValue(h, order.metric, importance, patching) ?? -Infinity;
   if (order.minValue !== null) hs = hs.filter((h) => v(h) >= order.minValue!);
   if (order.sort || order.flat) hs = [...hs].sort((a, b) => v(b) - v(a) || a.layer - b.layer || a.head - b.head);
   return hs;
 }
 
 /** Heads of one layer in tree order (sorted and filtered by a metric when asked). */
-export function orderHeads(heads: readonly HeadView[], layer: number, order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
-  return ordered(heads.filter((h) => h.layer === layer), order, importance);
+export function orderHeads(heads: readonly HeadView[], layer: number, order: TreeOrder, importance?: ImportanceView | null, patching?: PatchingView | null): HeadView[] {
+  return ordered(heads.filter((h) => h.layer === layer), order, importance, patching);
 }
 
 /** Every head in one list across layers, highest value first (filtered when asked): the flat view. */
-export function flatHeads(heads: readonly HeadView[], order: TreeOrder, importance?: ImportanceView | null): HeadView[] {
-  return ordered([...heads], { ...order, sort: true }, importance);
+export function flatHeads(heads: readonly HeadView[], order: TreeOrder, importance?: ImportanceView | null, patching?: PatchingView | null): HeadView[] {
+  return ordered([...heads], { ...order, sort: true }, importance, patching);
 }
 
 export function formatScale(v: number): string {

@@ -11,10 +11,14 @@ import type { Emphasis, Interventions } from './interventions';
 import type { ImportanceView } from './importance';
 import type { Scene } from './figures/scene';
 import type { ThemeColors } from './figures/palette';
+import type { PatchingView } from './patching';
+import type { WatchedToken, WatchView } from './watch';
 
 // The head vocabulary lives in heads.ts; re-exported for the pages that speak this protocol.
 export { METRICS, headKey, headLabel, type HeadRef, type MetricName } from './heads';
 export type { ImportanceView } from './importance';
+export type { PatchingView } from './patching';
+export type { WatchedToken, WatchStat, WatchView, WatchedTokenView } from './watch';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -51,8 +55,11 @@ export type Aggregation = 'mean' | 'head' | 'layer' | 'rollout';
 export const AGGREGATIONS: readonly Aggregation[] = ['mean', 'head', 'layer', 'rollout'];
 export type Direction = 'from' | 'to';
 
-/** What the head grid is colored by: a head metric, or importance by ablation (when a result exists). */
-export type GridMetric = MetricName | 'importance';
+/**
+ * What the head grid is colored by: a head metric, importance by ablation or the activation
+ * patching effect (each when a result exists).
+ */
+export type GridMetric = MetricName | 'importance' | 'patching';
 
 export interface ViewSettings {
   aggregation: Aggregation;
@@ -84,6 +91,20 @@ export interface PanelState {
   importance: ImportanceView | null;
   /** why an earlier ablation result was cleared (the prompt, model or interventions changed) */
   importanceNote: string | null;
+  /** activation patching (clean → the inspected prompt) for the current run; null when none (or cleared) */
+  patching: PatchingView | null;
+  /** why an earlier patching result was cleared */
+  patchingNote: string | null;
+  /** the watched tokens with their values in the current run and the clean baseline */
+  watch: WatchView;
+}
+
+/** One layer of the logit lens at the cursor token: 0 = the embeddings, L = the model's output. */
+export interface LensLayerView {
+  layer: number;
+  top: { id: number; text: string; prob: number }[];
+  /** the watched tokens, in the order of the watch list */
+  watched: { id: number; prob: number; logit: number; rank: number }[];
 }
 
 /** A float32 tensor. `data.byteLength === 4 * product(dims)`. */
@@ -99,6 +120,13 @@ export type ToWebview =
   | { type: 'overlay'; runId: number; token: number; direction: Direction; values: TensorMsg }
   /** reply to requestPattern: one head's pattern, dims [T, T] (row = query) */
   | { type: 'pattern'; runId: number; head: HeadRef; values: TensorMsg }
+  /** reply to requestLens: the logit lens of the run at a position (with the interventions) */
+  | { type: 'lens'; runId: number; position: number; layers: LensLayerView[] }
+  /**
+   * reply to watchText: the token added, or why the text is not one token (message) with the
+   * tokens to choose from
+   */
+  | { type: 'tokenLookup'; text: string; added: WatchedToken | null; message: string | null; candidates: WatchedToken[] }
   | { type: 'error'; message: string }
   /** export: draw this figure on a canvas at `scale` × its size and answer with `rasterized` (same job) */
   | { type: 'rasterize'; job: number; scene: Scene; scale: number };
@@ -119,7 +147,16 @@ export type FromWebview =
   /** the PNG bytes of a `rasterize` job, or why it failed */
   | { type: 'rasterized'; job: number; png: ArrayBuffer | null; error: string | null }
   /** the panel's theme colors (sent after ready and on every theme change), for "current theme" exports */
-  | { type: 'theme'; colors: ThemeColors };
+  | { type: 'theme'; colors: ThemeColors }
+  /** the logit lens at a token of the current run (answered with `lens`) */
+  | { type: 'requestLens'; runId: number; position: number }
+  /** pin a token by id (from the next-token list or a lookup's candidates) */
+  | { type: 'watchToken'; id: number }
+  /** pin a token by its text: looked up in the vocabulary (answered with `tokenLookup`) */
+  | { type: 'watchText'; text: string }
+  | { type: 'unwatchToken'; id: number }
+  /** the pair whose logit difference is shown (ids, first − second); null = the first two */
+  | { type: 'setWatchPair'; pair: [number, number] | null };
 
 export interface Envelope<B> {
   messageId: number;

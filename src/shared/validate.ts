@@ -12,6 +12,9 @@ import type { GenerateOptions } from './runsProtocol';
 import { IMPORTANCE_METRICS, type ImportanceView } from './importance';
 import type { Scene, Shape } from './figures/scene';
 import { isHexColor, type ThemeColors } from './figures/palette';
+import type { PatchingView } from './patching';
+import { MAX_WATCHED, type WatchedToken, type WatchStat, type WatchView } from './watch';
+import type { LensLayerView } from './protocol';
 
 /** The limits of everything a message may carry, defined once for the host and the webviews. */
 export const LIMITS = {
@@ -330,4 +333,92 @@ export function pngInfo(v: unknown, path: string, expect?: { width: number; heig
   const height = dv.getUint32(20);
   if (expect && (width !== expect.width || height !== expect.height)) fail(path, `expected a ${expect.width}×${expect.height} PNG, got ${width}×${height}`);
   return { width, height };
+}
+
+/** A token id (below any vocabulary AttnScope opens). */
+export const tokenId = (v: unknown, path: string): number => int(v, path, 0, LIMITS.list * 16);
+
+/** A probability: a number from 0 to 1. */
+export const prob = (v: unknown, path: string): number => num(v, path, { min: 0, max: 1 });
+
+/** A vocabulary token {id, text} (a clean copy). */
+export function watchedToken(v: unknown, path: string): WatchedToken {
+  const o = obj(v, path);
+  return { id: tokenId(o.id, `${path}.id`), text: str(o.text, `${path}.text`, LIMITS.label) };
+}
+
+function watchStat(v: unknown, path: string): WatchStat | null {
+  if (v === null) return null;
+  const o = obj(v, path);
+  return { prob: prob(o.prob, `${path}.prob`), logprob: num(o.logprob, `${path}.logprob`, { max: 0 }), logit: num(o.logit, `${path}.logit`), rank: int(o.rank, `${path}.rank`, 1) };
+}
+
+/** The watched tokens with their values (src/shared/watch.ts). */
+export function watchView(v: unknown, path: string): WatchView {
+  const o = obj(v, path);
+  const tokens = list(
+    o.tokens,
+    `${path}.tokens`,
+    (t, q) => ({ ...watchedToken(t, q), current: watchStat(obj(t, q).current, `${q}.current`), baseline: watchStat(obj(t, q).baseline, `${q}.baseline`) }),
+    MAX_WATCHED,
+  );
+  let pair: [number, number] | null = null;
+  if (o.pair !== null) {
+    const a = arr(o.pair, `${path}.pair`, 2);
+    if (a.length !== 2) fail(`${path}.pair`, 'expected two token ids');
+    pair = [tokenId(a[0], `${path}.pair[0]`), tokenId(a[1], `${path}.pair[1]`)];
+  }
+  return { tokens, pair, runId: o.runId === null ? null : int(o.runId, `${path}.runId`), steered: bool(o.steered, `${path}.steered`), error: strOrNull(o.error, `${path}.error`) };
+}
+
+/** A patching result (src/shared/patching.ts): finite values, every head at most once. */
+export function patchingView(v: unknown, path: string): PatchingView {
+  const o = obj(v, path);
+  const seen = new Set<string>();
+  const heads = list(
+    o.heads,
+    `${path}.heads`,
+    (h, q) => {
+      const ref = headRef(h, q);
+      const k = `${ref.layer}.${ref.head}`;
+      if (seen.has(k)) fail(q, `head ${k} appears twice`);
+      seen.add(k);
+      const ho = obj(h, q);
+      return { ...ref, value: num(ho.value, `${q}.value`), effect: numOrNull(ho.effect, `${q}.effect`) };
+    },
+    LIMITS.heads,
+  );
+  return {
+    targetId: tokenId(o.targetId, `${path}.targetId`),
+    targetText: str(o.targetText, `${path}.targetText`, LIMITS.label),
+    clean: num(o.clean, `${path}.clean`),
+    corrupt: num(o.corrupt, `${path}.corrupt`),
+    heads,
+    cleanLabel: str(o.cleanLabel, `${path}.cleanLabel`, LIMITS.path),
+    tokens: int(o.tokens, `${path}.tokens`, 1),
+    runId: int(o.runId, `${path}.runId`),
+    interventionsIgnored: bool(o.interventionsIgnored, `${path}.interventionsIgnored`),
+  };
+}
+
+/** The layers of a logit lens (0 = the embeddings … L = the output), in order. */
+export function lensLayers(v: unknown, path: string): LensLayerView[] {
+  return list(
+    v,
+    path,
+    (l, q) => {
+      const o = obj(l, q);
+      const layer = int(o.layer, `${q}.layer`, 0, LIMITS.headIndex);
+      if (layer !== Number(q.slice(q.lastIndexOf('[') + 1, -1))) fail(`${q}.layer`, 'expected the layers in order from 0');
+      return {
+        layer,
+        top: list(o.top, `${q}.top`, (t, r) => ({ ...watchedToken(t, r), prob: prob(obj(t, r).prob, `${r}.prob`) }), 100),
+        watched: list(o.watched, `${q}.watched`, (w, r) => {
+          const wo = obj(w, r);
+          return { id: tokenId(wo.id, `${r}.id`), prob: prob(wo.prob, `${r}.prob`), logit: num(wo.logit, `${r}.logit`), rank: int(wo.rank, `${r}.rank`, 1) };
+        }, MAX_WATCHED),
+      };
+    },
+    LIMITS.headIndex + 1,
+  );
 }

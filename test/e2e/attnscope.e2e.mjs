@@ -7,7 +7,9 @@
 // saves screenshots to test-results/: editor-overlay.png, heads-tree.png, panel.png,
 // panel-light.png, panel-hc.png, and after "Rank Heads by Ablation" the grid colored by importance
 // with a head-role tooltip: panel-importance.png, panel-importance-light.png, panel-importance-hc.png,
-// panel-metric-dropdown.png (and e2e-failure.png on failure).
+// panel-metric-dropdown.png, then with watched tokens and the logit lens: panel-lens.png,
+// panel-lens-light.png, panel-lens-hc.png (the next-token list and the watched tokens in view) and
+// panel-lens-table.png (the lens table) (and e2e-failure.png on failure).
 //
 //   node test/e2e/attnscope.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1, E2E_DEBUG=1
 //
@@ -335,6 +337,54 @@ async function main() {
   fs.copyFileSync(pngPath, path.join(RESULTS_DIR, 'export-grid-file.png'));
   await viewer.close();
   say(`exported ${png.readUInt32BE(16)}×${png.readUInt32BE(20)} PNG; screenshot test-results/export-grid.png`);
+  step = 'watch tokens and read the logit lens';
+  // pin the top prediction with its pin button, then type a second token (a bare word may be
+  // ambiguous with its leading-space form: the panel then offers both, and we take the first)
+  await webview.locator('.nt-pin').first().click();
+  await webview.locator('.wt-table tbody tr').first().waitFor();
+  const watchInput = webview.locator('.watched-add input');
+  await watchInput.fill('Grace');
+  await watchInput.press('Enter');
+  const offered = await webview.locator('.watched-msg .chip-button').first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+  if (offered) {
+    say(`lookup of "Grace": "${(await webview.locator('.watched-msg').innerText()).replace(/\s+/g, ' ')}"`);
+    await webview.locator('.watched-msg .chip-button').first().click();
+  }
+  await webview.locator('.wt-table tbody tr').nth(1).waitFor();
+  await webview.locator('.wt-diff b', { hasText: /\d/ }).waitFor();
+  const wt = (await webview.locator('.watched').innerText()).replace(/\s+/g, ' ');
+  if (!/clean baseline/.test(wt) || !/#\d+/.test(wt)) throw new Error(`the watched tokens show no baseline or rank: "${wt}"`);
+  say(`watched: "${wt.slice(0, 220)}"`);
+  // the lens follows the cursor token: the table has one row per layer boundary plus the output
+  await webview.locator('.lens-table tr.out').waitFor();
+  const lensRows = await webview.locator('.lens-table tbody tr').count();
+  const [, nLayers] = (/(\d+)×\d+ heads/.exec(await webview.locator('header.toolbar').innerText()) ?? [0, 0]).map(Number);
+  if (lensRows !== nLayers + 1) throw new Error(`the lens has ${lensRows} rows for ${nLayers} layers`);
+  say(`lens: ${lensRows} rows; ${(await webview.locator('.lens-where').innerText()).replace(/\s+/g, ' ')}`);
+  // above the fold: the next-token list and the watched tokens are visible without scrolling
+  await webview.locator('body').evaluate(() => {
+    window.scrollTo(0, 0);
+    for (const c of document.querySelectorAll('.split-left, .split-right')) c.scrollTop = 0;
+  });
+  const fold = await webview.locator('body').evaluate(() => window.innerHeight);
+  const wtBottom = await webview.locator('.watched').evaluate((e) => e.getBoundingClientRect().bottom);
+  if (wtBottom > fold) throw new Error(`the watched tokens end at ${Math.round(wtBottom)} px, below the fold (${fold} px)`);
+  say(`above the fold: the watched tokens end at ${Math.round(wtBottom)} of ${fold} px`);
+  for (const [theme, file, cls, wb] of [
+    ['Default Dark Modern', 'panel-lens.png', 'vscode-dark', 'vs-dark'],
+    ['Default Light Modern', 'panel-lens-light.png', 'vscode-light', 'vs'],
+    ['Default High Contrast', 'panel-lens-hc.png', 'vscode-high-contrast', 'hc-black'],
+  ]) {
+    step = `lens and watched tokens, theme ${theme}`;
+    await setTheme(theme, wb);
+    await webview.locator(`body.${cls}`).waitFor();
+    await panelGroup.screenshot({ path: path.join(RESULTS_DIR, file) });
+    say(`screenshot test-results/${file}`);
+  }
+  step = 'the lens section in view';
+  await webview.locator('.section-lens').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+  await panelGroup.screenshot({ path: path.join(RESULTS_DIR, 'panel-lens-table.png') });
+  say('screenshot test-results/panel-lens-table.png');
   if (pageErrors.length) note(`page errors: ${[...new Set(pageErrors)].slice(0, 3).join(' | ')}`);
 }
 

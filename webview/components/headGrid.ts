@@ -2,7 +2,9 @@
 //
 // Props (setProps): layers, heads, data (HeadView per head), metric (a head metric or
 // 'importance'), importance (the ablation ranking of this run, or null: the 'importance' choice is
-// offered only with one), importanceNote (why a ranking was cleared), tokens (the prompt length, for
+// offered only with one), importanceNote (why a ranking was cleared), patching / patchingNote (the
+// same for activation patching: 'patching' colors by the share of the clean−corrupt gap a head
+// restores, 0..1, diverging when negative), tokens (the prompt length, for
 // the automatic head roles in the tooltip), selected (the host's selected head), extra (further
 // heads selected for steering, keys "l.h"), notes (per head key: intervention notes for the
 // tooltip). Null metric values draw hatched; masked heads (scale 0)
@@ -14,6 +16,8 @@ import { METRICS, headKey, headLabel, type GridMetric, type HeadRef, type HeadVi
 import { parseHeadKey, sameHead } from '../../src/shared/heads';
 import { headRoles, ROLE_INFO } from '../../src/shared/headLabels';
 import { formatImportance, formatSigned, importanceIndex, IMPORTANCE_INFO, rankImportance, type HeadImportance } from '../../src/shared/importance';
+import { formatEffect, patchingDomain, patchingFraction, patchingIndex, rankPatching, PATCHING_CITE, PATCHING_DESCRIPTION, PATCHING_LABEL, type HeadPatchView, type PatchingView } from '../../src/shared/patching';
+import { quoteToken } from '../../src/shared/watch';
 import { cssRgba, mix, parseCssColor, rampAt, type RGBA } from '../logic/color';
 import {
   cellAt,
@@ -47,6 +51,8 @@ export interface HeadGridProps {
   metric: GridMetric;
   importance: ImportanceView | null;
   importanceNote: string | null;
+  patching: PatchingView | null;
+  patchingNote: string | null;
   /** tokens in the run (the head roles depend on the prompt length) */
   tokens: number;
   selected: HeadRef | null;
@@ -71,12 +77,14 @@ export class HeadGrid {
   private readonly select: HTMLElement & { value: string };
   private readonly legend: { lo: HTMLElement; bar: HTMLElement; hi: HTMLElement; range: HTMLElement };
   private readonly importanceOption: HTMLElement;
+  private readonly patchingOption: HTMLElement;
   private readonly info: HTMLDivElement;
   private readonly top: HTMLDivElement;
   private readonly live: HTMLDivElement;
-  private props: HeadGridProps = { layers: 0, heads: 0, data: [], metric: 'entropy', importance: null, importanceNote: null, tokens: 0, selected: null, extra: new Set(), notes: new Map() };
+  private props: HeadGridProps = { layers: 0, heads: 0, data: [], metric: 'entropy', importance: null, importanceNote: null, patching: null, patchingNote: null, tokens: 0, selected: null, extra: new Set(), notes: new Map() };
   private byIndex: (HeadView | undefined)[] = [];
   private impIndex: (HeadImportance | undefined)[] = [];
+  private patchIndex: (HeadPatchView | undefined)[] = [];
   private layout: GridLayout = gridLayout(0, 0, 0);
   private hover: HeadRef | null = null;
   private queued = false;
@@ -106,11 +114,15 @@ export class HeadGrid {
     this.importanceOption = document.createElement('vscode-option');
     this.importanceOption.setAttribute('value', 'importance');
     this.importanceOption.textContent = IMPORTANCE_LABEL;
+    this.patchingOption = document.createElement('vscode-option');
+    this.patchingOption.setAttribute('value', 'patching');
+    this.patchingOption.textContent = PATCHING_LABEL;
     this.select.addEventListener('change', () => {
       const v = this.select.value;
       if (v === this.props.metric) return;
       if ((METRICS as readonly string[]).includes(v)) this.cb.onMetric(v as MetricName);
       else if (v === 'importance' && this.props.importance) this.cb.onMetric('importance');
+      else if (v === 'patching' && this.props.patching) this.cb.onMetric('patching');
     });
     const legend = document.createElement('div');
     legend.className = 'legend';
@@ -163,6 +175,13 @@ export class HeadGrid {
     this.props = { ...this.props, ...p };
     // 'importance' without a ranking (none yet, or cleared) shows nothing to color by: fall back.
     if (this.props.metric === 'importance' && !this.props.importance) this.props.metric = 'induction';
+    if (this.props.metric === 'patching' && !this.props.patching) this.props.metric = 'induction';
+    this.patchIndex = patchingIndex(this.props.patching, this.props.layers, this.props.heads);
+    const pv = this.props.patching;
+    if (pv) {
+      this.patchingOption.setAttribute('description', `Each head’s output copied from the clean prompt (${pv.cleanLabel}) into this one: share of log p(${quoteToken(pv.targetText)}) restored (Meng et al. 2022)`);
+      if (!this.patchingOption.isConnected) this.select.appendChild(this.patchingOption);
+    } else if (this.patchingOption.isConnected) this.patchingOption.remove();
     this.byIndex = indexHeads(this.props.data, this.props.layers, this.props.heads);
     this.impIndex = importanceIndex(this.props.importance, this.props.layers, this.props.heads);
     const imp = this.props.importance;
@@ -187,9 +206,16 @@ export class HeadGrid {
       d.textContent = text;
       this.info.appendChild(d);
     };
-    if (metric === 'importance' && importance) line(importanceInfoLine(importance));
-    else if (metric !== 'importance') line(metricInfoLine(metric));
+    const { patching, patchingNote } = this.props;
+    if (metric === 'patching' && patching) {
+      line(
+        `Each head’s output copied from ${patching.cleanLabel} into this prompt: (patched − corrupt) / (clean − corrupt) of log p(${quoteToken(patching.targetText)}); clean ${fmtValue(patching.clean, 3)}, corrupt ${fmtValue(patching.corrupt, 3)} nats. ${PATCHING_CITE}.`,
+      );
+      if (patching.interventionsIgnored) line('The patching runs use the plain model: the interventions of the inspected run are not applied.', 'grid-note');
+    } else if (metric === 'importance' && importance) line(importanceInfoLine(importance));
+    else if (metric !== 'importance' && metric !== 'patching') line(metricInfoLine(metric));
     if (!importance && importanceNote) line(importanceNote, 'grid-note');
+    if (!patching && patchingNote) line(patchingNote, 'grid-note');
   }
 
   refreshTheme(): void {
@@ -217,9 +243,22 @@ export class HeadGrid {
   }
 
   private renderLegend(): void {
-    const { data, metric, importance } = this.props;
+    const { data, metric, importance, patching } = this.props;
     const th = theme();
     const r = this.ramp(th);
+    if (metric === 'patching' && patching) {
+      const d = patchingDomain(patching);
+      const neg = this.negative(th);
+      this.legend.bar.style.background = d.diverging
+        ? `linear-gradient(to right, ${cssRgba(neg)}, ${cssRgba(r[0]!)}, ${cssRgba(r[1]!)})`
+        : `linear-gradient(to right, ${cssRgba(r[0]!)}, ${cssRgba(rampAt(r, 0.5))}, ${cssRgba(r[1]!)})`;
+      this.legend.lo.textContent = d.diverging ? formatEffect(-d.hi) : '0';
+      this.legend.hi.textContent = formatEffect(d.hi);
+      this.legend.range.textContent =
+        d.min === null ? 'no values: clean and corrupt agree on the target' : `share restored · observed ${formatEffect(d.min)} … ${formatEffect(d.max)}${d.diverging ? ' · middle = none' : ' · 1 = full'}`;
+      this.legend.bar.title = PATCHING_DESCRIPTION;
+      return;
+    }
     if (metric === 'importance' && importance) {
       const d = importanceDomain(importance);
       const delta = IMPORTANCE_INFO[importance.metric].delta;
@@ -251,18 +290,23 @@ export class HeadGrid {
   }
 
   private renderTop(): void {
-    const { data, metric, importance } = this.props;
+    const { data, metric, importance, patching } = this.props;
     this.top.replaceChildren();
     const chips: { h: HeadRef; text: string }[] =
-      metric === 'importance' && importance
+      metric === 'patching' && patching
+        ? rankPatching(patching)
+            .filter((h) => h.effect !== null)
+            .slice(0, 5)
+            .map((h) => ({ h, text: `${headLabel(h)} ${formatEffect(h.effect)}` }))
+        : metric === 'importance' && importance
         ? rankImportance(importance)
             .slice(0, 5)
             .map((h) => ({ h, text: `${headLabel(h)} ${formatImportance(importance.metric, h.delta)}` }))
-        : topHeads(data, metric as MetricName, 4).map((h) => ({ h, text: `${headLabel(h)} ${formatMetric(metric as MetricName, metricValue(h, metric as MetricName))}` }));
+          : topHeads(data, metric as MetricName, 4).map((h) => ({ h, text: `${headLabel(h)} ${formatMetric(metric as MetricName, metricValue(h, metric as MetricName))}` }));
     if (chips.length === 0) return;
     const label = document.createElement('span');
     label.className = 'muted';
-    label.textContent = metric === 'importance' ? 'Most important:' : `Highest ${METRIC_INFO[metric].label.toLowerCase()}:`;
+    label.textContent = metric === 'patching' ? 'Most restoring:' : metric === 'importance' ? 'Most important:' : `Highest ${METRIC_INFO[metric].label.toLowerCase()}:`;
     this.top.appendChild(label);
     for (const { h, text } of chips) {
       const b = document.createElement('button');
@@ -278,6 +322,7 @@ export class HeadGrid {
   private fractionOf(h: HeadRef, hv: HeadView | undefined, dom: ReturnType<typeof metricDomain> | null, idom: ReturnType<typeof importanceDomain> | null): number | null {
     const { metric, importance, heads: H } = this.props;
     if (metric === 'importance') return importanceFraction(headHarm(importance, this.impIndex, H, h), idom!);
+    if (metric === 'patching') return this.props.patching ? patchingFraction(this.patchIndex[h.layer * H + h.head]?.effect, patchingDomain(this.props.patching)) : null;
     return hv ? metricFraction(metricValue(hv, metric), dom!) : null;
   }
 
@@ -290,7 +335,7 @@ export class HeadGrid {
     const th = theme();
     const ramp = this.ramp(th);
     const imp = metric === 'importance';
-    const dom = imp ? null : metricDomain(this.props.data, metric);
+    const dom = imp || metric === 'patching' ? null : metricDomain(this.props.data, metric);
     const idom = imp ? importanceDomain(this.props.importance) : null;
     const negRamp: RGBA[] = [ramp[0]!, this.negative(th)];
     ctx.clearRect(0, 0, g.width, g.height);
@@ -438,9 +483,14 @@ export class HeadGrid {
     this.hover = h;
     if (changed) this.queue();
     if (!h) return hideTooltip();
-    const { heads: H, importance, metric } = this.props;
+    const { heads: H, importance, metric, patching } = this.props;
     const hv = this.byIndex[h.layer * H + h.head];
     const rows: [string, string][] = [];
+    const patched = this.patchIndex[h.layer * H + h.head];
+    if (patching && patched) {
+      rows.push(['Patching effect', formatEffect(patched.effect, 3)]);
+      rows.push([`log p(${quoteToken(patching.targetText)}) patched`, `${fmtValue(patched.value, 3)} (corrupt ${fmtValue(patching.corrupt, 3)}, clean ${fmtValue(patching.clean, 3)})`]);
+    }
     const ablated = this.impIndex[h.layer * H + h.head];
     if (importance && ablated) {
       const info = IMPORTANCE_INFO[importance.metric];
@@ -453,7 +503,7 @@ export class HeadGrid {
     rows.push(['Scale', hv ? (hv.scale === 1 ? '1 (unchanged)' : formatScale(hv.scale)) : 'n/a']);
     for (const n of this.props.notes.get(headKey(h)) ?? []) rows.push(['Steering', n]);
     const roles = hv ? headRoles(hv, this.props.tokens) : [];
-    const strong = metric === 'importance' ? (importance ? `${IMPORTANCE_INFO[importance.metric].delta} when masked` : undefined) : METRIC_INFO[metric].label;
+    const strong = metric === 'patching' ? 'Patching effect' : metric === 'importance' ? (importance ? `${IMPORTANCE_INFO[importance.metric].delta} when masked` : undefined) : METRIC_INFO[metric].label;
     showTooltip(e.clientX, e.clientY, {
       title: roles.length ? `${headLabel(h)} · ${roles.map((r) => ROLE_INFO[r].label.toLowerCase()).join(', ')}` : headLabel(h),
       rows,
@@ -484,8 +534,11 @@ export class HeadGrid {
     const hv = this.byIndex[next.layer * H + next.head];
     const { metric, importance } = this.props;
     const ablated = this.impIndex[next.layer * H + next.head];
+    const patched = this.patchIndex[next.layer * H + next.head];
     const value =
-      metric === 'importance'
+      metric === 'patching'
+        ? `patching effect ${patched ? formatEffect(patched.effect) : 'n/a'}`
+        : metric === 'importance'
         ? importance && ablated
           ? formatImportance(importance.metric, ablated.delta)
           : 'importance n/a'

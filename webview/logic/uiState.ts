@@ -1,6 +1,7 @@
 // The webview's own UI state, kept with vscode.setState so it survives the panel being hidden or
 // restored by the serializer. Whatever comes back from getState is sanitized field by field.
-import type { HeadRef } from '../../src/shared/protocol';
+import type { HeadRef, WatchedToken } from '../../src/shared/protocol';
+import { MAX_WATCHED } from '../../src/shared/watch';
 import { isScaleKind, type ScaleKind } from './colorScale';
 
 export interface UiState {
@@ -20,6 +21,11 @@ export interface UiState {
   alpha: number;
   emphasisHeads: 'all' | 'selected';
   sinkHeads: 'all' | 'selected';
+  /** the watched tokens and the model they belong to (restored into a new session of the same model) */
+  watched: WatchedToken[];
+  watchedModel: string;
+  /** columns of the logit lens table */
+  lensTopK: number;
 }
 
 export const DEFAULT_UI_STATE: UiState = {
@@ -36,6 +42,9 @@ export const DEFAULT_UI_STATE: UiState = {
   alpha: 0.01,
   emphasisHeads: 'selected',
   sinkHeads: 'selected',
+  watched: [],
+  watchedModel: '',
+  lensTopK: 5,
 };
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -43,7 +52,7 @@ const isHeadKey = (v: unknown): v is string => typeof v === 'string' && /^\d{1,4
 
 export function sanitizeUiState(raw: unknown): UiState {
   const d = DEFAULT_UI_STATE;
-  if (!isObj(raw) || raw.v !== 1) return { ...d, collapsed: {}, extraSelection: [] };
+  if (!isObj(raw) || raw.v !== 1) return { ...d, collapsed: {}, extraSelection: [], watched: [] };
   const nonNeg = (v: unknown, dflt: number): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : dflt);
   const sel = raw.selected;
   const collapsed: Record<string, boolean> = {};
@@ -65,5 +74,13 @@ export function sanitizeUiState(raw: unknown): UiState {
     alpha: typeof raw.alpha === 'number' && raw.alpha > 0 && raw.alpha <= 1 ? raw.alpha : d.alpha,
     emphasisHeads: raw.emphasisHeads === 'all' ? 'all' : 'selected',
     sinkHeads: raw.sinkHeads === 'all' ? 'all' : 'selected',
+    watched: Array.isArray(raw.watched)
+      ? raw.watched
+          .filter((t): t is WatchedToken => isObj(t) && Number.isSafeInteger(t.id) && (t.id as number) >= 0 && typeof t.text === 'string' && t.text.length <= 200)
+          .slice(0, MAX_WATCHED)
+          .map((t) => ({ id: t.id, text: t.text }))
+      : [],
+    watchedModel: typeof raw.watchedModel === 'string' ? raw.watchedModel.slice(0, 500) : '',
+    lensTopK: raw.lensTopK === 3 || raw.lensTopK === 5 || raw.lensTopK === 10 ? raw.lensTopK : d.lensTopK,
   };
 }

@@ -2,7 +2,7 @@
 // (src/shared/validate.ts). A malformed message is rejected as a whole with a path to the first
 // problem (e.g. "body.state.run.tokens[3].start: expected an integer ≥ 0"), never half-applied.
 import { AGGREGATIONS, METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
-import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, list, num, numOrNull, obj, oneOf, scene, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
+import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, lensLayers, list, num, numOrNull, obj, oneOf, patchingView, scene, str, strOrNull, tensor, watchedToken, watchView, type Obj, type Validated } from '../../src/shared/validate';
 
 export type { Validated } from '../../src/shared/validate';
 
@@ -88,7 +88,7 @@ function checkSettings(v: unknown, p: string, partial: boolean): void {
   const has = (k: string): boolean => !partial || k in o;
   if (has('aggregation')) oneOf(o.aggregation, `${p}.aggregation`, AGGREGATIONS);
   if (has('direction')) oneOf(o.direction, `${p}.direction`, ['from', 'to']);
-  if (has('metric')) oneOf(o.metric, `${p}.metric`, [...METRICS, 'importance']);
+  if (has('metric')) oneOf(o.metric, `${p}.metric`, [...METRICS, 'importance', 'patching']);
   if (has('discountSink')) bool(o.discountSink, `${p}.discountSink`);
 }
 
@@ -106,6 +106,11 @@ const STATE_CHECKS: Record<keyof PanelState, (v: unknown, p: string) => void> = 
     if (v !== null) importanceView(v, p);
   },
   importanceNote: (v, p) => strOrNull(v, p),
+  patching: (v, p) => {
+    if (v !== null) patchingView(v, p);
+  },
+  patchingNote: (v, p) => strOrNull(v, p),
+  watch: (v, p) => watchView(v, p),
 };
 
 function checkState(v: unknown, p: string, partial: boolean): void {
@@ -143,6 +148,17 @@ const TO_WEBVIEW: { [K in ToWebview['type']]: (b: Obj) => void } = {
     headRef(b.head, 'body.head');
     const dims = tensor(b.values, 'body.values', 2).dims;
     if (dims[0] !== dims[1]) fail('body.values.dims', 'expected a square [T, T] pattern');
+  },
+  lens: (b) => {
+    int(b.runId, 'body.runId');
+    int(b.position, 'body.position');
+    lensLayers(b.layers, 'body.layers');
+  },
+  tokenLookup: (b) => {
+    str(b.text, 'body.text', LIMITS.label);
+    if (b.added !== null) watchedToken(b.added, 'body.added');
+    strOrNull(b.message, 'body.message');
+    list(b.candidates, 'body.candidates', watchedToken, 64);
   },
   error: (b) => str(b.message, 'body.message'),
   rasterize: (b) => {

@@ -151,6 +151,13 @@ function handle(env: Envelope<FromWebview>): void {
     case 'rasterized':
     case 'theme':
       return; // export replies: the preview has no files to write
+    case 'requestLens':
+    case 'watchToken':
+    case 'watchText':
+    case 'unwatchToken':
+    case 'setWatchPair':
+      send({ type: 'error', message: 'the preview host has no model for the logit lens or watched tokens' }, env.messageId);
+      return;
     default: {
       const never: never = m;
       console.warn('fake host: unknown message', never);

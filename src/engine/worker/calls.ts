@@ -8,6 +8,8 @@ import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generat
 import type { DeviceRequest } from '../runtime/ortSession';
 import type { RunQuery, TokenDetail } from '../analysis/kept';
 import type { AblationRequest, AblationResult } from '../analysis/ablation';
+import type { LensRequest, LensResult } from '../analysis/lens';
+import type { PatchRequest, PatchResult } from '../analysis/patching';
 
 export type { RunQuery, TokenDetail };
 
@@ -42,6 +44,28 @@ export interface QueryReply {
 /** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */
 export type AblateReply = Omit<AblationResult, 'tokens'> & { tokenCount: number };
 
+/** The result of `lens`: LensResult without the tokens and the [L+1, V] logits, with the token count. */
+export type LensReply = Omit<LensResult, 'tokens' | 'logits'> & { tokenCount: number };
+
+/** The result of `patch`: PatchResult without the two token lists, with their (equal) count. */
+export type PatchReply = Omit<PatchResult, 'cleanTokens' | 'corruptTokens'> & { tokenCount: number };
+
+/** A vocabulary token: its id and its text as the tokenizer decodes it alone. */
+export interface VocabToken {
+  id: number;
+  text: string;
+}
+
+/**
+ * The answer of `lookupToken`. For `{text}`: the tokens the text encodes to (special tokens the
+ * tokenizer inserts left out) and, when the text has no leading whitespace, the tokens of the text
+ * with one leading space (the usual word-initial form). For `{id}`: that one token.
+ */
+export interface TokenLookup {
+  pieces: VocabToken[];
+  spaced: VocabToken[] | null;
+}
+
 export type GenerateReply = Omit<GenerateResult, 'promptTokens'> & { promptTokens: number };
 
 /** How the test hook makes the engine process die. */
@@ -71,6 +95,18 @@ export interface EngineCalls {
   ablate: [{ request: AblationRequest }, AblateReply];
   /** empties the compiled-model cache under `root` (entries this engine has open are kept) */
   clearCache: [{ root?: string }, { removed: number; bytes: number; keptInUse: number }];
+  /**
+   * the logit lens at one position (analysis/lens.ts): each layer's top-K and the watched ids'
+   * probability, logit and rank; layer L is the model's own prediction at that position
+   */
+  lens: [{ request: LensRequest }, LensReply];
+  /**
+   * activation patching per head (analysis/patching.ts), clean → corrupt; `progress` messages carry
+   * done/total after the corrupt baseline and each head; a `stop` message cancels between runs
+   */
+  patch: [{ request: PatchRequest }, PatchReply];
+  /** looks a text (or an id) up in the open model's vocabulary */
+  lookupToken: [{ text: string } | { id: number }, TokenLookup];
   /** test hook: proves containment */
   crash: [{ how: CrashHow }, never];
 }

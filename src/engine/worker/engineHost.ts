@@ -11,7 +11,9 @@ import type { RunQuery } from '../analysis/kept';
 import type { RunRequest } from '../run';
 import type { GenerateRequest, GeneratedToken } from '../generate';
 import type { AblationRequest } from '../analysis/ablation';
-import type { AblateReply, CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, ModelInfo, OpenParams, QueryReply, ToEngine } from './calls';
+import type { LensRequest } from '../analysis/lens';
+import type { PatchRequest } from '../analysis/patching';
+import type { AblateReply, CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, LensReply, ModelInfo, OpenParams, PatchReply, QueryReply, ToEngine, TokenLookup } from './calls';
 
 interface Pending {
   kind: CallKind;
@@ -253,6 +255,45 @@ export class EngineHost {
   /** Empties the compiled-model cache (the open model's entry is kept). */
   clearCache(root?: string): Promise<CallResult<'clearCache'>> {
     return this.call('clearCache', { root });
+  }
+
+  /** The logit lens at one position (one run, after any run in progress). */
+  async lens(request: LensRequest): Promise<LensReply> {
+    await this.model();
+    return this.call('lens', { request });
+  }
+
+  /**
+   * Activation patching per head in the engine process (clean → corrupt, one run per head, after
+   * any run in progress). `onProgress` gets done/total after the corrupt baseline (0) and after each
+   * head; `stop()` cancels between runs (the promise then rejects with CANCELLED).
+   */
+  patch(request: PatchRequest, onProgress?: (done: number, total: number) => void): { done: Promise<PatchReply>; stop: () => void } {
+    let id: number | undefined;
+    let stopAsked = false;
+    const stop = () => {
+      stopAsked = true;
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
+    };
+    const done = (async () => {
+      await this.model();
+      return this.call('patch', { request }, {
+        onProgress: (_m, step) => {
+          if (step) onProgress?.(step.done, step.total);
+        },
+        onId: (i) => {
+          id = i;
+          if (stopAsked) stop();
+        },
+      });
+    })();
+    return { done, stop };
+  }
+
+  /** Looks a text (the tokens it encodes to) or an id (its text) up in the open model's vocabulary. */
+  async lookupToken(what: { text: string } | { id: number }): Promise<TokenLookup> {
+    await this.model();
+    return this.call('lookupToken', what);
   }
 
   /** Test hook: makes the engine process die in the given way. */

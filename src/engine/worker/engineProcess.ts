@@ -8,6 +8,8 @@ import { runInspection, type RunResult, type RunRequest } from '../run';
 import { answer, type KeptRun } from '../analysis/kept';
 import { generate } from '../generate';
 import { ablateHeads } from '../analysis/ablation';
+import { logitLens } from '../analysis/lens';
+import { patchHeads } from '../analysis/patching';
 import { savedRunFrom, writeRunFile } from '../runs/runFile';
 import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
@@ -126,6 +128,38 @@ const handlers: Handlers = {
     // Here, not in the host: this process knows which entries its open model uses, and keeps them.
     const r = clearCache(p.root);
     return { removed: r.removed, bytes: r.bytes, keptInUse: r.keptInUse };
+  },
+
+  async lens(p) {
+    const { tokens, logits, ...rest } = await logitLens(requireModel(), p.request);
+    void logits;
+    return { ...rest, tokenCount: tokens.length };
+  },
+
+  async patch(p, id) {
+    try {
+      const r = await patchHeads(requireModel(), p.request, {
+        onProgress: (done, total) => send({ type: 'progress', id, message: done === 0 ? 'clean and corrupt runs done' : `${done} of ${total} heads`, done, total }),
+        isCancelled: () => stopped.has(id),
+      });
+      const { cleanTokens, corruptTokens, ...rest } = r;
+      void corruptTokens;
+      return { ...rest, tokenCount: cleanTokens.length };
+    } finally {
+      stopped.delete(id);
+    }
+  },
+
+  async lookupToken(p) {
+    const m = requireModel();
+    const V = m.dims.vocabSize;
+    if ('id' in p) {
+      if (!Number.isInteger(p.id) || p.id < 0 || p.id >= V) throw new EngineError('BAD_ARGUMENT', `token id ${p.id} is not in the vocabulary (0..${V - 1})`);
+      return { pieces: [{ id: p.id, text: m.tokenizer.decodeToken(p.id) }], spaced: null };
+    }
+    if (typeof p.text !== 'string' || p.text.length === 0) throw new EngineError('BAD_ARGUMENT', 'the token text is empty; type the token to watch');
+    const pieces = async (text: string) => (await m.tokenizer.encode(text)).filter((t) => !t.special || t.end > t.start).map((t) => ({ id: t.id, text: m.tokenizer.decodeToken(t.id) }));
+    return { pieces: await pieces(p.text), spaced: /^\s/.test(p.text) ? null : await pieces(` ${p.text}`) };
   },
 
   async crash(p) {
