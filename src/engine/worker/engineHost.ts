@@ -231,6 +231,14 @@ export class EngineHost {
    * cancels between head runs (the promise then rejects with CANCELLED).
    */
   ablate(request: AblationRequest, onProgress?: (done: number, total: number) => void): { done: Promise<AblateReply>; stop: () => void } {
+    return this.stoppableJob('ablate', { request }, onProgress);
+  }
+
+  /**
+   * A long analysis (one run per head) after the model is open: done/total progress, and a `stop()`
+   * that may be called at once (it is sent as soon as the call has its id) and cancels between runs.
+   */
+  private stoppableJob<K extends 'ablate' | 'patch'>(kind: K, params: CallParams<K>, onProgress?: (done: number, total: number) => void): { done: Promise<CallResult<K>>; stop: () => void } {
     let id: number | undefined;
     let stopAsked = false;
     const stop = () => {
@@ -239,7 +247,7 @@ export class EngineHost {
     };
     const done = (async () => {
       await this.model();
-      return this.call('ablate', { request }, {
+      return this.call(kind, params, {
         onProgress: (_m, step) => {
           if (step) onProgress?.(step.done, step.total);
         },
@@ -269,25 +277,7 @@ export class EngineHost {
    * head; `stop()` cancels between runs (the promise then rejects with CANCELLED).
    */
   patch(request: PatchRequest, onProgress?: (done: number, total: number) => void): { done: Promise<PatchReply>; stop: () => void } {
-    let id: number | undefined;
-    let stopAsked = false;
-    const stop = () => {
-      stopAsked = true;
-      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
-    };
-    const done = (async () => {
-      await this.model();
-      return this.call('patch', { request }, {
-        onProgress: (_m, step) => {
-          if (step) onProgress?.(step.done, step.total);
-        },
-        onId: (i) => {
-          id = i;
-          if (stopAsked) stop();
-        },
-      });
-    })();
-    return { done, stop };
+    return this.stoppableJob('patch', { request }, onProgress);
   }
 
   /** Looks a text (the tokens it encodes to) or an id (its text) up in the open model's vocabulary. */
