@@ -142,3 +142,10 @@ export function formatMetricValue(m: MetricName, v: number | null, short = false
 export function formatMetric(v: number | null): string {
   return v === null ? '–' : v.toFixed(2);
 }
+
+/** Indexes per-head records by layer · H + head (undefined where a head has none or is out of range). */
+export function indexByHead<T extends HeadRef>(heads: readonly T[] | null | undefined, L: number, H: number): (T | undefined)[] {
+  const out = new Array<T | undefined>(L * H).fill(undefined);
+  if (heads) for (const h of heads) if (h.layer >= 0 && h.layer < L && h.head >= 0 && h.head < H) out[h.layer * H + h.head] = h;
+  return out;
+}

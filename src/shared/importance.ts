@@ -7,7 +7,7 @@
 //   loss     delta = loss(masked) − loss;                     harm = delta  (a rise in loss hurts)
 //   kl       delta = KL(original ‖ masked) − 0;               harm = delta  (≥ 0: any change counts)
 // A negative harm means masking the head helped the metric.
-import type { HeadRef } from './heads';
+import { indexByHead, type HeadRef } from './heads';
 
 export const IMPORTANCE_METRICS = ['logprob', 'loss', 'kl'] as const;
 export type ImportanceMetric = (typeof IMPORTANCE_METRICS)[number];
@@ -85,9 +85,7 @@ export function formatImportance(metric: ImportanceMetric, delta: number): strin
 
 /** Indexes a view's heads by layer * H + head. */
 export function importanceIndex(v: ImportanceView | null | undefined, L: number, H: number): (HeadImportance | undefined)[] {
-  const out = new Array<HeadImportance | undefined>(L * H).fill(undefined);
-  if (v) for (const h of v.heads) if (h.layer >= 0 && h.layer < L && h.head >= 0 && h.head < H) out[h.layer * H + h.head] = h;
-  return out;
+  return indexByHead(v?.heads, L, H);
 }
 
 /** What an ablation result depends on: the model, the prompt (and its file), the interventions, the token limit. */

@@ -5,7 +5,7 @@
 //   effect = (value − corrupt) / (clean − corrupt)
 //   0 = the head restores nothing, 1 = patching it alone restores the clean value; negative =
 //   patching it moves the corrupt run further from the clean one; null when clean ≈ corrupt.
-import type { HeadRef } from './heads';
+import { indexByHead, type HeadRef } from './heads';
 import type { ImportanceKey } from './importance';
 import { staleReason } from './importance';
 
@@ -53,9 +53,7 @@ export function formatEffect(e: number | null, digits = 2): string {
 
 /** Indexes a view's heads by layer * H + head. */
 export function patchingIndex(v: PatchingView | null | undefined, L: number, H: number): (HeadPatchView | undefined)[] {
-  const out = new Array<HeadPatchView | undefined>(L * H).fill(undefined);
-  if (v) for (const h of v.heads) if (h.layer >= 0 && h.layer < L && h.head >= 0 && h.head < H) out[h.layer * H + h.head] = h;
-  return out;
+  return indexByHead(v?.heads, L, H);
 }
 
 export interface PatchingDomain {

@@ -226,23 +226,30 @@ export function checkMessage<T extends { type: string }>(raw: unknown, checks: {
   });
 }
 
-/** A head ranking by ablation (src/shared/importance.ts): finite values, every head at most once. */
-export function importanceView(v: unknown, path: string): ImportanceView {
-  const o = obj(v, path);
+/**
+ * A list of per-head records, each head at most once (`headKey` order is not required); `fields`
+ * validates the rest of a record. A clean copy.
+ */
+export function distinctHeadList<T>(v: unknown, path: string, fields: (o: Obj, q: string) => T): (HeadRef & T)[] {
   const seen = new Set<string>();
-  const heads = list(
-    o.heads,
-    `${path}.heads`,
+  return list(
+    v,
+    path,
     (h, q) => {
       const ref = headRef(h, q);
       const k = `${ref.layer}.${ref.head}`;
       if (seen.has(k)) fail(q, `head ${k} appears twice`);
       seen.add(k);
-      const ho = obj(h, q);
-      return { ...ref, value: num(ho.value, `${q}.value`), delta: num(ho.delta, `${q}.delta`) };
+      return { ...ref, ...fields(obj(h, q), q) };
     },
     LIMITS.heads,
   );
+}
+
+/** A head ranking by ablation (src/shared/importance.ts): finite values, every head at most once. */
+export function importanceView(v: unknown, path: string): ImportanceView {
+  const o = obj(v, path);
+  const heads = distinctHeadList(o.heads, `${path}.heads`, (ho, q) => ({ value: num(ho.value, `${q}.value`), delta: num(ho.delta, `${q}.delta`) }));
   return {
     metric: oneOf(o.metric, `${path}.metric`, IMPORTANCE_METRICS),
     baseline: num(o.baseline, `${path}.baseline`),
@@ -374,20 +381,7 @@ export function watchView(v: unknown, path: string): WatchView {
 /** A patching result (src/shared/patching.ts): finite values, every head at most once. */
 export function patchingView(v: unknown, path: string): PatchingView {
   const o = obj(v, path);
-  const seen = new Set<string>();
-  const heads = list(
-    o.heads,
-    `${path}.heads`,
-    (h, q) => {
-      const ref = headRef(h, q);
-      const k = `${ref.layer}.${ref.head}`;
-      if (seen.has(k)) fail(q, `head ${k} appears twice`);
-      seen.add(k);
-      const ho = obj(h, q);
-      return { ...ref, value: num(ho.value, `${q}.value`), effect: numOrNull(ho.effect, `${q}.effect`) };
-    },
-    LIMITS.heads,
-  );
+  const heads = distinctHeadList(o.heads, `${path}.heads`, (ho, q) => ({ value: num(ho.value, `${q}.value`), effect: numOrNull(ho.effect, `${q}.effect`) }));
   return {
     targetId: tokenId(o.targetId, `${path}.targetId`),
     targetText: str(o.targetText, `${path}.targetText`, LIMITS.label),

@@ -247,7 +247,7 @@ export class EngineHost {
     };
     const done = (async () => {
       await this.model();
-      return this.call(kind, params, {
+      const r = await this.call(kind, params, {
         onProgress: (_m, step) => {
           if (step) onProgress?.(step.done, step.total);
         },
@@ -256,6 +256,13 @@ export class EngineHost {
           if (stopAsked) stop();
         },
       });
+      // Cancel means no result: when the engine had already finished before it heard the stop,
+      // the result is dropped all the same.
+      if (stopAsked) {
+        const n = r.heads.length;
+        throw new EngineError('CANCELLED', `${kind === 'ablate' ? 'head ablation' : 'activation patching'} was cancelled after ${n} of ${n} heads (it had just finished; the result was dropped)`);
+      }
+      return r;
     })();
     return { done, stop };
   }
