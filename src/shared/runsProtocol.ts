@@ -171,10 +171,10 @@ export type ToGenerate =
   | { type: 'init'; init: GenerateInit }
   /** the session changed (Reset Interventions, a head masked, another prompt inspected) */
   | { type: 'session'; session: GenerateSession }
-  /** `watched`: the tokens whose probabilities every `token` message carries, in this order */
-  | { type: 'started'; lanes: Lane[]; options: GenerateOptions; watched: WatchedToken[] }
-  /** `watched`: the probabilities of the started message's watched tokens at this step (empty without) */
-  | { type: 'token'; lane: Lane; text: string; prob: number; watched: number[] }
+  /** `watched`: the tokens whose probabilities every `token` message carries, in this order (absent = none) */
+  | { type: 'started'; lanes: Lane[]; options: GenerateOptions; watched?: WatchedToken[] }
+  /** `watched`: the probabilities of the started message's watched tokens at this step (absent when none is watched) */
+  | { type: 'token'; lane: Lane; text: string; prob: number; watched?: number[] }
   | { type: 'done'; lane: Lane; stopReason: string; tokens: number; perTokenMs: number }
   | { type: 'finished' }
   | { type: 'error'; message: string };

@@ -167,13 +167,13 @@ const TO_GENERATE: { [K in ToGenerate['type']]: (b: Obj) => void } = {
   started: (b) => {
     list(b.lanes, 'body.lanes', (x, q) => oneOf(x, q, LANES), LANES.length);
     generateOptions(b.options, 'body.options');
-    list(b.watched, 'body.watched', watchedToken, MAX_WATCHED);
+    if (b.watched !== undefined) list(b.watched, 'body.watched', watchedToken, MAX_WATCHED);
   },
   token: (b) => {
     oneOf(b.lane, 'body.lane', LANES);
     str(b.text, 'body.text');
     num(b.prob, 'body.prob');
-    list(b.watched, 'body.watched', prob, MAX_WATCHED);
+    if (b.watched !== undefined) list(b.watched, 'body.watched', prob, MAX_WATCHED);
   },
   done: (b) => {
     oneOf(b.lane, 'body.lane', LANES);

@@ -133,14 +133,14 @@ window.addEventListener('message', (ev: MessageEvent) => {
     case 'started':
       running = true;
       activeLanes = b.lanes;
-      watched = b.watched;
+      watched = b.watched ?? [];
       error = null;
       for (const l of ['with', 'without'] as Lane[]) lanes[l] = { tokens: [], status: b.lanes.includes(l) ? 'waiting…' : '', done: false };
       lanes[b.lanes[0]!].status = 'generating…';
       break;
     case 'token': {
       // probabilities of other watched tokens than the started message's are not shown
-      const w = b.watched.length === watched.length ? b.watched : watched.map(() => NaN);
+      const w = b.watched?.length === watched.length ? b.watched : watched.map(() => NaN);
       const t = { text: b.text, prob: b.prob, watched: w };
       lanes[b.lane].tokens.push(t);
       lanes[b.lane].status = `${lanes[b.lane].tokens.length} tokens…`;

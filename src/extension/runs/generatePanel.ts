@@ -115,7 +115,7 @@ export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
     const watched = s.watched.map((t) => ({ id: t.id, text: t.text }));
     this.watchedTokens = watched;
     for (const l of ['with', 'without'] as Lane[]) this.lanes[l] = emptyLane();
-    this.post({ type: 'started', lanes, options, watched });
+    this.post({ type: 'started', lanes, options, ...(watched.length ? { watched } : {}) });
     try {
       for (const lane of lanes) {
         if (this.stopped) {
@@ -127,9 +127,8 @@ export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
         const g = s.engine.generate(req, (t) => {
           this.lanes[lane].text += t.text;
           this.lanes[lane].tokens++;
-          const w = t.watched ?? [];
-          this.lanes[lane].watched.push(w);
-          this.post({ type: 'token', lane, text: t.text, prob: t.prob, watched: w });
+          this.lanes[lane].watched.push(t.watched ?? []);
+          this.post({ type: 'token', lane, text: t.text, prob: t.prob, ...(t.watched ? { watched: t.watched } : {}) });
         });
         this.stopCurrent = g.stop;
         const r = await g.done;
