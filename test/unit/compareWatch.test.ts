@@ -184,3 +184,14 @@ test('the webview refuses watched values whose dims disagree', () => {
   assert.equal(r2.ok, false);
   assert.match((r2 as { error: string }).error, /^body\.watch\.a\.source: expected indexes into logits\/lastLogits\/topK\/none/);
 });
+
+test('formatting of watched probabilities and the generation sparkline\'s points', async () => {
+  const { formatWatchProb, formatSignedNum } = await import('../../webview/compare/compareLogic');
+  const { sparkPoints } = await import('../../webview/generate/watchedSteps');
+  assert.deepEqual([0.939, 0.0025, 0.000032, 4.1e-9, 0, NaN].map(formatWatchProb), ['93.9%', '0.25%', '0.0032%', '4.1e−7%', '0%', '—']);
+  assert.deepEqual([1.234, -0.4, 0, NaN].map((v) => formatSignedNum(v)), ['+1.23', '−0.40', '0.00', '—']);
+  // x evenly from 1 to width − 1; y from height − 1 (0) up to 1 (the top)
+  assert.equal(sparkPoints([0, 0.5, 1], 1, 102, 22), '1.0,21.0 51.0,11.0 101.0,1.0');
+  assert.equal(sparkPoints([0.2], 0.4, 100, 22), '50.0,11.0', 'one step in the middle');
+  assert.equal(sparkPoints([0, 0], 0, 10, 22), '1.0,21.0 9.0,21.0', 'an all-zero line lies on the base');
+});
