@@ -226,32 +226,6 @@ describe('saved runs, comparison and generation', function () {
     }
   });
 
-  it('generation reports the watched tokens\' probability at every step; the first step without interventions is the prompt\'s baseline', async function () {
-    this.timeout(120_000);
-    assert.ok(a.session.watched.length >= 1, 'tokens watched by the compare test');
-    assert.ok(a.session.hasInterventions(), 'the heads masked above');
-    await vscode.commands.executeCommand('attnscope.generate');
-    const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
-    await gp.generate({ maxTokens: 5, temperature: 0, seed: 0 });
-    const ids = a.session.watched.map((t) => t.id);
-    assert.deepEqual(gp.watchedTokens.map((t) => t.id), ids);
-    for (const lane of ['without', 'with'] as const) {
-      const l = gp.lanes[lane];
-      assert.equal(l.watched.length, l.tokens, `${lane}: one entry per generated token`);
-      assert.ok(l.watched.every((s) => s.length === ids.length && s.every((p) => p >= 0 && p <= 1)), `${lane}: probabilities`);
-    }
-    const sess = await waitFor(() => (a.session.watch.tokens.every((t) => t.current && t.baseline) ? a.session.watch : undefined), 'the session\'s watched values');
-    ids.forEach((id, i) => {
-      const t = sess.tokens.find((x) => x.id === id)!;
-      // step 1 predicts the token after the prompt: the baseline (without) and the current run (with)
-      const g0 = gp.lanes.without.watched[0]![i]!;
-      const g1 = gp.lanes.with.watched[0]![i]!;
-      assert.ok(Math.abs(Math.log(g0) - t.baseline!.logprob) < 1e-3, `token ${id} without: ${g0} vs baseline ${t.baseline!.prob}`);
-      assert.ok(Math.abs(Math.log(g1) - t.current!.logprob) < 1e-3, `token ${id} with: ${g1} vs current ${t.current!.prob}`);
-    });
-    for (const t of [...a.session.watched]) await a.session.unwatchToken(t.id);
-  });
-
   it('generates with and without the interventions, streams tokens, and Stop ends it', async function () {
     this.timeout(120_000);
     await vscode.commands.executeCommand('attnscope.generate');
@@ -279,6 +253,39 @@ describe('saved runs, comparison and generation', function () {
     assert.equal(a.session.doc?.toString(), doc.uri.toString());
     assert.equal(a.session.run!.prompt, prompt + gp.lanes.with.text);
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  it('generation reports the watched tokens\' probability at every step; the first step without interventions is the prompt\'s baseline', async function () {
+    this.timeout(120_000);
+    assert.ok(a.session.watched.length >= 1, 'tokens watched by the compare test');
+    // (after the generation test, which inspected its generated text: back to the sample, heads of layer 0 masked)
+    await openEditor('sample.prompt');
+    await vscode.commands.executeCommand('attnscope.inspect');
+    await settle(a);
+    if (!a.session.hasInterventions()) {
+      await a.session.setScale(Array.from({ length: a.session.model!.heads }, (_, h) => ({ layer: 0, head: h })), 0);
+      await settle(a);
+    }
+    await vscode.commands.executeCommand('attnscope.generate');
+    const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
+    await gp.generate({ maxTokens: 5, temperature: 0, seed: 0 });
+    const ids = a.session.watched.map((t) => t.id);
+    assert.deepEqual(gp.watchedTokens.map((t) => t.id), ids);
+    for (const lane of ['without', 'with'] as const) {
+      const l = gp.lanes[lane];
+      assert.equal(l.watched.length, l.tokens, `${lane}: one entry per generated token`);
+      assert.ok(l.watched.every((s) => s.length === ids.length && s.every((p) => p >= 0 && p <= 1)), `${lane}: probabilities`);
+    }
+    const sess = await waitFor(() => (a.session.watch.tokens.every((t) => t.current && t.baseline) ? a.session.watch : undefined), 'the session\'s watched values');
+    ids.forEach((id, i) => {
+      const t = sess.tokens.find((x) => x.id === id)!;
+      // step 1 predicts the token after the prompt: the baseline (without) and the current run (with)
+      const g0 = gp.lanes.without.watched[0]![i]!;
+      const g1 = gp.lanes.with.watched[0]![i]!;
+      assert.ok(Math.abs(Math.log(g0) - t.baseline!.logprob) < 1e-3, `token ${id} without: ${g0} vs baseline ${t.baseline!.prob}`);
+      assert.ok(Math.abs(Math.log(g1) - t.current!.logprob) < 1e-3, `token ${id} with: ${g1} vs current ${t.current!.prob}`);
+    });
+    for (const t of [...a.session.watched]) await a.session.unwatchToken(t.id);
   });
 
   it('opening a damaged .attnrun shows its error in the editor and leaves the file untouched', async () => {
