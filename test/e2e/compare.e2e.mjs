@@ -87,13 +87,20 @@ async function main() {
   say(`inspected: "${(await statusIdle.first().textContent()).trim()}"`);
 
   step = 'watch two tokens in the AttnScope panel (pin the top two predictions)';
-  const mainPanel = page.frameLocator('iframe.webview:visible >> nth=0').frameLocator('iframe#active-frame');
+  await palette('AttnScope: Open Panel');
+  const panelGroup = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'AttnScope' }) }).first();
+  await panelGroup.waitFor();
+  const mainPanel = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
   await mainPanel.locator('.nt-pin').nth(1).waitFor();
   await mainPanel.locator('.nt-pin').nth(0).click();
   await mainPanel.locator('.wt-table tbody tr').first().waitFor();
   await mainPanel.locator('.nt-pin').nth(1).click();
   await mainPanel.locator('.wt-table tbody tr').nth(1).waitFor();
+  await mainPanel.locator('.wt-table tbody td', { hasText: /#\d+/ }).first().waitFor();
   say(`watching: ${(await mainPanel.locator('.wt-table tbody .wt-tok').allInnerTexts()).join(', ')}`);
+  // close the panel (the session keeps the watched tokens): one webview on screen for the steps below
+  await panelGroup.locator('.tab.active .action-label.codicon-close').click();
+  await panelGroup.waitFor({ state: 'detached' });
 
   step = 'mask layer 0';
   await palette('AttnScope: Mask Layer');
