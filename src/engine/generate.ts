@@ -20,13 +20,23 @@ export interface GenerateRequest {
   seed?: number;
   /** stop at this token id (the model's eos_token_id by default, when it has one) */
   stopTokenId?: number;
+  /**
+   * token ids whose probability is reported at every step (GeneratedToken.watched, in this order):
+   * softmax of the step's logits, the same distribution as `prob`; at most MAX_GENERATE_WATCH ids
+   */
+  watch?: number[];
 }
+
+/** At most this many ids are watched during generation (each adds a number per step to the stream). */
+export const MAX_GENERATE_WATCH = 64;
 
 export interface GeneratedToken {
   id: number;
   text: string;
   /** probability of this token under the (temperature-free) model distribution */
   prob: number;
+  /** the probabilities of `GenerateRequest.watch`'s ids at this step, in that order (absent without `watch`) */
+  watched?: number[];
 }
 
 export interface GenerateResult {
@@ -81,6 +91,10 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
   const temperature = req.temperature ?? 0;
   if (!Number.isFinite(temperature) || temperature < 0) throw new EngineError('BAD_ARGUMENT', `temperature ${temperature} must be 0 (greedy) or positive`);
   const { layers: L, heads: H, vocabSize: V, maxPositions } = model.dims;
+  const watch = req.watch ?? [];
+  if (!Array.isArray(watch) || watch.length > MAX_GENERATE_WATCH) throw new EngineError('BAD_ARGUMENT', `at most ${MAX_GENERATE_WATCH} token ids can be watched while generating`);
+  const badId = watch.find((id) => !Number.isInteger(id) || id < 0 || id >= V);
+  if (badId !== undefined) throw new EngineError('BAD_ARGUMENT', `watched token id ${badId} is not in the vocabulary (0..${V - 1})`);
   const promptTokens = await model.tokenizer.encode(req.prompt);
   checkTokenIds(model.tokenizer.file, promptTokens, V);
   if (promptTokens.length >= maxPositions) throw new EngineError('PROMPT', `the prompt has ${promptTokens.length} tokens; the model takes at most ${maxPositions} positions, so nothing can be generated`);
@@ -115,7 +129,8 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
     if (firstNonFinite(step.logits, 0, V) >= 0) await refuseNonFinite(model, promptTokens, tokens, step.logits, headScale, biasFor(cache.length));
     const probs = softmax(step.logits, 0, V);
     const id = pick(probs, step.logits, temperature, rand);
-    const tok = { id, text: model.tokenizer.decodeToken(id), prob: probs[id]! };
+    const tok: GeneratedToken = { id, text: model.tokenizer.decodeToken(id), prob: probs[id]! };
+    if (req.watch) tok.watched = watch.map((w) => probs[w]!);
     tokens.push(tok);
     onToken?.(tok);
     if (stop !== undefined && id === stop) {

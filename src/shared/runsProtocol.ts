@@ -3,6 +3,7 @@
 // Envelope as the main panel's (src/shared/protocol.ts); per-position and per-head numbers travel
 // as float32 ArrayBuffers with explicit dims, NaN where a value cannot be compared.
 import type { HeadRef, MetricName, TensorMsg, TokenView } from './protocol';
+import type { WatchedToken } from './watch';
 
 export const RUNS_PROTOCOL_VERSION = 2;
 
@@ -67,6 +68,41 @@ export interface CompareView {
    * shown, e.g. a run saved without attention patterns; null = it can (rows via `attentionRows`)
    */
   attention: string | null;
+  /** the session's watched tokens in A and B at every aligned position; null = none watched */
+  watch: CompareWatch | null;
+}
+
+/**
+ * Where a run's watched values at a position come from, best first: every position's logits
+ * (exact prob, logit and rank), the last position's logits (the same, at the last position only),
+ * the saved top-K log-probabilities (a token in it: exact prob and rank, no logit; a token below
+ * it: nothing), or nothing saved. `source` tensors hold the index into this list.
+ */
+export const WATCH_SOURCES = ['logits', 'lastLogits', 'topK', 'none'] as const;
+export type WatchSource = (typeof WATCH_SOURCES)[number];
+
+/** One run's watched values at the aligned positions (W watched tokens, P aligned positions). */
+export interface CompareWatchSide {
+  /** [W, P] log-probabilities; NaN = not saved (below the saved top K there, or nothing saved) */
+  logprob: TensorMsg;
+  /** [W, P] logits; NaN where only top-K log-probabilities were saved */
+  logit: TensorMsg;
+  /** [W, P] rank, 1 = most likely (1 + the number of tokens more likely); NaN = unknown */
+  rank: TensorMsg;
+  /** [P] logit(pair[0]) − logit(pair[1]) (= the difference of their log-probabilities); NaN = unknown */
+  pairDiff: TensorMsg;
+  /** [P] index into WATCH_SOURCES */
+  source: TensorMsg;
+  /** how many next tokens per position the run saved (0 = none) */
+  topK: number;
+}
+
+export interface CompareWatch {
+  tokens: WatchedToken[];
+  /** the pair of the logit difference (ids, first − second); null with fewer than two watched */
+  pair: [number, number] | null;
+  a: CompareWatchSide;
+  b: CompareWatchSide;
 }
 
 export interface CompareInit {
@@ -92,6 +128,8 @@ export type ToCompare =
    * summing to 1 over the keys up to the token), of `head` or the mean over all heads (null)
    */
   | { type: 'attentionRows'; position: number; head: HeadRef | null; a: TensorMsg; b: TensorMsg }
+  /** the session's watched tokens changed: the view's new `watch` */
+  | { type: 'watch'; watch: CompareWatch | null }
   | { type: 'error'; message: string };
 
 export type FromCompare =
@@ -133,8 +171,10 @@ export type ToGenerate =
   | { type: 'init'; init: GenerateInit }
   /** the session changed (Reset Interventions, a head masked, another prompt inspected) */
   | { type: 'session'; session: GenerateSession }
-  | { type: 'started'; lanes: Lane[]; options: GenerateOptions }
-  | { type: 'token'; lane: Lane; text: string; prob: number }
+  /** `watched`: the tokens whose probabilities every `token` message carries, in this order (absent = none) */
+  | { type: 'started'; lanes: Lane[]; options: GenerateOptions; watched?: WatchedToken[] }
+  /** `watched`: the probabilities of the started message's watched tokens at this step (absent when none is watched) */
+  | { type: 'token'; lane: Lane; text: string; prob: number; watched?: number[] }
   | { type: 'done'; lane: Lane; stopReason: string; tokens: number; perTokenMs: number }
   | { type: 'finished' }
   | { type: 'error'; message: string };

@@ -9,8 +9,10 @@
 // stream and finish; Reset Interventions empties the panel's list and only the unmodified side then
 // runs; a window reload restores the
 // compare panel (runs, selection, overlay) and, with a run file moved away, says it is gone.
+// The session's watched tokens (the top two predictions, pinned in the AttnScope panel) show at the
+// selected position in A and B, and per step in both generation columns.
 // Screenshots in test-results/: compare.png, compare-attention.png, compare-light.png,
-// compare-hc.png, generate.png, compare-gone.png (compare-e2e-failure.png on failure).
+// compare-hc.png, compare-watched.png, compare-watched-light.png, compare-watched-hc.png, generate.png, compare-gone.png (compare-e2e-failure.png on failure).
 //
 //   node test/e2e/compare.e2e.mjs        env: E2E_TIMEOUT_MS (per wait, default 60000), E2E_KEEP_TMP=1
 //
@@ -44,7 +46,7 @@ async function main() {
   fs.writeFileSync(path.join(workspace, fileName), SAMPLE_PROMPT);
   writeWorkspaceSettings(workspace, model, { 'attnscope.generate.maxTokens': 24 });
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  for (const f of ['compare.png', 'compare-attention.png', 'compare-light.png', 'compare-hc.png', 'generate.png', 'compare-gone.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
+  for (const f of ['compare.png', 'compare-attention.png', 'compare-light.png', 'compare-hc.png', 'compare-watched.png', 'compare-watched-light.png', 'compare-watched-hc.png', 'generate.png', 'compare-gone.png', 'compare-e2e-failure.png']) fs.rmSync(path.join(RESULTS_DIR, f), { force: true });
 
   step = 'start code-server';
   server = await startDevServer(tmp, workspace, {
@@ -83,6 +85,22 @@ async function main() {
   await palette('AttnScope: Inspect Attention');
   await statusIdle.waitFor();
   say(`inspected: "${(await statusIdle.first().textContent()).trim()}"`);
+
+  step = 'watch two tokens in the AttnScope panel (pin the top two predictions)';
+  await palette('AttnScope: Open Panel');
+  const panelGroup = page.locator('.editor-group-container', { has: page.locator('.tab.active', { hasText: 'AttnScope' }) }).first();
+  await panelGroup.waitFor();
+  const mainPanel = page.frameLocator('iframe.webview:visible').frameLocator('iframe#active-frame');
+  await mainPanel.locator('.nt-pin').nth(1).waitFor();
+  await mainPanel.locator('.nt-pin').nth(0).click();
+  await mainPanel.locator('.wt-table tbody tr').first().waitFor();
+  await mainPanel.locator('.nt-pin').nth(1).click();
+  await mainPanel.locator('.wt-table tbody tr').nth(1).waitFor();
+  await mainPanel.locator('.wt-table tbody td', { hasText: /#\d+/ }).first().waitFor();
+  say(`watching: ${(await mainPanel.locator('.wt-table tbody .wt-tok').allInnerTexts()).join(', ')}`);
+  // close the panel (the session keeps the watched tokens): one webview on screen for the steps below
+  await panelGroup.locator('.tab.active .action-label.codicon-close').click();
+  await panelGroup.waitFor({ state: 'detached' });
 
   step = 'mask layer 0';
   await palette('AttnScope: Mask Layer');
@@ -135,6 +153,20 @@ async function main() {
   await compareGroup.screenshot({ path: path.join(RESULTS_DIR, 'compare.png') });
   say('screenshot test-results/compare.png');
 
+  step = 'watched tokens at the selected position (the last token) in A and B';
+  await cmp.locator(`.flow[data-side="a"] .tok[data-pos="${nA - 1}"]`).click();
+  await cmp.locator(`.flow[data-side="a"] .tok.selected[data-pos="${nA - 1}"]`).waitFor();
+  await cmp.locator('#watched-compare .cw-table tbody tr').nth(1).waitFor();
+  const wrows = await cmp.locator('#watched-compare .cw-table tbody tr').count();
+  const wtext = (await cmp.locator('#watched-compare').innerText()).replace(/\s+/g, ' ');
+  if (wrows !== 2 || !/%/.test(wtext) || !/#\d+/.test(wtext) || !/logit diff/.test(wtext) || /below the saved/.test(wtext)) throw new Error(`watched tokens in the compare panel: ${wrows} rows, "${wtext}"`);
+  say(`compare watched: "${wtext.slice(0, 240)}"`);
+  const lowerCols = cmp.locator('#watched-compare').locator('xpath=../..');
+  await cmp.locator('#watched-compare').scrollIntoViewIfNeeded();
+  await page.mouse.move(2, 2);
+  await lowerCols.screenshot({ path: path.join(RESULTS_DIR, 'compare-watched.png') });
+  say('screenshot test-results/compare-watched.png');
+
   step = 'attention overlay: the selected head, from the selected position, in A and B';
   await cmp.locator('#overlay-mode .seg[data-mode="attention"]:not([disabled])').click();
   await cmp.locator('#overlay-mode .seg[data-mode="attention"][aria-checked="true"]').waitFor();
@@ -174,6 +206,12 @@ async function main() {
     await page.mouse.move(2, 2);
     await compareGroup.screenshot({ path: path.join(RESULTS_DIR, file) });
     say(`screenshot test-results/${file}`);
+    const wfile = file.replace('compare-', 'compare-watched-');
+    await cmp.locator('#watched-compare .cw-table tbody tr').nth(1).waitFor();
+    await cmp.locator('#watched-compare').scrollIntoViewIfNeeded();
+    await lowerCols.screenshot({ path: path.join(RESULTS_DIR, wfile) });
+    say(`screenshot test-results/${wfile}`);
+    await cmp.locator('.summary').scrollIntoViewIfNeeded();
   }
   await setTheme('Default Dark Modern', 'vs-dark');
 
@@ -203,6 +241,14 @@ async function main() {
   if (!withText.length || !withoutText.length) throw new Error('a side generated nothing');
   say(`generated: without "${withoutText.slice(0, 50).replace(/\n/g, '↵')}…" | with "${withText.slice(0, 50).replace(/\n/g, '↵')}…"`);
   await gen.locator('#gen-run:not([disabled])').waitFor();
+  // the watched tokens: a sparkline and the last step's probability per side
+  for (const lane of ['without', 'with']) {
+    const n = await gen.locator(`.col[data-lane="${lane}"] .gw-table tr`).count();
+    const finals = await gen.locator(`.col[data-lane="${lane}"] .gw-final`).allInnerTexts();
+    const pts = await gen.locator(`.col[data-lane="${lane}"] .gw-line`).first().getAttribute('points');
+    if (n !== 2 || !finals.every((f) => /%$/.test(f)) || !pts || pts.split(' ').length < 2) throw new Error(`${lane}: watched rows ${n}, finals ${finals}, points "${pts}"`);
+    say(`generation ${lane}: watched last-step ${finals.join(', ')}`);
+  }
   await page.mouse.move(2, 2);
   await genGroup.screenshot({ path: path.join(RESULTS_DIR, 'generate.png') });
   say('screenshot test-results/generate.png');

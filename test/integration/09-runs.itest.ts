@@ -106,6 +106,44 @@ describe('saved runs, comparison and generation', function () {
     assert.ok(a.session.run!.heads.find((h) => h.layer === 0 && h.head === 0)!.scale === 0);
   });
 
+  it('the compare panel shows the session\'s watched tokens in A and B, equal at the last position to the panel\'s baseline and current values', async () => {
+    for (const t of [...a.session.watched]) await a.session.unwatchToken(t.id);
+    const panel = await waitFor(() => a.runs.comparePanel, 'the compare panel');
+    assert.equal(panel.host.init.view!.watch, null, 'nothing watched');
+    // the baseline's most likely next token, and the intervened run's
+    const last = a.runs.lastCompare!;
+    const ids = [...new Set([last.a.next[0]!.id, last.b!.next[0]!.id, last.a.next[1]!.id])].slice(0, 2);
+    for (const id of ids) await a.session.watchToken(id);
+    await a.runs.compareWatchDone;
+    const w = await waitFor(() => panel.host.init.view!.watch ?? undefined, 'the watched values in the comparison');
+    assert.deepEqual(w.tokens.map((t) => t.id), ids);
+    const P = panel.host.init.view!.positions.length;
+    const sess = await waitFor(() => (a.session.watch.runId === a.session.runId && a.session.watch.tokens.every((t) => t.current && t.baseline) ? a.session.watch : undefined), 'the session\'s watched values');
+    const f = (m: { data: ArrayBuffer }) => new Float32Array(m.data);
+    const src = f(w.a.source);
+    assert.equal(src[P - 1], 0, 'from every position\'s logits (Compare with Baseline saves tensors)');
+    ids.forEach((id, i) => {
+      const t = sess.tokens.find((x) => x.id === id)!;
+      // A = the baseline, B = the run with the interventions; the last position is the panel's
+      for (const [side, stat] of [[w.a, t.baseline!], [w.b, t.current!]] as const) {
+        const lp = f(side.logprob)[i * P + P - 1]!;
+        assert.ok(Math.abs(lp - stat.logprob) < 1e-3, `token ${id}: log p ${lp} vs the panel's ${stat.logprob}`);
+        assert.equal(f(side.rank)[i * P + P - 1], stat.rank, `token ${id}: rank`);
+        assert.ok(Math.abs(f(side.logit)[i * P + P - 1]! - stat.logit) < 1e-2, `token ${id}: logit`);
+      }
+    });
+    // every aligned position has a value (full logits), and the pair's difference is logit(first) − logit(second)
+    assert.ok([...f(w.a.logprob), ...f(w.b.logprob)].every((x) => Number.isFinite(x) && x <= 0));
+    const d = f(w.b.pairDiff)[P - 1]!;
+    assert.ok(Math.abs(d - (f(w.b.logit)[P - 1]! - f(w.b.logit)[P + P - 1]!)) < 1e-4, `pair diff ${d}`);
+    // unwatching updates the panel
+    await a.session.unwatchToken(ids[1]!);
+    await a.runs.compareWatchDone;
+    assert.deepEqual(panel.host.init.view!.watch!.tokens.map((t) => t.id), [ids[0]]);
+    await a.session.watchToken(ids[1]!);
+    await a.runs.compareWatchDone;
+  });
+
   it('the Compare panel is restored from the run files in its webview state (a reload), and says when a file is gone', async () => {
     const last = a.runs.lastCompare!;
     const files: [string, string] = [last.a.file!, last.b!.file!];
@@ -215,6 +253,39 @@ describe('saved runs, comparison and generation', function () {
     assert.equal(a.session.doc?.toString(), doc.uri.toString());
     assert.equal(a.session.run!.prompt, prompt + gp.lanes.with.text);
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  it('generation reports the watched tokens\' probability at every step; the first step without interventions is the prompt\'s baseline', async function () {
+    this.timeout(120_000);
+    assert.ok(a.session.watched.length >= 1, 'tokens watched by the compare test');
+    // (after the generation test, which inspected its generated text: back to the sample, heads of layer 0 masked)
+    await openEditor('sample.prompt');
+    await vscode.commands.executeCommand('attnscope.inspect');
+    await settle(a);
+    if (!a.session.hasInterventions()) {
+      await a.session.setScale(Array.from({ length: a.session.model!.heads }, (_, h) => ({ layer: 0, head: h })), 0);
+      await settle(a);
+    }
+    await vscode.commands.executeCommand('attnscope.generate');
+    const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
+    await gp.generate({ maxTokens: 5, temperature: 0, seed: 0 });
+    const ids = a.session.watched.map((t) => t.id);
+    assert.deepEqual(gp.watchedTokens.map((t) => t.id), ids);
+    for (const lane of ['without', 'with'] as const) {
+      const l = gp.lanes[lane];
+      assert.equal(l.watched.length, l.tokens, `${lane}: one entry per generated token`);
+      assert.ok(l.watched.every((s) => s.length === ids.length && s.every((p) => p >= 0 && p <= 1)), `${lane}: probabilities`);
+    }
+    const sess = await waitFor(() => (a.session.watch.tokens.every((t) => t.current && t.baseline) ? a.session.watch : undefined), 'the session\'s watched values');
+    ids.forEach((id, i) => {
+      const t = sess.tokens.find((x) => x.id === id)!;
+      // step 1 predicts the token after the prompt: the baseline (without) and the current run (with)
+      const g0 = gp.lanes.without.watched[0]![i]!;
+      const g1 = gp.lanes.with.watched[0]![i]!;
+      assert.ok(Math.abs(Math.log(g0) - t.baseline!.logprob) < 1e-3, `token ${id} without: ${g0} vs baseline ${t.baseline!.prob}`);
+      assert.ok(Math.abs(Math.log(g1) - t.current!.logprob) < 1e-3, `token ${id} with: ${g1} vs current ${t.current!.prob}`);
+    });
+    for (const t of [...a.session.watched]) await a.session.unwatchToken(t.id);
   });
 
   it('opening a damaged .attnrun shows its error in the editor and leaves the file untouched', async () => {

@@ -107,3 +107,36 @@ test('generate: greedy follows the argmax, seeded sampling is deterministic, sto
     await model.release();
   }
 });
+
+test('generate: watched ids report softmax of each step\'s logits (the float64 reference on the sequence so far)', async () => {
+  const name = 'llama-gqa';
+  const ck = makeTinyCheckpoint(path.join(root, 'gen-watch'), tinyVariant(name));
+  const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+  try {
+    const { vocabSize: V } = model.dims;
+    const prompt = 'The cat sat on the mat. The cat';
+    const greedy0 = await generate(model, { prompt, maxTokens: 6, stopTokenId: -1 });
+    assert.equal(greedy0.tokens[0]!.watched, undefined, 'no watched probabilities without `watch`');
+    // the first generated id (so one watched id is the argmax at step 1), two others, one repeated
+    const watch = [greedy0.tokens[0]!.id, 3, V - 1, 3];
+    const r = await generate(model, { prompt, maxTokens: 6, stopTokenId: -1, watch });
+    assert.deepEqual(r.tokens.map((t) => t.id), greedy0.tokens.map((t) => t.id), 'watching does not change the text');
+    const seq = r.promptTokens.map((t) => t.id);
+    for (const [n, t] of r.tokens.entries()) {
+      assert.equal(t.watched!.length, watch.length);
+      const ref = referenceForward(ck.config, ck.tensors, seq, {});
+      const lp = logSoftmax(ref.logits[seq.length - 1]!);
+      watch.forEach((id, i) => {
+        // the same bound as the cached-decoding check above: |Δ log-prob| < 1e-3
+        assert.ok(t.watched![i]! > 0 && Math.abs(Math.log(t.watched![i]!) - lp[id]!) < 1e-3, `step ${n} id ${id}: ${t.watched![i]} vs reference ${Math.exp(lp[id]!)}`);
+        if (id === t.id) assert.equal(t.watched![i], t.prob, 'the same distribution as the token\'s own probability');
+      });
+      assert.equal(t.watched![1], t.watched![3]);
+      seq.push(t.id);
+    }
+    await assert.rejects(generate(model, { prompt, maxTokens: 2, watch: [V] }), /watched token id .* not in the vocabulary/);
+    await assert.rejects(generate(model, { prompt, maxTokens: 2, watch: [1.5] }), /not in the vocabulary/);
+  } finally {
+    await model.release();
+  }
+});

@@ -4,8 +4,9 @@
 import { METRICS, type Envelope, type HeadRef, type TensorMsg } from '../../src/shared/protocol';
 import { scaleFraction, scaleMax, sinkMask } from '../logic/colorScale';
 import { checkToken, tensorValues } from '../logic/validate';
-import type { CompareView, Lane, ToCompare, ToGenerate } from '../../src/shared/runsProtocol';
-import { LIMITS, bool, checkMessage, fail, generateOptions, headRef, int, list, nullable, num, numOrNull, obj, oneOf, str, strOrNull, tensor, type Obj, type Validated } from '../../src/shared/validate';
+import { WATCH_SOURCES, type CompareView, type CompareWatchSide, type WatchSource, type Lane, type ToCompare, type ToGenerate } from '../../src/shared/runsProtocol';
+import { MAX_WATCHED } from '../../src/shared/watch';
+import { LIMITS, arr, bool, checkMessage, fail, generateOptions, headRef, int, list, nullable, num, numOrNull, obj, oneOf, prob, str, strOrNull, tensor, tokenId, watchedToken, type Obj, type Validated } from '../../src/shared/validate';
 
 export type Checked<T> = Validated<T>;
 
@@ -88,6 +89,34 @@ function checkView(v: unknown, p: string): void {
   list(o.notComparable, `${p}.notComparable`, (x, q) => str(x, q));
   int(o.aligned, `${p}.aligned`);
   strOrNull(o.attention, `${p}.attention`);
+  if (o.watch !== null) checkCompareWatch(o.watch, `${p}.watch`, n);
+}
+
+/** A tensor with exactly these dims. */
+function dimsTensor(v: unknown, p: string, dims: number[], what: string): void {
+  const d = tensor(v, p, dims.length).dims;
+  if (d.some((x, i) => x !== dims[i])) fail(`${p}.dims`, `expected [${dims.join(', ')}] (${what}), got [${d.join(', ')}]`);
+}
+
+/** The watched tokens in A and B at the `n` aligned positions (null: as many as `a.source` has). */
+export function checkCompareWatch(v: unknown, p: string, positions: number | null): void {
+  const o = obj(v, p);
+  const n = positions ?? tensor(obj(o.a, `${p}.a`).source, `${p}.a.source`, 1).dims[0]!;
+  const W = list(o.tokens, `${p}.tokens`, watchedToken, MAX_WATCHED).length;
+  if (o.pair !== null) {
+    const pr = arr(o.pair, `${p}.pair`, 2);
+    if (pr.length !== 2) fail(`${p}.pair`, 'expected two token ids');
+    pr.forEach((x, i) => tokenId(x, `${p}.pair[${i}]`));
+  }
+  for (const side of ['a', 'b'] as const) {
+    const q = `${p}.${side}`;
+    const s = obj(o[side], q);
+    for (const k of ['logprob', 'logit', 'rank'] as const) dimsTensor(s[k], `${q}.${k}`, [W, n], 'watched token, position');
+    dimsTensor(s.pairDiff, `${q}.pairDiff`, [n], 'position');
+    dimsTensor(s.source, `${q}.source`, [n], 'position');
+    if (floats(s.source as never).some((x) => !(Number.isInteger(x) && x >= 0 && x < WATCH_SOURCES.length))) fail(`${q}.source`, `expected indexes into ${WATCH_SOURCES.join('/')}`);
+    int(s.topK, `${q}.topK`, 0, 1024);
+  }
 }
 
 function checkCompareInit(v: unknown, p: string): void {
@@ -108,6 +137,10 @@ const TO_COMPARE: { [K in ToCompare['type']]: (b: Obj) => void } = {
     nullable(b.head, 'body.head', headRef);
     tensor(b.a, 'body.a', 1);
     tensor(b.b, 'body.b', 1);
+  },
+  watch: (b) => {
+    // the number of positions is the shown view's: main.ts drops a reply whose size differs
+    if (b.watch !== null) checkCompareWatch(b.watch, 'body.watch', null);
   },
   error: (b) => str(b.message, 'body.message'),
 };
@@ -134,11 +167,13 @@ const TO_GENERATE: { [K in ToGenerate['type']]: (b: Obj) => void } = {
   started: (b) => {
     list(b.lanes, 'body.lanes', (x, q) => oneOf(x, q, LANES), LANES.length);
     generateOptions(b.options, 'body.options');
+    if (b.watched !== undefined) list(b.watched, 'body.watched', watchedToken, MAX_WATCHED);
   },
   token: (b) => {
     oneOf(b.lane, 'body.lane', LANES);
     str(b.text, 'body.text');
     num(b.prob, 'body.prob');
+    if (b.watched !== undefined) list(b.watched, 'body.watched', prob, MAX_WATCHED);
   },
   done: (b) => {
     oneOf(b.lane, 'body.lane', LANES);
@@ -215,4 +250,66 @@ export function attentionTints(
   if (!(max > 0)) max = Math.max(scaleMax(rowA), scaleMax(rowB));
   const f = (row: ArrayLike<number>) => Float32Array.from({ length: row.length }, (_, i) => scaleFraction(row[i]!, max, 'sqrt'));
   return { a: f(rowA), b: f(rowB), max };
+}
+
+// ---- watched tokens at a position (DOM-free) ----
+
+/** A watched token's value in one run at one position, or why there is none. */
+export type WatchCell =
+  | { kind: 'value'; prob: number; logprob: number; logit: number | null; rank: number | null; source: WatchSource }
+  | { kind: 'missing'; why: string };
+
+/** Why a position has no value: the saved top K did not hold the token, or nothing was saved. */
+function missingWhy(source: WatchSource, topK: number): string {
+  return source === 'topK' ? `below the saved top ${topK}` : 'not saved';
+}
+
+/** One run's value of watched token `w` at aligned position `p` (NaN in the tensors = not saved). */
+export function watchCell(side: CompareWatchSide, w: number, p: number): WatchCell {
+  const P = side.source.dims[0]!;
+  const source = WATCH_SOURCES[floats(side.source)[p]!] ?? 'none';
+  const lp = floats(side.logprob)[w * P + p]!;
+  if (!Number.isFinite(lp)) return { kind: 'missing', why: missingWhy(source, side.topK) };
+  const logit = floats(side.logit)[w * P + p]!;
+  const rank = floats(side.rank)[w * P + p]!;
+  return { kind: 'value', prob: Math.exp(lp), logprob: lp, logit: Number.isFinite(logit) ? logit : null, rank: Number.isFinite(rank) ? rank : null, source };
+}
+
+/** The pair's logit difference in one run at position `p`, or why there is none. */
+export function watchPairDiff(side: CompareWatchSide, p: number): number | { why: string } {
+  const v = floats(side.pairDiff)[p]!;
+  if (Number.isFinite(v)) return v;
+  const source = WATCH_SOURCES[floats(side.source)[p]!] ?? 'none';
+  return { why: source === 'topK' ? `a token is below the saved top ${side.topK}` : 'not saved' };
+}
+
+/** What a run's watched values at a position are computed from, in words. */
+export function watchSourceText(source: WatchSource, topK: number): string {
+  switch (source) {
+    case 'logits':
+      return 'every position’s logits (exact)';
+    case 'lastLogits':
+      return 'the last position’s logits (exact)';
+    case 'topK':
+      return `the saved top ${topK} log-probabilities (no logits saved)`;
+    default:
+      return 'nothing saved at this position';
+  }
+}
+
+/** A probability in percent that stays readable for rare tokens: "93.9%", "0.25%", "0.0032%", "4.1e−7%". */
+export function formatWatchProb(p: number): string {
+  if (!Number.isFinite(p)) return '—';
+  const v = p * 100;
+  if (v === 0) return '0%';
+  if (v >= 10) return `${v.toFixed(1)}%`;
+  if (v >= 0.01) return `${v.toFixed(2)}%`;
+  return `${v.toPrecision(2).replace('e-', 'e−')}%`;
+}
+
+/** A signed number with a real minus: "+1.23", "−0.40". */
+export function formatSignedNum(v: number, digits = 2): string {
+  if (!Number.isFinite(v)) return '—';
+  const s = Math.abs(v).toFixed(digits);
+  return Number(s) === 0 ? s : `${v < 0 ? '−' : '+'}${s}`;
 }

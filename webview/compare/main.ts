@@ -23,6 +23,7 @@ import { klStrip } from './components/klStrip';
 import { mostDifferent } from './components/mostDifferent';
 import { overlayBar } from './components/overlayBar';
 import { positionDetail } from './components/positionDetail';
+import { watchedTable } from './components/watchedTable';
 import { probList } from './components/probList';
 import { runInfo } from './components/runInfo';
 import { section } from './components/section';
@@ -129,6 +130,13 @@ window.addEventListener('message', (ev: MessageEvent) => {
     const v2 = init.view;
     if (ui.head && v2 && (ui.head.layer >= v2.a.layers || ui.head.head >= v2.a.heads)) ui.head = null;
     saveState();
+    render();
+  } else if (body.type === 'watch') {
+    const v = init?.view;
+    if (!v || v.mode !== 'compare') return;
+    // values for another comparison (a different number of positions) are dropped
+    if (body.watch && body.watch.a.source.dims[0] !== v.positions.length) return;
+    init = { ...init!, view: { ...v, watch: body.watch } };
     render();
   } else if (body.type === 'error') {
     transientError = body.message;
@@ -282,8 +290,10 @@ function renderCompare(view: CompareView): void {
   const lower = el('div', 'columns');
   const i = ui.position;
   const p = i === null ? undefined : view.positions[i];
+  const left = el('div', 'col');
+  left.append(positionDetail({ position: p ?? null, kl: i === null ? NaN : kl[i]!, shift: i === null ? NaN : shift[i]! }), watchedTable({ watch: view.watch, position: p ? i : null, labels: [a.label, b.label] }));
   lower.append(
-    positionDetail({ position: p ?? null, kl: i === null ? NaN : kl[i]!, shift: i === null ? NaN : shift[i]! }),
+    left,
     mostDifferent({ positions: view.positions, kl, mostDifferent: view.mostDifferent, selected: ui.position }, selectPosition),
   );
   app.append(lower);

@@ -11,9 +11,14 @@ import { Messenger } from '../../src/shared/messenger';
 import { LIMITS } from '../../src/shared/validate';
 import { banner } from '../components/banner';
 import { el } from '../components/el';
+import { formatWatchProb } from '../compare/compareLogic';
+import { visibleToken } from '../logic/tokenText';
+import type { WatchedToken } from '../../src/shared/watch';
+import { watchedSteps } from './watchedSteps';
 
 interface LaneView {
-  tokens: { text: string; prob: number }[];
+  /** watched: the probabilities of `watched`'s tokens at this step */
+  tokens: { text: string; prob: number; watched: number[] }[];
   status: string;
   done: boolean;
 }
@@ -25,6 +30,8 @@ let init: GenerateInit | null = null;
 let running = false;
 let activeLanes: Lane[] = [];
 let error: string | null = null;
+/** the watched tokens of the generation shown (each token message carries their probabilities) */
+let watched: WatchedToken[] = [];
 const lanes: Record<Lane, LaneView> = { without: { tokens: [], status: '', done: false }, with: { tokens: [], status: '', done: false } };
 const saved = (vscode.getState() ?? {}) as Partial<GenerateOptions>;
 
@@ -126,15 +133,20 @@ window.addEventListener('message', (ev: MessageEvent) => {
     case 'started':
       running = true;
       activeLanes = b.lanes;
+      watched = b.watched ?? [];
       error = null;
       for (const l of ['with', 'without'] as Lane[]) lanes[l] = { tokens: [], status: b.lanes.includes(l) ? 'waiting…' : '', done: false };
       lanes[b.lanes[0]!].status = 'generating…';
       break;
-    case 'token':
-      lanes[b.lane].tokens.push({ text: b.text, prob: b.prob });
+    case 'token': {
+      // probabilities of other watched tokens than the started message's are not shown
+      const w = b.watched?.length === watched.length ? b.watched : watched.map(() => NaN);
+      const t = { text: b.text, prob: b.prob, watched: w };
+      lanes[b.lane].tokens.push(t);
       lanes[b.lane].status = `${lanes[b.lane].tokens.length} tokens…`;
-      appendToken(b.lane, b.text, b.prob);
+      appendToken(b.lane, t);
       return; // no full re-render per token
+    }
     case 'done': {
       const reason = { maxTokens: 'reached the token limit', stopToken: 'the model ended the text', maxPositions: 'reached the model’s context length', cancelled: 'stopped' }[b.stopReason] ?? b.stopReason;
       lanes[b.lane].status = `${b.tokens} tokens · ${b.perTokenMs > 0 ? `${b.perTokenMs.toFixed(1)} ms/token · ` : ''}${reason}`;
@@ -154,20 +166,38 @@ window.addEventListener('message', (ev: MessageEvent) => {
   render();
 });
 
-/** One generated token: its probability as the title, dotted underline when unlikely (p < 10%). */
-function generatedToken(text: string, prob: number): HTMLSpanElement {
-  const s = el('span', 'gtok', text);
-  s.title = `p = ${(prob * 100).toFixed(1)}%`;
-  if (prob < 0.1) s.classList.add('unlikely');
+/**
+ * One generated token: its probability (and the watched tokens' at this step) as the title, dotted
+ * underline when unlikely (p < 10%).
+ */
+function generatedToken(t: LaneView['tokens'][number]): HTMLSpanElement {
+  const s = el('span', 'gtok', t.text);
+  s.title = [`p = ${(t.prob * 100).toFixed(1)}%`, ...watched.map((w, i) => `p(${visibleToken(w.text)}) = ${formatWatchProb(t.watched[i] ?? NaN)}`)].join('\n');
+  if (t.prob < 0.1) s.classList.add('unlikely');
   return s;
 }
 
-function appendToken(lane: Lane, text: string, prob: number): void {
+/** Per watched token: the largest probability in either lane (the top of both sparklines). */
+function watchScale(): number[] {
+  return watched.map((_, w) => {
+    let m = 0;
+    for (const l of ['with', 'without'] as Lane[]) for (const t of lanes[l].tokens) if (Number.isFinite(t.watched[w]!)) m = Math.max(m, t.watched[w]!);
+    return m;
+  });
+}
+
+function watchedBlock(lane: Lane): HTMLElement {
+  return watchedSteps({ tokens: watched, steps: lanes[lane].tokens.map((t) => t.watched), scale: watchScale(), texts: lanes[lane].tokens.map((t) => t.text) });
+}
+
+function appendToken(lane: Lane, t: LaneView['tokens'][number]): void {
   const out = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .generated`);
   const st = document.querySelector<HTMLElement>(`[data-lane="${lane}"] .status`);
   if (!out) return render();
-  out.append(generatedToken(text, prob));
+  out.append(generatedToken(t));
   if (st) st.textContent = lanes[lane].status;
+  // the sparklines of both lanes share a scale per token: redraw both
+  if (watched.length) for (const l of ['with', 'without'] as Lane[]) document.querySelector(`[data-lane="${l}"] .gen-watched`)?.replaceWith(watchedBlock(l));
   const box = out.closest('.textbox');
   if (box) box.scrollTop = box.scrollHeight;
 }
@@ -200,10 +230,10 @@ function render(): void {
     const tail = init.prompt.length > 300 ? `…${init.prompt.slice(-300)}` : init.prompt;
     box.append(el('span', 'prompt', tail));
     const gen = el('span', 'generated');
-    for (const t of lanes[lane].tokens) gen.append(generatedToken(t.text, t.prob));
+    for (const t of lanes[lane].tokens) gen.append(generatedToken(t));
     box.append(gen);
     if (running && !lanes[lane].done && activeLanes.includes(lane)) box.append(el('span', 'caret'));
-    col.append(box);
+    col.append(box, watchedBlock(lane));
     const foot = el('div', 'foot');
     foot.append(el('span', 'status muted', lanes[lane].status || (running ? '' : 'Press Generate.')));
     const ins = el('vscode-button' as 'button') as HTMLElement;

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { SavedRun } from '../../engine/runs/runFile';
 import { attentionRows, parseFromCompare } from './runsLogic';
-import { RUNS_PROTOCOL_VERSION, type CompareInit, type FromCompare, type ToCompare } from '../../shared/runsProtocol';
+import { RUNS_PROTOCOL_VERSION, type CompareInit, type CompareWatch, type FromCompare, type ToCompare } from '../../shared/runsProtocol';
 import { SinglePanel, WebviewHost, type HostLog } from '../webviewHost';
 
 export const COMPARE_VIEW_TYPE = 'attnscope.compare';
@@ -37,6 +37,19 @@ export class CompareWebview extends WebviewHost<FromCompare, ToCompare> {
     this.init = init;
     this.runs = runs;
     this.post({ type: 'init', init });
+  }
+
+  /** The session's watched tokens changed: the shown comparison's new `watch`. */
+  updateWatch(watch: CompareWatch | null): void {
+    const view = this.init.view;
+    if (!view || view.mode !== 'compare') return;
+    this.init = { ...this.init, view: { ...view, watch } };
+    this.post({ type: 'watch', watch });
+  }
+
+  /** A one-line error shown in the page (the comparison stays). */
+  showError(message: string): void {
+    this.post({ type: 'error', message });
   }
 
   protected override onReady(messageId: number): void {

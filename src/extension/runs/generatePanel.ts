@@ -8,6 +8,7 @@ import { parseFromGenerate, runStem } from './runsLogic';
 import { describeInterventions, hasInterventions } from '../../shared/interventions';
 import { RUNS_PROTOCOL_VERSION, type FromGenerate, type GenerateInit, type GenerateOptions, type GenerateSession, type Lane, type ToGenerate } from '../../shared/runsProtocol';
 import { LIMITS } from '../../shared/validate';
+import type { WatchedToken } from '../../shared/watch';
 import { SinglePanel, WebviewHost } from '../webviewHost';
 
 export const GENERATE_VIEW_TYPE = 'attnscope.generate';
@@ -16,13 +17,19 @@ export interface LaneState {
   text: string;
   tokens: number;
   stopReason: string | null;
+  /** per generated token: the probabilities of the watched tokens (`watchedTokens`, in order) */
+  watched: number[][];
 }
+
+const emptyLane = (): LaneState => ({ text: '', tokens: 0, stopReason: null, watched: [] });
 
 export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
   private static readonly slot = new SinglePanel<GeneratePanel>(GENERATE_VIEW_TYPE);
   running = false;
   /** what each lane generated so far (tests read it) */
-  readonly lanes: Record<Lane, LaneState> = { with: { text: '', tokens: 0, stopReason: null }, without: { text: '', tokens: 0, stopReason: null } };
+  readonly lanes: Record<Lane, LaneState> = { with: emptyLane(), without: emptyLane() };
+  /** the session's watched tokens when the last generation started (tests) */
+  watchedTokens: WatchedToken[] = [];
   private prompt = '';
   private stopCurrent: (() => void) | undefined;
   private stopped = false;
@@ -104,8 +111,11 @@ export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
     this.running = true;
     this.stopped = false;
     this.prompt = s.prompt;
-    for (const l of ['with', 'without'] as Lane[]) this.lanes[l] = { text: '', tokens: 0, stopReason: null };
-    this.post({ type: 'started', lanes, options });
+    // the watched tokens when Generate was pressed: every step reports their probabilities
+    const watched = s.watched.map((t) => ({ id: t.id, text: t.text }));
+    this.watchedTokens = watched;
+    for (const l of ['with', 'without'] as Lane[]) this.lanes[l] = emptyLane();
+    this.post({ type: 'started', lanes, options, ...(watched.length ? { watched } : {}) });
     try {
       for (const lane of lanes) {
         if (this.stopped) {
@@ -113,11 +123,12 @@ export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
           this.post({ type: 'done', lane, stopReason: 'cancelled', tokens: 0, perTokenMs: 0 });
           continue;
         }
-        const req: GenerateRequest = { prompt: this.prompt, interventions: lane === 'with' ? interventions : undefined, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed };
+        const req: GenerateRequest = { prompt: this.prompt, interventions: lane === 'with' ? interventions : undefined, maxTokens: options.maxTokens, temperature: options.temperature, seed: options.seed, ...(watched.length ? { watch: watched.map((t) => t.id) } : {}) };
         const g = s.engine.generate(req, (t) => {
           this.lanes[lane].text += t.text;
           this.lanes[lane].tokens++;
-          this.post({ type: 'token', lane, text: t.text, prob: t.prob });
+          this.lanes[lane].watched.push(t.watched ?? []);
+          this.post({ type: 'token', lane, text: t.text, prob: t.prob, ...(t.watched ? { watched: t.watched } : {}) });
         });
         this.stopCurrent = g.stop;
         const r = await g.done;

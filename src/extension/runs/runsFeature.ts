@@ -15,7 +15,7 @@ import { isAutoSavedRun, newRunPath, readRunFileAsync, type SavedRun } from '../
 import type { Session } from '../session';
 import { COMPARE_VIEW_TYPE, CompareWebview, ComparePanel, type CompareHandlers } from './comparePanel';
 import { GeneratePanel } from './generatePanel';
-import { buildCompareView, buildRunView, fallbackDecoder, parseCompareSource, patternsOnly, runStem, runsToPrune, type RunFileEntry } from './runsLogic';
+import { buildCompareView, buildRunView, compareWatch, fallbackDecoder, type WatchList, parseCompareSource, patternsOnly, runStem, runsToPrune, type RunFileEntry } from './runsLogic';
 import type { CompareInit, CompareView } from '../../shared/runsProtocol';
 
 export const RUN_EDITOR_VIEW_TYPE = 'attnscope.runEditor';
@@ -35,6 +35,11 @@ export class RunsFeature implements vscode.Disposable {
   lastCompare: CompareView | undefined;
   /** the custom editors open now (tests) */
   readonly editors = new Set<CompareWebview>();
+  /** the watched list (ids and pair) the shown comparison's `watch` was computed for */
+  private compareWatchKey = '';
+  private compareWatchSeq = 0;
+  /** the last recomputation of the compare panel's watched values (tests await it) */
+  compareWatchDone: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ctx: vscode.ExtensionContext,
@@ -44,6 +49,7 @@ export class RunsFeature implements vscode.Disposable {
     this.subs.push(
       session.onDidChange((what) => {
         if (what === 'run') this.autoSave();
+        if (what === 'watch') void this.refreshCompareWatch();
       }),
       vscode.window.registerCustomEditorProvider(RUN_EDITOR_VIEW_TYPE, new RunEditorProvider(this), { supportsMultipleEditorsPerDocument: true }),
       vscode.window.registerWebviewPanelSerializer(COMPARE_VIEW_TYPE, { deserializeWebviewPanel: (panel, state) => this.restoreCompare(panel, state) }),
@@ -204,9 +210,45 @@ export class RunsFeature implements vscode.Disposable {
     const names: [string, string] = labels ?? [path.basename(fileA), path.basename(fileB)];
     const cmp = compareRuns(A, B, 5, names);
     // token texts come from the runs themselves (tokens, predictions, top-K texts): no tokenizer is loaded
-    const view = buildCompareView(A, B, cmp, fallbackDecoder(A, B), names);
+    const watch = this.watchList();
+    const view = buildCompareView(A, B, cmp, fallbackDecoder(A, B), names, watch);
+    this.compareWatchKey = watchKey(watch);
     // the panel keeps the patterns (the attention overlay reads rows of them), not the logits
     return { view, runs: [patternsOnly(A), patternsOnly(B)] };
+  }
+
+  private watchList(): WatchList {
+    return { tokens: this.session.watched, pair: this.session.watchPairIds };
+  }
+
+  /**
+   * The session's watched tokens (or pair) changed: recomputes their values in the shown
+   * comparison from the two run files (read again: the panel keeps only the patterns) and sends them.
+   */
+  private refreshCompareWatch(): Promise<void> {
+    const panel = ComparePanel.current;
+    const view = panel?.host.init.view;
+    const watch = this.watchList();
+    const key = watchKey(watch);
+    if (!panel || !view || view.mode !== 'compare' || !view.b || !view.a.file || !view.b.file || key === this.compareWatchKey) return this.compareWatchDone;
+    this.compareWatchKey = key;
+    const seq = ++this.compareWatchSeq;
+    const [fa, fb] = [view.a.file, view.b.file];
+    this.compareWatchDone = (async () => {
+      try {
+        const [A, B] = await Promise.all([readRunFileAsync(fa), readRunFileAsync(fb)]);
+        if (seq !== this.compareWatchSeq || ComparePanel.current?.host.init.view !== view) return;
+        const w = compareWatch(A, B, view.positions, watch);
+        panel.host.updateWatch(w);
+        if (this.lastCompare === view) this.lastCompare = panel.host.init.view ?? undefined;
+      } catch (e) {
+        this.compareWatchKey = '';
+        const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+        this.log.warn(`watched tokens in the comparison: ${msg}`);
+        panel.host.showError( `the watched tokens could not be read from the runs: ${msg}`);
+      }
+    })();
+    return this.compareWatchDone;
   }
 
   private compareHandlers(): CompareHandlers {
@@ -335,6 +377,10 @@ export function ensureRunsDir(dir: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
+}
+
+function watchKey(w: WatchList): string {
+  return `${w.tokens.map((t) => t.id).join(',')}|${w.pair?.join(',') ?? ''}`;
 }
 
 function compareTitle(view: CompareView): string {

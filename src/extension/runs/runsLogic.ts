@@ -3,11 +3,12 @@
 // validation of messages from the compare and generation webviews.
 import type { CompareResult } from '../../engine/analysis/compare';
 import { describeInterventions } from '../../shared/interventions';
-import type { SavedRun } from '../../engine/runs/runFile';
+import { runTopK, type SavedRun } from '../../engine/runs/runFile';
 import { headLabel, METRICS, type HeadRef, type MetricName } from '../../shared/heads';
 import type { TensorMsg } from '../../shared/protocol';
 import { LIMITS, fail, generateOptions, headRef, int, list, nullable, obj, oneOf, parseMessage, str, validate, type Check, type Obj, type ParsedMessage } from '../../shared/validate';
-import type { CompareSource, CompareView, FromCompare, FromGenerate, OverlayMode, PositionView, ProbText, RunSideView } from '../../shared/runsProtocol';
+import { WATCH_SOURCES, type CompareSource, type CompareView, type CompareWatch, type CompareWatchSide, type FromCompare, type FromGenerate, type OverlayMode, type PositionView, type ProbText, type RunSideView, type WatchSource } from '../../shared/runsProtocol';
+import type { WatchedToken } from '../../shared/watch';
 
 /** Names newRunPath gives: `<stem>-2024-05-01T10-20-30-123Z[-n].attnrun`. */
 const AUTO_NAME = /-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(-\d+)?\.attnrun$/;
@@ -117,8 +118,102 @@ export function sideView(run: SavedRun, label: string, unaligned: number[]): Run
   };
 }
 
-/** The compare panel's view model. */
-export function buildCompareView(A: SavedRun, B: SavedRun, cmp: CompareResult, decode: Decode, labels: [string, string] = ['A', 'B']): CompareView {
+// ---- watched tokens in saved runs ----
+
+/** The watched tokens and the pair of the logit difference (ids; null = the first two). */
+export interface WatchList {
+  tokens: readonly WatchedToken[];
+  pair: [number, number] | null;
+}
+
+/** The pair of the logit difference: the chosen pair when both are watched, else the first two, else null. */
+export function watchListPair(w: WatchList): [number, number] | null {
+  const ids = w.tokens.map((t) => t.id);
+  if (w.pair && w.pair[0] !== w.pair[1] && ids.includes(w.pair[0]) && ids.includes(w.pair[1])) return [w.pair[0], w.pair[1]];
+  return ids.length >= 2 ? [ids[0]!, ids[1]!] : null;
+}
+
+/**
+ * One run's watched values at the given token indexes (the next-token distribution after each),
+ * from what the run saved: every position's logits, else the last position's logits at the last
+ * token, else the saved top-K log-probabilities (a token below the top K gets NaN: not saved, never
+ * a guessed number). Ids outside the run's vocabulary get NaN.
+ */
+export function watchSide(run: SavedRun, positions: readonly number[], ids: readonly number[], pair: [number, number] | null): CompareWatchSide {
+  const W = ids.length;
+  const P = positions.length;
+  const T = run.header.tokens.length;
+  const V = run.header.model.vocabSize;
+  const K = runTopK(run);
+  const logprob = new Float32Array(W * P).fill(NaN);
+  const logit = new Float32Array(W * P).fill(NaN);
+  const rank = new Float32Array(W * P).fill(NaN);
+  const pairDiff = new Float32Array(P).fill(NaN);
+  const source = new Float32Array(P);
+  const pairIdx = pair ? [ids.indexOf(pair[0]), ids.indexOf(pair[1])] : null;
+  for (let p = 0; p < P; p++) {
+    const t = positions[p]!;
+    let row: Float32Array | undefined;
+    let src: WatchSource = 'none';
+    if (run.logits && run.logits.length === T * V && t >= 0 && t < T) (row = run.logits.subarray(t * V, (t + 1) * V)), (src = 'logits');
+    else if (run.lastLogits && run.lastLogits.length === V && t === T - 1) (row = run.lastLogits), (src = 'lastLogits');
+    else if (K > 0 && run.topIds && run.topLogprobs && t >= 0 && t < T) src = 'topK';
+    source[p] = WATCH_SOURCES.indexOf(src);
+    const diffs: number[] = [];
+    if (row) {
+      // log-sum-exp in float64 over the float32 logits; rank = 1 + the number of larger logits
+      let max = -Infinity;
+      for (let v = 0; v < V; v++) if (row[v]! > max) max = row[v]!;
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += Math.exp(row[v]! - max);
+      const lse = max + Math.log(sum);
+      ids.forEach((id, w) => {
+        if (!(id >= 0 && id < V)) return;
+        const x = row![id]!;
+        let above = 0;
+        for (let v = 0; v < V; v++) if (row![v]! > x) above++;
+        logprob[w * P + p] = x - lse;
+        logit[w * P + p] = x;
+        rank[w * P + p] = above + 1;
+      });
+      if (pairIdx && pairIdx[0]! >= 0 && pairIdx[1]! >= 0 && pair![0] < V && pair![1] < V) diffs.push(row[pair![0]]! - row[pair![1]]!);
+    } else if (src === 'topK') {
+      const at = t * K;
+      ids.forEach((id, w) => {
+        for (let k = 0; k < K; k++) {
+          if (run.topIds![at + k] !== id) continue;
+          const lp = run.topLogprobs![at + k]!;
+          let above = 0;
+          for (let j = 0; j < K; j++) if (run.topLogprobs![at + j]! > lp) above++;
+          logprob[w * P + p] = lp;
+          rank[w * P + p] = above + 1;
+          return;
+        }
+      });
+      // logit(a) − logit(b) = log p(a) − log p(b): known when both are in the saved top K
+      if (pairIdx && pairIdx[0]! >= 0 && pairIdx[1]! >= 0) diffs.push(logprob[pairIdx[0]! * P + p]! - logprob[pairIdx[1]! * P + p]!);
+    }
+    if (diffs.length) pairDiff[p] = diffs[0]!;
+  }
+  const t = (x: Float32Array, dims: number[]): TensorMsg => ({ dims, data: x.buffer as ArrayBuffer });
+  return { logprob: t(logprob, [W, P]), logit: t(logit, [W, P]), rank: t(rank, [W, P]), pairDiff: t(pairDiff, [P]), source: t(source, [P]), topK: K };
+}
+
+/** The watched tokens in A and B at every aligned position; null when none is watched. */
+export function compareWatch(A: SavedRun, B: SavedRun, positions: readonly { a: number; b: number }[], watch: WatchList | null | undefined): CompareWatch | null {
+  if (!watch || watch.tokens.length === 0) return null;
+  const ids = watch.tokens.map((t) => t.id);
+  const pair = watchListPair(watch);
+  return {
+    tokens: watch.tokens.map((t) => ({ id: t.id, text: t.text })),
+    pair,
+    a: watchSide(A, positions.map((p) => p.a), ids, pair),
+    b: watchSide(B, positions.map((p) => p.b), ids, pair),
+  };
+}
+
+/** The compare panel's view model (`watch`: the session's watched tokens, shown at every aligned position). */
+export function buildCompareView(A: SavedRun, B: SavedRun, cmp: CompareResult, decode: Decode, labels: [string, string] = ['A', 'B'], watch: WatchList | null = null): CompareView {
   const positions: PositionView[] = cmp.positions.map((p) => {
     const pa = new Map(p.topA.map((t) => [t.id, t.prob]));
     const pb = new Map(p.topB.map((t) => [t.id, t.prob]));
@@ -159,6 +254,7 @@ export function buildCompareView(A: SavedRun, B: SavedRun, cmp: CompareResult, d
     notComparable: cmp.notComparable,
     aligned: cmp.aligned,
     attention: attentionUnavailable([A, B], labels),
+    watch: compareWatch(A, B, cmp.positions, watch),
   };
 }
 
@@ -176,6 +272,7 @@ export function buildRunView(run: SavedRun, label: string): CompareView {
     notComparable: [],
     aligned: 0,
     attention: attentionUnavailable([run], [label]),
+    watch: null,
   };
 }
 
