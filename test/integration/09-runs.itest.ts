@@ -232,9 +232,9 @@ describe('saved runs, comparison and generation', function () {
     const gp = await waitFor(() => a.runs.generatePanel, 'the generation panel');
     assertStrictHtml(gp.panel.webview, 'generate');
     // (the webview's own rendering is checked by test/e2e/compare.e2e.mjs; here the host side)
-    // a long generation, stopped after a few tokens
+    // a long generation, stopped at once (waiting for a few tokens first raced: a warm engine can
+    // produce all 400 before a 25 ms poll sees the third; the engine-level test stops mid-stream)
     const long = gp.generate({ maxTokens: 400, temperature: 0, seed: 0 });
-    await waitFor(() => gp.lanes.without.tokens >= 3, 'streamed tokens');
     gp.stop();
     await long;
     assert.equal(gp.lanes.without.stopReason, 'cancelled');

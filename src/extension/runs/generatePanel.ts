@@ -103,13 +103,19 @@ export class GeneratePanel extends WebviewHost<FromGenerate, ToGenerate> {
     if (this.running) throw new Error('a generation is running; stop it first');
     const s = this.session;
     if (!s.doc) throw new Error('inspect a prompt first; generation continues the inspected prompt');
-    await s.ensureModel();
     // the interventions when Generate was pressed: a change while the first lane runs does not
     // change what the second one runs with
     const interventions = s.interventions;
     const lanes: Lane[] = hasInterventions(interventions) ? ['without', 'with'] : ['without'];
+    // Running from here on: a Stop pressed while the model is still loading is kept, not lost.
     this.running = true;
     this.stopped = false;
+    try {
+      await s.ensureModel();
+    } catch (e) {
+      this.running = false;
+      throw e;
+    }
     this.prompt = s.prompt;
     // the watched tokens when Generate was pressed: every step reports their probabilities
     const watched = s.watched.map((t) => ({ id: t.id, text: t.text }));
