@@ -50,7 +50,6 @@
 // or from max_window_layers on, when use_sliding_window): key j is seen by query i iff i − j < window.
 // Ignored on purpose: dropout, buffers such as `attn.bias` / `rotary_emb.inv_freq`.
 
-import { roundTo, type StoredDtype } from '../fixtures/safetensorsWriter';
 
 export type RefTensor = { shape: number[]; data: Float64Array };
 export type RefTensors = Map<string, RefTensor>;
@@ -559,7 +558,6 @@ function phi3Forward(cfg: any, t: RefTensors, ids: number[], opts: ReferenceOpti
   return { logits: unembed(x, lm), attn };
 }
 
-const TORCH_TO_ST: Record<string, StoredDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 
 function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOptions): ReferenceResult {
   const mt: string = top.model_type;
@@ -596,7 +594,9 @@ function gemmaForward(top: any, t: RefTensors, ids: number[], opts: ReferenceOpt
     return refRope(cfg, hd, T, undefined, v3 ? 1e6 : 10000);
   };
   const emb = need(t, p + 'embed_tokens.weight');
-  const normalizer = roundTo(TORCH_TO_ST[top.torch_dtype] ?? 'F32', Float64Array.of(Math.sqrt(E)))[0];
+  // transformers multiplies by sqrt(hidden_size) in the compute dtype; the reference computes as
+  // transformers does with the model loaded in float32 (the float32 value of the square root).
+  const normalizer = Math.fround(Math.sqrt(E));
   let x: Vecs = ids.map((id) => row(emb, id).map((v) => v * normalizer));
   const attn: Float64Array[][] = [];
   for (let l = 0; l < L; l++) {

@@ -428,3 +428,25 @@ test('cache: leftovers of crashed builds are removed once stale; live builds are
   assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith('.') || n.endsWith('.tmp')), ['.tmp-deadbeefdeadbeef-live']);
   assert.deepEqual(fs.readdirSync(e.dir).filter((n) => n.endsWith('.tmp')), []);
 });
+
+test('weights larger than one write or hash call (2 GiB) go out in chunks: same bytes, same digest', async () => {
+  const { writeAll, hashAll } = await import('../../src/engine/runtime/modelCache');
+  const { createHash } = await import('node:crypto');
+  const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 37) % 251);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-chunks-'));
+  try {
+    const f = path.join(dir, 'w.bin');
+    const fd = fs.openSync(f, 'w');
+    try {
+      writeAll(fd, bytes, 7); // 143 calls, the last one short
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.deepEqual(new Uint8Array(fs.readFileSync(f)), bytes);
+    const h = createHash('sha256');
+    hashAll(h, bytes, 7);
+    assert.equal(h.digest('hex'), createHash('sha256').update(bytes).digest('hex'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,9 @@
 // The Gemma family as transformers defines it (modeling_gemma, modeling_gemma2, modeling_gemma3):
 //   all      RMSNorm x·rsqrt(mean(x²) + eps)·(1 + w) in float32 (the 1 + w is folded into the weight
-//            here, in float32 as transformers computes it); embeddings × sqrt(hidden_size) with the
-//            normaliser rounded to the embedding dtype; GeGLU MLP down(act(gate(x)) · up(x)) with the
+//            here, in float32 as transformers computes it); embeddings × sqrt(hidden_size) in float32
+//            (AttnScope computes in float32, as transformers does with the model loaded in float32:
+//            its normaliser takes the compute dtype; measured against transformers 5.18, the bf16-
+//            rounded 34.0 for width 1152 gave |Δ log-prob| 0.09); GeGLU MLP down(act(gate(x)) · up(x)) with the
 //            tanh gelu; explicit head_dim (256 when absent); attention_bias: q/k/v/o biases; tied head.
 //   gemma    input_layernorm before attention, post_attention_layernorm before the MLP (Llama layout);
 //            scaling head_dim^−0.5. The activation is hidden_activation; transformers 4.39+ ignores
@@ -34,25 +36,6 @@ const DEFAULTS: Record<'gemma' | 'gemma2' | 'gemma3', Record<string, number>> = 
   gemma2: { vocab_size: 256000, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 8192, rope_theta: 10000, query_pre_attn_scalar: 256, sliding_window: 4096, attn_logit_softcapping: 50, final_logit_softcapping: 30 },
   gemma3: { vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4, max_position_embeddings: 131072, rope_theta: 1000000, query_pre_attn_scalar: 256, sliding_window: 4096, sliding_window_pattern: 6, rope_local_base_freq: 10000 },
 };
-
-/** x rounded to a float type with `bits` stored mantissa bits (round half to even), as a dtype cast does. */
-function roundMantissa(x: number, bits: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const e = Math.floor(Math.log2(Math.abs(x)));
-  const scale = Math.pow(2, bits - e);
-  const y = x * scale;
-  const r = Math.round(y);
-  const even = Math.abs(y - Math.trunc(y)) === 0.5 ? 2 * Math.round(y / 2) : r;
-  return even / scale;
-}
-
-/** The value as the embedding's dtype holds it (transformers multiplies by the normaliser in that dtype). */
-export function inDtype(x: number, dtype: string): number {
-  if (dtype === 'BF16') return roundMantissa(x, 7);
-  if (dtype === 'F16') return roundMantissa(x, 10);
-  if (dtype === 'F64') return x;
-  return Math.fround(x);
-}
 
 /** A Gemma RMSNorm weight w as the factor (1 + w), computed in float32. */
 function plusOne(t: LazyTensor): LazyTensor {
@@ -210,7 +193,7 @@ export function gemmaSpec(ck: Checkpoint, modelType: GemmaLike): ModelSpec {
       vocabSize: V, maxPositions: P, norm: 'rmsnorm', normEps: eps, act, gatedMlp: true, positions: 'rope',
       rotaryDim, rope, layerRope, parallelResidual: false, tiedEmbeddings: tied,
       attnScale: new Array<number>(L).fill(Math.pow(scalar, -0.5)), slidingWindow: windows, qkNorm: kind === 'gemma3',
-      embedScale: inDtype(Math.sqrt(D), ck.tensors.get(base + 'embed_tokens.weight')!.dtype), attnSoftcap, finalSoftcap,
+      embedScale: Math.fround(Math.sqrt(D)), attnSoftcap, finalSoftcap,
     },
     embed,
     layers,

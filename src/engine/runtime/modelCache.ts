@@ -239,7 +239,10 @@ function build(spec: ModelSpec, key: string, root: string, dir: string, maxBytes
       // removed as a stale leftover later
     }
     if (e instanceof EngineError) throw e;
-    if ((e as NodeJS.ErrnoException).code) throw cacheFolderError(root, e, 'converting the weights', need);
+    // An operating-system error (EACCES, ENOSPC, …) is about the cache folder; Node's own ERR_* codes
+    // (e.g. ERR_OUT_OF_RANGE) are not, and must not send the user to change the folder.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && !code.startsWith('ERR_')) throw cacheFolderError(root, e, 'converting the weights', need);
     throw e;
   }
 }
@@ -270,8 +273,17 @@ function publish(root: string, tmp: string, dir: string, key: string, ours: Meta
   throw last;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+/** fs.writeSync and Hash.update refuse more than 2 GiB at once (a 200k × 3072 float32 embedding is 2.46 GB). */
+const IO_CHUNK = 1 << 30;
+
+/** Writes all of `bytes` at the file's position, at most `chunk` bytes per call. */
+export function writeAll(fd: number, bytes: Uint8Array, chunk = IO_CHUNK): void {
+  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, Math.min(chunk, bytes.length - done));
+}
+
+/** Feeds all of `bytes` to a hash, at most `chunk` bytes per update. */
+export function hashAll(h: ReturnType<typeof createHash>, bytes: Uint8Array, chunk = IO_CHUNK): void {
+  for (let at = 0; at < bytes.length; at += chunk) h.update(bytes.subarray(at, Math.min(bytes.length, at + chunk)));
 }
 
 function writeWeights(spec: ModelSpec, key: string, tmp: string, source: TensorEntry[] | undefined): Meta {
@@ -301,7 +313,7 @@ function writeWeights(spec: ModelSpec, key: string, tmp: string, source: TensorE
       }
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       writeAll(fd, bytes);
-      sha.update(bytes);
+      hashAll(sha, bytes);
       refs[name] = { dims: t.dims, offset, length: data.byteLength };
       offset += data.byteLength;
     }
