@@ -12,6 +12,9 @@ at their real ids.
 --set key=json overrides a config value (e.g. --set num_hidden_layers=2 --set sliding_window=6), for
 narrowing a parity failure down on a smaller model of the same family.
 
+--v4-config writes the published config (transformers v4 spelling: rope_theta / rope_scaling) as
+config.json instead of the one transformers wrote, to check that both spellings give the same numbers.
+
 --init sharp (default) draws weights so that attention is far from uniform and the norms' weights are
 far from their defaults: with transformers' own init (std 0.02, norms at their identity) every head
 attends almost uniformly, which would hide a wrong RoPE, scale or mask from a parity check. Linear
@@ -30,7 +33,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from configs import MODELS, SPECIALS  # noqa: E402
-from tokenizer_gen import write_tokenizer  # noqa: E402
+from tokenizer_gen import special_ids, write_tokenizer  # noqa: E402
 
 
 def sharp_init(model, model_type, seed):
@@ -62,14 +65,25 @@ def main():
     ap.add_argument("--seed", type=int, default=20261201)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
     ap.add_argument("--init", choices=["sharp", "hf"], default="sharp")
+    ap.add_argument("--v4-config", action="store_true",
+                    help="replace the config.json transformers wrote by the published (v4-spelled) config, with the --set overrides")
     a = ap.parse_args()
 
     cfg_dict = json.loads(json.dumps(MODELS[a.name]))
     for kv in a.set:
         k, _, v = kv.partition("=")
         cfg_dict[k] = json.loads(v)
+    # A shrunk vocab (--set vocab_size=...): bos/eos/pad ids past it move where the tokenizer puts them.
+    remap = special_ids(SPECIALS[a.name], cfg_dict["vocab_size"])
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        v = cfg_dict.get(key)
+        if isinstance(v, int):
+            cfg_dict[key] = remap.get(v, v)
+        elif isinstance(v, list):
+            cfg_dict[key] = [remap.get(x, x) for x in v]
     model_type = cfg_dict.pop("model_type")
-    cfg = AutoConfig.for_model(model_type, **cfg_dict)
+    # (a copy: transformers v5 rewrites the rope_scaling dict it is given in place)
+    cfg = AutoConfig.for_model(model_type, **json.loads(json.dumps(cfg_dict)))
 
     torch.manual_seed(a.seed)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
@@ -80,6 +94,9 @@ def main():
     model.save_pretrained(a.outdir, safe_serialization=True)
     n_params = sum(p.numel() for p in model.parameters())
 
+    if a.v4_config:
+        with open(os.path.join(a.outdir, "config.json"), "w") as f:
+            json.dump({**cfg_dict, "model_type": model_type, "torch_dtype": "bfloat16"}, f, indent=2)
     written = json.load(open(os.path.join(a.outdir, "config.json")))
     spelling = "v5 rope_parameters" if "rope_parameters" in written else "v4 rope_theta/rope_scaling"
     write_tokenizer(os.path.join(a.outdir, "tokenizer.json"), cfg.vocab_size, SPECIALS[a.name])

@@ -14,6 +14,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "..", "..", "README.md")
 
 
+def special_ids(specials, vocab_size):
+    """{real id: id used}: a shrunk test model (make_checkpoint --set vocab_size=...) may be smaller
+    than a special's real id; such specials take the top ids instead, in order."""
+    used = {}
+    spare = vocab_size - 1
+    for i, _ in specials["tokens"]:
+        if i >= vocab_size:
+            i_new, spare = spare, spare - 1
+            used[i] = i_new
+        else:
+            used[i] = i
+    return used
+
+
 def write_tokenizer(path, vocab_size, specials):
     base = Tokenizer(models.BPE())
     base.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -22,22 +36,16 @@ def write_tokenizer(path, vocab_size, specials):
     learned = json.loads(base.to_str())["model"]
     order = sorted(learned["vocab"].items(), key=lambda kv: kv[1])
 
-    # A shrunk test model (make_checkpoint --set vocab_size=...) may be smaller than a special's real
-    # id: such specials take the top ids instead, in order.
-    special_ids = {}
-    spare = vocab_size - 1
-    for i, t in specials["tokens"]:
-        if i >= vocab_size:
-            i, spare = spare, spare - 1
-        special_ids[i] = t
+    remap = special_ids(specials, vocab_size)
+    special_ids_ = {remap[i]: t for i, t in specials["tokens"]}
     vocab = {}
     next_id = 0
     for tok, _ in order:
-        while next_id in special_ids:
+        while next_id in special_ids_:
             next_id += 1
         vocab[tok] = next_id
         next_id += 1
-    for i, tok in special_ids.items():
+    for i, tok in special_ids_.items():
         vocab[tok] = i
     taken = set(vocab.values())
     for i in range(vocab_size):
@@ -48,7 +56,7 @@ def write_tokenizer(path, vocab_size, specials):
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in learned["merges"]]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([t for _, t in sorted(special_ids.items())])
+    tok.add_special_tokens([t for _, t in sorted(special_ids_.items())])
     bos = specials["bos"]
     if bos is not None:
         bos_id = vocab[bos]
