@@ -2,11 +2,11 @@
 // against an independent float64 rollout formed as the full matrix product over those heads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answer, rollout, type KeptRun } from '../../src/engine/analysis/kept';
+import { answer, patternSource, rollout, type KeptRun } from '../../src/engine/analysis/kept';
 import { rolloutRow } from '../../src/engine/analysis/rollout';
 
 /** A seeded causal kept run: every row a softmax over keys 0..q. */
-function keptRun(L: number, H: number, T: number, seed: number): KeptRun {
+function keptRun(L: number, H: number, T: number, seed: number): KeptRun & { patterns: Map<number, Float32Array> } {
   let s = seed >>> 0;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const patterns = new Map<number, Float32Array>();
@@ -20,11 +20,11 @@ function keptRun(L: number, H: number, T: number, seed: number): KeptRun {
       }
     patterns.set(l, p);
   }
-  return { runId: 1, T, L, H, patterns };
+  return { runId: 1, T, L, H, patterns, attention: patternSource(patterns, T) };
 }
 
 /** R = Ā_{L−1}⋯Ā_0 with Ā_l = ½·mean over the included heads + ½·I (identity when none), rows renormalised. */
-function fullRollout(run: KeptRun, included: (l: number, h: number) => boolean): Float64Array[] {
+function fullRollout(run: KeptRun & { patterns: Map<number, Float32Array> }, included: (l: number, h: number) => boolean): Float64Array[] {
   const { T, L, H } = run;
   let R = Array.from({ length: T }, (_, i) => Float64Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
   for (let l = 0; l < L; l++) {

@@ -83,6 +83,7 @@ function graphName(opts: GraphOptions): string {
   if (opts.head) return 'head.onnx';
   if (opts.lens) return 'lens.onnx';
   if (opts.patch) return 'patch.onnx';
+  if (opts.qk) return `inspect-qk${opts.allLogits ? '-all' : ''}.onnx`;
   return `${opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
 }
 

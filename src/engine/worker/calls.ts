@@ -35,7 +35,7 @@ export interface QueryReply {
   /** aggregate [T, T] or one head's pattern [T, T] (row = query) */
   matrix?: Float32Array;
   detail?: TokenDetail;
-  /** a rollout row [T] (query `rollout`) */
+  /** a rollout row [T] (query `rollout`) or the overlay's row or column [T] (query `overlay`) */
   row?: Float32Array;
 }
 
@@ -51,7 +51,10 @@ export type CrashHow = 'throw' | 'exit' | 'oom' | 'abort' | 'kill';
 export interface EngineCalls {
   /** opens (or re-opens) a model; progress messages while converting weights */
   open: [OpenParams, ModelInfo];
-  /** runs an inspection; with `keep`, the run's patterns stay in the engine for queries */
+  /**
+   * runs an inspection; with `keep`, the run stays in the engine for queries (its queries, keys and
+   * row lse per layer, not its patterns: see analysis/kept.ts) and `request.attention` is ignored
+   */
   inspect: [{ request: RunRequest; keep?: boolean }, InspectReply];
   /** a question about the kept run, answered without re-running (also while a newer run is in flight) */
   query: [{ runId: number; query: RunQuery }, QueryReply];
