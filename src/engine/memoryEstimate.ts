@@ -22,6 +22,8 @@ export type KeptState =
 export interface InspectionMemory {
   /** the float32 weights (already resident once the model is open) */
   weights: number;
+  /** the inspection session's own copy of the weights (onnxruntime sessions do not share them) */
+  sessionWeights: number;
   /** what the run keeps for its views */
   kept: number;
   /** one layer's transient scores, softmax and metric products ([H, T, T] each) and the [T, T] masks */
@@ -33,9 +35,11 @@ export interface InspectionMemory {
 
 /**
  * Bytes an inspection of `tokens` tokens holds at its peak. The graph still forms one layer's scores
- * at a time: about four [H, T, T] float32 buffers live at once (scores, biased/masked scores,
- * softmax, the metrics' p·s) plus the [T, T] masks; onnxruntime frees them layer by layer. What is
- * kept is the `kept` state's size.
+ * at a time: measured on a 30-layer × 9-head model, about six [H, T, T] float32 buffers are live at
+ * the peak (scores, biased and masked scores, softmax, the metrics' p·s, onnxruntime's arena) plus
+ * the [T, T] masks; layer by layer, not all layers at once (inspectionGraph.ts afterMetrics). The
+ * inspection session holds its own copy of the weights besides the plain session's. What is kept
+ * is the `kept` state's size.
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
@@ -44,9 +48,9 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
     kept.kind === 'qk'
       ? 4 * d.layers * (T * d.headDim * (d.heads + d.kvHeads) + 2 * d.heads * T) + 4 * T * d.hiddenSize
       : 4 * kept.layers * d.heads * T * T;
-  const transient = 4 * 4 * d.heads * T * T + 8 * T * T;
+  const transient = 6 * 4 * d.heads * T * T + 8 * T * T;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
-  return { weights, kept: keptBytes, transient, activations, total: weights + keptBytes + transient + activations };
+  return { weights, sessionWeights: weights, kept: keptBytes, transient, activations, total: 2 * weights + keptBytes + transient + activations };
 }
 
 /** Total bytes of estimateInspection (explains a death by memory; see engineHost). */

@@ -90,3 +90,31 @@ test('kept rollout query: masked heads leave the mean; a fully masked layer pass
   // The kept patterns are not modified by a query.
   assert.deepEqual(rolloutRow(run, run.T - 1), allRow);
 });
+
+test('pattern tiles: an exact window is the pattern\'s slice; a larger one is the max over each block; bad windows are refused', async () => {
+  const { patternTile } = await import('../../src/engine/analysis/kept');
+  const run = keptRun(2, 3, 23, 5);
+  const p = run.patterns.get(1)!;
+  const T = run.T;
+  const at = (q: number, k: number) => p[(2 * T + q) * T + k]!;
+  const exact = patternTile(run, 1, 2, 4, 15, 2, 11, 64);
+  assert.equal(exact.pooled, false);
+  assert.deepEqual([exact.rowEdges.length, exact.colEdges.length], [12, 10]);
+  for (let q = 4; q < 15; q++) for (let k = 2; k < 11; k++) assert.equal(exact.values[(q - 4) * 9 + (k - 2)], at(q, k));
+  const pooled = patternTile(run, 1, 2, 0, T, 0, T, 5);
+  assert.equal(pooled.pooled, true);
+  assert.equal(pooled.values.length, 25);
+  for (let r = 0; r < 5; r++) {
+    for (let c = 0; c < 5; c++) {
+      let m = 0;
+      for (let q = pooled.rowEdges[r]!; q < pooled.rowEdges[r + 1]!; q++) for (let k = pooled.colEdges[c]!; k < pooled.colEdges[c + 1]!; k++) m = Math.max(m, at(q, k));
+      assert.equal(pooled.values[r * 5 + c], Math.fround(m), `block ${r},${c}`);
+    }
+  }
+  assert.equal(pooled.rowEdges[0], 0);
+  assert.equal(pooled.rowEdges[5], T);
+  for (const bad of [[0, 0, 0, 5], [0, T + 1, 0, 5], [3, 2, 0, 5], [0, 5, -1, 5]]) {
+    assert.throws(() => patternTile(run, 1, 2, bad[0]!, bad[1]!, bad[2]!, bad[3]!, 8), /pattern window .* is not inside 0\.\.23/);
+  }
+  assert.throws(() => patternTile(run, 1, 2, 0, 5, 0, 5, 0), /size 0 must be a whole number/);
+});

@@ -139,3 +139,26 @@ for (const v of TINY_VARIANTS) {
     }
   });
 }
+
+test('saving a kept run with tensors writes the patterns computed head by head from the kept state', async () => {
+  const { savedRunFrom } = await import('../../src/engine/runs/runFile');
+  const { patternInto } = await import('../../src/engine/analysis/kept');
+  const v = TINY_VARIANTS.find((x) => x.name === 'gemma2-softcap-window')!;
+  const ck = makeTinyCheckpoint(path.join(root, 'save-' + v.name), v);
+  const model = await Model.open(ck.dir, { cacheRoot: path.join(root, 'cache'), device: 'cpu' });
+  try {
+    const iv: Interventions = { scales: [{ layer: 1, head: 0, value: 0 }], emphasis: { start: 0, end: 7, alpha: 0.1, heads: 'all' }, sink: null };
+    const full = await runInspection(model, { prompt: PROMPT, interventions: iv, attention: 'all', allLogits: true }, undefined, undefined, BIG);
+    const qk = await runInspection(model, { prompt: PROMPT, interventions: iv, allLogits: true }, undefined, undefined, { ...BIG, qk: true });
+    const kept = keptFrom(qk);
+    const saved = savedRunFrom({ ...qk, patterns: new Map() }, PROMPT, iv, { tensors: true, autoSaved: false, decode: String, patternInto: (l, h, out) => patternInto(kept, l, h, out) });
+    const { layers: L, heads: H } = model.dims;
+    const T = qk.tokens.length;
+    const want = new Float32Array(L * H * T * T);
+    for (let l = 0; l < L; l++) want.set(full.patterns.get(l)!, l * H * T * T);
+    assert.ok(maxDiff(saved.patterns!, want) < TOL);
+    assert.equal(saved.omitted, undefined);
+  } finally {
+    await model.release();
+  }
+});

@@ -23,6 +23,12 @@ export type RunQuery =
   | { what: 'overlay'; q: number; direction: 'from' | 'to'; weights: Float32Array }
   /** one head's pattern [T, T] */
   | { what: 'pattern'; layer: number; head: number }
+  /**
+   * a window of one head's pattern, queries q0..q1−1 × keys k0..k1−1, at most `size` × `size`
+   * values: exact when the window fits, else max-pooled blocks (each the largest exact probability
+   * in its block, so a one-token stripe survives); see PatternTile
+   */
+  | { what: 'patternTile'; layer: number; head: number; q0: number; q1: number; k0: number; k1: number; size: number }
   /** for token q: the top keys it attends to (direction from) or top queries attending to it (to) under `weights`, each with the heads most responsible */
   | { what: 'tokenDetail'; q: number; direction: 'from' | 'to'; weights: Float32Array; top: number }
   /**
@@ -35,6 +41,21 @@ export interface TokenDetail {
   q: number;
   direction: 'from' | 'to';
   items: { token: number; value: number; heads: { layer: number; head: number; value: number }[] }[];
+}
+
+/** A window of one head's pattern (query patternTile). */
+export interface PatternTile {
+  q0: number;
+  q1: number;
+  k0: number;
+  k1: number;
+  /** false: values are the exact probabilities; true: each value is the max over its block */
+  pooled: boolean;
+  /** block edges: row r covers queries rowEdges[r]..rowEdges[r+1]−1 ([rows + 1]; columns likewise) */
+  rowEdges: Int32Array;
+  colEdges: Int32Array;
+  /** [rows, cols] row-major */
+  values: Float32Array;
 }
 
 /** Where a kept run's probabilities come from: any row or column of any head, on demand. */
@@ -158,6 +179,48 @@ export function patternInto(run: KeptRun, layer: number, head: number, out: Floa
   }
 }
 
+/** n+1 edges splitting a..b into n nearly equal blocks (n ≤ b − a). */
+function edges(a: number, b: number, n: number): Int32Array {
+  const e = new Int32Array(n + 1);
+  for (let i = 0; i <= n; i++) e[i] = a + Math.floor(((b - a) * i) / n);
+  return e;
+}
+
+/**
+ * A window of one head's pattern at most size × size: exact values when it fits, else the max over
+ * each block. Only the causal part (k ≤ q) is computed: cost ≈ rows of the window × their keys × d.
+ */
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number): PatternTile {
+  const { T } = run;
+  if (!(Number.isInteger(q0) && Number.isInteger(q1) && Number.isInteger(k0) && Number.isInteger(k1) && 0 <= q0 && q0 < q1 && q1 <= T && 0 <= k0 && k0 < k1 && k1 <= T)) {
+    throw new EngineError('BAD_ARGUMENT', `pattern window ${q0}..${q1} × ${k0}..${k1} is not inside 0..${T}`);
+  }
+  if (!(Number.isInteger(size) && size >= 1 && size <= 4096)) throw new EngineError('BAD_ARGUMENT', `pattern window size ${size} must be a whole number from 1 to 4096`);
+  const keysPerRow = Math.max(0, Math.min(k1, q1) - k0);
+  checkWork(run, ((q1 - q0) * keysPerRow) / T, `head ${layer}.${head}'s pattern window`, 'ask for a smaller window');
+  const rows = Math.min(size, q1 - q0);
+  const cols = Math.min(size, k1 - k0);
+  const rowEdges = edges(q0, q1, rows);
+  const colEdges = edges(k0, k1, cols);
+  const values = new Float32Array(rows * cols);
+  // which column block each key falls in
+  const colOf = new Int32Array(k1 - k0);
+  for (let c = 0; c < cols; c++) for (let k = colEdges[c]!; k < colEdges[c + 1]!; k++) colOf[k - k0] = c;
+  const row = new Float64Array(T);
+  for (let r = 0; r < rows; r++) {
+    for (let q = rowEdges[r]!; q < rowEdges[r + 1]!; q++) {
+      if (q < k0) continue; // causal: nothing in this window
+      run.attention.row(layer, head, q, row);
+      const last = Math.min(k1 - 1, q);
+      for (let k = k0; k <= last; k++) {
+        const at = r * cols + colOf[k - k0]!;
+        if (row[k]! > values[at]!) values[at] = row[k]!;
+      }
+    }
+  }
+  return { q0, q1, k0, k1, pooled: rows < q1 - q0 || cols < k1 - k0, rowEdges, colEdges, values };
+}
+
 export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array, top: number): TokenDetail {
   const { T } = run;
   const heads = weightedHeads(run, weights);
@@ -222,7 +285,7 @@ export function rollout(run: KeptRun, q: number, weights: Float32Array): Float32
   );
 }
 
-export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; detail?: TokenDetail; row?: Float32Array } {
+export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; detail?: TokenDetail; row?: Float32Array; tile?: PatternTile } {
   switch (query.what) {
     case 'aggregate':
       return { matrix: aggregate(run, query.weights) };
@@ -230,6 +293,8 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
       return { row: overlay(run, query.q, query.direction, query.weights) };
     case 'pattern':
       return { matrix: pattern(run, query.layer, query.head) };
+    case 'patternTile':
+      return { tile: patternTile(run, query.layer, query.head, query.q0, query.q1, query.k0, query.k1, query.size) };
     case 'tokenDetail':
       return { detail: tokenDetail(run, query.q, query.direction, query.weights, query.top) };
     case 'rollout':

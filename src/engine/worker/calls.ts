@@ -6,10 +6,10 @@ import type { RunModelInfo } from '../runs/runFile';
 import type { RunRequest, RunResult } from '../run';
 import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
 import type { DeviceRequest } from '../runtime/ortSession';
-import type { RunQuery, TokenDetail } from '../analysis/kept';
+import type { PatternTile, RunQuery, TokenDetail } from '../analysis/kept';
 import type { AblationRequest, AblationResult } from '../analysis/ablation';
 
-export type { RunQuery, TokenDetail };
+export type { PatternTile, RunQuery, TokenDetail };
 
 export interface OpenParams {
   modelDir: string;
@@ -37,6 +37,8 @@ export interface QueryReply {
   detail?: TokenDetail;
   /** a rollout row [T] (query `rollout`) or the overlay's row or column [T] (query `overlay`) */
   row?: Float32Array;
+  /** a window of one head's pattern, exact or max-pooled (query `patternTile`) */
+  tile?: PatternTile;
 }
 
 /** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */

@@ -92,7 +92,7 @@ const handlers: Handlers = {
   async query(p) {
     const k = keptRun(p.runId);
     const q = p.query;
-    if (q.what === 'pattern' && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
+    if ((q.what === 'pattern' || q.what === 'patternTile') && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
     if ((q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
     if (q.what === 'overlay' && q.direction !== 'from' && q.direction !== 'to') throw new EngineError('BAD_ARGUMENT', `direction ${String(q.direction)} is neither from nor to`);
     if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
