@@ -26,20 +26,24 @@ export interface InspectionMemory {
   sessionWeights: number;
   /** what the run keeps for its views */
   kept: number;
-  /** one layer's transient scores, softmax and metric products ([H, T, T] each) and the [T, T] masks */
+  /** one layer's transient scores, softmax and metric products ([H, T, T] each), the [T, T] masks and a fixed overhead */
   transient: number;
   /** activations [T, ~8·D + 2·I] and the logits */
   activations: number;
   total: number;
 }
 
+/** onnxruntime's second session and arena beyond the weights, the engine's heap (measured, see BENCHMARKS.md) */
+const RUN_OVERHEAD = 256 * 2 ** 20;
+
 /**
  * Bytes an inspection of `tokens` tokens holds at its peak. The graph still forms one layer's scores
- * at a time: measured on a 30-layer × 9-head model, about six [H, T, T] float32 buffers are live at
- * the peak (scores, biased and masked scores, softmax, the metrics' p·s, onnxruntime's arena) plus
- * the [T, T] masks; layer by layer, not all layers at once (inspectionGraph.ts afterMetrics). The
- * inspection session holds its own copy of the weights besides the plain session's. What is kept
- * is the `kept` state's size.
+ * at a time (not all layers at once: inspectionGraph.ts afterMetrics): about four [H, T, T] float32
+ * buffers are live at the peak (scores, biased and masked scores, softmax, the metrics' p·s) plus
+ * the [T, T] masks. The inspection session holds its own copy of the weights besides the plain
+ * session's. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md): the
+ * engine's peak RSS was 1.54 / 4.15 / 10.5 GiB at 1,024 / 4,096 / 8,000 tokens, this estimate
+ * 1.52 / 4.11 / 11.3 GiB.
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
@@ -48,7 +52,7 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
     kept.kind === 'qk'
       ? 4 * d.layers * (T * d.headDim * (d.heads + d.kvHeads) + 2 * d.heads * T) + 4 * T * d.hiddenSize
       : 4 * kept.layers * d.heads * T * T;
-  const transient = 6 * 4 * d.heads * T * T + 8 * T * T;
+  const transient = 4 * 4 * d.heads * T * T + 8 * T * T + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
   return { weights, sessionWeights: weights, kept: keptBytes, transient, activations, total: 2 * weights + keptBytes + transient + activations };
 }
