@@ -37,7 +37,7 @@ for (const name of ['compare', 'generate']) {
   }
 }
 if (args.has('--tests') || args.has('--tools')) {
-  builds.push({ ...common, entryPoints: ['tools/gen-bench-model.ts'], outdir: 'out/tools', outbase: 'tools' });
+  builds.push({ ...common, entryPoints: ['tools/gen-bench-model.ts', 'tools/bench-kept.ts'], outdir: 'out/tools', outbase: 'tools' });
 }
 if (args.has('--integration')) {
   // mocha suite run inside a real extension host (test/integration/index.ts loads out/test/integration/*.itest.js)

@@ -5,7 +5,7 @@ import type { DeviceRequest } from '../engine/runtime/ortSession';
 import { EngineHost } from '../engine/worker/engineHost';
 import { mulberry32 } from '../shared/random';
 import { loadTokenizer, type PromptTokenizer } from '../engine/sources/tokenizer';
-import { aggregationWeights, overlayValues, quantize, tokenAtOffset } from '../shared/overlay';
+import { aggregationWeights, quantize, tokenAtOffset } from '../shared/overlay';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -82,10 +82,10 @@ async function promptOfTokens(tok: PromptTokenizer, tokens: number): Promise<str
 export interface ViewBenchResult {
   tokens: number;
   device: string;
-  /** cursor move to new overlay levels (no re-run): token lookup, overlay row, quantisation */
+  /** cursor move to new overlay levels (no re-run): token lookup, the engine's overlay row (recomputed from the kept queries and keys), quantisation */
   cursorMs: number;
   cursorP95Ms: number;
-  /** mask toggle to new overlay: re-run in the worker (as the extension asks for it), aggregate, overlay row, quantisation */
+  /** mask toggle to new overlay: re-run in the worker (as the extension asks for it), overlay row, quantisation */
   maskToggleMs: number;
   runs: number;
 }
@@ -108,17 +108,19 @@ export async function benchViews(modelDir: string, tokens: number, runs: number,
     const first = await host.inspect({ prompt, maxTokens: tokens }, true);
     const T = first.result.tokens.length;
     const view = first.result.tokens.map((t) => ({ ...t }));
-    const { matrix } = await host.query(first.runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
-    // Cursor moves: 400 positions across the prompt.
+    const weights = () => aggregationWeights(L, H, scales, 'mean', null);
+    // Cursor moves: 400 positions across the prompt; each asks the engine for the overlay row (from
+    // the kept queries and keys), as the session does, then quantises it.
     const cursor: number[] = [];
     for (let i = 0; i < 400; i++) {
       const offset = Math.floor(((i * 7919) % 400) / 400 * prompt.length);
       const t0 = performance.now();
       const q = tokenAtOffset(view, offset)!;
-      quantize(overlayValues(matrix!, T, q, 'from'), view, 'sqrt', true);
+      const { row } = await host.query(first.runId, { what: 'overlay', q, direction: 'from', weights: weights() });
+      quantize(row!, view, 'sqrt', true);
       cursor.push(performance.now() - t0);
     }
-    // Mask toggles: alternate masking and unmasking one head; each time re-run, aggregate, overlay.
+    // Mask toggles: alternate masking and unmasking one head; each time re-run, overlay row.
     const toggles: number[] = [];
     for (let r = 0; r <= runs; r++) {
       const masked = r % 2 === 0;
@@ -126,8 +128,8 @@ export async function benchViews(modelDir: string, tokens: number, runs: number,
       else scales.delete('0.0');
       const t0 = performance.now();
       const { runId } = await host.inspect({ prompt, maxTokens: tokens, interventions: { scales: masked ? [{ layer: 0, head: 0, value: 0 }] : [], emphasis: null, sink: null } }, true);
-      const agg = await host.query(runId, { what: 'aggregate', weights: aggregationWeights(L, H, scales, 'mean', null) });
-      quantize(overlayValues(agg.matrix!, T, T - 1, 'from'), view, 'sqrt', true);
+      const { row } = await host.query(runId, { what: 'overlay', q: T - 1, direction: 'from', weights: weights() });
+      quantize(row!, view, 'sqrt', true);
       if (r > 0) toggles.push(performance.now() - t0); // the first is a warm-up
     }
     const r3 = (v: number) => Math.round(v * 1000) / 1000;

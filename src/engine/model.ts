@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
 import { EngineError, oneLine } from './errors';
-import { METRIC_ORDER, zOutput, type GraphOptions } from './graph/inspectionGraph';
+import { logMaxProbOutput, maxKeyOutput, METRIC_ORDER, rotKOutput, rotQOutput, zOutput, type GraphOptions } from './graph/inspectionGraph';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
@@ -55,6 +55,11 @@ export interface ForwardOutputs {
   residNormed?: Float32Array;
   /** [L, T, H·hd] every head's output z before head_scale and before any patch (runs with `z`) */
   z?: Float32Array;
+  /**
+   * qk inspection runs, per layer: the queries [H, T, hd] and keys [KV, T, hd] after norms and
+   * RoPE, each row's key with the largest score [H, T] and ln of its probability [H, T]
+   */
+  qk?: { q: Float32Array[]; k: Float32Array[]; maxKey: BigInt64Array[]; logMaxP: Float32Array[] };
 }
 
 /** Activation patching: z' = mask·z_patch + (1 − mask)·z for every layer, position and head. */
@@ -80,6 +85,17 @@ export interface KvCache {
   length: number;
   keys: Float32Array[];
   values: Float32Array[];
+}
+
+function fetchedQk(out: ort.InferenceSession.OnnxValueMapType, L: number): NonNullable<ForwardOutputs['qk']> {
+  const get = (name: string) => out[name]!.data as Float32Array;
+  const layers = Array.from({ length: L }, (_, l) => l);
+  return {
+    q: layers.map((l) => get(rotQOutput(l))),
+    k: layers.map((l) => get(rotKOutput(l))),
+    maxKey: layers.map((l) => out[maxKeyOutput(l)]!.data as BigInt64Array),
+    logMaxP: layers.map((l) => get(logMaxProbOutput(l))),
+  };
 }
 
 export class Model {
@@ -136,7 +152,7 @@ export class Model {
   }
 
   private session(g: GraphOptions): Promise<ort.InferenceSession> {
-    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}`;
+    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
       s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
@@ -150,8 +166,11 @@ export class Model {
     return s;
   }
 
-  /** Runs the model. `layers` lists the layers whose attention patterns to fetch. */
-  async forward(inp: ForwardInputs, opts: { inspect: boolean; allLogits?: boolean; layers?: number[] } & ForwardExtras): Promise<ForwardOutputs> {
+  /**
+   * Runs the model. `layers` lists the layers whose attention patterns to fetch; `qk` (inspection
+   * only, no patterns) fetches every layer's queries, keys and row log-sum-exps instead (the qk graph).
+   */
+  async forward(inp: ForwardInputs, opts: { inspect: boolean; allLogits?: boolean; layers?: number[]; qk?: boolean } & ForwardExtras): Promise<ForwardOutputs> {
     const { layers: L, heads: H } = this.dims;
     const T = inp.ids.length;
     if (T === 0) throw new EngineError('PROMPT', 'the prompt has no tokens');
@@ -160,7 +179,9 @@ export class Model {
     const lens = opts.resid !== undefined;
     const patch = opts.z === true || opts.patch !== undefined;
     if ((lens || patch) && (opts.inspect || opts.allLogits || (lens && patch))) throw new Error('internal: lens and patch runs are plain runs, one at a time');
-    const session = await this.session({ inspect: opts.inspect, allLogits: opts.allLogits ?? false, ...(lens ? { lens } : {}), ...(patch ? { patch } : {}) });
+    const qk = opts.qk === true;
+    if (qk && (!opts.inspect || (opts.layers ?? []).length > 0)) throw new Error('internal: a qk run is an inspection without patterns');
+    const session = await this.session({ inspect: opts.inspect, allLogits: opts.allLogits ?? false, ...(lens ? { lens } : {}), ...(patch ? { patch } : {}), ...(qk ? { qk } : {}) });
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inp.ids, (v) => BigInt(v)), [1, T]),
       head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
@@ -178,6 +199,15 @@ export class Model {
     }
     const D = this.dims.hiddenSize;
     const hd = this.dims.headDim;
+    if (qk) {
+      const KV = this.dims.kvHeads;
+      for (let l = 0; l < L; l++) {
+        fetch[rotQOutput(l)] = new ort.Tensor('float32', new Float32Array(H * T * hd), [H, T, hd]);
+        fetch[rotKOutput(l)] = new ort.Tensor('float32', new Float32Array(KV * T * hd), [KV, T, hd]);
+        fetch[maxKeyOutput(l)] = new ort.Tensor('int64', new BigInt64Array(H * T), [H, T]);
+        fetch[logMaxProbOutput(l)] = new ort.Tensor('float32', new Float32Array(H * T), [H, T]);
+      }
+    }
     if (lens) {
       const P = opts.resid!.length;
       if (P === 0 || opts.resid!.some((q) => !Number.isInteger(q) || q < 0 || q >= T)) throw new Error('internal: lens positions');
@@ -212,6 +242,7 @@ export class Model {
       hidden: opts.inspect && !opts.allLogits ? (out['final_hidden']!.data as Float32Array) : undefined,
       ...(lens ? { resid: out['resid_stream']!.data as Float32Array, residNormed: out['resid_normed']!.data as Float32Array } : {}),
       ...(z ? { z } : {}),
+      ...(qk ? { qk: fetchedQk(out, L) } : {}),
     };
   }
 

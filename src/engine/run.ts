@@ -4,6 +4,8 @@ import { EngineError } from './errors';
 import type { Model } from './model';
 import { checkTokenIds, type PromptToken } from './sources/tokenizer';
 import { checkFiniteRun } from './finiteCheck';
+import { layerScores, type LayerScores } from './graph/attentionScores';
+import { estimateInspection, formatBytes, inspectionFits, systemMemoryBudget, tokensThatFit, type KeptState, type MemoryBudget } from './memoryEstimate';
 import { allHeads, headKey, METRICS, type HeadRef, type HeadSummary } from '../shared/heads';
 import { interventionProblems, type Interventions } from '../shared/interventions';
 
@@ -19,8 +21,22 @@ export interface RunRequest {
   topK?: number;
   /** logits for every position (else only the last) */
   allLogits?: boolean;
-  /** cut the prompt to this many tokens (never more than the model's max positions) */
+  /**
+   * cut the prompt to this many tokens (never more than the model's max positions); absent or 0:
+   * automatic, the model's max positions or fewer, as many as fit in memory
+   */
   maxTokens?: number;
+}
+
+/** How a run is made beyond its request (the engine process's choices, not the caller's). */
+export interface RunOptions {
+  /**
+   * keep every layer's queries, keys and row lse (RunResult.qk) instead of fetching patterns: the
+   * bounded state a kept run answers its queries from (analysis/kept.ts); `attention` must be 'none'
+   */
+  qk?: boolean;
+  /** the memory a run may use (default: systemMemoryBudget()) */
+  memory?: MemoryBudget;
 }
 
 export interface RunResult {
@@ -28,8 +44,15 @@ export interface RunResult {
   device: string;
   deviceNote?: string;
   tokens: PromptToken[];
-  /** tokens dropped because the prompt was longer than the model's max positions */
+  /**
+   * tokens dropped because the prompt was longer than the token limit; when the dropped text was
+   * not tokenized (truncatedExact false), only those counted in the tokenized prefix: a lower bound
+   */
   truncated: number;
+  /** false when `truncated` is a lower bound (the rest of the prompt was not tokenized) */
+  truncatedExact?: boolean;
+  /** UTF-16 code units of the prompt after the last token that was run (0 when nothing was cut) */
+  truncatedChars?: number;
   /** [vocab] logits at the last position (only when asked) */
   lastLogits?: Float32Array;
   /** [T, vocab] (only with allLogits) */
@@ -42,6 +65,8 @@ export interface RunResult {
   patterns: Map<number, Float32Array>;
   /** the requested heads, in order */
   attentionHeads: HeadRef[];
+  /** qk runs (RunOptions.qk): per layer what any probability is recomputed from (graph/attentionScores.ts) */
+  qk?: LayerScores[];
   timings: { loadMs: number; tokenizeMs: number; runMs: number };
 }
 
@@ -129,25 +154,108 @@ export function tokenNote(t: PromptToken | undefined): string {
   return ` (${JSON.stringify(s)})`;
 }
 
+/** Characters tokenized first when a prompt may be longer than the limit: generous for any tokenizer (≥ 8 per token). */
+const CHARS_PER_TOKEN_GUESS = 8;
+/** Tokens past the limit a prefix must give before its first `limit` tokens are trusted (the cut's effect stays near the cut). */
+const CUT_MARGIN_TOKENS = 32;
+
+export interface CutPrompt {
+  tokens: PromptToken[];
+  /** tokens dropped; a lower bound when !exact */
+  truncated: number;
+  exact: boolean;
+  /** characters after the last kept token's end */
+  truncatedChars: number;
+}
+
+/**
+ * The first `limit` tokens of the prompt, without tokenizing all of a long prompt: a prefix of
+ * about (limit + margin)·8 characters, cut at whitespace, is tokenized; when it gives more than
+ * limit + margin tokens, its first `limit` are the prompt's (a pre-token far from the cut is
+ * tokenized the same whether or not the text goes on); otherwise the prefix doubles, up to the
+ * whole prompt (then the count of dropped tokens is exact).
+ */
+export async function cutPrompt(model: Model, prompt: string, limit: number): Promise<CutPrompt> {
+  let n = (limit + CUT_MARGIN_TOKENS) * CHARS_PER_TOKEN_GUESS;
+  for (;;) {
+    if (n >= prompt.length) {
+      const all = await model.tokenizer.encode(prompt);
+      const kept = all.slice(0, limit);
+      return { tokens: kept, truncated: all.length - kept.length, exact: true, truncatedChars: all.length > limit ? prompt.length - endOf(kept) : 0 };
+    }
+    const prefix = prompt.slice(0, cutAt(prompt, n));
+    const toks = await model.tokenizer.encode(prefix);
+    if (toks.length > limit + CUT_MARGIN_TOKENS) {
+      const kept = toks.slice(0, limit);
+      // Special tokens a post-processor appends (an EOS) are not prompt text: not counted as dropped.
+      const dropped = toks.slice(limit).filter((t) => t.end > t.start).length;
+      return { tokens: kept, truncated: dropped, exact: false, truncatedChars: prompt.length - endOf(kept) };
+    }
+    n *= 2;
+  }
+}
+
+function endOf(tokens: PromptToken[]): number {
+  let end = 0;
+  for (const t of tokens) end = Math.max(end, t.end);
+  return end;
+}
+
+/** A cut at or before n: after the last whitespace in the second half of the prefix, never inside a surrogate pair. */
+function cutAt(text: string, n: number): number {
+  for (let i = n; i > n / 2; i--) if (/\s/.test(text[i - 1]!)) return i;
+  const c = text.charCodeAt(n - 1);
+  return c >= 0xd800 && c <= 0xdbff ? n - 1 : n;
+}
+
+/**
+ * The token limit of a run: the request's maxTokens (never more than the model's max positions),
+ * or, automatic (absent or 0), the model's max positions or as many tokens as fit in memory.
+ */
+export function tokenLimit(model: Model, maxTokens: number | undefined, budget: MemoryBudget, allLogits: boolean, kept: KeptState): { limit: number; why: string } {
+  const max = model.dims.maxPositions;
+  if (maxTokens !== undefined && maxTokens > 0) return maxTokens >= max ? { limit: max, why: 'the model takes at most' } : { limit: maxTokens, why: 'the token limit is' };
+  const fit = tokensThatFit(model.dims, max, budget, allLogits, kept);
+  return fit >= max ? { limit: max, why: 'the model takes at most' } : { limit: Math.max(1, fit), why: 'the memory this machine has free fits at most' };
+}
+
+/** Throws PROMPT, in one line naming tokens and gigabytes, when an inspection of T tokens would not fit in memory. */
+export function checkMemory(model: Model, T: number, budget: MemoryBudget, allLogits: boolean, kept: KeptState): void {
+  if (inspectionFits(model.dims, T, budget, allLogits, kept)) return;
+  const need = estimateInspection(model.dims, T, allLogits, kept);
+  const run = need.total - need.weights;
+  const has = run > budget.available ? `only about ${formatBytes(budget.available)} is free for it` : `this machine has ${formatBytes(budget.total)} in all (with a margin)`;
+  throw new EngineError(
+    'PROMPT',
+    `inspecting ${T.toLocaleString('en-US')} tokens needs about ${formatBytes(need.total)} of memory (${formatBytes(run)} for the run, ${formatBytes(need.weights)} for the model) but ${has}; lower the token limit or use a shorter prompt`,
+  );
+}
+
 /** `onTokens` hears the prompt's token count before the model runs (the engine process reports what a run needs). */
-export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void, onTokens?: (tokens: number) => void): Promise<RunResult> {
+export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void, onTokens?: (tokens: number) => void, opts: RunOptions = {}): Promise<RunResult> {
   if (typeof req.prompt !== 'string' || req.prompt.length === 0) throw new EngineError('PROMPT', 'the prompt is empty; write some text to inspect');
   const { layers: L, heads: H } = model.dims;
+  const budget = opts.memory ?? systemMemoryBudget();
+  const requested = req.attention === 'all' ? L : !req.attention || req.attention === 'none' ? 0 : new Set(req.attention.map((h) => h.layer)).size;
+  const keptState: KeptState = opts.qk ? { kind: 'qk' } : { kind: 'patterns', layers: requested };
+  const { limit, why } = tokenLimit(model, req.maxTokens, budget, !!req.allLogits, keptState);
   const t0 = performance.now();
-  let tokens = await model.tokenizer.encode(req.prompt);
+  const cut = await cutPrompt(model, req.prompt, limit);
   const tokenizeMs = performance.now() - t0;
+  const tokens = cut.tokens;
   if (tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
-  let truncated = 0;
-  const limit = Math.min(model.dims.maxPositions, req.maxTokens ?? Infinity);
-  if (tokens.length > limit) {
-    truncated = tokens.length - limit;
-    tokens = tokens.slice(0, limit);
-    const why = limit === model.dims.maxPositions ? 'the model takes at most' : 'the token limit is';
-    onWarning?.(`the prompt has ${tokens.length + truncated} tokens but ${why} ${limit}; the last ${truncated} were dropped`);
+  const truncated = cut.truncated;
+  if (cut.truncatedChars > 0 || truncated > 0) {
+    onWarning?.(
+      cut.exact
+        ? `the prompt has ${tokens.length + truncated} tokens but ${why} ${limit}; the last ${truncated} were dropped`
+        : `the prompt has more than ${limit} tokens and ${why} ${limit}; the rest (${cut.truncatedChars.toLocaleString('en-US')} characters, not tokenized) was dropped`,
+    );
   }
   const T = tokens.length;
   const ids = tokens.map((t) => t.id);
   checkTokenIds(model.tokenizer.file, tokens, model.dims.vocabSize);
+  checkMemory(model, T, budget, !!req.allLogits, keptState);
   onTokens?.(T);
 
   let attentionHeads: HeadRef[];
@@ -158,11 +266,12 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     attentionHeads = req.attention;
   }
   const layers = [...new Set(attentionHeads.map((h) => h.layer))].sort((a, b) => a - b);
+  if (opts.qk && layers.length > 0) throw new Error('internal: a qk run fetches no patterns');
 
   const headScale = headScaleFor(model, req.interventions);
   const attnBias = attnBiasFor(model, req.interventions, tokens);
   const t1 = performance.now();
-  const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers });
+  const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers, ...(opts.qk ? { qk: true } : {}) });
   const runMs = performance.now() - t1;
 
   const V = model.dims.vocabSize;
@@ -187,6 +296,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     deviceNote: model.deviceNote,
     tokens,
     truncated,
+    ...(truncated > 0 || cut.truncatedChars > 0 ? { truncatedExact: cut.exact, truncatedChars: cut.truncatedChars } : {}),
     lastLogits: req.logits ? out.logits.slice(lastOffset) : undefined,
     allLogits: req.allLogits ? out.logits : undefined,
     hidden: out.hidden,
@@ -194,6 +304,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     heads,
     patterns: out.patterns,
     attentionHeads,
+    ...(out.qk ? { qk: out.qk.q.map((q, l) => layerScores(model.dims, l, T, { q, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, attnBias)) } : {}),
     timings: { loadMs: model.loadMs, tokenizeMs, runMs },
   };
 }

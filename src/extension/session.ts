@@ -15,7 +15,7 @@ import { hasInterventions, interventionProblems, noInterventions, normalizeInter
 import { readSettings, type Settings } from './settings';
 import { parseHubId } from '../engine/sources/hub';
 import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
-import { aggregationWeights, overlayValues, tokenAtOffset } from '../shared/overlay';
+import { aggregationWeights, tokenAtOffset } from '../shared/overlay';
 import type { ImportanceMetric, ImportanceView } from '../shared/importance';
 import { importanceKey, staleReason, type ImportanceKey } from '../shared/importance';
 import { patchingStaleReason, type PatchingKey, type PatchingView } from '../shared/patching';
@@ -81,7 +81,7 @@ export class Session implements vscode.Disposable {
   /** the interventions the current run was made with */
   private runInterventions: Interventions = noInterventions();
   private rolloutCache: { key: string; row: Float32Array } | undefined;
-  private agg: { key: string; matrix: Float32Array } | undefined;
+  private agg: { key: string; row: Float32Array } | undefined;
   private modelKey = '';
   private cursorOffset = 0;
   private disposed = false;
@@ -344,7 +344,7 @@ export class Session implements vscode.Disposable {
         prompt: this.request(false).prompt,
         metric,
         interventions: this.interventions,
-        maxTokens: this.settings.maxTokens,
+        maxTokens: this.settings.maxTokens || undefined,
         // the current run's top-1: what the panel and the hover show as the prediction
         ...(metric === 'logprob' && top1 ? { targetId: top1.id } : {}),
       },
@@ -498,7 +498,10 @@ export class Session implements vscode.Disposable {
       this.fire('run');
       await this.refreshOverlay();
       if (this.watched.length) await this.refreshWatch();
-      if (result.truncated) vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${result.truncated} dropped; setting attnscope.maxTokens or the model's limit).`);
+      if (result.truncated || result.truncatedChars) {
+        const dropped = result.truncatedExact === false ? `the last ${result.truncatedChars} characters were not tokenized` : `${result.truncated} dropped`;
+        vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${dropped}; setting attnscope.maxTokens, the model's limit or free memory).`);
+      }
     } catch (e) {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       this.error = e instanceof Error ? e.message : String(e);
@@ -516,7 +519,7 @@ export class Session implements vscode.Disposable {
    * skip the T×V product.
    */
   request(withInterventions: boolean): RunRequest {
-    const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, maxTokens: this.settings.maxTokens };
+    const req: RunRequest = { prompt: this.prompt.length > 0 ? this.prompt : ' ', topK: 10, maxTokens: this.settings.maxTokens || undefined };
     return withInterventions ? { ...req, interventions: this.interventions } : req;
   }
 
@@ -540,15 +543,19 @@ export class Session implements vscode.Disposable {
     return row;
   }
 
-  /** The aggregate [T, T] for the current settings, from the worker's kept run (cached). */
-  private async aggregate(): Promise<Float32Array | undefined> {
+  /**
+   * The overlay for token q under the current settings: row q (from) or column q (to) of the
+   * aggregate over the weighted heads, [T], computed by the engine from the kept run without forming
+   * the [T, T] aggregate (cached for the last token asked).
+   */
+  private async overlayRow(q: number, direction: Direction): Promise<Float32Array | undefined> {
     if (!this.run || !this.model) return undefined;
     const mode: Aggregation = this.settings.aggregation;
-    const key = `${this.runId}|${mode}|${mode === 'mean' || !this.selected ? '' : headKey(this.selected)}|${JSON.stringify(this.interventions.scales)}`;
-    if (this.agg?.key === key) return this.agg.matrix;
-    const { matrix } = await this.engine.query(this.runId, { what: 'aggregate', weights: this.weights() });
-    this.agg = { key, matrix: matrix! };
-    return matrix;
+    const key = `${this.runId}|${mode}|${mode === 'mean' || !this.selected ? '' : headKey(this.selected)}|${JSON.stringify(this.interventions.scales)}|${q}|${direction}`;
+    if (this.agg?.key === key) return this.agg.row;
+    const { row } = await this.engine.query(this.runId, { what: 'overlay', q, direction, weights: this.weights() });
+    this.agg = { key, row: row! };
+    return row;
   }
 
   /** Sets the cursor (UTF-16 offset into the document) and recomputes the overlay without re-running. */
@@ -568,17 +575,17 @@ export class Session implements vscode.Disposable {
     const q = tokenAtOffset(run.tokens, this.cursorOffset);
     if (q === undefined) return;
     const rollout = this.settings.aggregation === 'rollout';
-    let agg: Float32Array | undefined;
+    // Rollout is a from-row whatever the direction setting says (the hover and status bar say so).
+    const direction = rollout ? 'from' : this.settings.direction;
+    let values: Float32Array | undefined;
     try {
-      agg = rollout ? await this.rolloutRow(q) : await this.aggregate();
+      values = rollout ? await this.rolloutRow(q) : await this.overlayRow(q, direction);
     } catch (e) {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       throw e;
     }
-    if (!agg || run !== this.run) return;
-    // Rollout is a from-row whatever the direction setting says (the hover and status bar say so).
-    const direction = rollout ? 'from' : this.settings.direction;
-    this.overlay = { runId: run.runId, token: q, direction, values: rollout ? agg.slice() : overlayValues(agg, run.tokens.length, q, direction) };
+    if (!values || run !== this.run) return;
+    this.overlay = { runId: run.runId, token: q, direction, values: values.slice() };
     this.fire('overlay');
   }
 

@@ -11,6 +11,7 @@ export interface Settings {
   direction: Direction;
   colorScale: ColorScale;
   discountSink: boolean;
+  /** prompts are cut to this many tokens; 0 = automatic (the model's max positions, or what fits in memory) */
   maxTokens: number;
   rerunOnSave: boolean;
   /** where compiled models are cached (extension global storage); undefined = engine default */
@@ -28,7 +29,7 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[], fallback: T)
 
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration('attnscope');
-  const maxTokens = Number(c.get('maxTokens', 1024));
+  const maxTokens = Number(c.get('maxTokens', 0));
   return {
     model: String(c.get('model', '') ?? '').trim(),
     device: oneOf(c.get('device'), ['auto', 'cpu', 'cuda'] as const, 'auto'),
@@ -36,7 +37,7 @@ export function readSettings(): Settings {
     direction: oneOf(c.get('overlay.direction'), ['from', 'to'] as const, 'from'),
     colorScale: oneOf(c.get('overlay.colorScale'), ['linear', 'sqrt', 'log'] as const, 'sqrt'),
     discountSink: c.get<boolean>('overlay.discountSink', true) !== false,
-    maxTokens: Number.isInteger(maxTokens) && maxTokens >= 2 ? maxTokens : 1024,
+    maxTokens: Number.isInteger(maxTokens) && maxTokens >= 2 ? maxTokens : 0,
     rerunOnSave: c.get<boolean>('rerunOnSave', true) !== false,
     cacheRoot: String(c.get('cacheRoot', '') ?? '').trim() || cacheRoot,
   };

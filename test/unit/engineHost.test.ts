@@ -112,7 +112,11 @@ test('worker: a kept run answers aggregate, pattern and token queries without re
       assert.ok(Math.abs(matrix![i]! - want) < 1e-6);
     }
     const { matrix: pat } = await h.query(runId, { what: 'pattern', layer: 2, head: 3 });
-    assert.deepEqual(Array.from(pat!), Array.from(p2.subarray(3 * T * T, 4 * T * T)));
+    // Recomputed from the kept queries and keys: the graph's own probabilities up to float32 rounding
+    // of its scores (test/unit/keptQk.test.ts); masked entries exactly 0.
+    const want3 = p2.subarray(3 * T * T, 4 * T * T);
+    assert.equal(pat!.length, want3.length);
+    pat!.forEach((v, i) => assert.ok(want3[i] === 0 ? v === 0 : Math.abs(v - want3[i]!) < 1.5e-6));
     const q = T - 1;
     const { detail } = await h.query(runId, { what: 'tokenDetail', q, direction: 'from', weights, top: 3 });
     assert.equal(detail!.items.length, 3);

@@ -2,11 +2,11 @@
 // against an independent float64 rollout formed as the full matrix product over those heads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answer, rollout, type KeptRun } from '../../src/engine/analysis/kept';
+import { answer, patternSource, rollout, type KeptRun } from '../../src/engine/analysis/kept';
 import { rolloutRow } from '../../src/engine/analysis/rollout';
 
 /** A seeded causal kept run: every row a softmax over keys 0..q. */
-function keptRun(L: number, H: number, T: number, seed: number): KeptRun {
+function keptRun(L: number, H: number, T: number, seed: number): KeptRun & { patterns: Map<number, Float32Array> } {
   let s = seed >>> 0;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const patterns = new Map<number, Float32Array>();
@@ -20,11 +20,11 @@ function keptRun(L: number, H: number, T: number, seed: number): KeptRun {
       }
     patterns.set(l, p);
   }
-  return { runId: 1, T, L, H, patterns };
+  return { runId: 1, T, L, H, patterns, attention: patternSource(patterns, T) };
 }
 
 /** R = Ā_{L−1}⋯Ā_0 with Ā_l = ½·mean over the included heads + ½·I (identity when none), rows renormalised. */
-function fullRollout(run: KeptRun, included: (l: number, h: number) => boolean): Float64Array[] {
+function fullRollout(run: KeptRun & { patterns: Map<number, Float32Array> }, included: (l: number, h: number) => boolean): Float64Array[] {
   const { T, L, H } = run;
   let R = Array.from({ length: T }, (_, i) => Float64Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
   for (let l = 0; l < L; l++) {
@@ -89,4 +89,32 @@ test('kept rollout query: masked heads leave the mean; a fully masked layer pass
   assert.deepEqual(Array.from(rollout(run, 5, new Float32Array(12))), [0, 0, 0, 0, 0, 1, 0, 0]);
   // The kept patterns are not modified by a query.
   assert.deepEqual(rolloutRow(run, run.T - 1), allRow);
+});
+
+test('pattern tiles: an exact window is the pattern\'s slice; a larger one is the max over each block; bad windows are refused', async () => {
+  const { patternTile } = await import('../../src/engine/analysis/kept');
+  const run = keptRun(2, 3, 23, 5);
+  const p = run.patterns.get(1)!;
+  const T = run.T;
+  const at = (q: number, k: number) => p[(2 * T + q) * T + k]!;
+  const exact = patternTile(run, 1, 2, 4, 15, 2, 11, 64);
+  assert.equal(exact.pooled, false);
+  assert.deepEqual([exact.rowEdges.length, exact.colEdges.length], [12, 10]);
+  for (let q = 4; q < 15; q++) for (let k = 2; k < 11; k++) assert.equal(exact.values[(q - 4) * 9 + (k - 2)], at(q, k));
+  const pooled = patternTile(run, 1, 2, 0, T, 0, T, 5);
+  assert.equal(pooled.pooled, true);
+  assert.equal(pooled.values.length, 25);
+  for (let r = 0; r < 5; r++) {
+    for (let c = 0; c < 5; c++) {
+      let m = 0;
+      for (let q = pooled.rowEdges[r]!; q < pooled.rowEdges[r + 1]!; q++) for (let k = pooled.colEdges[c]!; k < pooled.colEdges[c + 1]!; k++) m = Math.max(m, at(q, k));
+      assert.equal(pooled.values[r * 5 + c], Math.fround(m), `block ${r},${c}`);
+    }
+  }
+  assert.equal(pooled.rowEdges[0], 0);
+  assert.equal(pooled.rowEdges[5], T);
+  for (const bad of [[0, 0, 0, 5], [0, T + 1, 0, 5], [3, 2, 0, 5], [0, 5, -1, 5]]) {
+    assert.throws(() => patternTile(run, 1, 2, bad[0]!, bad[1]!, bad[2]!, bad[3]!, 8), /pattern window .* is not inside 0\.\.23/);
+  }
+  assert.throws(() => patternTile(run, 1, 2, 0, 5, 0, 5, 0), /size 0 must be a whole number/);
 });

@@ -8,6 +8,9 @@
 //          entropy, sink, prevToken, selfAttn, induction, duplicateToken; NaN where undefined).
 // Variants of the plain graph (own cache files, see graphName in runtime/modelCache.ts): `lens`
 // (residual stream at block boundaries) and `patch` (every head's z out, a per-head z replacement in).
+// Variant of the inspection graph: `qk` (no patterns out; per layer hook_rot_q [H, T, hd], hook_rot_k
+// [KV, T, hd], max_key and log_max_p [H, T], from which graph/attentionScores.ts recomputes any
+// probability).
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
 import type { LazyTensor, ModelSpec, RopeSpec } from '../spec';
 import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
@@ -39,6 +42,12 @@ export interface GraphOptions {
    * output projection (mask 0 everywhere: the plain graph's numbers).
    */
   patch?: boolean;
+  /**
+   * Bounded-memory variant of the inspection graph (needs `inspect`): no pattern outputs; instead,
+   * per layer, the queries and keys the scores are made of and each row's log-sum-exp (see
+   * keptQkOutputs), from which graph/attentionScores.ts recomputes any probability on demand.
+   */
+  qk?: boolean;
 }
 
 /** The last axis of head_metrics; the same order as METRICS in src/shared/heads.ts (metric names there). */
@@ -51,6 +60,29 @@ export function patternOutput(layer: number): string {
 /** Each head's output before the output projection, [T, H, hd] (TransformerLens' hook_z). */
 export function zOutput(layer: number): string {
   return `blocks.${layer}.attn.hook_z`;
+}
+
+/** Layer l's queries after q/k norms and RoPE, before the score scale, [H, T, hd] (TransformerLens' hook_rot_q, head-major). */
+export function rotQOutput(layer: number): string {
+  return `blocks.${layer}.attn.hook_rot_q`;
+}
+
+/** Layer l's keys after k norm and RoPE, before GQA's repeat, [KV, T, hd] (hook_rot_k, head-major). */
+export function rotKOutput(layer: number): string {
+  return `blocks.${layer}.attn.hook_rot_k`;
+}
+
+/** Layer l's key with each row's largest final score (the first of ties), [H, T] int64. */
+export function maxKeyOutput(layer: number): string {
+  return `blocks.${layer}.attn.max_key`;
+}
+
+/**
+ * Layer l's ln of each row's largest probability, [H, T]: with the score s[q, m] at max_key m,
+ * lse[q] = s[q, m] − ln p[q, m], and p[q, k] = exp(s[q, k] − lse[q]).
+ */
+export function logMaxProbOutput(layer: number): string {
+  return `blocks.${layer}.attn.log_max_p`;
 }
 
 /** Every weight of the spec under its canonical graph name, in a fixed order. */
@@ -122,6 +154,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   const hd = d.headDim;
 
   if (opts.cache && opts.inspect) throw new Error('internal: a cache graph is not an inspection graph');
+  if (opts.qk && !opts.inspect) throw new Error('internal: the qk graph is a variant of the inspection graph');
   if ((opts.lens || opts.patch) && (opts.inspect || opts.cache || opts.allLogits || (opts.lens && opts.patch))) {
     throw new Error('internal: the lens and patch graphs are variants of the plain graph only');
   }
@@ -326,6 +359,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           g.output(`present_key.${l}`, 'float', [KV, 'K', hd]);
           g.output(`present_value.${l}`, 'float', [KV, 'K', hd]);
         }
+        if (opts.qk) keptQkOutputs(g, l, q, k, H, KV, hd);
         if (KV < H) {
           const rep = (t: string) =>
             g.op('Reshape', [g.op('Tile', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([1, H / KV, 1, 1])]), g.i64([H, -1, hd])], {}, 'repeat_kv');
@@ -339,9 +373,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
         const raw = g.op('Add', [qk, bias], {}, 'steer_bias');
         const masked = g.op('Add', [raw, maskFor(d.slidingWindow[l]!)], {}, 'causal_mask');
-        const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', opts.inspect ? patternOutput(l) : undefined);
+        const patternOut = opts.inspect && !opts.qk;
+        const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', patternOut ? patternOutput(l) : undefined);
+        const keptLse = opts.qk ? keptLseOutput(g, l, probs, masked, H) : [];
         if (opts.inspect) {
-          g.output(patternOutput(l), 'float', [H, 'T', 'T']);
+          if (patternOut) g.output(patternOutput(l), 'float', [H, 'T', 'T']);
           layerMetrics.push(headMetrics(g, probs, masked, H, metricInputs!));
         }
         let ctx = g.op('MatMul', [probs, v], {}, 'pv');
@@ -349,7 +385,8 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
         ctx = g.op('Mul', [ctx, scale], {}, 'head_scale');
         ctx = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([1, 0, 2]) }), g.i64([-1, H * hd])]);
-        const out = linear(ctx, p + 'o.weight', p + 'o.bias');
+        let out = linear(ctx, p + 'o.weight', p + 'o.bias');
+        if (opts.inspect) out = afterMetrics(g, out, [layerMetrics[layerMetrics.length - 1]!, ...keptLse]);
         return has(p + 'post_attn_norm.weight') ? g.within('post_attention_layernorm', () => norm(out, p + 'post_attn_norm')) : out;
       });
       const mlp = (input: string) => {
@@ -399,8 +436,60 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     g.op('Reshape', [all, g.i64([L, H, METRIC_ORDER.length])], {}, 'head_metrics', 'head_metrics');
     g.output('head_metrics', 'float', [L, H, METRIC_ORDER.length]);
   }
-  const kind = opts.inspect ? 'inspect' : opts.cache ? 'cached' : opts.lens ? 'lens' : opts.patch ? 'patch' : 'plain';
+  const kind = opts.qk ? 'inspect_qk' : opts.inspect ? 'inspect' : opts.cache ? 'cached' : opts.lens ? 'lens' : opts.patch ? 'patch' : 'plain';
   return g.encode(`attnscope_${kind}`, `AttnScope ${kind} graph for ${d.modelType}`);
+}
+
+/**
+ * `out` + 0, where the 0 is computed from this layer's head metrics [H, M] (and the qk variant's
+ * max_key and log_max_p [H, T]): an exact no-op (x + 0 = x) that makes the rest of the model wait
+ * for them. Without it onnxruntime may order every layer's nodes that feed only graph outputs (the
+ * metrics, the final head_metrics) after the last layer, and each
+ * layer's [H, T, T] probabilities and scores stay alive until then: measured on a 30-layer × 9-head
+ * model, +2.7 GB at 1,024 tokens and +9.4 GB at 2,048 (all layers' buffers) instead of one layer's.
+ * ReduceMax(IsNaN(m)) is 0 or 1 and finite (metrics may be NaN), times 0 is exactly 0.
+ */
+function afterMetrics(g: GraphBuilder, out: string, results: string[]): string {
+  return g.within('metrics_order', () => {
+    let dep = out;
+    for (const r of results) {
+      const f = g.op('Cast', [r], { to: attr.i(1) }); // the int64 max_key too
+      const any = g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [f])], { to: attr.i(1) })], { keepdims: attr.i(0) });
+      dep = g.op('Add', [dep, g.op('Mul', [any, g.f32([0], [])])], {}, 'after_metrics');
+    }
+    return dep;
+  });
+}
+
+/**
+ * The qk variant's per-layer outputs: q [H, T, hd] and k [KV, T, hd] as the scores' MatMul reads
+ * them (after norms and RoPE; q before the score scale, k before GQA's repeat).
+ */
+function keptQkOutputs(g: GraphBuilder, l: number, q: string, k: string, H: number, KV: number, hd: number): void {
+  g.within('kept_qk', () => {
+    g.op('Identity', [q], {}, 'rot_q', rotQOutput(l));
+    g.output(rotQOutput(l), 'float', [H, 'T', hd]);
+    g.op('Identity', [k], {}, 'rot_k', rotKOutput(l));
+    g.output(rotKOutput(l), 'float', [KV, 'T', hd]);
+  });
+}
+
+/**
+ * What each row's log-sum-exp of the final scores `masked` [H, T, T] is recomputed from: the key
+ * with the largest score (ArgMax, int64 [H, T]) and ln of the largest probability [H, T]. Then
+ * lse = s[q, max_key] − ln p_max exactly (p_max = exp(s_max − lse)), with s[q, max_key] recomputed
+ * in float64 like every other score: a float32 lse itself would carry an ulp of the scores'
+ * magnitude (2e-6 at |s| ≈ 16) into every probability, while ln p_max is small where p is large.
+ */
+function keptLseOutput(g: GraphBuilder, l: number, probs: string, masked: string, H: number): string[] {
+  return g.within('kept_lse', () => {
+    const key = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }, 'max_key', maxKeyOutput(l));
+    g.output(maxKeyOutput(l), 'int64', [H, 'T']);
+    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
+    const logp = g.op('Log', [pmax], {}, 'log_max_p', logMaxProbOutput(l));
+    g.output(logMaxProbOutput(l), 'float', [H, 'T']);
+    return [key, logp];
+  });
 }
 
 /**

@@ -504,6 +504,13 @@ export interface SaveOptions {
   autoSaved: boolean;
   /** the text of a token id (the model's tokenizer), for the top-K lists */
   decode: (id: number) => string;
+  /**
+   * with `tensors`, for a run without stored patterns (a kept run holds queries and keys): writes
+   * head (layer, head)'s pattern into out [T, T] (zeros); filled head by head into the one
+   * [L, H, T, T] tensor, so no second copy is held. Saved while L·H·T² ≤ MAX_SAVED_VALUES (64·2²⁰
+   * values, 256 MB: e.g. 30 layers × 9 heads up to 498 tokens), else listed in `omitted`.
+   */
+  patternInto?: (layer: number, head: number, out: Float32Array) => void;
 }
 
 /** A RunResult (with allLogits and, for `tensors`, every layer's patterns) as a SavedRun. */
@@ -547,9 +554,14 @@ export function savedRunFrom(r: import('../run').RunResult, prompt: string, inte
   else if (opts.tensors) omitted.push('logits');
   if (!run.logits) run.lastLogits = all.slice((T - 1) * V, T * V);
   if (opts.tensors) {
-    if (r.patterns.size === L && L * H * T * T <= MAX_SAVED_VALUES) {
+    if (L * H * T * T > MAX_SAVED_VALUES) omitted.push('patterns');
+    else if (r.patterns.size === L) {
       const patterns = new Float32Array(L * H * T * T);
       for (let l = 0; l < L; l++) patterns.set(r.patterns.get(l)!, l * H * T * T);
+      run.patterns = patterns;
+    } else if (opts.patternInto) {
+      const patterns = new Float32Array(L * H * T * T);
+      for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) opts.patternInto(l, h, patterns.subarray((l * H + h) * T * T, (l * H + h + 1) * T * T));
       run.patterns = patterns;
     } else omitted.push('patterns');
   }

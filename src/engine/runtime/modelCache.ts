@@ -32,7 +32,7 @@ export { cacheUsage, clearCache, defaultCacheRoot, cacheMaxBytes, CONTENT_INDEX_
 export type { CacheUsage, CacheEntryUsage, ClearResult } from './cacheFolder';
 
 /** Bump when the graph or weight layout changes, so stale caches are not reused. */
-export const GRAPH_VERSION = 9;
+export const GRAPH_VERSION = 10;
 const WEIGHTS_FILE = 'weights.bin';
 const META_FILE = 'meta.json';
 const ALIGN = 4096;
@@ -83,6 +83,7 @@ function graphName(opts: GraphOptions): string {
   if (opts.head) return 'head.onnx';
   if (opts.lens) return 'lens.onnx';
   if (opts.patch) return 'patch.onnx';
+  if (opts.qk) return `inspect-qk${opts.allLogits ? '-all' : ''}.onnx`;
   return `${opts.inspect ? 'inspect' : opts.cache ? 'cached' : 'plain'}${opts.allLogits ? '-all' : ''}.onnx`;
 }
 

@@ -6,12 +6,12 @@ import type { RunModelInfo } from '../runs/runFile';
 import type { RunRequest, RunResult } from '../run';
 import type { GenerateRequest, GenerateResult, GeneratedToken } from '../generate';
 import type { DeviceRequest } from '../runtime/ortSession';
-import type { RunQuery, TokenDetail } from '../analysis/kept';
+import type { PatternTile, RunQuery, TokenDetail } from '../analysis/kept';
 import type { AblationRequest, AblationResult } from '../analysis/ablation';
 import type { LensRequest, LensResult } from '../analysis/lens';
 import type { PatchRequest, PatchResult } from '../analysis/patching';
 
-export type { RunQuery, TokenDetail };
+export type { PatternTile, RunQuery, TokenDetail };
 
 export interface OpenParams {
   modelDir: string;
@@ -37,8 +37,10 @@ export interface QueryReply {
   /** aggregate [T, T] or one head's pattern [T, T] (row = query) */
   matrix?: Float32Array;
   detail?: TokenDetail;
-  /** a rollout row [T] (query `rollout`) */
+  /** a rollout row [T] (query `rollout`) or the overlay's row or column [T] (query `overlay`) */
   row?: Float32Array;
+  /** a window of one head's pattern, exact or max-pooled (query `patternTile`) */
+  tile?: PatternTile;
 }
 
 /** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */
@@ -75,7 +77,10 @@ export type CrashHow = 'throw' | 'exit' | 'oom' | 'abort' | 'kill';
 export interface EngineCalls {
   /** opens (or re-opens) a model; progress messages while converting weights */
   open: [OpenParams, ModelInfo];
-  /** runs an inspection; with `keep`, the run's patterns stay in the engine for queries */
+  /**
+   * runs an inspection; with `keep`, the run stays in the engine for queries (its queries, keys and
+   * row lse per layer, not its patterns: see analysis/kept.ts) and `request.attention` is ignored
+   */
   inspect: [{ request: RunRequest; keep?: boolean }, InspectReply];
   /** a question about the kept run, answered without re-running (also while a newer run is in flight) */
   query: [{ runId: number; query: RunQuery }, QueryReply];

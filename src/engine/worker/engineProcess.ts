@@ -5,7 +5,7 @@
 import { isEngineError, oneLine, EngineError } from '../errors';
 import { Model } from '../model';
 import { runInspection, type RunResult, type RunRequest } from '../run';
-import { answer, type KeptRun } from '../analysis/kept';
+import { answer, patternInto, qkSource, type KeptRun } from '../analysis/kept';
 import { generate } from '../generate';
 import { ablateHeads } from '../analysis/ablation';
 import { logitLens } from '../analysis/lens';
@@ -68,14 +68,22 @@ const handlers: Handlers = {
   async inspect(p, id) {
     const m = requireModel();
     const warnings: string[] = [];
-    const request = p.keep ? { ...p.request, attention: 'all' as const } : p.request;
-    const result = await runInspection(m, request, (w) => warnings.push(w), (tokens) =>
-      send({ type: 'load', id, tokens, estimatedBytes: estimateInspectionBytes(m.dims, tokens, !!request.allLogits) }),
+    // A kept run fetches no patterns: every layer's queries, keys and row lse stay here (bounded,
+    // O(L·(H + KV)·T·d)) and later queries compute the probabilities they need from them.
+    const request = p.keep ? { ...p.request, attention: 'none' as const } : p.request;
+    const patternLayers = request.attention === 'all' ? m.dims.layers : !request.attention || request.attention === 'none' ? 0 : new Set(request.attention.map((h) => h.layer)).size;
+    const result = await runInspection(
+      m,
+      request,
+      (w) => warnings.push(w),
+      (tokens) => send({ type: 'load', id, tokens, estimatedBytes: estimateInspectionBytes(m.dims, tokens, !!request.allLogits, p.keep ? { kind: 'qk' } : { kind: 'patterns', layers: patternLayers }) }),
+      { qk: p.keep === true },
     );
     const runId = ++runCounter;
     if (p.keep) {
-      // The patterns stay here for later queries; the host gets the summaries only.
-      kept = { runId, T: result.tokens.length, L: m.dims.layers, H: m.dims.heads, patterns: result.patterns, result: { ...result }, request: p.request };
+      // The host gets the summaries only.
+      kept = { runId, T: result.tokens.length, L: m.dims.layers, H: m.dims.heads, attention: qkSource(result.qk!), result: { ...result }, request: p.request };
+      result.qk = undefined;
       result.patterns = new Map();
       result.attentionHeads = [];
       result.allLogits = undefined; // these stay here for saveRun
@@ -87,9 +95,10 @@ const handlers: Handlers = {
   async query(p) {
     const k = keptRun(p.runId);
     const q = p.query;
-    if (q.what === 'pattern' && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
-    if ((q.what === 'tokenDetail' || q.what === 'rollout') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
-    if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
+    if ((q.what === 'pattern' || q.what === 'patternTile') && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
+    if ((q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
+    if (q.what === 'overlay' && q.direction !== 'from' && q.direction !== 'to') throw new EngineError('BAD_ARGUMENT', `direction ${String(q.direction)} is neither from nor to`);
+    if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
     return answer(k, q);
   },
 
@@ -101,7 +110,9 @@ const handlers: Handlers = {
     // with tensors): kept from the run, or computed now from its final hidden states.
     const allLogits = k.result.allLogits ?? (await m.headLogits(k.result.hidden!));
     const opts = { tensors, autoSaved: p.autoSaved === true, decode: (id: number) => m.tokenizer.decodeToken(id) };
-    writeRunFile(p.file, savedRunFrom({ ...k.result, allLogits, patterns: k.patterns }, k.request.prompt, k.request.interventions ?? noInterventions(), opts));
+    // Patterns are computed head by head from the kept queries and keys (under the file's size cap).
+    const patternOf = (layer: number, head: number, out: Float32Array) => patternInto(k, layer, head, out);
+    writeRunFile(p.file, savedRunFrom({ ...k.result, qk: undefined, allLogits, patterns: new Map() }, k.request.prompt, k.request.interventions ?? noInterventions(), { ...opts, patternInto: patternOf }));
     return { file: p.file };
   },
 
