@@ -267,7 +267,7 @@ export class Session implements vscode.Disposable {
 
   /** The watched ids' values at the last position of the prompt (layer L of the logit lens), with or without the run's interventions. */
   private async watchStats(ids: number[], iv: Interventions | undefined, tokens: number): Promise<WatchStat[]> {
-    const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens, ...(iv ? { interventions: iv } : {}) });
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens || undefined, ...(iv ? { interventions: iv } : {}) });
     if (r.tokenCount !== tokens) throw new EngineError('RUNTIME', `the watched-token run saw ${r.tokenCount} tokens but the run has ${tokens}; inspect again`);
     return r.layers[r.layers.length - 1]!.watched.map((w) => ({ prob: w.prob, logprob: w.logprob, logit: w.logit, rank: w.rank }));
   }
@@ -321,7 +321,7 @@ export class Session implements vscode.Disposable {
     const key = `${runId}|${position}|${ids.join(',')}`;
     const hit = this.lensCache.get(key);
     if (hit) return hit;
-    const r = await this.engine.lens({ prompt: this.request(false).prompt, position, topK: 10, watch: ids, maxTokens: this.settings.maxTokens, interventions: this.runInterventions });
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, position, topK: 10, watch: ids, maxTokens: this.settings.maxTokens || undefined, interventions: this.runInterventions });
     if (r.tokenCount !== run.tokens.length) throw new EngineError('RUNTIME', `the logit lens saw ${r.tokenCount} tokens but the run has ${run.tokens.length}; inspect again`);
     const layers: LensLayerView[] = r.layers.map((l) => ({ layer: l.layer, top: l.top.map((t) => ({ id: t.id, text: t.text, prob: t.prob })), watched: l.watched.map((w) => ({ id: w.id, prob: w.prob, logit: w.logit, rank: w.rank })) }));
     this.lensCache.set(key, layers);

@@ -79,7 +79,7 @@ export async function logitLens(model: Model, req: LensRequest, onWarning?: (msg
   const tokenizeMs = performance.now() - t0;
   if (tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
   let truncated = 0;
-  const limit = Math.min(model.dims.maxPositions, req.maxTokens ?? Infinity);
+  const limit = Math.min(model.dims.maxPositions, req.maxTokens !== undefined && req.maxTokens > 0 ? req.maxTokens : Infinity); // 0 = automatic, as in runs
   if (tokens.length > limit) {
     truncated = tokens.length - limit;
     tokens = tokens.slice(0, limit);
