@@ -195,6 +195,22 @@ export async function cutPrompt(model: Model, prompt: string, limit: number): Pr
   }
 }
 
+/**
+ * The prompt's tokens for an analysis (ablation, lens): at most `maxTokens` (absent or 0: the model's
+ * max positions), cut before tokenizing all of a long prompt, with a warning when cut.
+ */
+export async function analysisTokens(model: Model, prompt: string, maxTokens: number | undefined, onWarning?: (msg: string) => void): Promise<{ tokens: PromptToken[]; truncated: number; tokenizeMs: number }> {
+  const t0 = performance.now();
+  const limit = Math.min(model.dims.maxPositions, maxTokens !== undefined && maxTokens > 0 ? maxTokens : Infinity);
+  const cut = await cutPrompt(model, prompt, limit);
+  const tokenizeMs = performance.now() - t0;
+  if (cut.tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
+  if (cut.truncatedChars > 0 || cut.truncated > 0) {
+    onWarning?.(cut.exact ? `the prompt has ${cut.tokens.length + cut.truncated} tokens but at most ${limit} are used; the last ${cut.truncated} were dropped` : `the prompt was cut to ${limit} tokens; the last ${cut.truncatedChars} characters were not tokenized`);
+  }
+  return { tokens: cut.tokens, truncated: cut.truncated, tokenizeMs };
+}
+
 function endOf(tokens: PromptToken[]): number {
   let end = 0;
   for (const t of tokens) end = Math.max(end, t.end);

@@ -12,7 +12,7 @@
 // axis); between runs progress is reported and a cancellation request honoured.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { attnBiasFor, checkHead, headScaleFor } from '../run';
+import { analysisTokens, attnBiasFor, checkHead, headScaleFor } from '../run';
 import type { PromptToken } from '../sources/tokenizer';
 import { allHeads, type HeadRef } from '../../shared/heads';
 import { noInterventions, type Interventions } from '../../shared/interventions';
@@ -82,17 +82,7 @@ export async function ablateHeads(model: Model, req: AblationRequest, hooks: Abl
   for (const h of heads) checkHead(model, h, 'ablation');
   const iv = req.interventions ?? noInterventions();
 
-  const t0 = performance.now();
-  let tokens = await model.tokenizer.encode(req.prompt);
-  const tokenizeMs = performance.now() - t0;
-  if (tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
-  let truncated = 0;
-  const limit = Math.min(model.dims.maxPositions, req.maxTokens !== undefined && req.maxTokens > 0 ? req.maxTokens : Infinity); // 0 = automatic, as in runs
-  if (tokens.length > limit) {
-    truncated = tokens.length - limit;
-    tokens = tokens.slice(0, limit);
-    hooks.onWarning?.(`the prompt has ${tokens.length + truncated} tokens but at most ${limit} are used; the last ${truncated} were dropped`);
-  }
+  const { tokens, truncated, tokenizeMs } = await analysisTokens(model, req.prompt, req.maxTokens, hooks.onWarning);
   const T = tokens.length;
   if (metric === 'loss' && T < 2) throw new EngineError('PROMPT', 'the loss needs a prompt of at least 2 tokens (it predicts each next token)');
   const ids = tokens.map((t) => t.id);

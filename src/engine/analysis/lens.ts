@@ -11,7 +11,7 @@
 // probabilities are computed in float64 from the float32 logits.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { attnBiasFor, headScaleFor, softmax, topK as topOf } from '../run';
+import { analysisTokens, attnBiasFor, headScaleFor, softmax, topK as topOf } from '../run';
 import { checkTokenIds, type PromptToken } from '../sources/tokenizer';
 import { noInterventions, type Interventions } from '../../shared/interventions';
 
@@ -74,17 +74,7 @@ export async function logitLens(model: Model, req: LensRequest, onWarning?: (msg
   }
   const iv = req.interventions ?? noInterventions();
 
-  const t0 = performance.now();
-  let tokens = await model.tokenizer.encode(req.prompt);
-  const tokenizeMs = performance.now() - t0;
-  if (tokens.length === 0) throw new EngineError('PROMPT', 'the prompt produced no tokens');
-  let truncated = 0;
-  const limit = Math.min(model.dims.maxPositions, req.maxTokens !== undefined && req.maxTokens > 0 ? req.maxTokens : Infinity); // 0 = automatic, as in runs
-  if (tokens.length > limit) {
-    truncated = tokens.length - limit;
-    tokens = tokens.slice(0, limit);
-    onWarning?.(`the prompt has ${tokens.length + truncated} tokens but at most ${limit} are used; the last ${truncated} were dropped`);
-  }
+  const { tokens, truncated, tokenizeMs } = await analysisTokens(model, req.prompt, req.maxTokens, onWarning);
   checkTokenIds(model.tokenizer.file, tokens, V);
   const T = tokens.length;
   const position = req.position ?? T - 1;
