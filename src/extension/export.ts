@@ -15,7 +15,7 @@ import { defaultThemeColors, PAPER, themePalette, type Palette, type PaletteName
 import { patternFigure } from '../shared/figures/patternFigure';
 import { reportHtml } from '../shared/figures/report';
 import { sceneToSvg, type Scene } from '../shared/figures/scene';
-import { gridTsv, headMetricsTsv, importanceCsv, metricsCsv } from '../shared/figures/tables';
+import { gridTsv, headMetricsTsv, importanceCsv, patchingCsv, metricsCsv } from '../shared/figures/tables';
 import { PanelHost } from './panel';
 import type { Session } from './session';
 
@@ -159,6 +159,16 @@ export function registerExportCommands(ctx: vscode.ExtensionContext, session: Se
     const uri = await target(o, `${fileStem(session.doc?.fsPath)}-ablation-${imp.metric}.csv`, { CSV: ['csv'] }, 'Export ablation ranking');
     if (!uri) return undefined;
     return write(uri, importanceCsv(imp), 'the ablation ranking', !!o.target);
+  });
+
+  reg('attnscope.exportPatchingCsv', async (arg?: unknown) => {
+    const o = parseExportArg(arg);
+    run();
+    const pv = session.patching;
+    if (!pv) throw new EngineError('PROMPT', 'no patching result for this run; run "Patch Heads from a Clean Prompt" first');
+    const uri = await target(o, `${fileStem(session.doc?.fsPath)}-patching.csv`, { CSV: ['csv'] }, 'Export patching effects');
+    if (!uri) return undefined;
+    return write(uri, patchingCsv(pv), 'the patching effects', !!o.target);
   });
 
   reg('attnscope.exportReport', async (arg?: unknown) => {

@@ -117,6 +117,11 @@ describe('logit lens, watched tokens, activation patching', function () {
     assert.deepEqual(flat.map(headLabel), ranked.map(headLabel));
     const item = a.tree.getTreeItem(flat[0]!);
     assert.match(String(item.description), /patch effect \d\.\d\d/);
+    // the effects as CSV: ranked like the tree, every head once
+    await vscode.commands.executeCommand('attnscope.exportPatchingCsv', { target: fileUri('patching.csv').fsPath });
+    const csv = Buffer.from(await vscode.workspace.fs.readFile(fileUri('patching.csv'))).toString('utf8').trimEnd().split('\r\n');
+    assert.equal(csv.length, 2 + m.layers * m.heads);
+    assert.deepEqual(csv.slice(2).map((l) => l.split(',')[3]), ranked.map(headLabel));
     assert.match((item.tooltip as vscode.MarkdownString).value, /Patching this head from repeated-words\.prompt/);
 
     await a.session.setScale([{ layer: 0, head: 0 }], 0);

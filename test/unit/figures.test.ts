@@ -14,7 +14,7 @@ import { escapeXml, sceneToSvg, shapesInside, tokenLabel, type Scene, type RectS
 import { gridColoring, gridFigure } from '../../src/shared/figures/gridFigure';
 import { binBounds, downsample, niceStep, patternFigure } from '../../src/shared/figures/patternFigure';
 import { PAPER, VIRIDIS, defaultThemeColors, rampColor, themePalette } from '../../src/shared/figures/palette';
-import { csvField, gridTsv, headMetricsTsv, importanceCsv, metricsCsv } from '../../src/shared/figures/tables';
+import { csvField, gridTsv, headMetricsTsv, importanceCsv, metricsCsv, patchingCsv } from '../../src/shared/figures/tables';
 import { REPORT_CSS, promptHtml, reportHtml } from '../../src/shared/figures/report';
 import { fileStem, formatOfPath, parseExportArg } from '../../src/shared/figures/exportArgs';
 import { pngInfo, scene as checkScene } from '../../src/shared/validate';
@@ -214,6 +214,22 @@ test('csvField: quoting and formula neutralisation; importanceCsv ranks', () => 
   assert.deepEqual(first.slice(0, 3), ['1', String(top.layer), String(top.head)]);
   assert.equal(Number(first[6]), top.delta);
   assert.equal(Number(first[7]), -top.delta, 'logprob harm = −Δ');
+});
+
+test('patchingCsv: largest restoration first, exact values, null effects empty, the clean label inert', () => {
+  const heads = [
+    { layer: 0, head: 0, value: -5.5, effect: 0.1 },
+    { layer: 0, head: 1, value: -0.2, effect: 0.97 },
+    { layer: 1, head: 0, value: -6, effect: null },
+  ];
+  const v = { targetId: 7, targetText: ' table', clean: -0.048, corrupt: -5.8393, heads, cleanLabel: 'a,b\n=cmd.prompt', tokens: 16, runId: 3, steered: false };
+  const csv = patchingCsv(v as never).trimEnd().split('\r\n');
+  assert.ok(csv[0]!.startsWith('# activation patching') && !csv[0]!.includes('\n'));
+  assert.equal(csv[1], 'rank,layer,head,label,value,effect');
+  assert.equal(csv.length, 2 + 3);
+  assert.deepEqual(csv[2]!.split(','), ['1', '0', '1', 'L0H1', '-0.2', '0.97']);
+  assert.deepEqual(csv[3]!.split(','), ['2', '0', '0', 'L0H0', '-5.5', '0.1']);
+  assert.equal(csv[4]!.split(',')[5], '', 'a null effect is an empty field, never a number');
 });
 
 test('TSV: the grid of a metric and one head row, exact', () => {

@@ -5,6 +5,7 @@
 import { headLabel, METRICS, type HeadRef, type HeadSummary } from '../heads';
 import { headRoles } from '../headLabels';
 import { harm, importanceIndex, rankImportance, type ImportanceView } from '../importance';
+import { rankPatching, type PatchingView } from '../patching';
 import { gridColoring, type FigureMetric, type FigureModel } from './gridFigure';
 
 type Head = HeadSummary & { scale: number };
@@ -72,6 +73,16 @@ export function importanceCsv(v: ImportanceView): string {
   rankImportance(v).forEach((h, i) =>
     lines.push(csvRow([{ v: String(i + 1) }, { v: String(h.layer) }, { v: String(h.head) }, { v: headLabel(h) }, { v: v.metric }, { v: num(h.value) }, { v: num(h.delta) }, { v: num(harm(v.metric, h.delta)) }])),
   );
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** The activation-patching effects: largest restoration first; value = log p(target) of the patched corrupt run. */
+export function patchingCsv(v: PatchingView): string {
+  const lines = [
+    `# activation patching clean -> corrupt per head (hook_z); target ${JSON.stringify(v.targetText)} (id ${v.targetId}); clean ${num(v.clean)}; corrupt ${num(v.corrupt)}; clean prompt: ${v.cleanLabel}; effect = (value - corrupt) / (clean - corrupt)`.replace(/[\r\n]/g, ' '),
+    'rank,layer,head,label,value,effect',
+  ];
+  rankPatching(v).forEach((h, i) => lines.push(csvRow([{ v: String(i + 1) }, { v: String(h.layer) }, { v: String(h.head) }, { v: headLabel(h) }, { v: num(h.value) }, { v: num(h.effect) }])));
   return lines.join('\r\n') + '\r\n';
 }
 
