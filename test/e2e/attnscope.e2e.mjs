@@ -323,7 +323,11 @@ async function main() {
   await page.locator('.quick-input-widget', { hasText: 'Paper' }).waitFor();
   await page.keyboard.press('Enter'); // Paper (white, viridis) is first
   await page.locator('.quick-input-widget', { hasText: /Export head grid|\.png/i }).waitFor();
+  // The simple save dialog fills in its default path asynchronously: a path typed before that lands
+  // is replaced. Wait for the default (the box is no longer empty), then type ours and check it held.
+  await page.waitForFunction(() => (document.querySelector('.quick-input-widget input')?.value ?? '').length > 0, null, { timeout: 10_000 });
   await input.fill(pngPath);
+  if ((await input.inputValue()) !== pngPath) throw new Error(`the save dialog does not keep the typed path (it shows "${await input.inputValue()}")`);
   await page.keyboard.press('Enter');
   const deadline = Date.now() + 30_000;
   while (!fs.existsSync(pngPath) && Date.now() < deadline) await page.waitForTimeout(200);
