@@ -1,7 +1,7 @@
 // Helpers shared by the family files: typed config reading and weight re-layout.
 import { EngineError } from '../errors';
 import { requireTensor, readTensorF32, type Checkpoint } from '../sources/checkpoint';
-import type { LazyTensor } from '../spec';
+import type { Activation, LazyTensor } from '../spec';
 
 /** Range a number read from config.json must lie in; every bound is inclusive unless said. */
 export interface NumRange {
@@ -127,6 +127,44 @@ export class ConfigReader {
   fail(what: string): never {
     throw new EngineError('MODEL', `${this.file}: ${what}`);
   }
+}
+
+/** hidden_act names of the Llama-style families (llama, mistral, qwen2/3, smollm3, phi3, olmo2), as transformers' ACT2FN maps them. */
+export const LLAMA_ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
+
+/** The shape keys every Llama-style decoder config has, read and checked in one place. */
+export interface DecoderDims {
+  D: number;
+  L: number;
+  H: number;
+  KV: number;
+  hd: number;
+  I: number;
+  V: number;
+  P: number;
+  eps: number;
+  act: Activation;
+}
+
+/**
+ * hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads (default: MHA), head_dim
+ * (default `headDim`, else hidden / heads), intermediate_size, vocab_size, max_position_embeddings,
+ * rms_norm_eps and hidden_act (LLAMA_ACTS, default silu), with the checks they share.
+ */
+export function readDecoderDims(c: ConfigReader, defaults: { headDim?: number; positions: number; eps: number }): DecoderDims {
+  const D = c.int('hidden_size');
+  const L = c.int('num_hidden_layers');
+  const H = c.int('num_attention_heads');
+  const KV = c.int('num_key_value_heads', H);
+  const hd = c.int('head_dim', defaults.headDim ?? Math.floor(D / H));
+  if (hd < 2) c.fail(`head_dim ${hd} is too small (hidden_size / num_attention_heads, or "head_dim")`);
+  const I = c.int('intermediate_size');
+  const V = c.int('vocab_size');
+  const P = c.int('max_position_embeddings', defaults.positions);
+  const eps = c.num('rms_norm_eps', defaults.eps, { min: 0 });
+  const act = c.choice('hidden_act', LLAMA_ACTS, 'silu');
+  if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
+  return { D, L, H, KV, hd, I, V, P, eps, act };
 }
 
 /** A stored tensor used as is. */

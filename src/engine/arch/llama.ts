@@ -11,12 +11,10 @@
 //            2e6 when absent, tied by default; a sliding window only on no-RoPE layers typed
 //            sliding_attention with use_sliding_window
 import type { Checkpoint } from '../sources/checkpoint';
-import type { Activation, LayerWeights, ModelSpec } from '../spec';
-import { asIs, concatVectors, ConfigReader, linearsToMatmul, transpose } from './common';
+import type { LayerWeights, ModelSpec } from '../spec';
+import { asIs, concatVectors, ConfigReader, readDecoderDims, linearsToMatmul, transpose } from './common';
 import { refuseForeignKeys } from './foreignKeys';
 import { readRope } from './rope';
-
-const ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
 
 export type LlamaLike = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
 
@@ -79,18 +77,7 @@ function readWindows(c: ConfigReader, modelType: LlamaLike, L: number, hasRope?:
 export function llamaSpec(ck: Checkpoint, modelType: LlamaLike): ModelSpec {
   const c = new ConfigReader(ck, modelType);
   refuseForeignKeys(c, modelType === 'smollm3' ? ['no_rope_layers'] : []);
-  const D = c.int('hidden_size');
-  const L = c.int('num_hidden_layers');
-  const H = c.int('num_attention_heads');
-  const KV = c.int('num_key_value_heads', H);
-  const hd = c.int('head_dim', modelType === 'qwen3' ? 128 : Math.floor(D / H));
-  if (hd < 2) c.fail(`head_dim ${hd} is too small (hidden_size / num_attention_heads, or "head_dim")`);
-  const I = c.int('intermediate_size');
-  const V = c.int('vocab_size');
-  const P = c.int('max_position_embeddings', 2048);
-  const eps = c.num('rms_norm_eps', 1e-6, { min: 0 });
-  const act = c.choice('hidden_act', ACTS, 'silu');
-  if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
+  const { D, L, H, KV, hd, I, V, P, eps, act } = readDecoderDims(c, { headDim: modelType === 'qwen3' ? 128 : undefined, positions: 2048, eps: 1e-6 });
   const hasRope = modelType === 'smollm3' ? readRopeFlags(c, L) : undefined;
   const { windows, layerTypes } = readWindows(c, modelType, L, hasRope);
   const { rotaryDim, rope } = readRope(c, { headDim: hd, maxPositions: P, defaultTheta: modelType === 'smollm3' ? 2000000 : 10000, defaultPartial: 1, layerTypes, partialAllowed: false });

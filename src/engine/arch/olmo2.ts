@@ -4,28 +4,15 @@
 // [kv_heads·head_dim] (q_norm / k_norm, not per head) before the head split and RoPE.
 // attention_bias: q/k/v/o biases. No sliding windows.
 import type { Checkpoint } from '../sources/checkpoint';
-import type { Activation, LayerWeights, ModelSpec } from '../spec';
-import { asIs, concatVectors, ConfigReader, linearsToMatmul, transpose } from './common';
+import type { LayerWeights, ModelSpec } from '../spec';
+import { asIs, concatVectors, ConfigReader, readDecoderDims, linearsToMatmul, transpose } from './common';
 import { refuseForeignKeys } from './foreignKeys';
 import { readRope } from './rope';
-
-const ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
 
 export function olmo2Spec(ck: Checkpoint): ModelSpec {
   const c = new ConfigReader(ck, 'olmo2');
   refuseForeignKeys(c);
-  const D = c.int('hidden_size');
-  const L = c.int('num_hidden_layers');
-  const H = c.int('num_attention_heads');
-  const KV = c.int('num_key_value_heads', H);
-  const hd = c.int('head_dim', Math.floor(D / H));
-  if (hd < 2) c.fail(`head_dim ${hd} is too small (hidden_size / num_attention_heads, or "head_dim")`);
-  const I = c.int('intermediate_size');
-  const V = c.int('vocab_size');
-  const P = c.int('max_position_embeddings', 2048);
-  const eps = c.num('rms_norm_eps', 1e-5, { min: 0 });
-  const act = c.choice('hidden_act', ACTS, 'silu');
-  if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
+  const { D, L, H, KV, hd, I, V, P, eps, act } = readDecoderDims(c, { positions: 2048, eps: 1e-5 });
   c.refuseUnless('use_sliding_window', [false], 'olmo2 has no sliding windows');
   c.refuseUnless('sliding_window', [], 'olmo2 has no sliding windows');
   const types = c.strings('layer_types');

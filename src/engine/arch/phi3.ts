@@ -7,12 +7,10 @@
 // sliding_window on every layer when set, no biases. resid_pdrop / embd_pdrop / attention_dropout are
 // dropout (inert at inference).
 import type { Checkpoint } from '../sources/checkpoint';
-import type { Activation, LayerWeights, LazyTensor, ModelSpec } from '../spec';
-import { asIs, ConfigReader, transpose } from './common';
+import type { LayerWeights, LazyTensor, ModelSpec } from '../spec';
+import { asIs, ConfigReader, readDecoderDims, transpose } from './common';
 import { refuseForeignKeys } from './foreignKeys';
 import { readRope } from './rope';
-
-const ACTS: Record<string, Activation> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', relu: 'relu' };
 
 /** Rows [from, from + count) of an nn.Linear weight [rows, cols], transposed to [cols, count] for MatMul. */
 export function linearRows(w: LazyTensor, from: number, count: number): LazyTensor {
@@ -23,18 +21,7 @@ export function linearRows(w: LazyTensor, from: number, count: number): LazyTens
 export function phi3Spec(ck: Checkpoint): ModelSpec {
   const c = new ConfigReader(ck, 'phi3');
   refuseForeignKeys(c);
-  const D = c.int('hidden_size');
-  const L = c.int('num_hidden_layers');
-  const H = c.int('num_attention_heads');
-  const KV = c.int('num_key_value_heads', H);
-  const hd = c.int('head_dim', Math.floor(D / H));
-  if (hd < 2) c.fail(`head_dim ${hd} is too small (hidden_size / num_attention_heads, or "head_dim")`);
-  const I = c.int('intermediate_size');
-  const V = c.int('vocab_size');
-  const P = c.int('max_position_embeddings', 4096);
-  const eps = c.num('rms_norm_eps', 1e-5, { min: 0 });
-  const act = c.choice('hidden_act', ACTS, 'silu');
-  if (H % KV !== 0) c.fail(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${KV}`);
+  const { D, L, H, KV, hd, I, V, P, eps, act } = readDecoderDims(c, { positions: 4096, eps: 1e-5 });
   const w = c.has('sliding_window') ? c.int('sliding_window') : 0;
   c.refuseUnless('use_sliding_window', [false], 'phi3 has no per-layer sliding windows');
   const want = w > 0 ? 'sliding_attention' : 'full_attention';
