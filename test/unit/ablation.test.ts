@@ -15,6 +15,7 @@ import { EngineError } from '../../src/engine/errors';
 import { headLabel } from '../../src/shared/heads';
 import { makeTinyCheckpoint, tinyVariant, type TinyCheckpoint } from '../fixtures/tinyModels';
 import { referenceForward } from '../reference/forward';
+import { logSoftmax } from '../reference/logSoftmax';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DEFAULT_MODEL = path.join(ROOT, 'models', 'default');
@@ -26,16 +27,6 @@ before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-ablation-'));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** log-softmax of a float64 row */
-function logSoftmax(row: Float64Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let s = 0;
-  for (const v of row) s += Math.exp(v - max);
-  const lse = max + Math.log(s);
-  return row.map((v) => v - lse);
-}
 
 /** The metric from the reference's logits [T][V], written from the definitions. */
 function refMetric(metric: AblationMetric, logits: Float64Array[], ids: number[], target: number, base?: Float64Array[]): number {

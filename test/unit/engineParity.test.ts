@@ -11,6 +11,7 @@ import { headMetricsFromProbs } from '../reference/metrics';
 import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
 import { makeTinyCheckpoint, mulberry32, TINY_VARIANTS, type TinyCheckpoint } from '../fixtures/tinyModels';
 import { referenceForward } from '../reference/forward';
+import { logSoftmax } from '../reference/logSoftmax';
 
 const LOGPROB_TOL = 1e-3;
 const ATTN_TOL = 1e-4;
@@ -21,17 +22,6 @@ before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-parity-'));
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-function logSoftmax(row: ArrayLike<number>, off: number, n: number): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, row[off + i]!);
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(row[off + i]! - max);
-  const lse = max + Math.log(s);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = row[off + i]! - lse;
-  return out;
-}
 
 /** Seeded ids with a repeated stretch, so the induction metric is defined. */
 function promptIds(ck: TinyCheckpoint, T: number, seed: number): number[] {

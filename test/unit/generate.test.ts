@@ -10,20 +10,13 @@ import { Model, type KvCache } from '../../src/engine/model';
 import { generate } from '../../src/engine/generate';
 import { makeTinyCheckpoint, tinyVariant } from '../fixtures/tinyModels';
 import { referenceForward } from '../reference/forward';
+import { logSoftmax } from '../reference/logSoftmax';
 
 let root: string;
 before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-gen-'));
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-function logSoftmax(x: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) max = Math.max(max, x[i]!);
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - max);
-  return Float64Array.from({ length: x.length }, (_, i) => x[i]! - max - Math.log(s));
-}
 
 for (const name of ['llama-gqa', 'gpt2', 'neox-parallel-rot25', 'mistral-gqa-f16', 'qwen2-untied', 'qwen3-untied', 'qwen3-window-per-type-rope-f16', 'qwen2-v5-window', 'mistral-linear-f16', 'llama3-rope-v4-f16', 'llama-yarn', 'llama-longrope', 'phi3-mini-window', 'phi3.5-longrope-bf16', 'phi4mini-partial-tied-f16', 'gemma2-softcap-window', 'gemma2-defaults-bf16', 'gemma2-v5-untied-bias-f16', 'gemma3-text-v4', 'gemma3-multimodal-legacy-bf16', 'gemma3-multimodal-v5-untied-f16', 'gemma-hidden-act-gelu', 'olmo2-untied', 'olmo2-gqa-bias-bf16', 'smollm3-nope-list', 'smollm3-interval-window-bf16']) {
   test(`cached decoding equals the reference on the whole sequence: ${name}`, async () => {

@@ -15,6 +15,7 @@ import { runInspection, softmax } from '../../src/engine/run';
 import { EngineError } from '../../src/engine/errors';
 import { makeTinyCheckpoint, tinyVariant } from '../fixtures/tinyModels';
 import { referenceFinalHead, referenceForward } from '../reference/forward';
+import { logSoftmax } from '../reference/logSoftmax';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DEFAULT_MODEL = path.join(ROOT, 'models', 'default');
@@ -25,15 +26,6 @@ before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-lens-'));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function logSoftmax(row: Float64Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let s = 0;
-  for (const v of row) s += Math.exp(v - max);
-  const lse = max + Math.log(s);
-  return row.map((v) => v - lse);
-}
 
 for (const name of ['llama-gqa', 'gpt2', 'neox-parallel-rot25', 'neox-sequential-rot50', 'phi3-mini-window', 'gemma2-softcap-window', 'gemma3-multimodal-legacy-bf16', 'gemma-hidden-act-gelu', 'olmo2-gqa-bias-bf16', 'smollm3-nope-list']) {
   test(`lens: every layer's top-K and watched log-probs equal the float64 reference (${name})`, async () => {

@@ -17,6 +17,7 @@ import { EngineError } from '../../src/engine/errors';
 import { headLabel } from '../../src/shared/heads';
 import { makeTinyCheckpoint, tinyVariant, type TinyCheckpoint } from '../fixtures/tinyModels';
 import { referenceForward } from '../reference/forward';
+import { logSoftmax } from '../reference/logSoftmax';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DEFAULT_MODEL = path.join(ROOT, 'models', 'default');
@@ -30,15 +31,6 @@ before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-patching-'));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function logSoftmax(row: Float64Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let s = 0;
-  for (const v of row) s += Math.exp(v - max);
-  const lse = max + Math.log(s);
-  return row.map((v) => v - lse);
-}
 
 /** The reference's head outputs z per layer [T][H·hd] for `ids` (the z hook, observing only). */
 function refZ(ck: TinyCheckpoint, ids: number[]): { z: Float64Array[][]; logits: Float64Array[] } {
