@@ -35,6 +35,7 @@ import { METRICS, type HeadSummary } from '../../shared/heads';
 import { interventionProblems, interventionsFromJson, type Interventions } from '../../shared/interventions';
 import type { PromptToken } from '../sources/tokenizer';
 import { logSoftmaxRow, topKOf } from '../analysis/compare';
+import { jsonShape } from '../sources/boundedJson';
 
 export const RUN_MAGIC = 'ATTNRUN\n';
 export const RUN_VERSION = 2;
@@ -212,23 +213,8 @@ function readPrefix(pre: Buffer, size: number, file: string): Prefix {
  * every real header meets and `[0,0,0,…]` does not).
  */
 function checkJsonShape(text: string, file: string): void {
-  let depth = 0;
-  let items = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_DEPTH) throw bad(file, `header nests deeper than ${MAX_DEPTH} levels`);
-      items++;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-    else if (c === 0x2c || c === 0x3a) items++;
-  }
+  const { depth, items } = jsonShape(text);
+  if (depth > MAX_DEPTH) throw bad(file, `header nests deeper than ${MAX_DEPTH} levels`);
   if (items * 4 > text.length + 64) throw bad(file, 'header has more values than its size allows');
 }
 

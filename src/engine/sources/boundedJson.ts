@@ -3,10 +3,15 @@
 // walks the value recursively (JSON.stringify, structured clone to the worker, the tokenizers
 // binding) overflows the stack on a pathologically nested file; real files nest a few levels.
 
-/** Deepest nesting of arrays/objects in JSON text (strings skipped); one linear pass, no recursion. */
-export function jsonDepth(text: string): number {
+/**
+ * The shape of JSON text without parsing it, in one linear pass without recursion (strings
+ * skipped): the deepest nesting of arrays/objects, and a count of values (each `{`, `[`, `,` and
+ * `:` — enough to bound what parsing would allocate).
+ */
+export function jsonShape(text: string): { depth: number; items: number } {
   let depth = 0;
   let max = 0;
+  let items = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -16,9 +21,16 @@ export function jsonDepth(text: string): number {
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > max) max = depth;
+      items++;
     } else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x2c || c === 0x3a) items++;
   }
-  return max;
+  return { depth: max, items };
+}
+
+/** Deepest nesting of arrays/objects in JSON text (see jsonShape). */
+export function jsonDepth(text: string): number {
+  return jsonShape(text).depth;
 }
 
 /** Nesting limit: serde_json's default (the tokenizers binding refuses deeper tokenizer.json). */
