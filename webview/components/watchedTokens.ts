@@ -12,6 +12,7 @@ import { formatSigned } from '../../src/shared/importance';
 import { formatProb } from '../logic/colorScale';
 import { visibleToken } from '../logic/tokenText';
 import { el } from './el';
+import { groupedHead } from './groupedHead';
 
 export interface WatchedTokensCallbacks {
   onWatchText(text: string): Promise<{ added: WatchedToken | null; message: string | null; candidates: WatchedToken[] }>;
@@ -131,25 +132,19 @@ export class WatchedTokens {
     this.table.replaceChildren();
     this.table.hidden = w.tokens.length === 0;
     if (!w.tokens.length) return;
-    const thead = el('thead');
-    const g = el('tr');
-    g.append(el('th'), Object.assign(el('th', 'grp', w.steered ? 'this run (steered)' : 'this run'), { colSpan: 3 }), Object.assign(el('th', 'grp sep', 'clean baseline'), { colSpan: 3 }), el('th'));
-    const h = el('tr');
-    for (const [text, cls, title] of [
-      ['token', 'wt-tok', ''],
-      ['p', '', 'probability of the token at the last position'],
-      ['logit', '', 'the token’s logit'],
-      ['rank', '', '1 = the most likely token'],
-      ['p', 'sep', 'probability without the interventions'],
-      ['logit', '', 'logit without the interventions'],
-      ['rank', '', 'rank without the interventions'],
-      ['', '', ''],
-    ] as const) {
-      const th = el('th', cls, text);
-      if (title) th.title = title;
-      h.append(th);
-    }
-    thead.append(g, h);
+    const thead = groupedHead(
+      [{ text: '', span: 1 }, { text: w.steered ? 'this run (steered)' : 'this run', span: 3, cls: 'grp' }, { text: 'clean baseline', span: 3, cls: 'grp sep' }, { text: '', span: 1 }],
+      [
+        ['token', 'wt-tok', ''],
+        ['p', '', 'probability of the token at the last position'],
+        ['logit', '', 'the token’s logit'],
+        ['rank', '', '1 = the most likely token'],
+        ['p', 'sep', 'probability without the interventions'],
+        ['logit', '', 'logit without the interventions'],
+        ['rank', '', 'rank without the interventions'],
+        ['', '', ''],
+      ],
+    );
     const tbody = el('tbody');
     for (const t of w.tokens) {
       const tr = el('tr');

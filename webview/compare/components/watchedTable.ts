@@ -8,6 +8,7 @@
 // positions, null = none selected), labels of A and B.
 import { WATCH_SOURCES, type CompareWatch } from '../../../src/shared/runsProtocol';
 import { el } from '../../components/el';
+import { groupedHead } from '../../components/groupedHead';
 import { visibleToken } from '../../logic/tokenText';
 import { floats, formatSignedNum, formatWatchProb, watchCell, watchPairDiff, watchSourceText, type WatchCell } from '../compareLogic';
 import { section } from './section';
@@ -57,25 +58,18 @@ export function watchedTable(p: WatchedTableProps): HTMLElement {
   }
   const pos = p.position;
   const table = el('table', 'cw-table');
-  const thead = el('thead');
-  const g = el('tr');
-  const grp = (text: string, sep: boolean) => Object.assign(el('th', sep ? 'grp sep' : 'grp', text), { colSpan: 3 });
-  g.append(el('th'), grp(`A · ${p.labels[0]}`, false), grp(`B · ${p.labels[1]}`, true));
-  const h = el('tr');
-  for (const [text, cls, title] of [
-    ['token', 'cw-tok', ''],
-    ['p', '', 'probability of the token as the next token after this position'],
-    ['log p', '', 'natural log of the probability'],
-    ['rank', '', '1 = the most likely next token'],
-    ['p', 'sep', 'probability in B'],
-    ['log p', '', 'log-probability in B'],
-    ['rank', '', 'rank in B'],
-  ] as const) {
-    const th = el('th', cls, text);
-    if (title) th.title = title;
-    h.append(th);
-  }
-  thead.append(g, h);
+  const thead = groupedHead(
+    [{ text: '', span: 1 }, { text: `A · ${p.labels[0]}`, span: 3, cls: 'grp' }, { text: `B · ${p.labels[1]}`, span: 3, cls: 'grp sep' }],
+    [
+      ['token', 'cw-tok', ''],
+      ['p', '', 'probability of the token as the next token after this position'],
+      ['log p', '', 'natural log of the probability'],
+      ['rank', '', '1 = the most likely next token'],
+      ['p', 'sep', 'probability in B'],
+      ['log p', '', 'log-probability in B'],
+      ['rank', '', 'rank in B'],
+    ],
+  );
   const tbody = el('tbody');
   w.tokens.forEach((t, i) => {
     const tr = el('tr');
