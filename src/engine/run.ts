@@ -125,6 +125,22 @@ export function attnBiasFor(model: Model, iv: Interventions | undefined, tokens:
   return bias;
 }
 
+/** Index (relative to `off`) of the largest of the n values at `off`; the first one on ties. */
+export function argmax(x: Float32Array, off: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[off + i]! > x[off + best]!) best = i;
+  return best;
+}
+
+/** ln Σ exp over the n values at `off`, in float64 (max-shifted). */
+export function logSumExp(x: Float32Array, off: number, n: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (x[off + i]! > max) max = x[off + i]!;
+  let s = 0;
+  for (let i = 0; i < n; i++) s += Math.exp(x[off + i]! - max);
+  return max + Math.log(s);
+}
+
 export function softmax(logits: Float32Array, offset = 0, n = logits.length - offset): Float64Array {
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);

@@ -12,7 +12,7 @@
 // axis); between runs progress is reported and a cancellation request honoured.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { analysisTokens, attnBiasFor, checkHead, headScaleFor } from '../run';
+import { analysisTokens, argmax, attnBiasFor, checkHead, headScaleFor, logSumExp } from '../run';
 import type { PromptToken } from '../sources/tokenizer';
 import { allHeads, type HeadRef } from '../../shared/heads';
 import { noInterventions, type Interventions } from '../../shared/interventions';
@@ -148,20 +148,6 @@ export async function ablateHeads(model: Model, req: AblationRequest, hooks: Abl
 export function rankByHarm(r: Pick<AblationResult, 'metric' | 'heads'>): HeadAblation[] {
   const sign = r.metric === 'logprob' ? 1 : -1;
   return [...r.heads].sort((a, b) => sign * (a.delta - b.delta) || a.layer - b.layer || a.head - b.head);
-}
-
-function argmax(x: Float32Array, off: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (x[off + i]! > x[off + best]!) best = i;
-  return best;
-}
-
-function logSumExp(x: Float32Array, off: number, n: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[off + i]! > max) max = x[off + i]!;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(x[off + i]! - max);
-  return max + Math.log(s);
 }
 
 /** KL(P‖Q) of one position, from logits and their log-sum-exps: Σ p·(log p − log q). */

@@ -11,7 +11,7 @@
 // probabilities are computed in float64 from the float32 logits.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { analysisTokens, attnBiasFor, headScaleFor, softmax, topK as topOf } from '../run';
+import { analysisTokens, attnBiasFor, headScaleFor, logSumExp, softmax, topK as topOf } from '../run';
 import { checkTokenIds, type PromptToken } from '../sources/tokenizer';
 import { noInterventions, type Interventions } from '../../shared/interventions';
 
@@ -111,10 +111,3 @@ export async function logitLens(model: Model, req: LensRequest, onWarning?: (msg
   return { position, tokens, truncated, layers, logits, timings: { tokenizeMs, runMs } };
 }
 
-function logSumExp(x: Float32Array, off: number, n: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[off + i]! > max) max = x[off + i]!;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(x[off + i]! - max);
-  return max + Math.log(s);
-}

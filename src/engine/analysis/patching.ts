@@ -15,7 +15,7 @@
 // baseline, then one per head; sequential, with progress and cancellation between runs.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { checkHead } from '../run';
+import { argmax, checkHead, logSumExp } from '../run';
 import { checkTokenIds, type PromptToken } from '../sources/tokenizer';
 import { allHeads, type HeadRef } from '../../shared/heads';
 
@@ -99,9 +99,9 @@ export async function patchHeads(model: Model, req: PatchRequest, hooks: PatchHo
 
   const t1 = performance.now();
   const cleanRun = await model.forward({ ids: cleanTokens.map((t) => t.id), headScale, attnBias }, { inspect: false, z: true });
-  const targetId = req.targetId ?? argmax(cleanRun.logits, V);
+  const targetId = req.targetId ?? argmax(cleanRun.logits, 0, V);
   const logp = (lg: Float32Array, what: string) => {
-    const v = lg[targetId]! - logSumExp(lg, V);
+    const v = lg[targetId]! - logSumExp(lg, 0, V);
     if (!Number.isFinite(v)) throw new EngineError('NUMERIC', `the ${what} run gave non-finite logits at the last position (float32 overflow in the model)`);
     return v;
   };
@@ -145,16 +145,3 @@ export function rankByEffect(heads: readonly HeadPatchEffect[]): HeadPatchEffect
   return [...heads].sort((a, b) => (b.effect ?? -Infinity) - (a.effect ?? -Infinity) || a.layer - b.layer || a.head - b.head);
 }
 
-function argmax(x: Float32Array, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
-
-function logSumExp(x: Float32Array, n: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[i]! > max) max = x[i]!;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(x[i]! - max);
-  return max + Math.log(s);
-}
