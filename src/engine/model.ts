@@ -16,6 +16,12 @@ export interface OpenOptions {
   /** size cap of the compiled-model cache in GB (default: ATTNSCOPE_CACHE_MAX_GB, else 20) */
   cacheMaxGB?: number;
   threads?: number;
+  /**
+   * Query rows per attention block (graph/blockedAttention.ts) instead of the automatic size:
+   * for tests, which force several blocks on short prompts (rows are independent, so the numbers
+   * do not change).
+   */
+  blockRows?: number;
 }
 
 /**
@@ -155,6 +161,7 @@ export class Model {
     const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
+      if (this.opts.blockRows !== undefined) g = { ...g, blockRows: this.opts.blockRows };
       s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
         this.device = r.device;
         this.deviceNote = r.fallback;

@@ -14,6 +14,7 @@
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
 import type { LazyTensor, ModelSpec, RopeSpec } from '../spec';
 import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
+import { blockedAttention, blockPlan, inlineAttention, type LayerAttention, type LayerAttentionOut } from './blockedAttention';
 
 export interface GraphOptions {
   /** add attention pattern and head-metric outputs */
@@ -48,6 +49,8 @@ export interface GraphOptions {
    * keptQkOutputs), from which graph/attentionScores.ts recomputes any probability on demand.
    */
   qk?: boolean;
+  /** query rows per attention block instead of the automatic size (blockedAttention.ts; tests) */
+  blockRows?: number;
 }
 
 /** The last axis of head_metrics; the same order as METRICS in src/shared/heads.ts (metric names there). */
@@ -184,26 +187,11 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
   if (d.embedScale !== undefined) x = g.op('Mul', [x, g.f32([d.embedScale], [])], {}, 'embed_scale');
   if (spec.posEmbed) x = g.op('Add', [x, g.op('Gather', [W('pos_embed'), pos], { axis: attr.i(0) }, 'embed_positions')]);
 
-  // Causal (and sliding-window) additive masks [T, K], one per distinct window, shared by the layers using it.
-  const masks = new Map<number, string>();
-  const maskFor = (window: number): string => {
-    const have = masks.get(window);
-    if (have) return have;
-    const made = g.within(window > 0 ? `mask_window_${window}` : 'mask', () => {
-      const row = g.op('Unsqueeze', [pos, g.i64([1])]);
-      const col = g.op('Unsqueeze', [kpos, g.i64([0])]);
-      let blocked = g.op('Greater', [col, row]);
-      if (window > 0) {
-        const far = g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([window], [])]);
-        blocked = g.op('Or', [blocked, far]);
-      }
-      // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
-      // 0 there, and p·s stays finite (0 × −1e9 = 0) for the entropy in the head metrics.
-      return g.op('Where', [blocked, g.f32([-1e9], []), g.f32([0], [])]);
-    });
-    masks.set(window, made);
-    return made;
-  };
+  // Attention runs in blocks of query rows (blockedAttention.ts); these values are shared by every layer.
+  const keyCount = opts.cache ? end : tScalar;
+  const plan = blockPlan(g, H, tScalar, keyCount, start, kpos, opts.inspect ? ids : undefined, opts.blockRows);
+  /** the pattern variant's rows (all T, one inline block), shared by its layers */
+  let inlineRows: Parameters<typeof inlineAttention>[2]['shared'];
 
   // RoPE tables [T, rotaryDim]: float32 positions × float32 inv_freq, as transformers computes them,
   // times the rope's attention factor. inv_freq is a constant (computed in the family file the way
@@ -292,36 +280,6 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
     }
   };
 
-  // Shared inputs of the head metrics: row weights 1/(T−1) on rows 1..T−1 (0 on row 0), the
-  // flat [q*T + k] positions that count for induction (k < q and ids[k-1] == ids[q]) and for
-  // duplicate-token attention (k < q and ids[k] == ids[q]), and how many rows have at least one of
-  // each. Computed once per run, used by every layer.
-  let metricInputs: MetricInputs | undefined;
-  if (opts.inspect) {
-    metricInputs = g.within('metrics', () => {
-      const tm1 = g.op('Sub', [g.op('Cast', [tScalar], { to: attr.i(1) }), g.f32([1], [])]);
-      const rowW = g.op('Div', [g.op('Cast', [g.op('Greater', [pos, g.i64([0], [])])], { to: attr.i(1) }), tm1]);
-      const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
-      const same = g.op('Equal', [g.op('Unsqueeze', [ids, g.i64([1])]), g.op('Unsqueeze', [prevIds, g.i64([0])])]);
-      const before = g.op('Less', [g.op('Unsqueeze', [pos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]);
-      const indMask = g.op('And', [same, before]); // [T, T] bool
-      const nz = g.op('NonZero', [indMask]); // [2, M]
-      const [nq, nk] = g.opN('Split', [nz, g.i64([1, 1])], 2, { axis: attr.i(0) });
-      const indFlat = g.op('Reshape', [g.op('Add', [g.op('Mul', [nq!, tScalar]), nk!]), g.i64([-1])]); // [M]
-      const indRows = g.op('ReduceMax', [g.op('Cast', [indMask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
-      const indCount = g.op('ReduceSum', [indRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
-      const dupSame = g.op('Equal', [g.op('Unsqueeze', [ids, g.i64([1])]), g.op('Unsqueeze', [ids, g.i64([0])])]);
-      const dupMask = g.op('And', [dupSame, before]); // [T, T] bool: k < q, ids[k] == ids[q]
-      const [dq, dk] = g.opN('Split', [g.op('NonZero', [dupMask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
-      const dupFlat = g.op('Reshape', [g.op('Add', [g.op('Mul', [dq!, tScalar]), dk!]), g.i64([-1])]); // [M']
-      const dupRows = g.op('ReduceMax', [g.op('Cast', [dupMask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
-      const dupCount = g.op('ReduceSum', [dupRows, g.i64([0])], { keepdims: attr.i(1) }); // [1]
-      const tp1 = g.op('Add', [tScalar, g.i64([1], [])]);
-      const diagIdx = g.op('Mul', [pos, tp1]);
-      const prevIdx = g.op('Max', [g.op('Sub', [diagIdx, g.i64([1], [])]), g.i64([0], [])]);
-      return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx };
-    });
-  }
   const layerMetrics: string[] = [];
 
   for (let l = 0; l < L; l++) {
@@ -367,26 +325,35 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           v = rep(v);
         }
         q = g.op('Mul', [q, g.f32([d.attnScale[l]!], [])]);
-        let qk = g.op('MatMul', [q, g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) })], {}, 'qk');
-        // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
-        if (d.attnSoftcap) qk = softcap(g, qk, d.attnSoftcap);
+        const kT = g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) });
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
-        const raw = g.op('Add', [qk, bias], {}, 'steer_bias');
-        const masked = g.op('Add', [raw, maskFor(d.slidingWindow[l]!)], {}, 'causal_mask');
-        const patternOut = opts.inspect && !opts.qk;
-        const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', patternOut ? patternOutput(l) : undefined);
-        const keptLse = opts.qk ? keptLseOutput(g, l, probs, masked, H) : [];
-        if (opts.inspect) {
-          if (patternOut) g.output(patternOutput(l), 'float', [H, 'T', 'T']);
-          layerMetrics.push(headMetrics(g, probs, masked, H, metricInputs!));
+        const a: LayerAttention = { q, kT, v, bias, window: d.slidingWindow[l]!, softcap: d.attnSoftcap ?? 0, hd, metrics: opts.inspect, lse: opts.qk === true };
+        let att: LayerAttentionOut;
+        if (opts.inspect && !opts.qk) {
+          // Every probability is an output: one inline block, the Softmax writing the pattern output.
+          const r = inlineAttention(g, plan, { pos, shared: inlineRows }, a, patternOutput(l));
+          inlineRows = r.shared;
+          g.output(patternOutput(l), 'float', [H, 'T', 'T']);
+          att = r;
+        } else {
+          att = blockedAttention(g, plan, a);
+          if (opts.qk) {
+            g.op('Identity', [att.maxKey!], {}, 'max_key', maxKeyOutput(l));
+            g.op('Identity', [att.logMaxP!], {}, 'log_max_p', logMaxProbOutput(l));
+            g.output(maxKeyOutput(l), 'int64', [H, 'T']);
+            g.output(logMaxProbOutput(l), 'float', [H, 'T']);
+          }
         }
-        let ctx = g.op('MatMul', [probs, v], {}, 'pv');
+        if (opts.inspect) layerMetrics.push(att.metrics!);
+        let ctx = att.ctx;
         if (patchIn) ctx = patchHeadOutput(g, ctx, l, patchIn, H, hd);
         const scale = g.op('Reshape', [g.op('Gather', [headScale, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
         ctx = g.op('Mul', [ctx, scale], {}, 'head_scale');
         ctx = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([1, 0, 2]) }), g.i64([-1, H * hd])]);
         let out = linear(ctx, p + 'o.weight', p + 'o.bias');
-        if (opts.inspect) out = afterMetrics(g, out, [layerMetrics[layerMetrics.length - 1]!, ...keptLse]);
+        // The inline (pattern) block's [H, T, T] scores would otherwise live until the end (see afterMetrics);
+        // a Loop's blocks free theirs inside the Loop.
+        if (opts.inspect && !opts.qk) out = afterMetrics(g, out, [layerMetrics[layerMetrics.length - 1]!]);
         return has(p + 'post_attn_norm.weight') ? g.within('post_attention_layernorm', () => norm(out, p + 'post_attn_norm')) : out;
       });
       const mlp = (input: string) => {
@@ -441,8 +408,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
 }
 
 /**
- * `out` + 0, where the 0 is computed from this layer's head metrics [H, M] (and the qk variant's
- * max_key and log_max_p [H, T]): an exact no-op (x + 0 = x) that makes the rest of the model wait
+ * `out` + 0, where the 0 is computed from this layer's head metrics [H, M]: an exact no-op (x + 0 = x) that makes the rest of the model wait
  * for them. Without it onnxruntime may order every layer's nodes that feed only graph outputs (the
  * metrics, the final head_metrics) after the last layer, and each
  * layer's [H, T, T] probabilities and scores stay alive until then: measured on a 30-layer × 9-head
@@ -453,8 +419,7 @@ function afterMetrics(g: GraphBuilder, out: string, results: string[]): string {
   return g.within('metrics_order', () => {
     let dep = out;
     for (const r of results) {
-      const f = g.op('Cast', [r], { to: attr.i(1) }); // the int64 max_key too
-      const any = g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [f])], { to: attr.i(1) })], { keepdims: attr.i(0) });
+      const any = g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [r])], { to: attr.i(1) })], { keepdims: attr.i(0) });
       dep = g.op('Add', [dep, g.op('Mul', [any, g.f32([0], [])])], {}, 'after_metrics');
     }
     return dep;
@@ -471,24 +436,6 @@ function keptQkOutputs(g: GraphBuilder, l: number, q: string, k: string, H: numb
     g.output(rotQOutput(l), 'float', [H, 'T', hd]);
     g.op('Identity', [k], {}, 'rot_k', rotKOutput(l));
     g.output(rotKOutput(l), 'float', [KV, 'T', hd]);
-  });
-}
-
-/**
- * What each row's log-sum-exp of the final scores `masked` [H, T, T] is recomputed from: the key
- * with the largest score (ArgMax, int64 [H, T]) and ln of the largest probability [H, T]. Then
- * lse = s[q, max_key] − ln p_max exactly (p_max = exp(s_max − lse)), with s[q, max_key] recomputed
- * in float64 like every other score: a float32 lse itself would carry an ulp of the scores'
- * magnitude (2e-6 at |s| ≈ 16) into every probability, while ln p_max is small where p is large.
- */
-function keptLseOutput(g: GraphBuilder, l: number, probs: string, masked: string, H: number): string[] {
-  return g.within('kept_lse', () => {
-    const key = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }, 'max_key', maxKeyOutput(l));
-    g.output(maxKeyOutput(l), 'int64', [H, 'T']);
-    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
-    const logp = g.op('Log', [pmax], {}, 'log_max_p', logMaxProbOutput(l));
-    g.output(logMaxProbOutput(l), 'float', [H, 'T']);
-    return [key, logp];
   });
 }
 
@@ -518,45 +465,5 @@ function patchHeadOutput(g: GraphBuilder, z: string, l: number, inp: { patch: st
     const patch = g.op('Transpose', [rows], { perm: attr.ints([1, 0, 2]) }); // [H, T, hd]
     const m = g.op('Reshape', [g.op('Gather', [inp.mask, g.i64([l], [])], { axis: attr.i(0) }), g.i64([H, 1, 1])]);
     return g.op('Add', [g.op('Mul', [m, patch]), g.op('Mul', [g.op('Sub', [g.f32([1], []), m]), z])], {}, 'patched_z');
-  });
-}
-
-interface MetricInputs {
-  rowW: string;
-  indFlat: string;
-  indCount: string;
-  dupFlat: string;
-  dupCount: string;
-  diagIdx: string;
-  prevIdx: string;
-}
-
-/**
- * Per-head metrics [H, M] from probs [H, T, T]; see METRIC_ORDER and the definitions in
- * test/reference/metrics.ts.
- * Four cheap passes over T² values, no log over them: with s the (finite) masked scores and lse
- * the row's log-sum-exp, −Σ p ln p = lse − Σ p·s, and lse = max s − ln(max p)
- * (both maxima are at the same key; max p ≥ 1/T keeps the log well conditioned). Sink, self and
- * previous-token attention are gathers of T values; induction and duplicate-token attention gather
- * their matching positions: the mean over qualifying rows of their sums is the total over all
- * matches divided by the number of qualifying rows.
- */
-function headMetrics(g: GraphBuilder, probs: string, masked: string, H: number, m: MetricInputs): string {
-  return g.within('metrics', () => {
-    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) }); // [H, T]
-    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
-    const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
-    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]);
-    const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
-    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, T]
-    const selfRow = g.op('Gather', [flat, m.diagIdx], { axis: attr.i(1) });
-    const prevRow = g.op('Gather', [flat, m.prevIdx], { axis: attr.i(1) });
-    const rows = g.op('Concat', [entRow, sinkRow, prevRow, selfRow].map((r) => g.op('Unsqueeze', [r, g.i64([1])])), { axis: attr.i(1) }); // [H, 4, T]
-    const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [m.rowW, g.i64([1])])]), g.i64([H, 4])]);
-    const indSum = g.op('ReduceSum', [g.op('Gather', [flat, m.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
-    const induction = g.op('Div', [indSum, m.indCount]); // NaN when no row qualifies
-    const dupSum = g.op('ReduceSum', [g.op('Gather', [flat, m.dupFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
-    const duplicate = g.op('Div', [dupSum, m.dupCount]); // NaN when no token repeats
-    return g.op('Concat', [means, induction, duplicate], { axis: attr.i(1) });
   });
 }

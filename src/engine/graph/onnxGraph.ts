@@ -5,13 +5,17 @@ export const OPSET = 17;
 const T = onnx.TensorProto.DataType;
 const A = onnx.AttributeProto.AttributeType;
 
-export type Attr = { kind: 'i'; v: number } | { kind: 'f'; v: number } | { kind: 'ints'; v: number[] } | { kind: 's'; v: string };
+export type Attr = { kind: 'i'; v: number } | { kind: 'f'; v: number } | { kind: 'ints'; v: number[] } | { kind: 's'; v: string } | { kind: 'g'; v: onnx.IGraphProto };
 export const attr = {
   i: (v: number): Attr => ({ kind: 'i', v }),
   f: (v: number): Attr => ({ kind: 'f', v }),
   ints: (v: number[]): Attr => ({ kind: 'ints', v }),
   s: (v: string): Attr => ({ kind: 's', v }),
+  /** a subgraph (Loop's body) */
+  g: (v: onnx.IGraphProto): Attr => ({ kind: 'g', v }),
 };
+
+export type ElemType = 'float' | 'int64' | 'bool';
 
 /** Where a weight lives in the external data file. */
 export interface ExternalRef {
@@ -21,7 +25,8 @@ export interface ExternalRef {
 }
 
 export class GraphBuilder {
-  readonly nodes: onnx.INodeProto[] = [];
+  /** where op() adds nodes: the main graph's, or a subgraph's while subgraph() builds it */
+  private nodes: onnx.INodeProto[] = [];
   readonly initializers: onnx.ITensorProto[] = [];
   readonly inputs: onnx.IValueInfoProto[] = [];
   readonly outputs: onnx.IValueInfoProto[] = [];
@@ -61,6 +66,8 @@ export class GraphBuilder {
           return { name: k, type: A.INTS, ints: a.v };
         case 's':
           return { name: k, type: A.STRING, s: new TextEncoder().encode(a.v) };
+        case 'g':
+          return { name: k, type: A.GRAPH, g: a.v };
       }
     });
     this.nodes.push({ opType: type, name: id, input: inputs, output: outs, attribute });
@@ -111,13 +118,36 @@ export class GraphBuilder {
     return name;
   }
 
-  input(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): string {
+  input(name: string, elemType: ElemType, dims: (number | string)[]): string {
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;
   }
 
-  output(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): void {
+  output(name: string, elemType: ElemType, dims: (number | string)[]): void {
     this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /**
+   * A subgraph (a Loop body): `inputs` are its formal inputs (named `${name}/${input}`), `build`
+   * adds its nodes with op() (they may read any value of the enclosing graph, constants included)
+   * and returns its outputs with their element types (shapes left to inference).
+   */
+  subgraph(name: string, inputs: [string, ElemType, (number | string)[]][], build: (...inputs: string[]) => [string, ElemType][]): onnx.IGraphProto {
+    const outer = this.nodes;
+    const nodes: onnx.INodeProto[] = [];
+    this.nodes = nodes;
+    try {
+      const formal = inputs.map(([n]) => `${this.scope}/${name}/${n}`);
+      const outs = this.within(name, () => build(...formal));
+      // A subgraph output must be produced by one of its own nodes (not an outer value passed through).
+      const output = outs.map(([value, type]) => {
+        const own = this.op('Identity', [value], {}, 'out', `${this.scope}/${name}/out_${this.counter++}`);
+        return valueInfo(own, type, undefined);
+      });
+      return { name, node: nodes, input: inputs.map(([, t, dims], i) => valueInfo(formal[i]!, t, dims)), output };
+    } finally {
+      this.nodes = outer;
+    }
   }
 
   encode(graphName: string, docString: string): Uint8Array {
@@ -133,13 +163,15 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, elemType: 'float' | 'int64', dims: (number | string)[]): onnx.IValueInfoProto {
+/** A typed value; `dims` undefined leaves the shape (and rank) unknown. */
+function valueInfo(name: string, elemType: ElemType, dims: (number | string)[] | undefined): onnx.IValueInfoProto {
+  const type = elemType === 'float' ? T.FLOAT : elemType === 'int64' ? T.INT64 : T.BOOL;
   return {
     name,
     type: {
       tensorType: {
-        elemType: elemType === 'float' ? T.FLOAT : T.INT64,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        elemType: type,
+        ...(dims ? { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}),
       },
     },
   };

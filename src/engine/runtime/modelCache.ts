@@ -32,7 +32,7 @@ export { cacheUsage, clearCache, defaultCacheRoot, cacheMaxBytes, CONTENT_INDEX_
 export type { CacheUsage, CacheEntryUsage, ClearResult } from './cacheFolder';
 
 /** Bump when the graph or weight layout changes, so stale caches are not reused. */
-export const GRAPH_VERSION = 10;
+export const GRAPH_VERSION = 11;
 const WEIGHTS_FILE = 'weights.bin';
 const META_FILE = 'meta.json';
 const ALIGN = 4096;
@@ -80,6 +80,7 @@ export interface CacheEntry {
 }
 
 function graphName(opts: GraphOptions): string {
+  if (opts.blockRows !== undefined) return graphName({ ...opts, blockRows: undefined }).replace('.onnx', `-rows${opts.blockRows}.onnx`);
   if (opts.head) return 'head.onnx';
   if (opts.lens) return 'lens.onnx';
   if (opts.patch) return 'patch.onnx';

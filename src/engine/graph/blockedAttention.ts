@@ -1,0 +1,281 @@
+// One layer's attention in the graph, in blocks of query rows, so no graph ever forms a layer's whole
+// [H, T, K] scores: an ONNX Loop over blocks of B rows computes each block's scores [H, B, K],
+// softmax, p·v and (inspection graphs) the head metrics' partial sums and the qk variant's
+// max_key / log_max_p; each block's buffers are freed before the next one. B is chosen at run time
+// so one [H, B, K] float32 buffer holds at most BLOCK_ELEMENTS values (64 MB): B = T (one block, the
+// unblocked graph's shape) until H·T·K passes that, e.g. up to about 1,365 tokens for 9 heads, and
+// about 233 rows per block at 8,000 tokens.
+//
+// Rows are independent in attention, so a block's numbers are the rows' numbers: the same products,
+// the same masks (causal, sliding window: −1e9 as HF's finfo.min), the same softmax. The query rows
+// are padded with zero rows up to a whole number of blocks (their outputs are cut off again, and
+// they carry zero weight in the metrics). The pattern variant (every probability fetched) runs as one
+// inline block, its Softmax writing straight into the pattern output.
+import { attr, type GraphBuilder } from './onnxGraph';
+
+/** The most values of one [H, B, K] buffer in a block (64 MB of float32). */
+export const BLOCK_ELEMENTS = 1 << 24;
+
+/** Values the layers share, built once per graph (see blockPlan). */
+export interface BlockPlan {
+  H: number;
+  /** number of query rows T (int64 scalar) */
+  T: string;
+  /** number of keys K (int64 scalar; P + T with a cache) */
+  K: string;
+  /** the first query's position (int64 scalar: 0, or P with a cache) */
+  start: string;
+  /** [K] int64 key positions */
+  kpos: string;
+  /** rows per block and block count (int64 scalars), and the padded row count nb·B − T as [1] */
+  B: string;
+  nb: string;
+  padRows: string;
+  /** inspection graphs: [T] token ids and the metrics' shared values */
+  metrics?: { ids: string; idsPad: string; prevIds: string; tMinus1: string };
+}
+
+/**
+ * The block sizes for T query rows over K keys with H heads: B = clamp(BLOCK_ELEMENTS / (H·K), 1, T),
+ * or clamp(rows, 1, T) when `rows` is given (tests).
+ */
+export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, start: string, kpos: string, ids: string | undefined, rows?: number): BlockPlan {
+  if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1)) throw new Error(`internal: block rows ${rows}`);
+  return g.within('attention_blocks', () => {
+    const wanted = rows !== undefined ? g.i64([rows], []) : g.op('Div', [g.i64([BLOCK_ELEMENTS], []), g.op('Mul', [K, g.i64([H], [])])]);
+    const B = g.op('Max', [g.op('Min', [T, wanted]), g.i64([1], [])]);
+    const nb = g.op('Div', [g.op('Sub', [g.op('Add', [T, B]), g.i64([1], [])]), B]);
+    const padRows = g.op('Reshape', [g.op('Sub', [g.op('Mul', [nb, B]), T]), g.i64([1])]);
+    let metrics: BlockPlan['metrics'];
+    if (ids) {
+      // −1 for the first token's "previous" id, −2 for padded rows: neither matches a real id or each other.
+      const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
+      const idsPad = g.op('Pad', [ids, g.op('Concat', [g.i64([0]), padRows], { axis: attr.i(0) }), g.i64([-2], [])]);
+      const tMinus1 = g.op('Sub', [g.op('Cast', [T], { to: attr.i(1) }), g.f32([1], [])]);
+      metrics = { ids, idsPad, prevIds, tMinus1 };
+    }
+    return { H, T, K, start, kpos, B, nb, padRows, ...(metrics ? { metrics } : {}) };
+  });
+}
+
+/** One layer's attention inputs: q [H, T, hd] already times the score scale, kT [H, hd, K], v [H, K, hd], bias [H, 1, K]. */
+export interface LayerAttention {
+  q: string;
+  kT: string;
+  v: string;
+  bias: string;
+  /** sliding window (0: none) */
+  window: number;
+  /** attention soft-cap (0: none) */
+  softcap: number;
+  hd: number;
+  /** head metrics partial sums (inspection graphs) */
+  metrics: boolean;
+  /** the qk variant's max_key [H, T] int64 and log_max_p [H, T] */
+  lse: boolean;
+}
+
+export interface LayerAttentionOut {
+  /** [H, T, hd] each head's p·v */
+  ctx: string;
+  /** [H, M] the head metrics (METRIC_ORDER) when asked */
+  metrics?: string;
+  maxKey?: string;
+  logMaxP?: string;
+}
+
+/** The rows of one block: positions [B] (absolute), local indices [B] among the T new rows, and the memoised masks. */
+interface Rows {
+  pos: string;
+  local: string;
+  masks: Map<number, string>;
+  match?: BlockMatches;
+}
+
+/** The metrics' per-block inputs (see headMetricSums). */
+interface BlockMatches {
+  rowW: string;
+  indFlat: string;
+  indCount: string;
+  dupFlat: string;
+  dupCount: string;
+  diagIdx: string;
+  prevIdx: string;
+}
+
+function tScalarTo1(g: GraphBuilder, t: string): string {
+  return g.op('Reshape', [t, g.i64([1])]);
+}
+
+/** The additive causal (and sliding-window) mask [B, K] of these rows: 0 where allowed, −1e9 where blocked. */
+function maskFor(g: GraphBuilder, plan: BlockPlan, rows: Rows, window: number): string {
+  const have = rows.masks.get(window);
+  if (have) return have;
+  const made = g.within(window > 0 ? `mask_window_${window}` : 'mask', () => {
+    const row = g.op('Unsqueeze', [rows.pos, g.i64([1])]);
+    const col = g.op('Unsqueeze', [plan.kpos, g.i64([0])]);
+    let blocked = g.op('Greater', [col, row]);
+    if (window > 0) blocked = g.op('Or', [blocked, g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([window], [])])]);
+    // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
+    // 0 there, and p·s stays finite (0 × −1e9 = 0) for the entropy in the head metrics.
+    return g.op('Where', [blocked, g.f32([-1e9], []), g.f32([0], [])]);
+  });
+  rows.masks.set(window, made);
+  return made;
+}
+
+/**
+ * The metrics' inputs for these rows (no cache: positions are local indices): row weights
+ * 1/(T−1) on rows 1..T−1 (0 on row 0 and on padded rows), the flat [r·K + k] positions that count
+ * for induction (k < q, ids[k−1] == ids[q]) and duplicate-token attention (k < q, ids[k] == ids[q])
+ * and how many rows have at least one of each, and each row's own and previous key.
+ */
+function matchesFor(g: GraphBuilder, plan: BlockPlan, rows: Rows): BlockMatches {
+  if (rows.match) return rows.match;
+  const m = plan.metrics!;
+  rows.match = g.within('metric_rows', () => {
+    const valid = g.op('Less', [rows.local, plan.T]);
+    const counted = g.op('And', [valid, g.op('Greater', [rows.pos, g.i64([0], [])])]);
+    const rowW = g.op('Div', [g.op('Cast', [counted], { to: attr.i(1) }), m.tMinus1]);
+    const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, rows.local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
+    const before = g.op('Less', [g.op('Unsqueeze', [plan.kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])]);
+    const flatOf = (mask: string): [string, string] => {
+      const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
+      const flat = g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, plan.K]), k!]), g.i64([-1])]);
+      const anyRow = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      return [flat, g.op('ReduceSum', [anyRow, g.i64([0])], { keepdims: attr.i(1) })]; // [M], [1]
+    };
+    const [indFlat, indCount] = flatOf(g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [m.prevIds, g.i64([0])])]), before]));
+    const [dupFlat, dupCount] = flatOf(g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [m.ids, g.i64([0])])]), before]));
+    // Row r's own key and previous key in the block's flat [B·K] layout (padded rows clamped inside K).
+    const rowBase = g.op('Mul', [g.op('Sub', [rows.local, g.op('Gather', [rows.local, g.i64([0], [])], { axis: attr.i(0) })]), plan.K]);
+    const last = g.op('Sub', [plan.K, g.i64([1], [])]);
+    const self = g.op('Min', [rows.pos, last]);
+    const diagIdx = g.op('Add', [rowBase, self]);
+    const prevIdx = g.op('Add', [rowBase, g.op('Max', [g.op('Sub', [self, g.i64([1], [])]), g.i64([0], [])])]);
+    return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx };
+  });
+  return rows.match;
+}
+
+/**
+ * Per-head sums over these rows [H, 6] (rows weighted by rowW: entropy, sink, previous-token, self;
+ * then the induction and duplicate-token totals) and the rows with a match [2] (induction,
+ * duplicate). Summed over blocks, the first four are the metrics' means and the last two divided by
+ * the counts are the induction and duplicate-token scores; see METRIC_ORDER and test/reference/metrics.ts.
+ * Four cheap passes over the block's values, no log over them: with s the (finite) masked scores and
+ * lse the row's log-sum-exp, −Σ p ln p = lse − Σ p·s and lse = max s − ln(max p) (both maxima at the
+ * same key; max p ≥ 1/K keeps the log well conditioned).
+ */
+function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: string, x: BlockMatches): { sums: string; counts: string } {
+  return g.within('metrics', () => {
+    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) }); // [H, B]
+    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
+    const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
+    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]);
+    const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
+    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, B]
+    const selfRow = g.op('Gather', [flat, x.diagIdx], { axis: attr.i(1) });
+    const prevRow = g.op('Gather', [flat, x.prevIdx], { axis: attr.i(1) });
+    const rows = g.op('Concat', [entRow, sinkRow, prevRow, selfRow].map((r) => g.op('Unsqueeze', [r, g.i64([1])])), { axis: attr.i(1) }); // [H, 4, B]
+    const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [x.rowW, g.i64([1])])]), g.i64([H, 4])]);
+    const indSum = g.op('ReduceSum', [g.op('Gather', [flat, x.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
+    const dupSum = g.op('ReduceSum', [g.op('Gather', [flat, x.dupFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) });
+    return { sums: g.op('Concat', [means, indSum, dupSum], { axis: attr.i(1) }), counts: g.op('Concat', [x.indCount, x.dupCount], { axis: attr.i(0) }) };
+  });
+}
+
+/** The metrics [H, 6] from their sums over every row [H, 6] and the match counts [2] (NaN where no row qualifies). */
+function finishMetrics(g: GraphBuilder, sums: string, counts: string): string {
+  return g.within('metrics', () => {
+    const [means, matched] = g.opN('Split', [sums, g.i64([4, 2])], 2, { axis: attr.i(1) });
+    return g.op('Concat', [means!, g.op('Div', [matched!, g.op('Unsqueeze', [counts, g.i64([0])])])], { axis: attr.i(1) });
+  });
+}
+
+interface BlockOut {
+  ctx: string;
+  probs: string;
+  sums?: string;
+  counts?: string;
+  maxKey?: string;
+  logMaxP?: string;
+}
+
+/** One block of rows: scores, soft-cap, bias, mask, softmax, p·v, and what the inspection asks of them. */
+function attendBlock(g: GraphBuilder, plan: BlockPlan, rows: Rows, qb: string, a: LayerAttention, probsName: string | undefined): BlockOut {
+  let qk = g.op('MatMul', [qb, a.kT], {}, 'qk');
+  // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
+  if (a.softcap) qk = g.op('Mul', [g.op('Tanh', [g.op('Div', [qk, g.f32([a.softcap], [])])]), g.f32([a.softcap], [])], {}, 'softcap');
+  const raw = g.op('Add', [qk, a.bias], {}, 'steer_bias');
+  const masked = g.op('Add', [raw, maskFor(g, plan, rows, a.window)], {}, 'causal_mask');
+  const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);
+  const out: BlockOut = { ctx: g.op('MatMul', [probs, a.v], {}, 'pv'), probs };
+  if (a.lse) {
+    g.within('kept_lse', () => {
+      out.maxKey = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }, 'max_key');
+      out.logMaxP = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
+    });
+  }
+  if (a.metrics) Object.assign(out, headMetricSums(g, plan.H, probs, masked, matchesFor(g, plan, rows)));
+  return out;
+}
+
+/**
+ * The pattern variant's layer: all T rows as one inline block (rows shared by every layer, so the
+ * masks and the metrics' match positions are built once), probs written to `patternName`.
+ */
+export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: string; shared: Rows | undefined }, a: LayerAttention, patternName: string): LayerAttentionOut & { probs: string; shared: Rows; masked?: string } {
+  const shared = rows.shared ?? { pos: rows.pos, local: rows.pos, masks: new Map() };
+  const b = attendBlock(g, plan, shared, a.q, a, patternName);
+  return { ctx: b.ctx, probs: b.probs, shared, ...(a.metrics ? { metrics: finishMetrics(g, b.sums!, b.counts!) } : {}) };
+}
+
+/** [nb, H, B(, hd)] stacked block outputs → [H, T(, hd)]. */
+function unstack(g: GraphBuilder, plan: BlockPlan, stacked: string, H: number, hd: number | undefined): string {
+  const perm = hd === undefined ? [1, 0, 2] : [1, 0, 2, 3];
+  const flat = g.op('Reshape', [g.op('Transpose', [stacked], { perm: attr.ints(perm) }), g.i64(hd === undefined ? [H, -1] : [H, -1, hd])]);
+  return g.op('Slice', [flat, g.i64([0]), tScalarTo1(g, plan.T), g.i64([1])]);
+}
+
+/** One layer's attention as a Loop over blocks of query rows (see the file's header). */
+export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a: LayerAttention): LayerAttentionOut {
+  const H = plan.H;
+  const qPad = g.op('Pad', [a.q, g.op('Concat', [g.i64([0, 0, 0, 0]), plan.padRows, g.i64([0])], { axis: attr.i(0) })]); // [H, nb·B, hd]
+  const body = g.subgraph(
+    'block',
+    [
+      ['i', 'int64', []],
+      ['cond', 'bool', []],
+    ],
+    (i, cond) => {
+      const s0 = g.op('Mul', [i!, plan.B]);
+      const e0 = g.op('Add', [s0, plan.B]);
+      const local = g.op('Range', [s0, e0, g.i64([1], [])]);
+      const rows: Rows = { pos: g.op('Add', [local, plan.start]), local, masks: new Map() };
+      const qb = g.op('Slice', [qPad, tScalarTo1(g, s0), tScalarTo1(g, e0), g.i64([1])]);
+      const b = attendBlock(g, plan, rows, qb, a, undefined);
+      const outs: [string, 'float' | 'int64' | 'bool'][] = [
+        [cond!, 'bool'],
+        [b.ctx, 'float'],
+      ];
+      if (a.metrics) outs.push([b.sums!, 'float'], [b.counts!, 'float']);
+      if (a.lse) outs.push([b.maxKey!, 'int64'], [b.logMaxP!, 'float']);
+      return outs;
+    },
+  );
+  const nOut = 1 + (a.metrics ? 2 : 0) + (a.lse ? 2 : 0);
+  const outs = g.opN('Loop', [plan.nb, ''], nOut, { body: attr.g(body) }, 'blocks');
+  const res: LayerAttentionOut = { ctx: unstack(g, plan, outs[0]!, H, a.hd) };
+  let at = 1;
+  if (a.metrics) {
+    const sums = g.op('ReduceSum', [outs[at++]!, g.i64([0])], { keepdims: attr.i(0) });
+    const counts = g.op('ReduceSum', [outs[at++]!, g.i64([0])], { keepdims: attr.i(0) });
+    res.metrics = finishMetrics(g, sums, counts);
+  }
+  if (a.lse) {
+    res.maxKey = unstack(g, plan, outs[at++]!, H, undefined);
+    res.logMaxP = unstack(g, plan, outs[at++]!, H, undefined);
+  }
+  return res;
+}

@@ -1,0 +1,124 @@
+// Attention in blocks of query rows (src/engine/graph/blockedAttention.ts): with the blocks forced
+// to 3 rows (13 and 6+1+1 tokens: several blocks, the last one padded), every graph that runs the
+// Loop — the qk inspection (logits, head metrics, the kept queries/keys/lse every probability is
+// recomputed from), the plain graph with every position's logits, and the KV-cache graph's prefill
+// and steps — equals the independent float64 reference on every generated family checkpoint, with
+// masked/scaled heads and a PASTA-style bias in play.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Model, type KvCache } from '../../src/engine/model';
+import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
+import { layerScores, probabilityRow } from '../../src/engine/graph/attentionScores';
+import { makeTinyCheckpoint, mulberry32, TINY_VARIANTS, type TinyCheckpoint } from '../fixtures/tinyModels';
+import { referenceForward } from '../reference/forward';
+import { headMetricsFromProbs } from '../reference/metrics';
+import { logSoftmax } from '../reference/logSoftmax';
+
+const LOGPROB_TOL = 1e-3;
+const ATTN_TOL = 1e-4;
+const METRIC_TOL = 1e-4;
+const ROWS = 3;
+
+let root: string;
+before(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'attnscope-blocks-'));
+});
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** Seeded ids with a repeated stretch (induction and duplicate-token metrics defined). */
+function promptIds(ck: TinyCheckpoint, T: number, seed: number): number[] {
+  const rnd = mulberry32(seed);
+  const first = Array.from({ length: Math.ceil(T / 2) }, () => Math.floor(rnd() * ck.tokenizerVocabSize));
+  return [...first, ...first].slice(0, T);
+}
+
+function maxLogProbDiff(got: Float32Array, at: number, want: ArrayLike<number>, V: number): number {
+  const a = logSoftmax(got, at * V, V);
+  const b = logSoftmax(want, 0, V);
+  let d = 0;
+  for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+for (const v of TINY_VARIANTS) {
+  test(`attention in ${ROWS}-row blocks equals the reference: ${v.name}`, async () => {
+    const ck = makeTinyCheckpoint(path.join(root, v.name), v);
+    const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache'), blockRows: ROWS });
+    try {
+      const { layers: L, heads: H, vocabSize: V } = model.dims;
+      const T = Math.min(13, model.dims.maxPositions);
+      assert.ok(T % ROWS !== 0 && T > 2 * ROWS, 'several blocks, the last one padded');
+      const ids = promptIds(ck, T, 7);
+      // L0H1 masked, the last layer's head 0 scaled, a bias (ln 0.05) on keys outside 2..6 for layer 0's heads.
+      const scale = (l: number, h: number) => (l === 0 && h === 1 ? 0 : l === L - 1 && h === 0 ? 1.7 : 1);
+      const bias = (l: number, _h: number, k: number) => (l === 0 && (k < 2 || k > 6) ? Math.log(0.05) : 0);
+      const headScale = new Float32Array(L * H).map((_, i) => scale(Math.floor(i / H), i % H));
+      const biasFlat = (K: number) => {
+        const b = new Float32Array(L * H * K);
+        for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let k = 0; k < K; k++) b[(l * H + h) * K + k] = bias(l, h, k);
+        return b;
+      };
+      const refOpts = (K: number) => ({
+        headScale: Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => scale(l, h))),
+        bias: Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => Array.from({ length: K }, (_, k) => bias(l, h, k)))),
+      });
+      const attnBias = biasFlat(T);
+      const ref = referenceForward(ck.config, ck.tensors, ids, refOpts(T));
+
+      // The qk inspection: last logits, head metrics, and every probability from the kept state.
+      const qk = await model.forward({ ids, headScale, attnBias }, { inspect: true, qk: true });
+      assert.ok(maxLogProbDiff(qk.logits, 0, ref.logits[T - 1]!, V) <= LOGPROB_TOL, 'qk logits');
+      let maxAttn = 0;
+      let maxMetric = 0;
+      const row = new Float64Array(T);
+      for (let l = 0; l < L; l++) {
+        const s = layerScores(model.dims, l, T, { q: qk.qk!.q[l]!, k: qk.qk!.k[l]!, maxKey: qk.qk!.maxKey[l]!, logMaxP: qk.qk!.logMaxP[l]! }, attnBias);
+        const refLayer = new Float64Array(H * T * T);
+        for (let h = 0; h < H; h++) {
+          refLayer.set(ref.attn[l]![h]!, h * T * T);
+          for (let q = 0; q < T; q++) {
+            probabilityRow(s, h, q, row);
+            for (let k = 0; k < T; k++) maxAttn = Math.max(maxAttn, Math.abs(row[k]! - ref.attn[l]![h]![q * T + k]!));
+          }
+        }
+        const want = headMetricsFromProbs(refLayer, H, T, ids);
+        for (let h = 0; h < H; h++) {
+          METRIC_ORDER.forEach((name, i) => {
+            const have = qk.metrics![(l * H + h) * METRIC_ORDER.length + i]!;
+            const w = want[h]![name];
+            if (w === null) assert.ok(Number.isNaN(have), `L${l}H${h} ${name} should be undefined, got ${have}`);
+            else maxMetric = Math.max(maxMetric, Math.abs(have - w));
+          });
+        }
+      }
+      assert.ok(maxAttn <= ATTN_TOL, `kept attention: max |Δ| ${maxAttn}`);
+      assert.ok(maxMetric <= METRIC_TOL, `head metrics: max |Δ| ${maxMetric}`);
+
+      // The plain graph, every position's logits.
+      const plain = await model.forward({ ids, headScale, attnBias }, { inspect: false, allLogits: true });
+      let maxLp = 0;
+      for (let t = 0; t < T; t++) maxLp = Math.max(maxLp, maxLogProbDiff(plain.logits, t, ref.logits[t]!, V));
+      assert.ok(maxLp <= LOGPROB_TOL, `plain logits: max |Δ log-prob| ${maxLp}`);
+
+      // The KV-cache graph: a 7-token prefill (3 blocks), then two one-token steps.
+      const seq = ids.slice(0, 7);
+      let cache: KvCache | undefined;
+      let step = await model.decode(seq, cache, headScale, biasFlat(seq.length));
+      for (let n = 0; n < 3; n++) {
+        const r = referenceForward(ck.config, ck.tensors, seq, refOpts(seq.length));
+        const d = maxLogProbDiff(step.logits, 0, r.logits[seq.length - 1]!, V);
+        assert.ok(d <= LOGPROB_TOL, `cached step ${n}: max |Δ log-prob| ${d}`);
+        if (n === 2) break;
+        seq.push(ids[7 + n]!);
+        cache = step.present;
+        step = await model.decode([seq[seq.length - 1]!], cache, headScale, biasFlat(seq.length));
+      }
+      console.log(`${v.name}: dattn ${maxAttn.toExponential(2)} dmetric ${maxMetric.toExponential(2)} dlogp ${maxLp.toExponential(2)}`);
+    } finally {
+      await model.release();
+    }
+  });
+}
