@@ -124,8 +124,9 @@ export function warn(w: string): void {
 }
 
 /** Opens the model named by --model (or the default) on a device, runs `fn`, and always releases it. */
-export async function withModel<T>(spec: string | undefined, device: DeviceRequest, fn: (model: Model) => Promise<T>): Promise<T> {
-  const model = await Model.open(await resolveModel(spec), { device });
+/** `warm`: the session to create at open (Model.open; 'kept' when the command's runs are kept inspections only). */
+export async function withModel<T>(spec: string | undefined, device: DeviceRequest, fn: (model: Model) => Promise<T>, warm?: 'plain' | 'kept'): Promise<T> {
+  const model = await Model.open(await resolveModel(spec), { device, ...(warm ? { warm } : {}) });
   try {
     return await fn(model);
   } finally {

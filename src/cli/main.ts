@@ -109,13 +109,15 @@ async function inspect(argv: string[]): Promise<number> {
   const flags = interventionsFrom(values, prompt);
   const interventions = flags.interventions;
   const req: RunRequest = { prompt, attention, logits: values.logits ?? false, topK, interventions };
+  // --save (with tensors) and --rollout need every head's pattern; the JSON still lists only the --attention heads.
+  const needAll = (values.save && !values.slim) || values.rollout;
+  // Without patterns the run is a kept (qk) inspection, in bounded memory: open only that session.
+  const warm = !needAll && attention === 'none' ? 'kept' : 'plain';
   await withModel(values.model, device, async (model) => {
     flags.check(model);
     if (attention !== 'all' && attention !== 'none') for (const h of attention) checkHead(model, h, '--attention');
     if (values.slim && !values.save) throw new EngineError('BAD_ARGUMENT', '--slim needs --save <run.attnrun>');
     if (values.save && fs.existsSync(values.save)) throw new EngineError('BAD_ARGUMENT', `--save ${values.save}: already exists; choose another name (runs are never overwritten)`);
-    // --save (with tensors) and --rollout need every head's pattern; the JSON still lists only the --attention heads.
-    const needAll = (values.save && !values.slim) || values.rollout;
     const wide = { ...req, ...(values.save ? { allLogits: true } : {}), ...(needAll ? { attention: 'all' as const } : {}) };
     const result = await runInspection(model, wide, warn);
     if (values.save) writeRunFile(values.save, savedRunFrom(result, req.prompt, interventions, { tensors: !values.slim, autoSaved: false, decode: (id) => model.tokenizer.decodeToken(id) }));
@@ -125,7 +127,7 @@ async function inspect(argv: string[]): Promise<number> {
       result.attentionHeads = result.attentionHeads.filter((h) => wanted.has(headKey(h)));
     }
     write(values.json, JSON.stringify(toJson(result, { rollout })));
-  });
+  }, warm);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // explain a death by memory ("the run had 8,000 tokens and needed about 72 GB") and to format sizes.
 import * as os from 'node:os';
 import type { ModelDims } from './spec';
+import { BLOCK_ELEMENTS } from './graph/blockedAttention';
 
 /** Parameters of the model (float32 after conversion: 4 bytes each). */
 export function parameterCount(d: ModelDims): number {
@@ -22,11 +23,17 @@ export type KeptState =
 export interface InspectionMemory {
   /** the float32 weights (already resident once the model is open) */
   weights: number;
-  /** the inspection session's own copy of the weights (onnxruntime sessions do not share them) */
+  /**
+   * a second session's copy of the weights (onnxruntime sessions do not share them): a pattern run
+   * opens the inspection session beside the plain one; a kept run's session is the one opened first
+   */
   sessionWeights: number;
   /** what the run keeps for its views */
   kept: number;
-  /** one layer's transient scores, softmax and metric products ([H, T, T] each), the [T, T] masks and a fixed overhead */
+  /**
+   * one attention block's transient scores, softmax and metric products ([H, B, T] each, B·H·T at
+   * most BLOCK_ELEMENTS when the graph runs in blocks, else B = T), its [B, T] masks and a fixed overhead
+   */
   transient: number;
   /** activations [T, ~8·D + 2·I] and the logits */
   activations: number;
@@ -37,24 +44,27 @@ export interface InspectionMemory {
 const RUN_OVERHEAD = 256 * 2 ** 20;
 
 /**
- * Bytes an inspection of `tokens` tokens holds at its peak. The graph still forms one layer's scores
- * at a time (not all layers at once: inspectionGraph.ts afterMetrics): about four [H, T, T] float32
- * buffers are live at the peak (scores, biased and masked scores, softmax, the metrics' p·s) plus
- * the [T, T] masks. The inspection session holds its own copy of the weights besides the plain
- * session's. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md): the
- * engine's peak RSS was 1.54 / 4.15 / 10.5 GiB at 1,024 / 4,096 / 8,000 tokens, this estimate
- * 1.52 / 4.11 / 11.3 GiB.
+ * Bytes an inspection of `tokens` tokens holds at its peak. A run that fetches no patterns (kept runs,
+ * metrics only) takes the qk graph, whose attention runs in blocks of query rows
+ * (graph/blockedAttention.ts): about five [H, B, T] float32 buffers are live at the peak (scores,
+ * biased and masked scores, softmax, the metrics' p·s) plus the block's [B, T] masks, with B·H·T at
+ * most BLOCK_ELEMENTS. A run that fetches patterns forms each layer's whole [H, T, T] (B = T) and
+ * opens a second session (the inspection graph beside the plain one) with its own copy of the
+ * weights. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md).
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
   const weights = 4 * parameterCount(d);
+  const blocked = kept.kind === 'qk' || kept.layers === 0;
   const keptBytes =
     kept.kind === 'qk'
       ? 4 * d.layers * (T * d.headDim * (d.heads + d.kvHeads) + 2 * d.heads * T) + 4 * T * d.hiddenSize
       : 4 * kept.layers * d.heads * T * T;
-  const transient = 4 * 4 * d.heads * T * T + 8 * T * T + RUN_OVERHEAD;
+  const rows = blocked ? Math.max(1, Math.min(T, Math.floor(BLOCK_ELEMENTS / (d.heads * T)))) : T;
+  const transient = (blocked ? 5 : 4) * 4 * d.heads * rows * T + 8 * rows * T + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
-  return { weights, sessionWeights: weights, kept: keptBytes, transient, activations, total: 2 * weights + keptBytes + transient + activations };
+  const sessionWeights = blocked ? 0 : weights;
+  return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptBytes + transient + activations };
 }
 
 /** Total bytes of estimateInspection (explains a death by memory; see engineHost). */

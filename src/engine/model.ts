@@ -22,6 +22,12 @@ export interface OpenOptions {
    * do not change).
    */
   blockRows?: number;
+  /**
+   * The session to create at open (default the plain graph's): 'kept' for a process whose runs are
+   * kept inspections (the extension's engine), so it does not also hold the plain session's copy of
+   * the weights (each onnxruntime session pre-packs its own).
+   */
+  warm?: 'plain' | 'kept';
 }
 
 /**
@@ -146,9 +152,9 @@ export class Model {
     const eos = ck.config['eos_token_id'];
     const eosId = Array.isArray(eos) ? eos[0] : eos;
     if (typeof eosId === 'number' && Number.isInteger(eosId) && eosId >= 0 && eosId < spec.dims.vocabSize) m.eosTokenId = eosId;
-    // Open the plain session now so load time includes onnxruntime's own initialisation and the device is known.
+    // Open the first session now so load time includes onnxruntime's own initialisation and the device is known.
     try {
-      await m.session({ inspect: false, allLogits: false });
+      await m.session(opts.warm === 'kept' ? { inspect: true, allLogits: false, qk: true } : { inspect: false, allLogits: false });
     } catch (e) {
       cache.release();
       throw e;

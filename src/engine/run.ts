@@ -269,7 +269,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const { layers: L, heads: H } = model.dims;
   const budget = opts.memory ?? systemMemoryBudget();
   const requested = req.attention === 'all' ? L : !req.attention || req.attention === 'none' ? 0 : new Set(req.attention.map((h) => h.layer)).size;
-  const keptState: KeptState = opts.qk ? { kind: 'qk' } : { kind: 'patterns', layers: requested };
+  const keptState: KeptState = opts.qk || requested === 0 ? { kind: 'qk' } : { kind: 'patterns', layers: requested };
   const { limit, why } = tokenLimit(model, req.maxTokens, budget, !!req.allLogits, keptState);
   const t0 = performance.now();
   const cut = await cutPrompt(model, req.prompt, limit);
@@ -303,7 +303,10 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   const headScale = headScaleFor(model, req.interventions);
   const attnBias = attnBiasFor(model, req.interventions, tokens);
   const t1 = performance.now();
-  const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers, ...(opts.qk ? { qk: true } : {}) });
+  // Without patterns to fetch the run takes the qk graph (attention in blocks: bounded memory); its
+  // queries and keys are turned into a kept state only when the caller keeps the run.
+  const qkGraph = opts.qk === true || layers.length === 0;
+  const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers, ...(qkGraph ? { qk: true } : {}) });
   const runMs = performance.now() - t1;
 
   const V = model.dims.vocabSize;
@@ -336,7 +339,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     heads,
     patterns: out.patterns,
     attentionHeads,
-    ...(out.qk ? { qk: out.qk.q.map((q, l) => layerScores(model.dims, l, T, { q, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, attnBias)) } : {}),
+    ...(opts.qk && out.qk ? { qk: out.qk.q.map((q, l) => layerScores(model.dims, l, T, { q, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, attnBias)) } : {}),
     timings: { loadMs: model.loadMs, tokenizeMs, runMs },
   };
 }

@@ -4,10 +4,13 @@
 // (rows, columns, patterns, the overlay, token details, rollout) equals the inspection graph's own
 // softmax output, and the qk graph's head metrics equal the inspection graph's.
 //
-// Tolerances: both the graph's p (float32 scores, ulp ≈ 2e-6 at |s| ≈ 20–38 in these random-weight
-// models) and the kept p (float64 scores from the same q and k) are within 1e-6 of the float64
-// softmax of those scores (measured: 6.7e-7 and 6.6e-7 at worst); so they agree with each other
-// within the sum, 1.5e-6 (measured 1.13e-6 at worst, 34 of 36 checkpoints under 1e-6).
+// Tolerances: the kept p (float64 scores from the qk graph's q and k, lse from its max_key and
+// ln p_max) is within 1e-6 of the float64 softmax of those scores (measured ≤ 4.7e-7 on every
+// checkpoint). The pattern graph's own p carries its float32 scores' rounding, an ulp of |s| ≈ 20–40
+// in these random-weight models (2–4e-6), and onnxruntime rounds the two graphs differently since
+// the qk graph's attention runs in a Loop (graph/blockedAttention.ts; the inline pattern graph's
+// scale Mul, Transpose and MatMul fuse into one FusedMatMul): measured |p_kept − p_graph| ≤ 4.2e-6,
+// hence TOL 5e-6. Both stay within 1e-4 of the float64 reference (engineParity, blockedAttention).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -23,7 +26,7 @@ import { noInterventions, type Interventions } from '../../src/shared/interventi
 import { makeTinyCheckpoint, TINY_VARIANTS } from '../fixtures/tinyModels';
 
 /** kept vs graph (see the file comment) */
-const TOL = 1.5e-6;
+const TOL = 5e-6;
 /** kept vs the float64 softmax of the same scores: the lse recovered from max_key and ln p_max */
 const EXACT_TOL = 1e-6;
 const PROMPT = 'the cat sat on the mat and the cat ran to the dog, then the cat sat';

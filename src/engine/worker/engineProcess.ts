@@ -59,7 +59,7 @@ const handlers: Handlers = {
     model = undefined;
     kept = undefined;
     send({ type: 'progress', id, message: `Loading ${p.modelDir}` });
-    const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads });
+    const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads, warm: 'kept' });
     model = m;
     const d = m.dims;
     return { dir: m.dir, hash: m.hash, arch: d.arch, modelType: d.modelType, layers: d.layers, heads: d.heads, kvHeads: d.kvHeads, hiddenSize: d.hiddenSize, vocabSize: d.vocabSize, maxPositions: d.maxPositions, device: m.device, deviceNote: m.deviceNote, loadMs: m.loadMs };
