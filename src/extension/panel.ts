@@ -229,6 +229,19 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data } });
         return;
       }
+      case 'requestPatternTile': {
+        // Untrusted: the session checks the head and the window against the current run.
+        const { q0, q1, k0, k1 } = body;
+        const t = await s.patternTile(body.head, body.runId, { q0, q1, k0, k1 }, body.size);
+        const values = t.values.byteOffset === 0 && t.values.byteLength === t.values.buffer.byteLength ? (t.values.buffer as ArrayBuffer) : t.values.slice().buffer;
+        this.reply(messageId, {
+          type: 'patternTile',
+          runId: body.runId,
+          head: body.head,
+          tile: { q0: t.q0, q1: t.q1, k0: t.k0, k1: t.k1, pooled: t.pooled, rowEdges: Array.from(t.rowEdges), colEdges: Array.from(t.colEdges), values: { dims: [t.rowEdges.length - 1, t.colEdges.length - 1], data: values } },
+        });
+        return;
+      }
       case 'requestLens': {
         const layers = await s.lensAt(body.runId, body.position);
         this.reply(messageId, { type: 'lens', runId: body.runId, position: body.position, layers });
