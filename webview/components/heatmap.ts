@@ -159,6 +159,9 @@ export class Heatmap {
     if (next.q0 === this.view.q0 && next.k0 === this.view.k0 && next.n === this.view.n) return;
     this.view = next;
     this.pooledKey = '';
+    // the token under the pointer is another one now (the wheel handler finds it again)
+    this.hover = null;
+    this.hoverBlock = null;
     this.renderStatus();
     this.queue();
   }
@@ -180,6 +183,10 @@ export class Heatmap {
     const fy = Math.max(0, Math.min(1, (e.offsetY - l.y) / l.size));
     const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
     this.setView(zoomView(this.view, this.T, Math.exp(Math.max(-1, Math.min(1, delta * 0.002))), fx, fy));
+    const h = hoverCell(e.offsetX, e.offsetY, l, this.T, this.view);
+    this.hover = h;
+    this.hoverBlock = h ? this.blockAt(h.q, h.k) : null;
+    this.renderStatus();
   }
 
   private onPointerMove(e: PointerEvent): void {
@@ -615,7 +622,7 @@ export class Heatmap {
         this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · loading…`;
         return;
       }
-      const range = (a: number, z: number, what: string): string => (a === z ? `${what} ${tok(a)}` : `${what}s ${a}–${z}`);
+      const range = (a: number, z: number, what: string): string => (a === z ? `${what} ${tok(a)}` : `${what === 'query' ? 'queries' : 'keys'} ${a}–${z}`);
       const pooled = b.qb > b.qa || b.kb > b.ka;
       this.status.textContent = `${headLabel(this.head)} · ${range(b.qa, b.qb, 'query')} → ${range(b.ka, b.kb, 'key')} · ${pooled ? `max ${formatProb(b.value)}` : formatProb(b.value)}`;
       return;
