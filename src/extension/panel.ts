@@ -151,7 +151,22 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     this.sendOverlay();
   }
 
+  /** how long the page's recent messages took to answer (the last 64; for the output channel and the timing test) */
+  readonly answered: { type: string; ms: number; at: number }[] = [];
+
   protected override async handle(body: Exclude<FromWebview, { type: 'ready' }>, messageId: number): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.answer(body, messageId);
+    } finally {
+      const ms = performance.now() - t0;
+      this.answered.push({ type: body.type, ms, at: t0 });
+      if (this.answered.length > 64) this.answered.shift();
+      if (ms >= 100) this.session.log.debug(`panel: ${body.type} answered in ${ms.toFixed(0)} ms`);
+    }
+  }
+
+  private async answer(body: Exclude<FromWebview, { type: 'ready' }>, messageId: number): Promise<void> {
     const s = this.session;
     switch (body.type) {
       case 'selectHead':

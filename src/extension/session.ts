@@ -91,6 +91,8 @@ export class Session implements vscode.Disposable {
   /** the re-run in flight: its ticket, how to stop waiting for it, a promise of its end, what it does */
   private inflight: { ticket: number; cancel(): void; done: Promise<void>; label: string } | undefined;
   private runTicket = 0;
+  /** the stages of the last finished re-run with their ms (also in the output channel) */
+  lastRunStages = '';
   /** true when a cancelled run replaced the shown run in the engine (see onRunCancelled) */
   keptLost = false;
   /** a document the user chose to inspect although it looks binary (asked once per document) */
@@ -536,7 +538,8 @@ export class Session implements vscode.Disposable {
         await this.refreshWatch();
         stages.mark('watched');
       }
-      this.log.info(`run ${runId}: ${result.tokens.length} tokens; ${stages.summary()}`);
+      this.lastRunStages = `${result.tokens.length} tokens; ${stages.summary()}`;
+      this.log.info(`run ${runId}: ${this.lastRunStages}`);
       if (result.truncated || result.truncatedChars) {
         const dropped = result.truncatedExact === false ? `the last ${result.truncatedChars} characters were not tokenized` : `${result.truncated} dropped`;
         vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${dropped}; setting attnscope.maxTokens, the model's limit or free memory).`);
@@ -728,6 +731,10 @@ export class Session implements vscode.Disposable {
    * the panel's request is untrusted.
    */
   async patternTile(h: HeadRef, runId: number, w: { q0: number; q1: number; k0: number; k1: number }, size: number): Promise<PatternTile> {
+    // A window of a long run costs about as much engine time as the run itself and blocks the
+    // engine's event loop (the overlay query would wait behind it): while a re-run is in flight,
+    // wait for it; its new run makes this window stale (the panel then asks for the new run's).
+    while (this.inflight) await this.inflight.done;
     const run = this.run;
     if (!run) throw new EngineError('PROMPT', 'no run to show; inspect a prompt first');
     if (runId !== run.runId) throw new EngineError('CANCELLED', 'that run was replaced by a newer one');
