@@ -470,7 +470,8 @@ export class Heatmap {
       return;
     }
     const exactView = !!this.wanted && tileAnswers(shown.tile, this.wanted);
-    const notes = [exactView ? poolCaption(shown.tile) : 'loading this window…', v.n < this.T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
+    // while a window loads, the scale is the stretched tile's (its own max), not the view's
+    const notes = [exactView ? poolCaption(shown.tile) : 'loading this window…', exactView && v.n < this.T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
     this.legendMax.textContent = `${formatProb(shown.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
   }
 
