@@ -1,6 +1,7 @@
 // Entry of the panel webview: wires the view components to the host through the envelope
 // protocol (src/shared/protocol.ts). Posts `ready`, renders `init`/`state`, applies `overlay`
-// rows, asks for the selected head's `pattern`, keeps UI state with vscode.setState.
+// rows, asks for the selected head's `pattern` (or, past PATTERN_EXACT_MAX_T tokens, the
+// `patternTile`s the heatmap needs), keeps UI state with vscode.setState.
 import './styles.css';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
@@ -12,7 +13,7 @@ import '@vscode-elements/elements/dist/vscode-radio/index.js';
 import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { AGGREGATIONS, PROTOCOL_VERSION, headKey, headLabel, type Aggregation, type FromWebview, type GridMetric, type HeadRef, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
+import { AGGREGATIONS, PATTERN_EXACT_MAX_T, PROTOCOL_VERSION, headKey, headLabel, type Aggregation, type FromWebview, type GridMetric, type HeadRef, type PanelState, type RunView, type ToWebview, type ViewSettings } from '../src/shared/protocol';
 import { parseHeadKey } from '../src/shared/heads';
 import { HeadGrid } from './components/headGrid';
 import { Heatmap } from './components/heatmap';
@@ -26,6 +27,7 @@ import { buildLayout, type SectionId } from './layout';
 import { isScaleKind } from './logic/colorScale';
 import { sanitizeUiState, type UiState } from './logic/uiState';
 import { tensorValues, validateToWebview } from './logic/validate';
+import { decodeTile, tileAnswers, type Tile, type TileRequest } from './logic/patternTile';
 import { Messenger, RequestError } from '../src/shared/messenger';
 import { onThemeChange, theme } from './theme';
 import { drawScene, rasterSize } from './logic/drawScene';
@@ -101,6 +103,7 @@ const heatmap = new Heatmap({
     ui = { ...ui, heatmapScale: o.kind, heatmapDiscountSink: o.discountSink };
     saveUi();
   },
+  onTile: (req) => scheduleTile(req),
 });
 heatmap.setOptions({ kind: ui.heatmapScale, discountSink: ui.heatmapDiscountSink });
 L.slots.pattern.appendChild(heatmap.el);
@@ -382,6 +385,13 @@ function ensurePattern(): void {
   if (!L.sections.pattern.open) return;
   const key = `${run.runId}|${headKey(sel)}`;
   if (key === shownPatternKey) return;
+  if (run.tokens.length > PATTERN_EXACT_MAX_T) {
+    // A long run: tiles at the heatmap's resolution (it asks through onTile → scheduleTile).
+    shownPatternKey = key;
+    clearTimeout(tileTimer);
+    heatmap.setTiled(sel, run.runId, run.tokens.length, { kind: 'loading' });
+    return;
+  }
   const cached = patternCache.get(key);
   if (cached) {
     shownPatternKey = key;
@@ -422,6 +432,62 @@ function acceptPattern(b: Extract<ToWebview, { type: 'pattern' }>): void {
   const key = `${b.runId}|${headKey(b.head)}`;
   cachePattern(key, tensorValues(b.values));
   if (state?.selected && headKey(state.selected) === headKey(b.head)) shownPatternKey = '';
+}
+
+// ---------------------------------------------------------------- pattern tiles (long runs)
+// Past PATTERN_EXACT_MAX_T tokens the whole [T, T] pattern is never fetched (256 MB at 8,000
+// tokens): the heatmap asks for the window it shows at its pixel resolution, exact when the window
+// has at most that many tokens per side, else max-pooled by the engine. Requests are debounced
+// while the user zooms; a reply for another run, another head or a window zoomed away from is
+// dropped (the heatmap checks the window). The last few tiles are cached (a head seen again, Reset
+// zoom) and the in-flight request for the same tile is not repeated.
+const tileCache: Tile[] = [];
+let tileTimer: ReturnType<typeof setTimeout> | undefined;
+const tileInflight = new Set<string>();
+
+function tileKey(runId: number, head: string, r: TileRequest): string {
+  return `${runId}|${head}|${r.q0},${r.q1},${r.k0},${r.k1},${r.size}`;
+}
+
+function scheduleTile(req: TileRequest): void {
+  const run = state?.run;
+  const sel = state?.selected;
+  if (!run || !sel) return;
+  const hk = headKey(sel);
+  const hit = tileCache.find((t) => t.runId === run.runId && t.headKey === hk && tileAnswers(t, req));
+  clearTimeout(tileTimer);
+  if (hit) {
+    queueMicrotask(() => heatmap.setTile(hit));
+    return;
+  }
+  // the first tile of a head at once, zoom steps once the wheel rests
+  const first = !tileCache.some((t) => t.runId === run.runId && t.headKey === hk);
+  tileTimer = setTimeout(() => requestTile(run.runId, sel, req), first ? 0 : 120);
+}
+
+function requestTile(runId: number, head: HeadRef, req: TileRequest): void {
+  const hk = headKey(head);
+  const key = tileKey(runId, hk, req);
+  if (tileInflight.has(key)) return;
+  tileInflight.add(key);
+  const current = () => state?.run?.runId === runId && !!state.selected && headKey(state.selected) === hk;
+  messenger.sendRequest({ type: 'requestPatternTile', runId, head, ...req }).then(
+    (body) => {
+      tileInflight.delete(key);
+      if (body.type !== 'patternTile' || !current()) return; // stale: another run or head
+      const t = decodeTile(runId, hk, body.tile, tensorValues(body.tile.values));
+      tileCache.unshift(t);
+      tileCache.length = Math.min(tileCache.length, 6);
+      heatmap.setTile(t);
+    },
+    (err: unknown) => {
+      tileInflight.delete(key);
+      if (!current() || (err instanceof RequestError && err.code === 'disposed')) return;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (/replaced by a newer/.test(msg)) return; // the new run brings its own request
+      heatmap.setTileError(`Could not load this part of the pattern of ${headLabel(head)}: ${msg}`);
+    },
+  );
 }
 
 // ---------------------------------------------------------------- logit lens requests
@@ -493,6 +559,7 @@ function handle(body: ToWebview): void {
       sendTheme();
       eventError = null;
       patternCache.clear();
+      tileCache.length = 0;
       shownPatternKey = '';
       shownRun = null;
       overlay = null;
@@ -541,6 +608,8 @@ function handle(body: ToWebview): void {
       acceptPattern(body);
       ensurePattern();
       return;
+    case 'patternTile':
+      return; // a reply to a request that is no longer pending
     case 'rasterize':
       void rasterize(body.job, body.scene, body.scale);
       return;

@@ -151,7 +151,22 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     this.sendOverlay();
   }
 
+  /** how long the page's recent messages took to answer (the last 64; for the output channel and the timing test) */
+  readonly answered: { type: string; ms: number; at: number }[] = [];
+
   protected override async handle(body: Exclude<FromWebview, { type: 'ready' }>, messageId: number): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.answer(body, messageId);
+    } finally {
+      const ms = performance.now() - t0;
+      this.answered.push({ type: body.type, ms, at: t0 });
+      if (this.answered.length > 64) this.answered.shift();
+      if (ms >= 100) this.session.log.debug(`panel: ${body.type} answered in ${ms.toFixed(0)} ms`);
+    }
+  }
+
+  private async answer(body: Exclude<FromWebview, { type: 'ready' }>, messageId: number): Promise<void> {
     const s = this.session;
     switch (body.type) {
       case 'selectHead':
@@ -227,6 +242,19 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         // A typed array that crossed the process boundary can be a view into a larger buffer: send exactly its bytes.
         const data = m.byteOffset === 0 && m.byteLength === m.buffer.byteLength ? (m.buffer as ArrayBuffer) : m.slice().buffer;
         this.reply(messageId, { type: 'pattern', runId: run.runId, head: body.head, values: { dims: [T, T], data } });
+        return;
+      }
+      case 'requestPatternTile': {
+        // Untrusted: the session checks the head and the window against the current run.
+        const { q0, q1, k0, k1 } = body;
+        const t = await s.patternTile(body.head, body.runId, { q0, q1, k0, k1 }, body.size);
+        const values = t.values.byteOffset === 0 && t.values.byteLength === t.values.buffer.byteLength ? (t.values.buffer as ArrayBuffer) : t.values.slice().buffer;
+        this.reply(messageId, {
+          type: 'patternTile',
+          runId: body.runId,
+          head: body.head,
+          tile: { q0: t.q0, q1: t.q1, k0: t.k0, k1: t.k1, pooled: t.pooled, rowEdges: Array.from(t.rowEdges), colEdges: Array.from(t.colEdges), values: { dims: [t.rowEdges.length - 1, t.colEdges.length - 1], data: values } },
+        });
         return;
       }
       case 'requestLens': {

@@ -1,8 +1,8 @@
 // Validation of everything the panel's webview sends, with the shared combinators
 // (src/shared/validate.ts): a malformed message is answered with an error reply and never reaches
 // the session. Pure, so unit tests cover it. The result holds clean copies (unknown fields dropped).
-import { AGGREGATIONS, METRICS, type FromWebview, type GridMetric, type ViewSettings } from '../shared/protocol';
-import { LIMITS, arr, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, pngInfo, str, strOrNull, themeColors, type Obj, type ParsedMessage } from '../shared/validate';
+import { AGGREGATIONS, METRICS, PATTERN_TILE_MAX, type FromWebview, type GridMetric, type ViewSettings } from '../shared/protocol';
+import { LIMITS, arr, bool, fail, headList, headRef, int, num, obj, oneOf, parseMessage, patternWindow, pngInfo, str, strOrNull, themeColors, type Obj, type ParsedMessage } from '../shared/validate';
 
 const SETTINGS: { [K in keyof ViewSettings]: (v: unknown, p: string) => ViewSettings[K] } = {
   aggregation: (v, p) => oneOf(v, p, AGGREGATIONS),
@@ -26,6 +26,7 @@ const BODIES: { [K in FromWebview['type']]: (b: Obj) => Extract<FromWebview, { t
   selectHead: (b) => ({ type: 'selectHead', head: headRef(b.head, 'body.head') }),
   toggleMask: (b) => ({ type: 'toggleMask', head: headRef(b.head, 'body.head') }),
   requestPattern: (b) => ({ type: 'requestPattern', head: headRef(b.head, 'body.head') }),
+  requestPatternTile: (b) => ({ type: 'requestPatternTile', runId: int(b.runId, 'body.runId'), head: headRef(b.head, 'body.head'), ...patternWindow(b, 'body'), size: int(b.size, 'body.size', 1, PATTERN_TILE_MAX) }),
   setScale: (b) => ({ type: 'setScale', heads: headList(b.heads, 'body.heads'), value: num(b.value, 'body.value', { min: 0, max: LIMITS.scale }) }),
   emphasizeSelection: (b) => ({ type: 'emphasizeSelection', alpha: num(b.alpha, 'body.alpha', { above: 0 }), heads: b.heads === 'all' ? 'all' : headList(b.heads, 'body.heads') }),
   setSink: (b) => ({ type: 'setSink', heads: headList(b.heads, 'body.heads'), value: num(b.value, 'body.value', { above: 0, max: LIMITS.sink }) }),

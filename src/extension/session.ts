@@ -7,9 +7,9 @@ import * as vscode from 'vscode';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { detectBinaryText } from '../engine/sources/promptText';
 import type { EngineHost } from '../engine/worker/engineHost';
-import type { ModelInfo, TokenDetail } from '../engine/worker/calls';
+import type { ModelInfo, PatternTile, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
-import type { Aggregation, Direction, HeadView, InterventionsView, LensLayerView, ModelView, RunView } from '../shared/protocol';
+import { PATTERN_TILE_MAX, type Aggregation, type Direction, type HeadView, type InterventionsView, type LensLayerView, type ModelView, type RunView } from '../shared/protocol';
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
@@ -37,6 +37,9 @@ export interface OverlayState {
   direction: Direction;
   values: Float32Array;
 }
+
+/** A re-run still going after this long shows a progress notification with Cancel. */
+export const RUN_PROGRESS_AFTER_MS = 1000;
 
 export type SessionChange = 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model' | 'importance' | 'patching' | 'watch';
 
@@ -85,6 +88,13 @@ export class Session implements vscode.Disposable {
   private modelKey = '';
   private cursorOffset = 0;
   private disposed = false;
+  /** the re-run in flight: its ticket, how to stop waiting for it, a promise of its end, what it does */
+  private inflight: { ticket: number; cancel(): void; done: Promise<void>; label: string } | undefined;
+  private runTicket = 0;
+  /** the stages of the last finished re-run with their ms (also in the output channel) */
+  lastRunStages = '';
+  /** true when a cancelled run replaced the shown run in the engine (see onRunCancelled) */
+  keptLost = false;
   /** a document the user chose to inspect although it looks binary (asked once per document) */
   private binaryAllowed: string | undefined;
 
@@ -473,15 +483,39 @@ export class Session implements vscode.Disposable {
     await this.rerun();
   }
 
-  /** Runs the model on the current prompt with the current interventions. */
+  /**
+   * Runs the model on the current prompt with the current interventions. A run still going after
+   * RUN_PROGRESS_AFTER_MS shows a notification with Cancel (see showRunProgress); `cancelRun()`
+   * stops waiting for it: the previous run's views stay, and the interventions go back to that
+   * run's. Each finished run logs its stages in ms (the output channel) so the time a re-run costs
+   * in the editor can be compared with `attnscope bench --views`, which times the engine run and
+   * the overlay query only.
+   */
   async rerun(): Promise<void> {
     if (!this.doc) return;
+    const stages = new StageTimer();
     await this.ensureModel();
+    stages.mark('model');
     const req = this.request(true);
-    this.setBusy('Running…');
+    const ticket = ++this.runTicket;
+    let cancel!: () => void;
+    const cancelled = new Promise<'cancelled'>((resolve) => (cancel = () => resolve('cancelled')));
+    let ended!: () => void;
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const label = this.runLabel();
+    this.inflight = { ticket, cancel, done, label };
+    this.setBusy(label);
+    const progressTimer = setTimeout(() => this.showRunProgress(ticket), RUN_PROGRESS_AFTER_MS);
     const t0 = performance.now();
     try {
-      const { result, warnings, runId } = await this.engine.inspect(req, true);
+      const engineRun = this.engine.inspect(req, true);
+      const outcome = await Promise.race([engineRun, cancelled]);
+      if (outcome === 'cancelled') {
+        this.onRunCancelled(ticket, engineRun);
+        return;
+      }
+      const { result, warnings, runId } = outcome;
+      stages.mark('inspect', `engine ${result.timings.runMs.toFixed(0)}`);
       for (const w of warnings) this.log.warn(w);
       this.error = null;
       this.runId = runId;
@@ -490,26 +524,108 @@ export class Session implements vscode.Disposable {
       this.lastRunMs = performance.now() - t0;
       this.agg = undefined;
       this.rolloutCache = undefined;
+      this.keptLost = false;
       await vscode.commands.executeCommand('setContext', 'attnscope.hasRun', true);
       this.checkImportance();
       this.checkPatching();
       if (this.ranked) this.ranked.view = { ...this.ranked.view, runId };
       if (this.patched) this.patched.view = { ...this.patched.view, runId };
+      stages.mark('view');
       this.fire('run');
-      await this.refreshOverlay();
-      if (this.watched.length) await this.refreshWatch();
+      stages.mark('views(run)');
+      await this.refreshOverlay(stages);
+      if (this.watched.length) {
+        await this.refreshWatch();
+        stages.mark('watched');
+      }
+      this.lastRunStages = `${result.tokens.length} tokens; ${stages.summary()}`;
+      this.log.info(`run ${runId}: ${this.lastRunStages}`);
       if (result.truncated || result.truncatedChars) {
         const dropped = result.truncatedExact === false ? `the last ${result.truncatedChars} characters were not tokenized` : `${result.truncated} dropped`;
         vscode.window.showWarningMessage(`AttnScope: the prompt was cut to ${result.tokens.length} tokens (${dropped}; setting attnscope.maxTokens, the model's limit or free memory).`);
       }
     } catch (e) {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
+      if (ticket !== this.runTicket) return; // a newer run is in flight; its outcome is what counts
       this.error = e instanceof Error ? e.message : String(e);
       this.fire('busy');
       throw e;
     } finally {
-      this.setBusy(null);
+      clearTimeout(progressTimer);
+      ended();
+      if (this.inflight?.ticket === ticket) {
+        this.inflight = undefined;
+        this.setBusy(null);
+      }
     }
+  }
+
+  /** What the run in flight is doing, for the status bar, the panel and the progress notification. */
+  private runLabel(): string {
+    const run = this.run;
+    const size = run && run.prompt === this.prompt ? `${run.tokens.length.toLocaleString('en-US')} tokens` : `${this.prompt.length.toLocaleString('en-US')} characters`;
+    return `Running ${size}…`;
+  }
+
+  /** The re-run in flight (undefined when none). */
+  get running(): boolean {
+    return this.inflight !== undefined;
+  }
+
+  /**
+   * Stops waiting for the run in flight: the previous run's views stay, its interventions come back
+   * (the change that started the run did not happen) and cursor moves keep being answered from the
+   * previous run. False when no run was in flight.
+   */
+  cancelRun(): boolean {
+    const f = this.inflight;
+    if (!f) return false;
+    f.cancel();
+    return true;
+  }
+
+  /**
+   * A notification with Cancel for a run that is still going after RUN_PROGRESS_AFTER_MS: a
+   * notification, not the window's status area, because only notifications offer Cancel (the
+   * status bar item says "Running N tokens…" all the same). It closes when the run ends.
+   */
+  private showRunProgress(ticket: number): void {
+    const f = this.inflight;
+    if (!f || f.ticket !== ticket) return;
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: true }, async (progress, token) => {
+      progress.report({ message: `${f.label} Cancel keeps the previous run.` });
+      const sub = token.onCancellationRequested(() => {
+        if (this.inflight?.ticket === ticket) this.cancelRun();
+      });
+      try {
+        await f.done;
+      } finally {
+        sub.dispose();
+      }
+    });
+  }
+
+  /**
+   * After Cancel: the interventions go back to the shown run's (when the prompt is still its
+   * prompt). The engine cannot stop an inspection part way through a forward pass; it finishes in
+   * the background and, unless a newer run supersedes it, becomes the engine's kept run, after
+   * which the shown run can no longer be queried: say so then.
+   */
+  private onRunCancelled(ticket: number, engineRun: Promise<unknown>): void {
+    this.log.info(`run cancelled${this.run ? `; run ${this.run.runId} stays on screen` : ''}`);
+    if (this.run && this.prompt === this.run.prompt && JSON.stringify(this.interventions) !== JSON.stringify(this.runInterventions)) this.setInterventions(this.runInterventions);
+    engineRun.then(
+      (late) => {
+        const r = late as { runId: number };
+        // Replaced in the engine by the cancelled run, and nothing newer was started since.
+        if (ticket !== this.runTicket || !this.run || r.runId === this.run.runId) return;
+        this.keptLost = true;
+        this.error = 'The cancelled run could not be stopped inside the engine; it finished there and replaced the run on screen, whose overlay and patterns can no longer be computed: re-run (edit the prompt or Inspect Attention) to continue.';
+        this.log.warn(this.error);
+        this.fire('busy');
+      },
+      () => undefined,
+    );
   }
 
   /**
@@ -569,7 +685,7 @@ export class Session implements vscode.Disposable {
     return this.run ? tokenAtOffset(this.run.tokens, docOffset - this.base) : undefined;
   }
 
-  async refreshOverlay(): Promise<void> {
+  async refreshOverlay(stages?: StageTimer): Promise<void> {
     const run = this.run;
     if (!run) return;
     const q = tokenAtOffset(run.tokens, this.cursorOffset);
@@ -584,9 +700,11 @@ export class Session implements vscode.Disposable {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       throw e;
     }
+    stages?.mark('overlay query');
     if (!values || run !== this.run) return;
     this.overlay = { runId: run.runId, token: q, direction, values: values.slice() };
     this.fire('overlay');
+    stages?.mark('views(overlay)');
   }
 
   async tokenDetail(q: number): Promise<TokenDetail | undefined> {
@@ -605,6 +723,29 @@ export class Session implements vscode.Disposable {
   async pattern(h: HeadRef): Promise<Float32Array | undefined> {
     if (!this.run) return undefined;
     return (await this.engine.query(this.runId, { what: 'pattern', layer: h.layer, head: h.head })).matrix;
+  }
+
+  /**
+   * A window of one head's pattern of run `runId` (exact when it fits in size × size cells, else
+   * max-pooled blocks; see the engine's patternTile). The window is checked against the run here:
+   * the panel's request is untrusted.
+   */
+  async patternTile(h: HeadRef, runId: number, w: { q0: number; q1: number; k0: number; k1: number }, size: number): Promise<PatternTile> {
+    // A window of a long run costs about as much engine time as the run itself and blocks the
+    // engine's event loop (the overlay query would wait behind it): while a re-run is in flight,
+    // wait for it; its new run makes this window stale (the panel then asks for the new run's).
+    while (this.inflight) await this.inflight.done;
+    const run = this.run;
+    if (!run) throw new EngineError('PROMPT', 'no run to show; inspect a prompt first');
+    if (runId !== run.runId) throw new EngineError('CANCELLED', 'that run was replaced by a newer one');
+    this.checkHead(h);
+    const T = run.tokens.length;
+    const ok = (a: number, b: number) => Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= T;
+    if (!ok(w.q0, w.q1) || !ok(w.k0, w.k1)) throw new EngineError('BAD_ARGUMENT', `pattern window queries ${w.q0}..${w.q1} × keys ${w.k0}..${w.k1} is not inside the run's ${T} tokens`);
+    if (!Number.isInteger(size) || size < 1 || size > PATTERN_TILE_MAX) throw new EngineError('BAD_ARGUMENT', `pattern tile size ${size} must be a whole number from 1 to ${PATTERN_TILE_MAX}`);
+    const { tile } = await this.engine.query(run.runId, { what: 'patternTile', layer: h.layer, head: h.head, ...w, size });
+    if (!tile) throw new EngineError('RUNTIME', 'the engine answered the pattern window with no tile');
+    return tile;
   }
 
   checkHead(h: HeadRef): void {
@@ -691,6 +832,21 @@ export class Session implements vscode.Disposable {
   dispose(): void {
     this.disposed = true;
     this.emitter.dispose();
+  }
+}
+
+/** Per-stage wall times of one re-run, for the output channel. */
+class StageTimer {
+  private last = performance.now();
+  private readonly start = this.last;
+  private readonly parts: string[] = [];
+  mark(stage: string, note?: string): void {
+    const now = performance.now();
+    this.parts.push(`${stage} ${(now - this.last).toFixed(0)} ms${note ? ` (${note} ms)` : ''}`);
+    this.last = now;
+  }
+  summary(): string {
+    return `${this.parts.join(', ')}; total ${(performance.now() - this.start).toFixed(0)} ms`;
   }
 }
 

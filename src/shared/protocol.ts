@@ -107,6 +107,34 @@ export interface LensLayerView {
   watched: { id: number; prob: number; logit: number; rank: number }[];
 }
 
+/**
+ * Patterns of runs longer than this many tokens travel as tiles (`requestPatternTile`), never whole:
+ * [T, T] float32 is 1 MB at 512 tokens but 256 MB at 8,000. Up to it the panel fetches the exact
+ * [T, T] pattern once and zooms and pans locally.
+ */
+export const PATTERN_EXACT_MAX_T = 512;
+/** The largest tile side the panel asks for (cells per side; the engine's own cap is higher). */
+export const PATTERN_TILE_MAX = 1024;
+
+/**
+ * A window of one head's pattern: queries q0..q1−1 × keys k0..k1−1 as rows × cols cells. Row r
+ * covers queries rowEdges[r]..rowEdges[r+1]−1 (cols likewise). pooled false: each cell is one exact
+ * probability; true: each cell is the max over its block (so a one-token stripe survives).
+ */
+export interface PatternTileMsg {
+  q0: number;
+  q1: number;
+  k0: number;
+  k1: number;
+  pooled: boolean;
+  /** [rows + 1] block edges, rowEdges[0] = q0, rowEdges[rows] = q1 */
+  rowEdges: number[];
+  /** [cols + 1] block edges, colEdges[0] = k0, colEdges[cols] = k1 */
+  colEdges: number[];
+  /** dims [rows, cols], row-major */
+  values: TensorMsg;
+}
+
 /** A float32 tensor. `data.byteLength === 4 * product(dims)`. */
 export interface TensorMsg {
   dims: number[];
@@ -120,6 +148,8 @@ export type ToWebview =
   | { type: 'overlay'; runId: number; token: number; direction: Direction; values: TensorMsg }
   /** reply to requestPattern: one head's pattern, dims [T, T] (row = query) */
   | { type: 'pattern'; runId: number; head: HeadRef; values: TensorMsg }
+  /** reply to requestPatternTile: the window asked for (see PatternTileMsg) */
+  | { type: 'patternTile'; runId: number; head: HeadRef; tile: PatternTileMsg }
   /** reply to requestLens: the logit lens of the run at a position (with the interventions) */
   | { type: 'lens'; runId: number; position: number; layers: LensLayerView[] }
   /**
@@ -144,6 +174,11 @@ export type FromWebview =
   /** the user clicked a token in the panel: move the editor cursor there */
   | { type: 'revealToken'; index: number }
   | { type: 'requestPattern'; head: HeadRef }
+  /**
+   * a window of one head's pattern of run `runId` (answered with `patternTile`), queries q0..q1−1 ×
+   * keys k0..k1−1, at most size × size cells (1 ≤ size ≤ PATTERN_TILE_MAX); used past PATTERN_EXACT_MAX_T tokens
+   */
+  | { type: 'requestPatternTile'; runId: number; head: HeadRef; q0: number; q1: number; k0: number; k1: number; size: number }
   /** the PNG bytes of a `rasterize` job, or why it failed */
   | { type: 'rasterized'; job: number; png: ArrayBuffer | null; error: string | null }
   /** the panel's theme colors (sent after ready and on every theme change), for "current theme" exports */

@@ -7,7 +7,7 @@
 // `validate(() => …)` turns that into a result; `parseMessage` checks an envelope and its body and
 // keeps the messageId of a bad message, so that the error can be sent back as its reply.
 import type { HeadRef } from './heads';
-import type { Envelope, TensorMsg } from './protocol';
+import type { Envelope, PatternTileMsg, TensorMsg } from './protocol';
 import type { GenerateOptions } from './runsProtocol';
 import { IMPORTANCE_METRICS, type ImportanceView } from './importance';
 import type { Scene, Shape } from './figures/scene';
@@ -415,4 +415,42 @@ export function lensLayers(v: unknown, path: string): LensLayerView[] {
     },
     LIMITS.headIndex + 1,
   );
+}
+
+/**
+ * A pattern window {q0, q1, k0, k1}: whole numbers with q0 < q1 and k0 < k1 (the run's length is
+ * checked by whoever knows it: the extension host, against the current run).
+ */
+export function patternWindow(o: Obj, path: string): { q0: number; q1: number; k0: number; k1: number } {
+  const q0 = int(o.q0, `${path}.q0`, 0, LIMITS.list);
+  const q1 = int(o.q1, `${path}.q1`, 1, LIMITS.list);
+  const k0 = int(o.k0, `${path}.k0`, 0, LIMITS.list);
+  const k1 = int(o.k1, `${path}.k1`, 1, LIMITS.list);
+  if (q1 <= q0) fail(`${path}.q1`, `expected q1 > q0 (${q0})`);
+  if (k1 <= k0) fail(`${path}.k1`, `expected k1 > k0 (${k0})`);
+  return { q0, q1, k0, k1 };
+}
+
+/** Block edges from `a` to `b` in `n` strictly increasing steps: [n + 1] integers. */
+function blockEdges(v: unknown, path: string, a: number, b: number, n: number): number[] {
+  const e = list(v, path, (x, p) => int(x, p, 0, LIMITS.list), n + 1);
+  if (e.length !== n + 1) fail(path, `expected ${n + 1} edges`);
+  if (e[0] !== a || e[n] !== b) fail(path, `expected edges from ${a} to ${b}`);
+  for (let i = 1; i <= n; i++) if (e[i]! <= e[i - 1]!) fail(`${path}[${i}]`, 'expected strictly increasing edges');
+  return e;
+}
+
+/** A pattern tile (protocol PatternTileMsg): window, edges matching the values' [rows, cols], pooled flag. */
+export function patternTileMsg(v: unknown, path: string, maxSide: number): PatternTileMsg {
+  const o = obj(v, path);
+  const w = patternWindow(o, path);
+  const values = tensor(o.values, `${path}.values`, 2);
+  const [rows, cols] = values.dims as [number, number];
+  if (rows < 1 || cols < 1 || rows > maxSide || cols > maxSide) fail(`${path}.values.dims`, `expected 1..${maxSide} rows and columns`);
+  if (rows > w.q1 - w.q0 || cols > w.k1 - w.k0) fail(`${path}.values.dims`, 'expected at most one cell per token');
+  const rowEdges = blockEdges(o.rowEdges, `${path}.rowEdges`, w.q0, w.q1, rows);
+  const colEdges = blockEdges(o.colEdges, `${path}.colEdges`, w.k0, w.k1, cols);
+  const pooled = bool(o.pooled, `${path}.pooled`);
+  if (!pooled && (rows !== w.q1 - w.q0 || cols !== w.k1 - w.k0)) fail(`${path}.pooled`, 'an exact tile has one cell per token');
+  return { ...w, pooled, rowEdges, colEdges, values };
 }

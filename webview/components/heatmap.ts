@@ -7,6 +7,12 @@
 // shows query/key/value in the status line; click reveals the query token in the editor. Wheel
 // zooms about the pointer (token labels appear once cells are large enough), drag pans,
 // double-click or the Reset button shows the whole pattern again; the zoom is kept across heads.
+//
+// Long runs (T > PATTERN_EXACT_MAX_T, see main.ts) come as tiles instead: setTiled(head, runId, T)
+// and the heatmap asks (callback onTile) for the window it shows at its pixel resolution; setTile
+// draws the answer (exact, or max-pooled blocks, said in the legend). Zooming or panning asks for
+// the new window; until it comes, the whole-pattern tile (and the last one) are drawn stretched
+// underneath. Hover reports the block's query and key ranges and its value ("max" when pooled).
 import type { HeadRef, TokenView } from '../../src/shared/protocol';
 import { headLabel } from '../../src/shared/protocol';
 import { cssRgba, mix, packABGR, rampAt, rampUint32, type RGBA } from '../logic/color';
@@ -14,6 +20,7 @@ import { formatProb, sinkMask, type ScaleKind } from '../logic/colorScale';
 import { axisTicks, cellRect, clampView, colorize, fullView, heatmapLayout, hoverCell, panView, poolPattern, zoomView, type HeatmapLayout, type Pooled, type View } from '../logic/heatmapMath';
 import { truncateLabel, visibleToken } from '../logic/tokenText';
 import { sizeCanvas, theme, type Theme } from '../theme';
+import { poolCaption, sameRequest, tileAnswers, tileCellAt, tileCells, tileRequest, type Tile, type TileRequest } from '../logic/patternTile';
 
 export interface HeatmapOptions {
   kind: ScaleKind;
@@ -25,6 +32,8 @@ export type PatternStatus = { kind: 'ready' } | { kind: 'loading' } | { kind: 'e
 export interface HeatmapCallbacks {
   onReveal(q: number): void;
   onOptions(o: HeatmapOptions): void;
+  /** tile mode: the heatmap needs this window (answer with setTile; a newer call replaces it) */
+  onTile?(req: TileRequest): void;
 }
 
 export class Heatmap {
@@ -53,6 +62,15 @@ export class Heatmap {
   private imageKey = '';
   private themeGen = 0;
   private queued = false;
+  /** tile mode (a long run): the run and head the tiles must belong to, the window wanted now */
+  private tiled: { runId: number; headKey: string } | null = null;
+  private wanted: TileRequest | null = null;
+  /** the tile that answers `wanted`, else the last one accepted (drawn stretched until the answer comes) */
+  private tile: Tile | null = null;
+  /** the whole-pattern tile of this run and head (backdrop while a zoomed window loads) */
+  private fullTile: Tile | null = null;
+  private readonly tileImages = new WeakMap<Tile, { key: string; canvas: HTMLCanvasElement; max: number }>();
+  private hoverBlock: { qa: number; qb: number; ka: number; kb: number; value: number } | null = null;
   /** ms spent in the last draw that rebuilt the image (pool + colorize + blit) */
   lastBuildMs = 0;
 
@@ -114,7 +132,7 @@ export class Heatmap {
 
     this.canvas.addEventListener('pointermove', (e) => this.onPointerMove(e));
     this.canvas.addEventListener('pointerdown', (e) => {
-      if (e.button !== 0 || !this.values) return;
+      if (e.button !== 0 || !this.hasData()) return;
       this.drag = { x: e.offsetX, y: e.offsetY, view: this.view, moved: false };
       this.canvas.setPointerCapture(e.pointerId);
     });
@@ -141,6 +159,9 @@ export class Heatmap {
     if (next.q0 === this.view.q0 && next.k0 === this.view.k0 && next.n === this.view.n) return;
     this.view = next;
     this.pooledKey = '';
+    // the token under the pointer is another one now (the wheel handler finds it again)
+    this.hover = null;
+    this.hoverBlock = null;
     this.renderStatus();
     this.queue();
   }
@@ -155,13 +176,17 @@ export class Heatmap {
 
   private onWheel(e: WheelEvent): void {
     const l = this.layout;
-    if (!l || !this.values) return;
+    if (!l || !this.hasData()) return;
     if (this.pageScrolls() && !e.ctrlKey && !e.metaKey) return;
     e.preventDefault();
     const fx = Math.max(0, Math.min(1, (e.offsetX - l.x) / l.size));
     const fy = Math.max(0, Math.min(1, (e.offsetY - l.y) / l.size));
     const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
     this.setView(zoomView(this.view, this.T, Math.exp(Math.max(-1, Math.min(1, delta * 0.002))), fx, fy));
+    const h = hoverCell(e.offsetX, e.offsetY, l, this.T, this.view);
+    this.hover = h;
+    this.hoverBlock = h ? this.blockAt(h.q, h.k) : null;
+    this.renderStatus();
   }
 
   private onPointerMove(e: PointerEvent): void {
@@ -176,9 +201,10 @@ export class Heatmap {
       this.setView(panView(d.view, this.T, dx, dy, l.size));
       return;
     }
-    const h = l && this.values ? hoverCell(e.offsetX, e.offsetY, l, this.T, this.view) : null;
+    const h = l && this.hasData() ? hoverCell(e.offsetX, e.offsetY, l, this.T, this.view) : null;
     if (h?.q !== this.hover?.q || h?.k !== this.hover?.k) {
       this.hover = h;
+      this.hoverBlock = h ? this.blockAt(h.q, h.k) : null;
       this.renderStatus();
       this.queue();
     }
@@ -191,8 +217,78 @@ export class Heatmap {
     this.queue();
   }
 
+  private hasData(): boolean {
+    return this.values !== null || this.tiled !== null;
+  }
+
+  /** The tile block under token (q, k) in tile mode (null in exact mode or before the tile comes). */
+  private blockAt(q: number, k: number): { qa: number; qb: number; ka: number; kb: number; value: number } | null {
+    if (!this.tiled) return null;
+    for (const t of [this.tile, this.fullTile]) {
+      if (!t) continue;
+      const b = tileCellAt(t, q, k);
+      if (b) return b;
+    }
+    return null;
+  }
+
+  /**
+   * Tile mode for a long run: T tokens, drawn from tiles of run `runId` that the heatmap asks for
+   * through onTile. The zoom is kept when the token count stays the same (e.g. a re-run).
+   */
+  setTiled(head: HeadRef, runId: number, T: number, status: PatternStatus): void {
+    this.head = head;
+    this.values = null;
+    this.tiled = { runId, headKey: `${head.layer}.${head.head}` };
+    this.view = T === this.T && T > 0 ? clampView(this.view, T) : fullView(T);
+    this.T = T;
+    this.wanted = null;
+    this.tile = null;
+    this.fullTile = null;
+    this.pooled = null;
+    this.hover = null;
+    this.hoverBlock = null;
+    this.setNote(status);
+    this.canvas.setAttribute('aria-label', `Attention pattern of ${headLabel(head)}`);
+    this.renderStatus();
+    this.queue();
+  }
+
+  /** A tile for tile mode: kept when it belongs to the run and head shown and answers the window wanted (or is the whole pattern). */
+  setTile(t: Tile): boolean {
+    const m = this.tiled;
+    if (!m || t.runId !== m.runId || t.headKey !== m.headKey) return false;
+    const whole = t.q0 === 0 && t.k0 === 0 && t.q1 === this.T && t.k1 === this.T;
+    const answers = !!this.wanted && tileAnswers(t, this.wanted);
+    if (!answers && !whole) return false; // a window the user has zoomed away from
+    if (whole && (!this.fullTile || t.rows >= this.fullTile.rows)) this.fullTile = t;
+    if (answers || !this.tile) this.tile = t;
+    this.setNote({ kind: 'ready' });
+    if (this.hover) this.hoverBlock = this.blockAt(this.hover.q, this.hover.k);
+    this.renderStatus();
+    this.queue();
+    return true;
+  }
+
+  /** Tile mode: the window wanted could not be loaded (the tiles drawn so far stay). */
+  setTileError(message: string): void {
+    if (!this.tiled) return;
+    this.setNote({ kind: 'error', message });
+  }
+
+  private setNote(status: PatternStatus): void {
+    this.note.textContent = status.kind === 'loading' ? 'Loading pattern…' : status.kind === 'ready' ? '' : status.message;
+    this.note.classList.toggle('error', status.kind === 'error');
+    this.note.hidden = status.kind === 'ready' || (status.kind === 'loading' && this.values !== null);
+  }
+
   setPattern(head: HeadRef | null, values: Float32Array | null, status: PatternStatus): void {
     this.head = head;
+    this.tiled = null;
+    this.tile = null;
+    this.fullTile = null;
+    this.wanted = null;
+    this.hoverBlock = null;
     const T = values ? Math.round(Math.sqrt(values.length)) : 0;
     this.values = values && T * T === values.length ? values : null;
     const newT = this.values ? T : 0;
@@ -202,9 +298,7 @@ export class Heatmap {
     this.pooledKey = '';
     this.imageKey = '';
     this.hover = null;
-    this.note.textContent = status.kind === 'loading' ? 'Loading pattern…' : status.kind === 'ready' ? '' : status.message;
-    this.note.classList.toggle('error', status.kind === 'error');
-    this.note.hidden = status.kind === 'ready' || (status.kind === 'loading' && this.values !== null);
+    this.setNote(status);
     this.canvas.setAttribute('aria-label', head ? `Attention pattern of ${headLabel(head)}` : 'No pattern');
     this.renderStatus();
     this.queue();
@@ -301,6 +395,18 @@ export class Heatmap {
     ctx.strokeStyle = cssRgba(th.border ?? mix(th.bg, th.fg, 0.25));
     ctx.lineWidth = 1;
     ctx.strokeRect(l.x - 0.5, l.y - 0.5, l.size + 1, l.size + 1);
+    if (this.tiled) {
+      this.drawTiles(ctx, l, th, ramp);
+      this.drawAxes(ctx, l, th, labels);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(l.x - 8, l.y - 1, l.size + 9, l.size + 2);
+      ctx.clip();
+      this.drawCursor(ctx, l, th);
+      this.drawHover(ctx, l, th);
+      ctx.restore();
+      return;
+    }
     if (!this.values) {
       this.legendMax.textContent = '';
       return;
@@ -323,6 +429,68 @@ export class Heatmap {
     this.drawCursor(ctx, l, th);
     this.drawHover(ctx, l, th);
     ctx.restore();
+  }
+
+  /**
+   * Tile mode: asks for the window shown at this size when it is not the one wanted yet, then
+   * draws the whole-pattern tile and the last tile (each stretched over its window) under the
+   * plot's clip, the tile answering the view last.
+   */
+  private drawTiles(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme, ramp: RGBA[]): void {
+    const req = tileRequest(this.view, l.res);
+    if (!sameRequest(req, this.wanted)) {
+      this.wanted = req;
+      if (this.tile && !tileAnswers(this.tile, req) && this.note.hidden) this.setNote({ kind: 'ready' });
+      this.cb.onTile?.(req);
+    }
+    const v = this.view;
+    const s = l.size / v.n;
+    const t0 = performance.now();
+    let rebuilt = false;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(l.x, l.y, l.size, l.size);
+    ctx.clip();
+    ctx.imageSmoothingEnabled = false;
+    let shown: { tile: Tile; max: number } | null = null;
+    for (const t of this.tile === this.fullTile ? [this.tile] : [this.fullTile, this.tile]) {
+      if (!t) continue;
+      const img = this.tileImage(t, th, ramp);
+      rebuilt ||= img.fresh;
+      ctx.drawImage(img.canvas, l.x + (t.k0 - v.k0) * s, l.y + (t.q0 - v.q0) * s, (t.k1 - t.k0) * s, (t.q1 - t.q0) * s);
+      shown = { tile: t, max: img.max };
+    }
+    ctx.restore();
+    if (rebuilt) {
+      this.lastBuildMs = performance.now() - t0;
+      performance.measure('attnscope:heatmap-build', { start: t0, detail: { T: this.T, res: l.res, tile: true } });
+    }
+    if (!shown) {
+      this.legendMax.textContent = '';
+      return;
+    }
+    const exactView = !!this.wanted && tileAnswers(shown.tile, this.wanted);
+    // while a window loads, the scale is the stretched tile's (its own max), not the view's
+    const notes = [exactView ? poolCaption(shown.tile) : 'loading this window…', exactView && v.n < this.T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
+    this.legendMax.textContent = `${formatProb(shown.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
+  }
+
+  /** A tile colored into a canvas of rows × cols pixels (cached per tile, scale, sink option and theme). */
+  private tileImage(t: Tile, th: Theme, ramp: RGBA[]): { canvas: HTMLCanvasElement; max: number; fresh: boolean } {
+    const key = `${this.opts.kind}|${this.opts.discountSink}|${this.themeGen}`;
+    const hit = this.tileImages.get(t);
+    if (hit && hit.key === key) return { ...hit, fresh: false };
+    const mask = sinkMask(this.T, this.tokens.length === this.T ? this.tokens.map((x) => x.special) : null, this.opts.discountSink);
+    const cells = tileCells(t, mask);
+    const canvas = hit?.canvas ?? document.createElement('canvas');
+    canvas.width = cells.cols;
+    canvas.height = cells.rows;
+    const ictx = canvas.getContext('2d')!;
+    const data = ictx.createImageData(cells.cols, cells.rows);
+    colorize(cells, this.opts.kind, rampUint32(ramp, 256), packABGR([th.bg[0], th.bg[1], th.bg[2], 0]), new Uint32Array(data.data.buffer));
+    ictx.putImageData(data, 0, 0);
+    this.tileImages.set(t, { key, canvas, max: cells.max });
+    return { canvas, max: cells.max, fresh: true };
   }
 
   private ensureImage(l: HeatmapLayout, th: Theme, ramp: RGBA[]): boolean {
@@ -412,7 +580,16 @@ export class Heatmap {
   private drawHover(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
     const h = this.hover;
     if (!h) return;
+    const b = this.hoverBlock;
     const r = cellRect(h.q, h.k, l, this.T, this.view);
+    if (b && (b.qb > b.qa || b.kb > b.ka)) {
+      // a pooled block: outline the tokens it covers
+      const a = cellRect(b.qa, b.ka, l, this.T, this.view);
+      r.x = a.x;
+      r.y = a.y;
+      r.w = a.w * (b.kb - b.ka + 1);
+      r.h = a.h * (b.qb - b.qa + 1);
+    }
     ctx.strokeStyle = cssRgba(th.fg, 0.35);
     ctx.lineWidth = 1;
     ctx.beginPath();
@@ -429,7 +606,7 @@ export class Heatmap {
 
   private renderStatus(): void {
     const h = this.hover;
-    if (!this.head || !this.values) {
+    if (!this.head || !this.hasData()) {
       this.status.textContent = this.head ? '' : 'Select a head to see its pattern.';
       return;
     }
@@ -440,7 +617,18 @@ export class Heatmap {
       return;
     }
     const tok = (i: number): string => `#${i} “${truncateLabel(visibleToken(this.tokens[i]?.text ?? '?'), 24)}”`;
-    const v = this.values[h.q * this.T + h.k]!;
+    if (this.tiled) {
+      const b = this.hoverBlock;
+      if (!b) {
+        this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · loading…`;
+        return;
+      }
+      const range = (a: number, z: number, what: string): string => (a === z ? `${what} ${tok(a)}` : `${what === 'query' ? 'queries' : 'keys'} ${a}–${z}`);
+      const pooled = b.qb > b.qa || b.kb > b.ka;
+      this.status.textContent = `${headLabel(this.head)} · ${range(b.qa, b.qb, 'query')} → ${range(b.ka, b.kb, 'key')} · ${pooled ? `max ${formatProb(b.value)}` : formatProb(b.value)}`;
+      return;
+    }
+    const v = this.values![h.q * this.T + h.k]!;
     this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · ${formatProb(v)}`;
   }
 }

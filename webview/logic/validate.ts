@@ -1,8 +1,8 @@
 // Defensive validation of everything that arrives from the host, with the shared combinators
 // (src/shared/validate.ts). A malformed message is rejected as a whole with a path to the first
 // problem (e.g. "body.state.run.tokens[3].start: expected an integer ≥ 0"), never half-applied.
-import { AGGREGATIONS, METRICS, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
-import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, lensLayers, list, num, numOrNull, obj, oneOf, patchingView, scene, str, strOrNull, tensor, watchedToken, watchView, type Obj, type Validated } from '../../src/shared/validate';
+import { AGGREGATIONS, METRICS, PATTERN_TILE_MAX, type Envelope, type PanelState, type TensorMsg, type ToWebview } from '../../src/shared/protocol';
+import { LIMITS, bool, checkMessage, fail, headList, headRef, importanceView, int, lensLayers, list, num, numOrNull, obj, oneOf, patchingView, patternTileMsg, scene, str, strOrNull, tensor, watchedToken, watchView, type Obj, type Validated } from '../../src/shared/validate';
 
 export type { Validated } from '../../src/shared/validate';
 
@@ -148,6 +148,11 @@ const TO_WEBVIEW: { [K in ToWebview['type']]: (b: Obj) => void } = {
     headRef(b.head, 'body.head');
     const dims = tensor(b.values, 'body.values', 2).dims;
     if (dims[0] !== dims[1]) fail('body.values.dims', 'expected a square [T, T] pattern');
+  },
+  patternTile: (b) => {
+    int(b.runId, 'body.runId');
+    headRef(b.head, 'body.head');
+    patternTileMsg(b.tile, 'body.tile', PATTERN_TILE_MAX);
   },
   lens: (b) => {
     int(b.runId, 'body.runId');

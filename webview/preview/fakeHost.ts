@@ -4,6 +4,9 @@
 import { makeFixture } from '../../test/fixtures/webviewFixtures';
 import { headKey, type Envelope, type FromWebview, type HeadRef, type PanelState, type ToWebview } from '../../src/shared/protocol';
 import { parseHeadKey } from '../../src/shared/heads';
+// The engine's own tiling (exact or max-pooled windows) over the fixture's patterns: the preview
+// answers requestPatternTile with the same cells the extension would.
+import { patternSource, patternTile } from '../../src/engine/analysis/kept';
 
 const params = new URLSearchParams(location.search);
 export const T_TOKENS = Math.max(4, Math.min(8192, Number(params.get('tokens') ?? 60) || 60));
@@ -146,6 +149,22 @@ function handle(env: Envelope<FromWebview>): void {
       if (layer >= state.model!.layers || head >= state.model!.heads) return send({ type: 'error', message: `no head L${layer}H${head}` }, env.messageId);
       const p = fx.pattern(m.head);
       send({ type: 'pattern', runId: state.run!.runId, head: m.head, values: { dims: [T, T], data: p.slice().buffer } }, env.messageId, 20);
+      return;
+    }
+    case 'requestPatternTile': {
+      const { layer, head } = m.head;
+      if (layer >= state.model!.layers || head >= state.model!.heads) return send({ type: 'error', message: `no head L${layer}H${head}` }, env.messageId);
+      if (m.runId !== state.run!.runId) return send({ type: 'error', message: 'that run was replaced by a newer one' }, env.messageId);
+      try {
+        // one stored "layer" holding just this head's pattern
+        const src = patternSource(new Map([[0, fx.pattern(m.head)]]), T);
+        const t = patternTile({ runId: m.runId, T, L: 1, H: 1, attention: src }, 0, 0, m.q0, m.q1, m.k0, m.k1, m.size);
+        const tile = { q0: t.q0, q1: t.q1, k0: t.k0, k1: t.k1, pooled: t.pooled, rowEdges: Array.from(t.rowEdges), colEdges: Array.from(t.colEdges), values: { dims: [t.rowEdges.length - 1, t.colEdges.length - 1], data: t.values.buffer as ArrayBuffer } };
+        // a delay like the engine's, so the preview shows the stretched image while a zoom loads
+        send({ type: 'patternTile', runId: m.runId, head: m.head, tile }, env.messageId, 120);
+      } catch (e) {
+        send({ type: 'error', message: e instanceof Error ? e.message : String(e) }, env.messageId);
+      }
       return;
     }
     case 'rasterized':
