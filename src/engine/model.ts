@@ -1,11 +1,12 @@
 // A loaded model: checkpoint + spec + tokenizer + onnxruntime sessions (plain and inspection).
 import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
-import { EngineError, oneLine } from './errors';
+import { EngineError, isEngineError, oneLine } from './errors';
 import { logMaxProbOutput, maxKeyOutput, METRIC_ORDER, rotKOutput, rotQOutput, zOutput, type GraphOptions } from './graph/inspectionGraph';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
+import { inProcessSession, SessionThread, type RunnableSession } from './runtime/sessionThread';
 import { openCheckpoint, type Checkpoint } from './sources/checkpoint';
 import { loadTokenizer, type PromptTokenizer } from './sources/tokenizer';
 import type { ModelDims } from './spec';
@@ -28,6 +29,13 @@ export interface OpenOptions {
    * the weights (each onnxruntime session pre-packs its own).
    */
   warm?: 'plain' | 'kept';
+  /**
+   * Run forward passes (inspections, lens, patching) on a worker thread started from this script
+   * (runtime/sessionThread.ts), so this thread stays free while onnxruntime computes: the engine
+   * process answers queries and hears stops during a long run. Cached decoding and the head graph
+   * stay on this thread (short runs; generation yields between tokens).
+   */
+  sessionThread?: string;
 }
 
 /**
@@ -99,7 +107,7 @@ export interface KvCache {
   values: Float32Array[];
 }
 
-function fetchedQk(out: ort.InferenceSession.OnnxValueMapType, L: number): NonNullable<ForwardOutputs['qk']> {
+function fetchedQk(out: Record<string, { data: unknown }>, L: number): NonNullable<ForwardOutputs['qk']> {
   const get = (name: string) => out[name]!.data as Float32Array;
   const layers = Array.from({ length: L }, (_, l) => l);
   return {
@@ -111,7 +119,8 @@ function fetchedQk(out: ort.InferenceSession.OnnxValueMapType, L: number): NonNu
 }
 
 export class Model {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly sessions = new Map<string, Promise<RunnableSession>>();
+  private thread: SessionThread | undefined;
   device: Device = 'cpu';
   /** config.json's eos_token_id (the first, when it lists several) */
   eosTokenId: number | undefined;
@@ -163,12 +172,17 @@ export class Model {
     return m;
   }
 
-  private session(g: GraphOptions): Promise<ort.InferenceSession> {
+  /** The session of graph `g`; on the session thread when there is one, unless `here`. */
+  private session(g: GraphOptions, here = false): Promise<RunnableSession> {
     const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
     let s = this.sessions.get(key);
     if (!s) {
       if (this.opts.blockRows !== undefined) g = { ...g, blockRows: this.opts.blockRows };
-      s = createSession(this.cache.graphPath(g), this.opts.device ?? 'auto', this.opts.threads).then((r) => {
+      const file = this.cache.graphPath(g);
+      const device = this.opts.device ?? 'auto';
+      if (this.opts.sessionThread && !here) this.thread ??= new SessionThread(this.opts.sessionThread);
+      const made = this.thread && !here ? this.thread.create(key, file, device, this.opts.threads) : createSession(file, device, this.opts.threads).then((r) => ({ ...r, session: inProcessSession(r.session) }));
+      s = made.then((r) => {
         this.device = r.device;
         this.deviceNote = r.fallback;
         return r.session;
@@ -235,10 +249,11 @@ export class Model {
       feeds['patch_mask'] = new ort.Tensor('float32', p?.mask ?? new Float32Array(L * H), [L, H]);
       if (opts.z) for (let l = 0; l < L; l++) fetch[zOutput(l)] = new ort.Tensor('float32', new Float32Array(T * H * hd), [T, H, hd]);
     }
-    let out: ort.InferenceSession.OnnxValueMapType;
+    let out: Record<string, { data: unknown }>;
     try {
       out = await session.run(feeds, fetch);
     } catch (e) {
+      if (isEngineError(e)) throw e;
       throw new EngineError('RUNTIME', `onnxruntime failed while running ${this.dir} on ${T} tokens (${(e as Error).message.split('\n')[0]})`);
     }
     let z: Float32Array | undefined;
@@ -270,7 +285,7 @@ export class Model {
     const T = ids.length;
     const K = P + T;
     if (attnBias.length !== L * H * K) throw new Error('internal: attn_bias size');
-    const session = await this.session({ inspect: false, allLogits: false, cache: true });
+    const session = await this.session({ inspect: false, allLogits: false, cache: true }, true);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, T]),
       head_scale: new ort.Tensor('float32', headScale, [L, H]),
@@ -283,7 +298,7 @@ export class Model {
       fetch[`present_key.${l}`] = new ort.Tensor('float32', new Float32Array(KV * K * hd), [KV, K, hd]);
       fetch[`present_value.${l}`] = new ort.Tensor('float32', new Float32Array(KV * K * hd), [KV, K, hd]);
     }
-    let out: ort.InferenceSession.OnnxValueMapType;
+    let out: Record<string, { data: unknown }>;
     try {
       out = await session.run(feeds, fetch);
     } catch (e) {
@@ -302,7 +317,7 @@ export class Model {
   async headLogits(hidden: Float32Array): Promise<Float32Array> {
     const D = this.dims.hiddenSize;
     const T = hidden.length / D;
-    const session = await this.session({ inspect: false, allLogits: true, head: true });
+    const session = await this.session({ inspect: false, allLogits: true, head: true }, true);
     const out = await session.run(
       { final_hidden: new ort.Tensor('float32', hidden, [T, D]) },
       { logits: new ort.Tensor('float32', new Float32Array(T * this.dims.vocabSize), [1, T, this.dims.vocabSize]) },
@@ -313,6 +328,8 @@ export class Model {
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await (await s.catch(() => undefined))?.release();
     this.sessions.clear();
+    await this.thread?.terminate();
+    this.thread = undefined;
     this.cache.release();
   }
 }

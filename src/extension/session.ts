@@ -499,7 +499,11 @@ export class Session implements vscode.Disposable {
     const req = this.request(true);
     const ticket = ++this.runTicket;
     let cancel!: () => void;
-    const cancelled = new Promise<'cancelled'>((resolve) => (cancel = () => resolve('cancelled')));
+    const abort = new AbortController();
+    const cancelled = new Promise<'cancelled'>((resolve) => (cancel = () => {
+      abort.abort();
+      resolve('cancelled');
+    }));
     let ended!: () => void;
     const done = new Promise<void>((resolve) => (ended = resolve));
     const label = this.runLabel();
@@ -508,7 +512,7 @@ export class Session implements vscode.Disposable {
     const progressTimer = setTimeout(() => this.showRunProgress(ticket), RUN_PROGRESS_AFTER_MS);
     const t0 = performance.now();
     try {
-      const engineRun = this.engine.inspect(req, true);
+      const engineRun = this.engine.inspect(req, true, abort.signal);
       const outcome = await Promise.race([engineRun, cancelled]);
       if (outcome === 'cancelled') {
         this.onRunCancelled(ticket, engineRun);
@@ -607,9 +611,10 @@ export class Session implements vscode.Disposable {
 
   /**
    * After Cancel: the interventions go back to the shown run's (when the prompt is still its
-   * prompt). The engine cannot stop an inspection part way through a forward pass; it finishes in
-   * the background and, unless a newer run supersedes it, becomes the engine's kept run, after
-   * which the shown run can no longer be queried: say so then.
+   * prompt). The engine cannot stop an inspection part way through a forward pass; it hears the stop
+   * while the pass runs and drops the result, so the shown run stays queryable. Only when the pass
+   * had already finished before the stop arrived does the cancelled run replace the engine's kept
+   * run, after which the shown run can no longer be queried: say so then.
    */
   private onRunCancelled(ticket: number, engineRun: Promise<unknown>): void {
     this.log.info(`run cancelled${this.run ? `; run ${this.run.runId} stays on screen` : ''}`);

@@ -100,13 +100,12 @@ describe('pattern tiles and cancellable re-runs', function () {
     assert.equal(a.session.busy, null);
     assert.equal(a.session.running, false);
     assert.equal(a.session.cancelRun(), false, 'nothing left to cancel');
-    // The engine cannot stop a forward pass: the cancelled run finishes there and replaces the kept
-    // run, which the session then says (an engine-side stop would keep the previous run).
-    await waitFor(() => a.session.keptLost, 'the cancelled run to finish in the engine', 30_000);
-    assert.match(a.session.error ?? '', /^The cancelled run could not be stopped inside the engine/);
+    // Cancelled before the engine started it: the engine's kept run is still the one on screen.
+    const detail = await a.session.tokenDetail(0);
+    assert.ok(detail, 'the previous run is still queryable');
+    assert.equal(a.session.keptLost, false);
     await vscode.commands.executeCommand('attnscope.inspect');
     await settle(a);
-    assert.equal(a.session.keptLost, false);
     assert.equal(a.session.error, null);
     assert.ok(a.session.run!.runId > before.runId);
   });

@@ -62,6 +62,36 @@ test('worker: a newer inspection supersedes an older one', async () => {
   }
 });
 
+test('worker: a kept run stopped in flight (Cancel) is dropped in the engine; the previous kept run stays queryable', async () => {
+  const h = host();
+  try {
+    // The committed default model (4 layers × 8 heads, width 256) at 1,500 tokens: its forward pass
+    // takes far longer than the stop's round trip through the host.
+    await h.open({ modelDir: path.resolve(__dirname, '..', '..', '..', 'models', 'default'), device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const first = await h.inspect({ prompt: 'the cat sat on the mat' }, true);
+    const weights = new Float32Array(32).fill(1);
+    const want = (await h.query(first.runId, { what: 'overlay', q: 2, direction: 'from', weights })).row!;
+    // Cancel once the engine has the prompt's tokens, i.e. before or during the forward pass, which
+    // cannot be interrupted: the engine hears the stop and drops the result after the pass.
+    const ac = new AbortController();
+    let loaded = 0;
+    const cancelled = h.inspect({ prompt: 'a much longer prompt that is cancelled while it runs '.repeat(200), maxTokens: 1500 }, true, ac.signal, (tokens) => {
+      loaded = tokens;
+      ac.abort();
+    });
+    await assert.rejects(cancelled, (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED');
+    assert.ok(loaded > 0, 'the run reached the engine');
+    const again = (await h.query(first.runId, { what: 'overlay', q: 2, direction: 'from', weights })).row!;
+    assert.deepEqual(Array.from(again), Array.from(want), 'the first run is still the kept one');
+    // and the next run is kept as usual
+    const next = await h.inspect({ prompt: 'the dog ran' }, true);
+    assert.ok(next.runId > first.runId);
+    await assert.rejects(h.query(first.runId, { what: 'overlay', q: 0, direction: 'from', weights }), (e: unknown) => e instanceof EngineError);
+  } finally {
+    await h.dispose();
+  }
+});
+
 const crashWords = { throw: /exited with code 1 \(Error: deliberate crash\)/, exit: /exited with code 3/, oom: /ran out of JavaScript memory \(heap limit 256 MB\)/, abort: /aborted in native code/, kill: /was killed \(SIGKILL\), most likely by the system for lack of memory/ };
 for (const how of ['throw', 'exit', 'oom', 'abort', 'kill'] as const) {
   test(`engine process: a crash (${how}) is contained, said in one line, and the process restarts`, async () => {

@@ -22,6 +22,7 @@ interface Pending {
   reject(e: Error): void;
   onProgress?(message: string, step?: { done: number; total: number }): void;
   onToken?(token: GeneratedToken): void;
+  onLoad?(tokens: number, estimatedBytes: number): void;
 }
 
 export interface CallHooks {
@@ -30,6 +31,8 @@ export interface CallHooks {
   onToken?: (token: GeneratedToken) => void;
   /** the call's id, as soon as it is sent (generation uses it to stop) */
   onId?: (id: number) => void;
+  /** an inspection's token count and estimated memory, before its forward pass starts */
+  onLoad?: (tokens: number, estimatedBytes: number) => void;
 }
 
 export interface EngineHostOptions {
@@ -50,6 +53,8 @@ export class EngineHost {
   private opened: Promise<ModelInfo> | undefined;
   private latestInspect = 0;
   private inflight: Promise<InspectReply> | undefined;
+  /** stops the inspection in flight (see inspect) */
+  private stopInspect: (() => void) | undefined;
   private disposed = false;
   /** the run in progress as the engine process described it (for a death by memory) */
   private load: { tokens: number; estimatedBytes: number } | undefined;
@@ -96,6 +101,7 @@ export class EngineHost {
         return;
       case 'load':
         this.load = { tokens: msg.tokens, estimatedBytes: msg.estimatedBytes };
+        p.onLoad?.(msg.tokens, msg.estimatedBytes);
         return;
       case 'result':
         this.pending.delete(msg.id);
@@ -137,7 +143,7 @@ export class EngineHost {
     }
     const id = this.nextId++;
     const done = new Promise<CallResult<K>>((resolve, reject) => {
-      this.pending.set(id, { kind, resolve, reject, onProgress: hooks.onProgress, onToken: hooks.onToken });
+      this.pending.set(id, { kind, resolve, reject, onProgress: hooks.onProgress, onToken: hooks.onToken, onLoad: hooks.onLoad });
     });
     const msg: ToEngine = { type: 'call', id, kind, params };
     child.send(msg);
@@ -171,11 +177,14 @@ export class EngineHost {
 
   /**
    * Runs an inspection. A newer call supersedes older ones: at most one inspection is in the engine
-   * at a time, a waiting one that is superseded is never sent, and a superseded in-flight one has
-   * its result dropped. Superseded calls reject with CANCELLED.
+   * at a time, a waiting one that is superseded is never sent, and a superseded in-flight one is
+   * stopped (its result dropped in the engine, so its kept run stays the last one returned).
+   * Superseded calls reject with CANCELLED; so does one whose `signal` aborts (Cancel) before the
+   * engine finished it.
    */
-  async inspect(request: RunRequest, keep = false): Promise<InspectReply> {
+  async inspect(request: RunRequest, keep = false, signal?: AbortSignal, onLoad?: (tokens: number, estimatedBytes: number) => void): Promise<InspectReply> {
     const ticket = ++this.latestInspect;
+    this.stopInspect?.();
     const superseded = () => new EngineError('CANCELLED', 'superseded by a newer run');
     await this.model();
     while (this.inflight) {
@@ -183,14 +192,33 @@ export class EngineHost {
       if (ticket !== this.latestInspect) throw superseded();
     }
     if (ticket !== this.latestInspect) throw superseded();
-    const run = this.call('inspect', { request, keep });
+    if (signal?.aborted) throw new EngineError('CANCELLED', 'the run was cancelled');
+    let id: number | undefined;
+    let stopAsked = false;
+    const stop = () => {
+      stopAsked = true;
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
+    };
+    const run = this.call('inspect', { request, keep }, {
+      ...(onLoad ? { onLoad } : {}),
+      onId: (i) => {
+        id = i;
+        if (stopAsked) stop();
+      },
+    });
     this.inflight = run;
+    this.stopInspect = stop;
+    signal?.addEventListener('abort', stop, { once: true });
     try {
       const reply = await run;
       if (ticket !== this.latestInspect) throw superseded();
       return reply;
     } finally {
-      if (this.inflight === run) this.inflight = undefined;
+      signal?.removeEventListener('abort', stop);
+      if (this.inflight === run) {
+        this.inflight = undefined;
+        this.stopInspect = undefined;
+      }
     }
   }
 

@@ -15,6 +15,7 @@ import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
 import { clearCache } from '../runtime/modelCache';
 import { formatProgress, resolveModelSource } from '../sources/hub';
+import { isSessionThread, serveSessions } from '../runtime/sessionThread';
 import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
 
 let model: Model | undefined;
@@ -59,7 +60,7 @@ const handlers: Handlers = {
     model = undefined;
     kept = undefined;
     send({ type: 'progress', id, message: `Loading ${p.modelDir}` });
-    const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads, warm: 'kept' });
+    const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads, warm: 'kept', sessionThread: __filename });
     model = m;
     const d = m.dims;
     return { dir: m.dir, hash: m.hash, arch: d.arch, modelType: d.modelType, layers: d.layers, heads: d.heads, kvHeads: d.kvHeads, hiddenSize: d.hiddenSize, vocabSize: d.vocabSize, maxPositions: d.maxPositions, device: m.device, deviceNote: m.deviceNote, loadMs: m.loadMs };
@@ -67,6 +68,7 @@ const handlers: Handlers = {
 
   async inspect(p, id) {
     const m = requireModel();
+    if (stopped.delete(id)) throw new EngineError('CANCELLED', 'the run was stopped before it started');
     const warnings: string[] = [];
     // A kept run fetches no patterns: every layer's queries, keys and row lse stay here (bounded,
     // O(L·(H + KV)·T·d)) and later queries compute the probabilities they need from them.
@@ -79,6 +81,10 @@ const handlers: Handlers = {
       (tokens) => send({ type: 'load', id, tokens, estimatedBytes: estimateInspectionBytes(m.dims, tokens, !!request.allLogits, p.keep ? { kind: 'qk' } : { kind: 'patterns', layers: patternLayers }) }),
       { qk: p.keep === true },
     );
+    // A stop (Cancel, or a newer run superseding this one) cannot interrupt onnxruntime's forward
+    // pass; it arrives while it runs, and the result is dropped here so the kept run stays the one
+    // the host shows.
+    if (stopped.delete(id)) throw new EngineError('CANCELLED', 'the run was stopped; the previous run is kept');
     const runId = ++runCounter;
     if (p.keep) {
       // The host gets the summaries only.
@@ -207,26 +213,36 @@ async function handle<K extends CallKind>(id: number, kind: K, params: CallParam
   }
 }
 
-if (!process.send) {
-  process.stderr.write('attnscope: engineProcess must be started by the engine host (with an IPC channel)\n');
-  process.exit(2);
+/** The engine process's loop: calls from the host, one model call at a time, queries and stops at once. */
+function main(): void {
+  if (!process.send) {
+    process.stderr.write('attnscope: engineProcess must be started by the engine host (with an IPC channel)\n');
+    process.exit(2);
+  }
+
+  // Model calls run one at a time, in order: onnxruntime sessions are not re-entrant here. Queries
+  // about the kept run do not wait behind them: they read the kept state, which a run replaces only
+  // when it is done, and forward passes run on the session thread, so the overlay follows the
+  // cursor while a re-run is in flight.
+  const CONCURRENT: ReadonlySet<CallKind> = new Set<CallKind>(['query', 'crash']);
+  let chain: Promise<void> = Promise.resolve();
+  process.on('message', (msg: ToEngine) => {
+    if (msg.type === 'stop') {
+      // Noted at once (between decoding steps or head runs), not queued behind the call it stops.
+      stopped.add(msg.target);
+      aborts.get(msg.target)?.abort(); // a model download in progress
+      return;
+    }
+    const { id, kind, params } = msg;
+    if (CONCURRENT.has(kind)) void handle(id, kind, params);
+    else chain = chain.then(() => handle(id, kind, params));
+  });
+  // The host went away (closed, crashed): nothing is left to answer.
+  process.on('disconnect', () => process.exit(0));
 }
 
-// Model calls run one at a time, in order: onnxruntime sessions are not re-entrant here. Queries
-// about the kept run do not wait behind them: they read the kept state, which a run replaces only
-// when it is done, so the overlay follows the cursor while a re-run is in flight.
-const CONCURRENT: ReadonlySet<CallKind> = new Set<CallKind>(['query', 'crash']);
-let chain: Promise<void> = Promise.resolve();
-process.on('message', (msg: ToEngine) => {
-  if (msg.type === 'stop') {
-    // Noted at once (between decoding steps or head runs), not queued behind the call it stops.
-    stopped.add(msg.target);
-    aborts.get(msg.target)?.abort(); // a model download in progress
-    return;
-  }
-  const { id, kind, params } = msg;
-  if (CONCURRENT.has(kind)) void handle(id, kind, params);
-  else chain = chain.then(() => handle(id, kind, params));
-});
-// The host went away (closed, crashed): nothing is left to answer.
-process.on('disconnect', () => process.exit(0));
+// The same bundle also runs onnxruntime's sessions on a worker thread (runtime/sessionThread.ts):
+// forward passes block the thread that runs them, and this process's main thread must stay free
+// to answer queries about the kept run and to hear stops while an inspection runs.
+if (isSessionThread()) serveSessions();
+else main();
