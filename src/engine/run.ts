@@ -132,14 +132,8 @@ export function argmax(x: Float32Array, off: number, n: number): number {
   return best;
 }
 
-/** ln Σ exp over the n values at `off`, in float64 (max-shifted). */
-export function logSumExp(x: Float32Array, off: number, n: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (x[off + i]! > max) max = x[off + i]!;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(x[off + i]! - max);
-  return max + Math.log(s);
-}
+// One definition of these for the engine and the extension (the watched tokens read the run's logits).
+export { logSumExp, tokenStats } from '../shared/logits';
 
 export function softmax(logits: Float32Array, offset = 0, n = logits.length - offset): Float64Array {
   let max = -Infinity;

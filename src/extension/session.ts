@@ -9,6 +9,7 @@ import { detectBinaryText } from '../engine/sources/promptText';
 import type { EngineHost } from '../engine/worker/engineHost';
 import type { ModelInfo, PatternTile, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
+import { logSumExp, tokenStats } from '../shared/logits';
 import { PATTERN_TILE_MAX, type Aggregation, type Direction, type HeadView, type InterventionsView, type LensLayerView, type ModelView, type RunView } from '../shared/protocol';
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
@@ -83,6 +84,8 @@ export class Session implements vscode.Disposable {
   private readonly lensCache = new Map<string, LensLayerView[]>();
   /** the interventions the current run was made with */
   private runInterventions: Interventions = noInterventions();
+  /** the shown run's last-position logits [V] (watched tokens are read from them) */
+  private runLogits: Float32Array | undefined;
   private rolloutCache: { key: string; row: Float32Array } | undefined;
   private agg: { key: string; row: Float32Array } | undefined;
   private modelKey = '';
@@ -275,8 +278,20 @@ export class Session implements vscode.Disposable {
     this.fire('watch');
   }
 
-  /** The watched ids' values at the last position of the prompt (layer L of the logit lens), with or without the run's interventions. */
+  /**
+   * The watched ids' values at the last position of the prompt, with or without the run's
+   * interventions: from the shown run's own last logits when it is that run (no extra forward pass;
+   * the same numbers as its next-token list), else from a logit-lens run (its last layer).
+   */
   private async watchStats(ids: number[], iv: Interventions | undefined, tokens: number): Promise<WatchStat[]> {
+    const own = this.runLogits;
+    if (own && this.run?.tokens.length === tokens && JSON.stringify(iv ?? noInterventions()) === JSON.stringify(this.runInterventions)) {
+      const lse = logSumExp(own, 0, own.length);
+      return ids.map((id) => {
+        const { prob, logprob, logit, rank } = tokenStats(own, 0, own.length, id, lse);
+        return { prob, logprob, logit, rank };
+      });
+    }
     const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens || undefined, ...(iv ? { interventions: iv } : {}) });
     if (r.tokenCount !== tokens) throw new EngineError('RUNTIME', `the watched-token run saw ${r.tokenCount} tokens but the run has ${tokens}; inspect again`);
     return r.layers[r.layers.length - 1]!.watched.map((w) => ({ prob: w.prob, logprob: w.logprob, logit: w.logit, rank: w.rank }));
@@ -496,7 +511,8 @@ export class Session implements vscode.Disposable {
     const stages = new StageTimer();
     await this.ensureModel();
     stages.mark('model');
-    const req = this.request(true);
+    // The last position's logits come back too (V floats): the watched tokens' values are read from them.
+    const req = { ...this.request(true), logits: true };
     const ticket = ++this.runTicket;
     let cancel!: () => void;
     const abort = new AbortController();
@@ -524,6 +540,7 @@ export class Session implements vscode.Disposable {
       this.error = null;
       this.runId = runId;
       this.run = toRunView(result, runId, this.prompt, this.interventions);
+      this.runLogits = result.lastLogits;
       this.runInterventions = req.interventions ?? noInterventions();
       this.lastRunMs = performance.now() - t0;
       this.agg = undefined;

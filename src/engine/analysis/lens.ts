@@ -11,7 +11,7 @@
 // probabilities are computed in float64 from the float32 logits.
 import { EngineError } from '../errors';
 import type { Model } from '../model';
-import { analysisTokens, attnBiasFor, headScaleFor, logSumExp, softmax, topK as topOf } from '../run';
+import { analysisTokens, attnBiasFor, headScaleFor, logSumExp, softmax, tokenStats, topK as topOf } from '../run';
 import { checkTokenIds, type PromptToken } from '../sources/tokenizer';
 import { noInterventions, type Interventions } from '../../shared/interventions';
 
@@ -100,12 +100,7 @@ export async function logitLens(model: Model, req: LensRequest, onWarning?: (msg
     const probs = softmax(logits, off, V);
     const top = topOf(probs, k).map(({ id, prob }) => ({ id, text: model.tokenizer.decodeToken(id), prob }));
     const lse = watch.length ? logSumExp(logits, off, V) : 0;
-    const watched = watch.map((id) => {
-      const logit = logits[off + id]!;
-      let above = 0;
-      for (let i = 0; i < V; i++) if (logits[off + i]! > logit) above++;
-      return { id, text: model.tokenizer.decodeToken(id), prob: probs[id]!, logprob: logit - lse, logit, rank: above + 1 };
-    });
+    const watched = watch.map((id) => ({ id, text: model.tokenizer.decodeToken(id), ...tokenStats(logits, off, V, id, lse), prob: probs[id]! }));
     layers.push({ layer: l, top, watched });
   }
   return { position, tokens, truncated, layers, logits, timings: { tokenizeMs, runMs } };
