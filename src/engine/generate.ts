@@ -2,6 +2,7 @@
 // token, so each token costs the same whatever the length so far. The interventions of a run
 // (head masks/scales, PASTA emphasis, sink calibration) apply at every step: generated tokens lie
 // outside an emphasized span, so steered heads get ln α on them too.
+import { estimateGeneration, formatBytes, systemMemoryBudget, type MemoryBudget } from './memoryEstimate';
 import { EngineError } from './errors';
 import type { KvCache, Model } from './model';
 import { attnBiasFor, headScaleFor, softmax, steeredHeads, tokenNote, type Interventions } from './run';
@@ -85,7 +86,23 @@ async function refuseNonFinite(model: Model, promptTokens: PromptToken[], genera
   throw new Error('internal: non-finite logits passed the finite check'); // unreachable: the line above throws
 }
 
-export async function generate(model: Model, req: GenerateRequest, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean): Promise<GenerateResult> {
+/**
+ * Refuses, in one line naming tokens and gigabytes, a generation whose KV cache and prefill would not
+ * fit in memory (the weights are already resident; see estimateGeneration).
+ */
+export function checkGenerationMemory(model: Model, promptTokens: number, newTokens: number, budget: MemoryBudget): void {
+  const need = estimateGeneration(model.dims, promptTokens, newTokens);
+  const run = need.total - need.weights;
+  if (run <= budget.available && need.total <= budget.total) return;
+  const has = run > budget.available ? `only about ${formatBytes(budget.available)} is free for it` : `this machine has ${formatBytes(budget.total)} in all (with a margin)`;
+  throw new EngineError(
+    'PROMPT',
+    `generating ${newTokens.toLocaleString('en-US')} tokens after a ${promptTokens.toLocaleString('en-US')}-token prompt needs about ${formatBytes(need.total)} of memory (${formatBytes(need.kv)} for the keys and values, ${formatBytes(need.prefill)} for the prompt's pass, ${formatBytes(need.weights)} for the model) but ${has}; use a shorter prompt or generate fewer tokens`,
+  );
+}
+
+/** `memory`: the budget to check against (default: this machine's; tests pass their own). */
+export async function generate(model: Model, req: GenerateRequest, onToken?: (t: GeneratedToken) => void, isCancelled?: () => boolean, memory?: MemoryBudget): Promise<GenerateResult> {
   if (!req.prompt) throw new EngineError('PROMPT', 'the prompt is empty; write some text to continue');
   if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new EngineError('BAD_ARGUMENT', `the number of tokens to generate (${req.maxTokens}) must be a positive integer`);
   const temperature = req.temperature ?? 0;
@@ -98,6 +115,7 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
   const promptTokens = await model.tokenizer.encode(req.prompt);
   checkTokenIds(model.tokenizer.file, promptTokens, V);
   if (promptTokens.length >= maxPositions) throw new EngineError('PROMPT', `the prompt has ${promptTokens.length} tokens; the model takes at most ${maxPositions} positions, so nothing can be generated`);
+  checkGenerationMemory(model, promptTokens.length, req.maxTokens, memory ?? systemMemoryBudget());
   const headScale = headScaleFor(model, req.interventions);
   const promptBias = attnBiasFor(model, req.interventions, promptTokens);
   // Bias for keys added later: PASTA's ln α on steered heads (generated text is outside the span).

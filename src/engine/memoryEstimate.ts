@@ -67,6 +67,22 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
   return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptBytes + transient + activations };
 }
 
+/**
+ * Bytes a generation holds at its peak: the weights (the KV-cache graph's session), the keys and
+ * values of every position up to the last (float32 [KV, K, hd] per layer, twice during a step: the
+ * past fed in and the present written out), the prefill's attention block and activations (the
+ * prompt's attention runs in blocks of rows, as in estimateInspection) and a fixed overhead.
+ */
+export function estimateGeneration(d: ModelDims, promptTokens: number, newTokens: number): { weights: number; kv: number; prefill: number; total: number } {
+  const T = promptTokens;
+  const K = Math.min(T + newTokens, d.maxPositions);
+  const weights = 4 * parameterCount(d);
+  const kv = 2 * 4 * 2 * d.layers * d.kvHeads * d.headDim * K;
+  const rows = Math.max(1, Math.min(T, Math.floor(BLOCK_ELEMENTS / (d.heads * T))));
+  const prefill = 3 * 4 * d.heads * rows * T + 8 * rows * T + 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * d.vocabSize + RUN_OVERHEAD;
+  return { weights, kv, prefill, total: weights + kv + prefill };
+}
+
 /** Total bytes of estimateInspection (explains a death by memory; see engineHost). */
 export function estimateInspectionBytes(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): number {
   return estimateInspection(d, tokens, allLogits, kept).total;

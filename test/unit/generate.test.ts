@@ -133,3 +133,27 @@ test('generate: watched ids report softmax of each step\'s logits (the float64 r
     await model.release();
   }
 });
+
+test('generate: a generation whose keys, values and prefill would not fit in memory is refused in one line before it runs', async () => {
+  const { estimateGeneration } = await import('../../src/engine/memoryEstimate');
+  const ck = makeTinyCheckpoint(path.join(root, 'gen-mem'), tinyVariant('llama-gqa'));
+  const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+  try {
+    const prompt = 'The cat sat on the mat. The cat';
+    const T = (await model.tokenizer.encode(prompt)).length;
+    const need = estimateGeneration(model.dims, T, 20);
+    // the keys and values grow with every position: 2 (past and present) × 2 (k, v) × L × KV × hd × 4 bytes
+    const d = model.dims;
+    assert.equal(need.kv, 16 * d.layers * d.kvHeads * d.headDim * Math.min(T + 20, d.maxPositions));
+    const tight = { available: need.total - need.weights - 1, total: 1e15 };
+    await assert.rejects(generate(model, { prompt, maxTokens: 20 }, undefined, undefined, tight), (e: unknown) => {
+      const m = (e as Error).message;
+      return /^generating 20 tokens after a \d+-token prompt needs about .* of memory \(.* for the keys and values, .* for the prompt's pass, .* for the model\) but only about .* is free for it; use a shorter prompt or generate fewer tokens$/.test(m) && !m.includes('\n');
+    });
+    const enough = { available: need.total - need.weights, total: need.total };
+    const r = await generate(model, { prompt, maxTokens: 2, stopTokenId: -1 }, undefined, undefined, enough);
+    assert.equal(r.tokens.length, 2);
+  } finally {
+    await model.release();
+  }
+});
