@@ -100,7 +100,7 @@ export async function logitLens(model: Model, req: LensRequest, onWarning?: (msg
     const probs = softmax(logits, off, V);
     const top = topOf(probs, k).map(({ id, prob }) => ({ id, text: model.tokenizer.decodeToken(id), prob }));
     const lse = watch.length ? logSumExp(logits, off, V) : 0;
-    const watched = watch.map((id) => ({ id, text: model.tokenizer.decodeToken(id), ...tokenStats(logits, off, V, id, lse), prob: probs[id]! }));
+    const watched = watch.map((id) => ({ id, text: model.tokenizer.decodeToken(id), ...tokenStats(logits, off, V, id, lse) }));
     layers.push({ layer: l, top, watched });
   }
   return { position, tokens, truncated, layers, logits, timings: { tokenizeMs, runMs } };
