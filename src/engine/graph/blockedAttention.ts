@@ -7,7 +7,10 @@
 // about 233 rows per block at 8,000 tokens.
 //
 // Rows are independent in attention, so a block's numbers are the rows' numbers: the same products,
-// the same masks (causal, sliding window: −1e9 as HF's finfo.min), the same softmax. The query rows
+// the same masks (causal, sliding window: −1e9 as HF's finfo.min), the same softmax. A block reads
+// only the keys its rows can see (up to its last row; from its first row's window start with a
+// sliding window): the keys it skips would get exactly 0 (exp(−1e9 − max) underflows in float32),
+// so the causal half of the scores is never computed. The query rows
 // are padded with zero rows up to a whole number of blocks (their outputs are cut off again, and
 // they carry zero weight in the metrics). The pattern variant (every probability fetched) runs as one
 // inline block, its Softmax writing straight into the pattern output.
@@ -58,10 +61,10 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
   });
 }
 
-/** One layer's attention inputs: q [H, T, hd] already times the score scale, kT [H, hd, K], v [H, K, hd], bias [H, 1, K]. */
+/** One layer's attention inputs: q [H, T, hd] already times the score scale, k [H, K, hd], v [H, K, hd], bias [H, 1, K]. */
 export interface LayerAttention {
   q: string;
-  kT: string;
+  k: string;
   v: string;
   bias: string;
   /** sliding window (0: none) */
@@ -92,6 +95,24 @@ interface Rows {
   match?: BlockMatches;
 }
 
+/**
+ * The keys a block reads: positions [Kb] from `lo` (int64 scalar) on, their count `K` (scalar), the
+ * layer's kT [H, hd, Kb], v [H, Kb, hd] and bias [H, 1, Kb], the token ids at those keys and the ids
+ * before them (metrics), and whether key 0 is among them (`lo` = 0: the sink).
+ */
+interface Keys {
+  kpos: string;
+  K: string;
+  lo: string;
+  kT: string;
+  v: string;
+  bias: string;
+  ids?: string;
+  prevIds?: string;
+  /** float scalar 1 when key 0 is the block's first key, else 0 (undefined: always 1) */
+  hasSink?: string;
+}
+
 /** The metrics' per-block inputs (see headMetricSums). */
 interface BlockMatches {
   rowW: string;
@@ -101,6 +122,8 @@ interface BlockMatches {
   dupCount: string;
   diagIdx: string;
   prevIdx: string;
+  /** [B] float: 1 where the previous key is among the block's keys */
+  prevOk: string;
 }
 
 function tScalarTo1(g: GraphBuilder, t: string): string {
@@ -108,12 +131,12 @@ function tScalarTo1(g: GraphBuilder, t: string): string {
 }
 
 /** The additive causal (and sliding-window) mask [B, K] of these rows: 0 where allowed, −1e9 where blocked. */
-function maskFor(g: GraphBuilder, plan: BlockPlan, rows: Rows, window: number): string {
+function maskFor(g: GraphBuilder, keys: Keys, rows: Rows, window: number): string {
   const have = rows.masks.get(window);
   if (have) return have;
   const made = g.within(window > 0 ? `mask_window_${window}` : 'mask', () => {
     const row = g.op('Unsqueeze', [rows.pos, g.i64([1])]);
-    const col = g.op('Unsqueeze', [plan.kpos, g.i64([0])]);
+    const col = g.op('Unsqueeze', [keys.kpos, g.i64([0])]);
     let blocked = g.op('Greater', [col, row]);
     if (window > 0) blocked = g.op('Or', [blocked, g.op('GreaterOrEqual', [g.op('Sub', [row, col]), g.i64([window], [])])]);
     // A large finite value rather than −∞ (as HF does with finfo.min): softmax still gives exactly
@@ -130,7 +153,7 @@ function maskFor(g: GraphBuilder, plan: BlockPlan, rows: Rows, window: number): 
  * for induction (k < q, ids[k−1] == ids[q]) and duplicate-token attention (k < q, ids[k] == ids[q])
  * and how many rows have at least one of each, and each row's own and previous key.
  */
-function matchesFor(g: GraphBuilder, plan: BlockPlan, rows: Rows): BlockMatches {
+function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): BlockMatches {
   if (rows.match) return rows.match;
   const m = plan.metrics!;
   rows.match = g.within('metric_rows', () => {
@@ -138,22 +161,37 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, rows: Rows): BlockMatches 
     const counted = g.op('And', [valid, g.op('Greater', [rows.pos, g.i64([0], [])])]);
     const rowW = g.op('Div', [g.op('Cast', [counted], { to: attr.i(1) }), m.tMinus1]);
     const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, rows.local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
-    const before = g.op('Less', [g.op('Unsqueeze', [plan.kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])]);
-    const flatOf = (mask: string): [string, string] => {
+    // k < q and ids match, over the keys given
+    const matches = (kpos: string, ids: string) =>
+      g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [ids, g.i64([0])])]), g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])])]);
+    const flatOf = (mask: string): string => {
       const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
-      const flat = g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, plan.K]), k!]), g.i64([-1])]);
-      const anyRow = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
-      return [flat, g.op('ReduceSum', [anyRow, g.i64([0])], { keepdims: attr.i(1) })]; // [M], [1]
+      return g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, keys.K]), k!]), g.i64([-1])]); // [M]
     };
-    const [indFlat, indCount] = flatOf(g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [m.prevIds, g.i64([0])])]), before]));
-    const [dupFlat, dupCount] = flatOf(g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [m.ids, g.i64([0])])]), before]));
-    // Row r's own key and previous key in the block's flat [B·K] layout (padded rows clamped inside K).
-    const rowBase = g.op('Mul', [g.op('Sub', [rows.local, g.op('Gather', [rows.local, g.i64([0], [])], { axis: attr.i(0) })]), plan.K]);
-    const last = g.op('Sub', [plan.K, g.i64([1], [])]);
-    const self = g.op('Min', [rows.pos, last]);
+    const rowsWith = (mask: string): string => {
+      const anyRow = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      return g.op('ReduceSum', [anyRow, g.i64([0])], { keepdims: attr.i(1) }); // [1]
+    };
+    const ind = matches(keys.kpos, keys.prevIds ?? m.prevIds);
+    const dup = matches(keys.kpos, keys.ids ?? m.ids);
+    // A row counts when it has a match anywhere before it, also outside a sliding window (where its
+    // attention there is 0): with a window the block's keys are not all of them, so count over every key.
+    const windowed = keys.hasSink !== undefined;
+    const indCount = rowsWith(windowed ? matches(plan.kpos, m.prevIds) : ind);
+    const dupCount = rowsWith(windowed ? matches(plan.kpos, m.ids) : dup);
+    const indFlat = flatOf(ind);
+    const dupFlat = flatOf(dup);
+    // Row r's own key and previous key in the block's flat [B·Kb] layout (keys from `lo`; padded
+    // rows clamped inside the block's keys, they carry no weight). A previous key before `lo` (a
+    // window of one key) is outside the window: prevOk is then 0.
+    const rowBase = g.op('Mul', [g.op('Sub', [rows.local, g.op('Gather', [rows.local, g.i64([0], [])], { axis: attr.i(0) })]), keys.K]);
+    const last = g.op('Sub', [keys.K, g.i64([1], [])]);
+    const self = g.op('Min', [g.op('Sub', [rows.pos, keys.lo]), last]);
     const diagIdx = g.op('Add', [rowBase, self]);
-    const prevIdx = g.op('Add', [rowBase, g.op('Max', [g.op('Sub', [self, g.i64([1], [])]), g.i64([0], [])])]);
-    return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx };
+    const prev = g.op('Sub', [self, g.i64([1], [])]);
+    const prevIdx = g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]);
+    const prevOk = g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) });
+    return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx, prevOk };
   });
   return rows.match;
 }
@@ -167,16 +205,18 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, rows: Rows): BlockMatches 
  * lse the row's log-sum-exp, −Σ p ln p = lse − Σ p·s and lse = max s − ln(max p) (both maxima at the
  * same key; max p ≥ 1/K keeps the log well conditioned).
  */
-function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: string, x: BlockMatches): { sums: string; counts: string } {
+function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: string, x: BlockMatches, hasSink: string | undefined): { sums: string; counts: string } {
   return g.within('metrics', () => {
     const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) }); // [H, B]
     const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
     const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
     const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]);
     const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
-    const sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, B]
+    let sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, B]
+    // Key 0 outside the block's keys (a window that starts later): every row's sink attention is exactly 0.
+    if (hasSink) sinkRow = g.op('Mul', [sinkRow, hasSink]);
     const selfRow = g.op('Gather', [flat, x.diagIdx], { axis: attr.i(1) });
-    const prevRow = g.op('Gather', [flat, x.prevIdx], { axis: attr.i(1) });
+    const prevRow = g.op('Mul', [g.op('Gather', [flat, x.prevIdx], { axis: attr.i(1) }), x.prevOk]);
     const rows = g.op('Concat', [entRow, sinkRow, prevRow, selfRow].map((r) => g.op('Unsqueeze', [r, g.i64([1])])), { axis: attr.i(1) }); // [H, 4, B]
     const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [x.rowW, g.i64([1])])]), g.i64([H, 4])]);
     const indSum = g.op('ReduceSum', [g.op('Gather', [flat, x.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
@@ -203,21 +243,22 @@ interface BlockOut {
 }
 
 /** One block of rows: scores, soft-cap, bias, mask, softmax, p·v, and what the inspection asks of them. */
-function attendBlock(g: GraphBuilder, plan: BlockPlan, rows: Rows, qb: string, a: LayerAttention, probsName: string | undefined): BlockOut {
-  let qk = g.op('MatMul', [qb, a.kT], {}, 'qk');
+function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, qb: string, a: LayerAttention, probsName: string | undefined): BlockOut {
+  let qk = g.op('MatMul', [qb, keys.kT], {}, 'qk');
   // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
   if (a.softcap) qk = g.op('Mul', [g.op('Tanh', [g.op('Div', [qk, g.f32([a.softcap], [])])]), g.f32([a.softcap], [])], {}, 'softcap');
-  const raw = g.op('Add', [qk, a.bias], {}, 'steer_bias');
-  const masked = g.op('Add', [raw, maskFor(g, plan, rows, a.window)], {}, 'causal_mask');
+  const raw = g.op('Add', [qk, keys.bias], {}, 'steer_bias');
+  const masked = g.op('Add', [raw, maskFor(g, keys, rows, a.window)], {}, 'causal_mask');
   const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);
-  const out: BlockOut = { ctx: g.op('MatMul', [probs, a.v], {}, 'pv'), probs };
+  const out: BlockOut = { ctx: g.op('MatMul', [probs, keys.v], {}, 'pv'), probs };
   if (a.lse) {
     g.within('kept_lse', () => {
-      out.maxKey = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }, 'max_key');
+      // the key's position: its index among the block's keys plus the first one's
+      out.maxKey = g.op('Add', [g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }), keys.lo], {}, 'max_key');
       out.logMaxP = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
     });
   }
-  if (a.metrics) Object.assign(out, headMetricSums(g, plan.H, probs, masked, matchesFor(g, plan, rows)));
+  if (a.metrics) Object.assign(out, headMetricSums(g, plan.H, probs, masked, matchesFor(g, plan, keys, rows), keys.hasSink));
   return out;
 }
 
@@ -227,7 +268,8 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, rows: Rows, qb: string, a
  */
 export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: string; shared: Rows | undefined }, a: LayerAttention, patternName: string): LayerAttentionOut & { probs: string; shared: Rows; masked?: string } {
   const shared = rows.shared ?? { pos: rows.pos, local: rows.pos, masks: new Map() };
-  const b = attendBlock(g, plan, shared, a.q, a, patternName);
+  const keys: Keys = { kpos: plan.kpos, K: plan.K, lo: g.i64([0], []), kT: g.op('Transpose', [a.k], { perm: attr.ints([0, 2, 1]) }), v: a.v, bias: a.bias };
+  const b = attendBlock(g, plan, keys, shared, a.q, a, patternName);
   return { ctx: b.ctx, probs: b.probs, shared, ...(a.metrics ? { metrics: finishMetrics(g, b.sums!, b.counts!) } : {}) };
 }
 
@@ -236,6 +278,35 @@ function unstack(g: GraphBuilder, plan: BlockPlan, stacked: string, H: number, h
   const perm = hd === undefined ? [1, 0, 2] : [1, 0, 2, 3];
   const flat = g.op('Reshape', [g.op('Transpose', [stacked], { perm: attr.ints(perm) }), g.i64(hd === undefined ? [H, -1] : [H, -1, hd])]);
   return g.op('Slice', [flat, g.i64([0]), tScalarTo1(g, plan.T), g.i64([1])]);
+}
+
+/**
+ * The keys the rows s0..e0−1 (local indices) can see: up to the last row's position (causal), and
+ * with a sliding window from the first row's window start; positions are `start` + local index.
+ */
+function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: string, e0: string): Keys {
+  return g.within('keys', () => {
+    const hi = g.op('Min', [g.op('Add', [plan.start, e0]), plan.K]);
+    const lo = a.window > 0 ? g.op('Max', [g.op('Sub', [g.op('Add', [plan.start, s0]), g.i64([a.window - 1], [])]), g.i64([0], [])]) : g.i64([0], []);
+    const lo1 = tScalarTo1(g, lo);
+    const hi1 = tScalarTo1(g, hi);
+    const slice = (t: string, axis: number) => g.op('Slice', [t, lo1, hi1, g.i64([axis])]);
+    const kb = slice(a.k, 1);
+    const keys: Keys = {
+      kpos: slice(plan.kpos, 0),
+      K: g.op('Sub', [hi, lo]),
+      lo,
+      kT: g.op('Transpose', [kb], { perm: attr.ints([0, 2, 1]) }),
+      v: slice(a.v, 1),
+      bias: slice(a.bias, 2),
+    };
+    if (plan.metrics) {
+      keys.ids = slice(plan.metrics.ids, 0);
+      keys.prevIds = slice(plan.metrics.prevIds, 0);
+    }
+    if (a.window > 0) keys.hasSink = g.op('Cast', [g.op('Equal', [lo, g.i64([0], [])])], { to: attr.i(1) });
+    return keys;
+  });
 }
 
 /** One layer's attention as a Loop over blocks of query rows (see the file's header). */
@@ -254,7 +325,7 @@ export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a: LayerAtten
       const local = g.op('Range', [s0, e0, g.i64([1], [])]);
       const rows: Rows = { pos: g.op('Add', [local, plan.start]), local, masks: new Map() };
       const qb = g.op('Slice', [qPad, tScalarTo1(g, s0), tScalarTo1(g, e0), g.i64([1])]);
-      const b = attendBlock(g, plan, rows, qb, a, undefined);
+      const b = attendBlock(g, plan, blockKeys(g, plan, a, s0, e0), rows, qb, a, undefined);
       const outs: [string, 'float' | 'int64' | 'bool'][] = [
         [cond!, 'bool'],
         [b.ctx, 'float'],

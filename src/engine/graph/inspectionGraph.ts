@@ -325,9 +325,8 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           v = rep(v);
         }
         q = g.op('Mul', [q, g.f32([d.attnScale[l]!], [])]);
-        const kT = g.op('Transpose', [k], { perm: attr.ints([0, 2, 1]) });
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
-        const a: LayerAttention = { q, kT, v, bias, window: d.slidingWindow[l]!, softcap: d.attnSoftcap ?? 0, hd, metrics: opts.inspect, lse: opts.qk === true };
+        const a: LayerAttention = { q, k, v, bias, window: d.slidingWindow[l]!, softcap: d.attnSoftcap ?? 0, hd, metrics: opts.inspect, lse: opts.qk === true };
         let att: LayerAttentionOut;
         if (opts.inspect && !opts.qk) {
           // Every probability is an output: one inline block, the Softmax writing the pattern output.
