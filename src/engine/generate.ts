@@ -5,6 +5,7 @@
 import { estimateGeneration, formatBytes, systemMemoryBudget, type MemoryBudget } from './memoryEstimate';
 import { EngineError } from './errors';
 import type { KvCache, Model } from './model';
+import type { ModelDims } from './spec';
 import { attnBiasFor, headScaleFor, softmax, steeredHeads, tokenNote, type Interventions } from './run';
 import { checkTokenIds, type PromptToken } from './sources/tokenizer';
 import { checkFiniteRun, firstNonFinite } from './finiteCheck';
@@ -87,6 +88,20 @@ async function refuseNonFinite(model: Model, promptTokens: PromptToken[], genera
 }
 
 /**
+ * The cache length at which cached decoding re-runs the whole sequence, or undefined: Phi-3 models
+ * whose RoPE switches to longrope's long factors past original_max_position_embeddings
+ * (transformers 5 Phi3ForCausalLM.prepare_inputs_for_generation drops the cache when the input
+ * reaches original_max + 1 tokens with at most original_max cached). Other families keep their
+ * cache across the switch, as transformers does.
+ */
+export function longropeRecomputeAt(d: ModelDims): number | undefined {
+  if (d.modelType !== 'phi3') return undefined;
+  const ropes = [d.rope, ...(d.layerRope ?? [])];
+  for (const r of ropes) if (r?.byLength?.kind === 'longrope') return r.byLength.originalMax;
+  return undefined;
+}
+
+/**
  * Refuses, in one line naming tokens and gigabytes, a generation whose KV cache and prefill would not
  * fit in memory (the weights are already resident; see estimateGeneration).
  */
@@ -134,6 +149,7 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
     return b;
   };
   const stop = req.stopTokenId ?? model.eosTokenId;
+  const recomputeAt = longropeRecomputeAt(model.dims);
   const rand = mulberry32(req.seed ?? 0);
   const tokens: GeneratedToken[] = [];
   const t0 = performance.now();
@@ -164,7 +180,11 @@ export async function generate(model: Model, req: GenerateRequest, onToken?: (t:
       stopReason = 'cancelled';
       break;
     }
-    step = await model.decode([id], cache, headScale, biasFor(cache.length + 1));
+    // Phi-3 with longrope: the step that takes the sequence past original_max_position_embeddings
+    // re-runs the whole sequence (transformers' Phi3ForCausalLM drops its cache there), so every
+    // key is rotated with the long factors from then on, as a forward over the whole text would.
+    if (cache.length === recomputeAt) step = await model.decode([...promptTokens.map((t) => t.id), ...tokens.map((t) => t.id)], undefined, headScale, biasFor(cache.length + 1));
+    else step = await model.decode([id], cache, headScale, biasFor(cache.length + 1));
   }
   const decodeMs = performance.now() - t1;
   return {

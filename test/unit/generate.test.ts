@@ -157,3 +157,30 @@ test('generate: a generation whose keys, values and prefill would not fit in mem
     await model.release();
   }
 });
+
+test('generate: Phi-3 longrope re-runs the sequence where it crosses original_max_position_embeddings (as transformers does), so every step equals the reference on the whole text', async () => {
+  const { longropeRecomputeAt } = await import('../../src/engine/generate');
+  const ck = makeTinyCheckpoint(path.join(root, 'gen-longrope'), tinyVariant('phi3.5-longrope-bf16'));
+  const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+  try {
+    assert.equal(longropeRecomputeAt(model.dims), 16, 'the fixture switches to the long factors past 16 tokens');
+    // a 13-token prompt and 8 new tokens: the cache reaches 16 at the 4th step
+    const prompt = 'the cat sat on a mat';
+    const T0 = (await model.tokenizer.encode(prompt)).length;
+    assert.ok(T0 >= 10 && T0 < 16, `${T0} prompt tokens`);
+    const watch = [3, 7, 11];
+    const r = await generate(model, { prompt, maxTokens: 8, stopTokenId: -1, watch });
+    const seq = r.promptTokens.map((t) => t.id);
+    let crossed = false;
+    for (const [n, t] of r.tokens.entries()) {
+      crossed ||= seq.length > 16;
+      const lp = logSoftmax(referenceForward(ck.config, ck.tensors, seq, {}).logits[seq.length - 1]!);
+      watch.forEach((id, i) => assert.ok(Math.abs(Math.log(t.watched![i]!) - lp[id]!) < 1e-3, `step ${n} (${seq.length} tokens) id ${id}: ${Math.log(t.watched![i]!)} vs reference ${lp[id]}`));
+      seq.push(t.id);
+    }
+    assert.ok(crossed, 'the generation went past original_max_position_embeddings');
+    assert.equal(longropeRecomputeAt({ ...model.dims, modelType: 'llama' }), undefined, 'other families keep their cache, as transformers does');
+  } finally {
+    await model.release();
+  }
+});
