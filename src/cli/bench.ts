@@ -57,7 +57,8 @@ export function peakRssGiB(): number | null {
   }
 }
 
-export async function bench(modelDir: string, tokens: number, runs: number, device: DeviceRequest): Promise<BenchResult> {
+/** `patterns` false skips the pattern inspection (it holds L·H·T² floats; slow and large at thousands of tokens). */
+export async function bench(modelDir: string, tokens: number, runs: number, device: DeviceRequest, opts: { patterns?: boolean } = {}): Promise<BenchResult> {
   const model = await Model.open(modelDir, { device });
   try {
     const { layers: L, heads: H, maxPositions, vocabSize } = model.dims;
@@ -70,7 +71,7 @@ export async function bench(modelDir: string, tokens: number, runs: number, devi
       const out = await model.forward(inputs, { inspect: true, qk: true });
       for (let l = 0; l < L; l++) layerScores(model.dims, l, tokens, { q: out.qk!.q[l]!, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, inputs.attnBias);
     };
-    const withPatterns = inspectionFits(model.dims, tokens, systemMemoryBudget(), false, { kind: 'patterns', layers: L });
+    const withPatterns = opts.patterns !== false && inspectionFits(model.dims, tokens, systemMemoryBudget(), false, { kind: 'patterns', layers: L });
     const inspect = () => model.forward(inputs, { inspect: true, layers: all });
     await plain();
     await kept();

@@ -43,7 +43,7 @@ const USAGE = `usage:
   (--save keeps every position's logits and every head's attention; --slim saves without them)
   attnscope generate <promptFile> [--model <dir|org/name[@rev]>] [--mask L.H,...] [--scale L.H=x,...] [--emphasize START:END[:alpha]]
                     [--steer-heads L.H,...] [--max-tokens N] [--temperature T] [--seed S] [--json <out>] [--device auto|cpu|cuda] [--allow-binary]
-  attnscope bench --model <dir|org/name[@rev]> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views]
+  attnscope bench --model <dir|org/name[@rev]> --tokens N [--runs R] [--json out] [--device auto|cpu|cuda] [--views] [--no-patterns]
   attnscope cache [--clear]    show (or empty) the compiled-model cache ($ATTNSCOPE_CACHE, limit $ATTNSCOPE_CACHE_MAX_GB)
   attnscope gpu [status|install] [--registry <url>]
                     status: whether --device auto uses CUDA, and what is missing if not
@@ -193,7 +193,7 @@ async function benchCmd(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { model: { type: 'string' }, tokens: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, views: { type: 'boolean' } },
+    options: { model: { type: 'string' }, tokens: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, device: { type: 'string' }, views: { type: 'boolean' }, 'no-patterns': { type: 'boolean' } },
   });
   if (positionals.length) throw new EngineError('BAD_ARGUMENT', `bench takes no positional arguments (got ${positionals.join(' ')})`);
   if (values.tokens === undefined) throw new EngineError('BAD_ARGUMENT', `bench needs --tokens N; run "attnscope --help"`);
@@ -202,7 +202,7 @@ async function benchCmd(argv: string[]): Promise<number> {
   const device = parseDevice(values.device);
   const result = values.views
     ? await benchViews(await resolveModel(values.model), tokens, runs, device, path.join(__dirname, 'engineProcess.js'))
-    : await bench(await resolveModel(values.model), tokens, runs, device);
+    : await bench(await resolveModel(values.model), tokens, runs, device, { patterns: !values['no-patterns'] });
   write(values.json, JSON.stringify(result));
   return 0;
 }
