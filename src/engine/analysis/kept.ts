@@ -68,12 +68,27 @@ export interface AttentionSource {
   rowWork: number;
 }
 
+/**
+ * The same probabilities computed in bulk (graph/queryGraph.ts: onnxruntime over the kept tensors):
+ * what answerFast uses for the overlay, token details and pattern windows when a run has one.
+ */
+export interface FastAttention {
+  /** every head's row q, per layer [H, T] (zeros where masked) */
+  rows(q: number): Promise<Float32Array[]>;
+  /** every head's column k, per layer [H, T] */
+  columns(k: number): Promise<Float32Array[]>;
+  /** head (layer, h), queries q0..q1−1 × keys k0..k1−1: each(q, p) with p[k − k0] (valid during the call) */
+  tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void>;
+}
+
 export interface KeptRun {
   runId: number;
   T: number;
   L: number;
   H: number;
   attention: AttentionSource;
+  /** bulk computation of the same values (answerFast); absent: the JS path */
+  fast?: FastAttention;
 }
 
 /**
@@ -146,13 +161,20 @@ export function aggregate(run: KeptRun, weights: Float32Array): Float32Array {
  * forming it. Cost: one row or column per weighted head, O(L·H·T·d).
  */
 export function overlay(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array): Float32Array {
-  const { T } = run;
-  const acc = new Float64Array(T);
-  const one = new Float64Array(T);
-  let total = 0;
-  for (const { l, h, w } of weightedHeads(run, weights)) {
+  const one = new Float64Array(run.T);
+  return overlayOf(run.T, weightedHeads(run, weights), (l, h) => {
     if (direction === 'from') run.attention.row(l, h, q, one);
     else run.attention.column(l, h, q, one);
+    return one;
+  });
+}
+
+/** Σ w·cell(l, h) / Σ w over the weighted heads, accumulated in float64 ([T]; cell's values are read before the next call). */
+function overlayOf(T: number, heads: { l: number; h: number; w: number }[], cell: (l: number, h: number) => ArrayLike<number>): Float32Array {
+  const acc = new Float64Array(T);
+  let total = 0;
+  for (const { l, h, w } of heads) {
+    const one = cell(l, h);
     total += w;
     for (let i = 0; i < T; i++) acc[i]! += w * one[i]!;
   }
@@ -190,7 +212,9 @@ function edges(a: number, b: number, n: number): Int32Array {
  * A window of one head's pattern at most size × size: exact values when it fits, else the max over
  * each block. Only the causal part (k ≤ q) is computed: cost ≈ rows of the window × their keys × d.
  */
-export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number): PatternTile {
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number): PatternTile;
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number, fast: FastAttention): Promise<PatternTile>;
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number, fast?: FastAttention): PatternTile | Promise<PatternTile> {
   const { T } = run;
   if (!(Number.isInteger(q0) && Number.isInteger(q1) && Number.isInteger(k0) && Number.isInteger(k1) && 0 <= q0 && q0 < q1 && q1 <= T && 0 <= k0 && k0 < k1 && k1 <= T)) {
     throw new EngineError('BAD_ARGUMENT', `pattern window ${q0}..${q1} × ${k0}..${k1} is not inside 0..${T}`);
@@ -206,19 +230,27 @@ export function patternTile(run: KeptRun, layer: number, head: number, q0: numbe
   // which column block each key falls in
   const colOf = new Int32Array(k1 - k0);
   for (let c = 0; c < cols; c++) for (let k = colEdges[c]!; k < colEdges[c + 1]!; k++) colOf[k - k0] = c;
-  const row = new Float64Array(T);
-  for (let r = 0; r < rows; r++) {
-    for (let q = rowEdges[r]!; q < rowEdges[r + 1]!; q++) {
-      if (q < k0) continue; // causal: nothing in this window
-      run.attention.row(layer, head, q, row);
-      const last = Math.min(k1 - 1, q);
-      for (let k = k0; k <= last; k++) {
-        const at = r * cols + colOf[k - k0]!;
-        if (row[k]! > values[at]!) values[at] = row[k]!;
-      }
+  const rowOf = new Int32Array(q1 - q0);
+  for (let r = 0; r < rows; r++) for (let q = rowEdges[r]!; q < rowEdges[r + 1]!; q++) rowOf[q - q0] = r;
+  // row q's values p[k − k0] into the window (causal: only keys ≤ q)
+  const take = (q: number, p: ArrayLike<number>) => {
+    const base = rowOf[q - q0]! * cols;
+    const last = Math.min(k1 - 1, q);
+    for (let k = k0; k <= last; k++) {
+      const at = base + colOf[k - k0]!;
+      if (p[k - k0]! > values[at]!) values[at] = p[k - k0]!;
     }
+  };
+  const tile = { q0, q1, k0, k1, pooled: rows < q1 - q0 || cols < k1 - k0, rowEdges, colEdges, values };
+  const qa = Math.max(q0, k0); // rows above k0 have nothing in this window
+  if (fast && qa >= q1) return Promise.resolve(tile);
+  if (fast) return fast.tile(layer, head, qa, q1, k0, Math.min(k1, q1), take).then(() => tile);
+  const row = new Float64Array(T);
+  for (let q = qa; q < q1; q++) {
+    run.attention.row(layer, head, q, row);
+    take(q, row.subarray(k0));
   }
-  return { q0, q1, k0, k1, pooled: rows < q1 - q0 || cols < k1 - k0, rowEdges, colEdges, values };
+  return tile;
 }
 
 export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array, top: number): TokenDetail {
@@ -231,6 +263,10 @@ export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', w
     else run.attention.column(l, h, q, v);
     return v;
   });
+  return tokenDetailOf(T, q, direction, heads, cells, top);
+}
+
+function tokenDetailOf(T: number, q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], cells: ArrayLike<number>[], top: number): TokenDetail {
   const agg = new Float64Array(T);
   let total = 0;
   const lo = direction === 'from' ? 0 : q;
@@ -300,4 +336,52 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
     case 'rollout':
       return { row: rollout(run, query.q, query.weights) };
   }
+}
+
+/**
+ * Fewer weighted heads than this fraction of all heads: the overlay and token details take the JS
+ * path (it costs per weighted head; the bulk graph computes every head of every layer).
+ */
+const FAST_MIN_SHARE = 1 / 8;
+
+/** Every weighted head's row (from) or column (to) for q from run.fast, or undefined to use the JS path. */
+async function fastCells(run: KeptRun, q: number, direction: 'from' | 'to', heads: { l: number; h: number }[]): Promise<Float32Array[] | undefined> {
+  if (!run.fast || heads.length === 0 || heads.length < FAST_MIN_SHARE * run.L * run.H) return undefined;
+  const per = direction === 'from' ? await run.fast.rows(q) : await run.fast.columns(q);
+  const { T } = run;
+  return heads.map(({ l, h }) => per[l]!.subarray(h * T, (h + 1) * T));
+}
+
+/**
+ * answer, with the overlay, token details, patterns and pattern windows computed by run.fast when
+ * the run has one (the same values, see graph/queryGraph.ts); everything else as answer.
+ */
+export async function answerFast(run: KeptRun, query: RunQuery): Promise<ReturnType<typeof answer>> {
+  const fast = run.fast;
+  if (!fast) return answer(run, query);
+  switch (query.what) {
+    case 'overlay': {
+      const heads = weightedHeads(run, query.weights);
+      const cells = await fastCells(run, query.q, query.direction, heads);
+      if (!cells) break;
+      let i = 0;
+      return { row: overlayOf(run.T, heads, () => cells[i++]!) };
+    }
+    case 'tokenDetail': {
+      const heads = weightedHeads(run, query.weights);
+      const cells = await fastCells(run, query.q, query.direction, heads);
+      if (!cells) break;
+      return { detail: tokenDetailOf(run.T, query.q, query.direction, heads, cells, query.top) };
+    }
+    case 'pattern': {
+      const { T } = run;
+      checkWork(run, T, `head ${query.layer}.${query.head}'s pattern`, 'ask for rows or columns instead');
+      const matrix = new Float32Array(T * T);
+      await fast.tile(query.layer, query.head, 0, T, 0, T, (q, p) => matrix.set(p.subarray(0, q + 1), q * T));
+      return { matrix };
+    }
+    case 'patternTile':
+      return { tile: await patternTile(run, query.layer, query.head, query.q0, query.q1, query.k0, query.k1, query.size, fast) };
+  }
+  return answer(run, query);
 }
