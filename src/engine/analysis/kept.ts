@@ -68,15 +68,22 @@ export interface AttentionSource {
   rowWork: number;
 }
 
+/** One layer's values for every head at positions start..start + n − 1, token-major (zeros elsewhere). */
+export interface HeadBlock {
+  start: number;
+  /** [n, H]: values[i·H + h] is head h's value at position start + i */
+  values: Float32Array;
+}
+
 /**
  * The same probabilities computed in bulk (graph/queryGraph.ts: onnxruntime over the kept tensors):
  * what answerFast uses for the overlay, token details and pattern windows when a run has one.
  */
 export interface FastAttention {
-  /** every head's row q, per layer [H, T] (zeros where masked) */
-  rows(q: number): Promise<Float32Array[]>;
-  /** every head's column k, per layer [H, T] */
-  columns(k: number): Promise<Float32Array[]>;
+  /** every head's row q, per layer: the keys its mask allows */
+  rows(q: number): Promise<HeadBlock[]>;
+  /** every head's column k, per layer: the queries whose mask allows k */
+  columns(k: number): Promise<HeadBlock[]>;
   /** head (layer, h), queries q0..q1−1 × keys k0..k1−1: each(q, p) with p[k − k0] (valid during the call) */
   tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void>;
 }
@@ -162,21 +169,20 @@ export function aggregate(run: KeptRun, weights: Float32Array): Float32Array {
  */
 export function overlay(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array): Float32Array {
   const one = new Float64Array(run.T);
-  return overlayOf(run.T, weightedHeads(run, weights), (l, h) => {
+  return overlayOf(run.T, weightedHeads(run, weights), (acc, l, h, w) => {
     if (direction === 'from') run.attention.row(l, h, q, one);
     else run.attention.column(l, h, q, one);
-    return one;
+    for (let i = 0; i < run.T; i++) acc[i]! += w * one[i]!;
   });
 }
 
-/** Σ w·cell(l, h) / Σ w over the weighted heads, accumulated in float64 ([T]; cell's values are read before the next call). */
-function overlayOf(T: number, heads: { l: number; h: number; w: number }[], cell: (l: number, h: number) => ArrayLike<number>): Float32Array {
+/** Σ w·p(l, h) / Σ w over the weighted heads, accumulated in float64 by add(acc, l, h, w) ([T]). */
+function overlayOf(T: number, heads: { l: number; h: number; w: number }[], add: (acc: Float64Array, l: number, h: number, w: number) => void): Float32Array {
   const acc = new Float64Array(T);
   let total = 0;
   for (const { l, h, w } of heads) {
-    const one = cell(l, h);
+    add(acc, l, h, w);
     total += w;
-    for (let i = 0; i < T; i++) acc[i]! += w * one[i]!;
   }
   const out = new Float32Array(T);
   if (total !== 0) for (let i = 0; i < T; i++) out[i] = acc[i]! / total;
@@ -263,24 +269,25 @@ export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', w
     else run.attention.column(l, h, q, v);
     return v;
   });
-  return tokenDetailOf(T, q, direction, heads, cells, top);
+  return tokenDetailOf(T, q, direction, heads, (i, o) => cells[i]![o]!, top);
 }
 
-function tokenDetailOf(T: number, q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], cells: ArrayLike<number>[], top: number): TokenDetail {
+/** value(i, o): weighted head i's row or column value at position o */
+function tokenDetailOf(T: number, q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], value: (i: number, o: number) => number, top: number): TokenDetail {
   const agg = new Float64Array(T);
   let total = 0;
   const lo = direction === 'from' ? 0 : q;
   const hi = direction === 'from' ? q : T - 1;
   heads.forEach(({ w }, i) => {
     total += w;
-    for (let o = lo; o <= hi; o++) agg[o]! += w * cells[i]![o]!;
+    for (let o = lo; o <= hi; o++) agg[o]! += w * value(i, o);
   });
   const order = Array.from(agg.keys()).filter((o) => agg[o]! > 0).sort((a, b) => agg[b]! - agg[a]!).slice(0, top);
   return {
     q,
     direction,
     items: order.map((o) => {
-      const by = heads.map(({ l, h }, i) => ({ layer: l, head: h, value: cells[i]![o]! }));
+      const by = heads.map(({ l, h }, i) => ({ layer: l, head: h, value: value(i, o) }));
       by.sort((a, b) => b.value - a.value);
       return { token: o, value: total ? agg[o]! / total : 0, heads: by.slice(0, 3) };
     }),
@@ -344,12 +351,10 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
  */
 const FAST_MIN_SHARE = 1 / 8;
 
-/** Every weighted head's row (from) or column (to) for q from run.fast, or undefined to use the JS path. */
-async function fastCells(run: KeptRun, q: number, direction: 'from' | 'to', heads: { l: number; h: number }[]): Promise<Float32Array[] | undefined> {
+/** Every layer's block of rows (from) or columns (to) for q from run.fast, or undefined to use the JS path. */
+async function fastBlocks(run: KeptRun, q: number, direction: 'from' | 'to', heads: { l: number; h: number }[]): Promise<HeadBlock[] | undefined> {
   if (!run.fast || heads.length === 0 || heads.length < FAST_MIN_SHARE * run.L * run.H) return undefined;
-  const per = direction === 'from' ? await run.fast.rows(q) : await run.fast.columns(q);
-  const { T } = run;
-  return heads.map(({ l, h }) => per[l]!.subarray(h * T, (h + 1) * T));
+  return direction === 'from' ? run.fast.rows(q) : run.fast.columns(q);
 }
 
 /**
@@ -362,16 +367,27 @@ export async function answerFast(run: KeptRun, query: RunQuery): Promise<ReturnT
   switch (query.what) {
     case 'overlay': {
       const heads = weightedHeads(run, query.weights);
-      const cells = await fastCells(run, query.q, query.direction, heads);
-      if (!cells) break;
-      let i = 0;
-      return { row: overlayOf(run.T, heads, () => cells[i++]!) };
+      const blocks = await fastBlocks(run, query.q, query.direction, heads);
+      if (!blocks) break;
+      const { H } = run;
+      const row = overlayOf(run.T, heads, (acc, l, h, w) => {
+        const { start, values } = blocks[l]!;
+        for (let i = h, o = start; i < values.length; i += H, o++) acc[o]! += w * values[i]!;
+      });
+      return { row };
     }
     case 'tokenDetail': {
       const heads = weightedHeads(run, query.weights);
-      const cells = await fastCells(run, query.q, query.direction, heads);
-      if (!cells) break;
-      return { detail: tokenDetailOf(run.T, query.q, query.direction, heads, cells, query.top) };
+      const blocks = await fastBlocks(run, query.q, query.direction, heads);
+      if (!blocks) break;
+      const { H } = run;
+      const value = (i: number, o: number) => {
+        const { l, h } = heads[i]!;
+        const { start, values } = blocks[l]!;
+        const at = (o - start) * H + h;
+        return o >= start && at < values.length ? values[at]! : 0;
+      };
+      return { detail: tokenDetailOf(run.T, query.q, query.direction, heads, value, query.top) };
     }
     case 'pattern': {
       const { T } = run;
