@@ -84,7 +84,7 @@ export interface FastAttention {
   rows(q: number): Promise<HeadBlock[]>;
   /** every head's column k, per layer: the queries whose mask allows k */
   columns(k: number): Promise<HeadBlock[]>;
-  /** head (layer, h), queries q0..q1−1 × keys k0..k1−1: each(q, p) with p[k − k0] (valid during the call) */
+  /** head (layer, h), queries q0..q1−1 × keys k0..k1−1: each(q, p) with p[k − k0] for keys up to min(k1 − 1, q) at least (valid during the call) */
   tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void>;
 }
 
@@ -269,19 +269,21 @@ export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', w
     else run.attention.column(l, h, q, v);
     return v;
   });
-  return tokenDetailOf(T, q, direction, heads, (i, o) => cells[i]![o]!, top);
-}
-
-/** value(i, o): weighted head i's row or column value at position o */
-function tokenDetailOf(T: number, q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], value: (i: number, o: number) => number, top: number): TokenDetail {
   const agg = new Float64Array(T);
-  let total = 0;
   const lo = direction === 'from' ? 0 : q;
   const hi = direction === 'from' ? q : T - 1;
   heads.forEach(({ w }, i) => {
-    total += w;
-    for (let o = lo; o <= hi; o++) agg[o]! += w * value(i, o);
+    for (let o = lo; o <= hi; o++) agg[o]! += w * cells[i]![o]!;
   });
+  return tokenDetailOf(q, direction, heads, agg, (i, o) => cells[i]![o]!, top);
+}
+
+/**
+ * The top positions of agg (Σ w·p over the weighted heads, in head order) with the heads most
+ * responsible; value(i, o): weighted head i's row or column value at position o.
+ */
+function tokenDetailOf(q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], agg: Float64Array, value: (i: number, o: number) => number, top: number): TokenDetail {
+  const total = heads.reduce((a, x) => a + x.w, 0);
   const order = Array.from(agg.keys()).filter((o) => agg[o]! > 0).sort((a, b) => agg[b]! - agg[a]!).slice(0, top);
   return {
     q,
@@ -351,6 +353,14 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
  */
 const FAST_MIN_SHARE = 1 / 8;
 
+/** acc[o] += w·(head h's value at o) for layer l's block (positions outside it are 0) */
+function blockAdder(blocks: HeadBlock[], H: number): (acc: Float64Array, l: number, h: number, w: number) => void {
+  return (acc, l, h, w) => {
+    const { start, values } = blocks[l]!;
+    for (let i = h, o = start; i < values.length; i += H, o++) acc[o]! += w * values[i]!;
+  };
+}
+
 /** Every layer's block of rows (from) or columns (to) for q from run.fast, or undefined to use the JS path. */
 async function fastBlocks(run: KeptRun, q: number, direction: 'from' | 'to', heads: { l: number; h: number }[]): Promise<HeadBlock[] | undefined> {
   if (!run.fast || heads.length === 0 || heads.length < FAST_MIN_SHARE * run.L * run.H) return undefined;
@@ -369,12 +379,7 @@ export async function answerFast(run: KeptRun, query: RunQuery): Promise<ReturnT
       const heads = weightedHeads(run, query.weights);
       const blocks = await fastBlocks(run, query.q, query.direction, heads);
       if (!blocks) break;
-      const { H } = run;
-      const row = overlayOf(run.T, heads, (acc, l, h, w) => {
-        const { start, values } = blocks[l]!;
-        for (let i = h, o = start; i < values.length; i += H, o++) acc[o]! += w * values[i]!;
-      });
-      return { row };
+      return { row: overlayOf(run.T, heads, blockAdder(blocks, run.H)) };
     }
     case 'tokenDetail': {
       const heads = weightedHeads(run, query.weights);
@@ -387,7 +392,10 @@ export async function answerFast(run: KeptRun, query: RunQuery): Promise<ReturnT
         const at = (o - start) * H + h;
         return o >= start && at < values.length ? values[at]! : 0;
       };
-      return { detail: tokenDetailOf(run.T, query.q, query.direction, heads, value, query.top) };
+      const agg = new Float64Array(run.T);
+      const add = blockAdder(blocks, H);
+      for (const { l, h, w } of heads) add(agg, l, h, w);
+      return { detail: tokenDetailOf(query.q, query.direction, heads, agg, value, query.top) };
     }
     case 'pattern': {
       const { T } = run;

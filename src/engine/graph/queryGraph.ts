@@ -167,7 +167,11 @@ function tokenMajor(x: ArrayLike<number>, H: number, T: number): Float32Array {
   return out;
 }
 
-/** Sessions are cached by graph shape (and thread count): a new kept run of the same model reuses them. */
+/**
+ * Sessions are cached by graph shape and thread count: a new kept run of the same model reuses
+ * them. Threads: the model's setting (onnxruntime's default when unset); they sleep instead of
+ * spinning between ops, since queries run while the model may be running in the same process.
+ */
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 function session(key: string, threads: number | undefined, build: () => Uint8Array): Promise<ort.InferenceSession> {
@@ -179,6 +183,7 @@ function session(key: string, threads: number | undefined, build: () => Uint8Arr
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...(threads ? { intraOpNumThreads: threads } : {}),
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     s.catch(() => sessions.delete(full));
     sessions.set(full, s);
@@ -195,9 +200,11 @@ interface LayerExtras {
   /** [H, T] ‖q'‖ and [KV, T] ‖k‖ (within float32 rounding; the bound's SLACK covers it) */
   qNorm: Float32Array;
   kNorm: Float32Array;
-  /** [KV] max over t of kNorm; [H] max over t of |bias| */
+  /** [KV] max over t of kNorm; [H] max over t of qNorm, |bias|, |lse| */
   kNormMax: Float64Array;
+  qNormMax: Float64Array;
   biasMax: Float64Array;
+  lseMax: Float64Array;
 }
 
 /** A kept run's rows, columns and pattern tiles through onnxruntime (see the file comment). */
@@ -211,6 +218,9 @@ export class QueryGraph implements FastAttention {
   private readonly ready: Promise<void>;
   /** entries recomputed by the JS path so far (see the file comment) */
   refined = 0;
+  private readonly allHeads: number[];
+  /** the last rows or columns call: onnxruntime's time and the refinement's (ms) */
+  lastTiming = { runMs: 0, refineMs: 0 };
 
   constructor(
     private readonly layers: LayerScores[],
@@ -219,6 +229,7 @@ export class QueryGraph implements FastAttention {
     this.shape = shapeOf(layers);
     this.T = layers[0]!.T;
     this.pos = Float32Array.from({ length: this.T }, (_, i) => i);
+    this.allHeads = Array.from({ length: this.shape.H }, (_, h) => h);
     this.ready = this.warmUp();
     this.ready.catch(() => undefined); // reported by the first query that awaits it
   }
@@ -237,11 +248,19 @@ export class QueryGraph implements FastAttention {
       const kNorm = Float32Array.from(out[`kn_${l}`]!.data as Float32Array, Math.sqrt);
       const kNormMax = new Float64Array(KV);
       for (let i = 0; i < kNorm.length; i++) kNormMax[Math.floor(i / T)] = Math.max(kNormMax[Math.floor(i / T)]!, kNorm[i]!);
+      const qNorm = Float32Array.from(out[`qn_${l}`]!.data as Float32Array, Math.sqrt);
+      const qNormMax = new Float64Array(H);
       const biasMax = new Float64Array(H);
-      for (let i = 0; i < s.bias.length; i++) biasMax[Math.floor(i / T)] = Math.max(biasMax[Math.floor(i / T)]!, Math.abs(s.bias[i]!));
+      const lseMax = new Float64Array(H);
+      for (let i = 0; i < H * T; i++) {
+        const h = Math.floor(i / T);
+        qNormMax[h] = Math.max(qNormMax[h]!, qNorm[i]!);
+        biasMax[h] = Math.max(biasMax[h]!, Math.abs(s.bias[i]!));
+        lseMax[h] = Math.max(lseMax[h]!, Math.abs(s.lse[i]!));
+      }
       const hi = Float32Array.from(s.lse);
       const lo = Float32Array.from(s.lse, (x, i) => x - hi[i]!);
-      return { lseHi: tokenMajor(hi, H, T), lseLo: tokenMajor(lo, H, T), bias: tokenMajor(s.bias, H, T), qNorm: Float32Array.from(out[`qn_${l}`]!.data as Float32Array, Math.sqrt), kNorm, kNormMax, biasMax };
+      return { lseHi: tokenMajor(hi, H, T), lseLo: tokenMajor(lo, H, T), bias: tokenMajor(s.bias, H, T), qNorm, kNorm, kNormMax, qNormMax, biasMax, lseMax };
     });
     await Promise.all([session(this.key('rows'), this.threads, () => rowsGraph(this.shape)), session(this.key('columns'), this.threads, () => columnsGraph(this.shape))]);
   }
@@ -277,12 +296,16 @@ export class QueryGraph implements FastAttention {
       return first;
     });
     Object.assign(feeds, { qv: f32(qv, [L * KV, hd, G]), lse_hi: f32(hi, [L, H]), lse_lo: f32(lo, [L, H]) });
+    const t0 = performance.now();
     const out = await sess.run(feeds);
-    return starts.map((start, l) => {
+    const t1 = performance.now();
+    const blocks = starts.map((start, l) => {
       const values = out[`p_${l}`]!.data as Float32Array;
-      for (let h = 0; h < H; h++) this.refineRow(l, h, q, start, values, h, H);
+      this.refineRows(l, q, start, values, this.allHeads);
       return { start, values };
     });
+    this.lastTiming = { runMs: t1 - t0, refineMs: performance.now() - t1 };
+    return blocks;
   }
 
   /** Every head's column k (to: how much each query attends to k), per layer: queries k..last_l, [n, H]. */
@@ -304,17 +327,22 @@ export class QueryGraph implements FastAttention {
       feeds[`lse_lo_${l}`] = f32(this.extras[l]!.lseLo.subarray(k * H, (last + 1) * H), [n, H]);
     });
     Object.assign(feeds, { kv: f32(kv, [L * KV, hd, 1]), bias: f32(bias, [L, H]) });
+    const t0 = performance.now();
     const out = await sess.run(feeds);
-    return this.layers.map((_, l) => {
+    const t1 = performance.now();
+    const blocks = this.layers.map((_, l) => {
       const values = out[`p_${l}`]!.data as Float32Array;
-      for (let h = 0; h < H; h++) this.refineColumn(l, h, k, values, h, H);
+      this.refineColumns(l, k, values);
       return { start: k, values };
     });
+    this.lastTiming = { runMs: t1 - t0, refineMs: performance.now() - t1 };
+    return blocks;
   }
 
   /**
    * Head (layer, h)'s probabilities for queries q0..q1−1 × keys k0..k1−1, row by row: `each(q, p)`
-   * gets row q's values for keys k0..k1−1 (zeros where masked; valid until the next call).
+   * gets row q's values p[k − k0] for keys k0..min(k1 − 1, q) at least (zeros where masked; valid
+   * until the next call); rows with no key in range are skipped.
    */
   async tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void> {
     await this.ready;
@@ -323,87 +351,103 @@ export class QueryGraph implements FastAttention {
     const { T, hd, H } = s;
     const sess = await session(`tile:${hd}:${s.softcap}`, this.threads, () => tileGraph(hd, s.softcap));
     const kv = Math.floor(h / (H / s.KV));
-    const N = k1 - k0;
-    // Views into the kept buffers (no copy): keys k0..k1 of the head's KV group and their biases.
-    const k = f32(s.k.subarray((kv * T + k0) * hd, (kv * T + k1) * hd), [N, hd]);
-    const bias = f32(s.bias.subarray(h * T + k0, h * T + k1), [N]);
-    const kpos = f32(this.pos.subarray(k0, k1), [N]);
     const window = f32(new Float32Array([s.window > 0 ? s.window : T + 1]), []);
     for (let a = q0; a < q1; a += TILE_ROWS) {
       const b = Math.min(q1, a + TILE_ROWS);
       const R = b - a;
+      // keys k0..min(k1, b) − 1: those after the chunk's last query are masked for all of it
+      const N = Math.min(k1, b) - k0;
+      if (N <= 0) continue;
       const hi = new Float32Array(R);
       const lo = new Float32Array(R);
       for (let r = 0; r < R; r++) {
         hi[r] = x.lseHi[(a + r) * H + h]!;
         lo[r] = x.lseLo[(a + r) * H + h]!;
       }
+      // views into the kept buffers (no copy) but the lse pairs
       const out = await sess.run({
         q: f32(s.q.subarray((h * T + a) * hd, (h * T + b) * hd), [R, hd]),
-        k,
-        bias,
+        k: f32(s.k.subarray((kv * T + k0) * hd, (kv * T + k0 + N) * hd), [N, hd]),
+        bias: f32(s.bias.subarray(h * T + k0, h * T + k0 + N), [N]),
         lse_hi: f32(hi, [R, 1]),
         lse_lo: f32(lo, [R, 1]),
         qpos: f32(this.pos.subarray(a, b), [R, 1]),
-        kpos,
+        kpos: f32(this.pos.subarray(k0, k0 + N), [N]),
         window,
       });
       const p = out['p']!.data as Float32Array;
       for (let r = 0; r < R; r++) {
         const row = p.subarray(r * N, (r + 1) * N);
-        this.refineRow(layer, h, a + r, k0, row, 0, 1);
+        this.refineRows(layer, a + r, k0, row, [h]);
         each(a + r, row);
       }
     }
   }
 
   /**
-   * Recomputes by the JS path the entries of head h's row q whose float32 error could exceed
-   * REFINE_TOL: p[off + i·stride] is key start + i (up to key q).
+   * Recomputes by the JS path the entries of row q whose float32 error could exceed REFINE_TOL:
+   * values [n, hs.length] holds keys start..start + n − 1 (only those ≤ q are read) of heads hs.
    */
-  private refineRow(l: number, h: number, q: number, start: number, p: Float32Array, off: number, stride: number): void {
+  private refineRows(l: number, q: number, start: number, values: Float32Array, hs: number[]): void {
     const s = this.layers[l]!;
     const x = this.extras[l]!;
     const { T } = s;
-    const kv = Math.floor(h / (s.H / s.KV));
-    const lse = s.lse[h * T + q]!;
-    const { c0, c1 } = boundTerms(s.hd, s.softcap, x.biasMax[h]!, Math.abs(lse));
-    const c1q = c1 * x.qNorm[h * T + q]!;
-    const kn = x.kNorm;
-    const ko = kv * T;
-    // p at most pMin cannot need it (the row's largest bound), else the entry's own bound decides
-    const pMin = REFINE_TOL / (c0 + c1q * x.kNormMax[kv]!);
-    const n = Math.min((p.length - off + stride - 1) / stride, q + 1 - start) | 0;
+    const W = hs.length;
+    const G = s.H / s.KV;
+    const c0 = new Float64Array(W);
+    const c1q = new Float64Array(W);
+    const pMin = new Float64Array(W);
+    hs.forEach((h, j) => {
+      const t = boundTerms(s.hd, s.softcap, x.biasMax[h]!, Math.abs(s.lse[h * T + q]!));
+      c0[j] = t.c0;
+      c1q[j] = t.c1 * x.qNorm[h * T + q]!;
+      // p at most pMin cannot need it (the row's largest bound), else the entry's own bound decides
+      pMin[j] = REFINE_TOL / (t.c0 + c1q[j]! * x.kNormMax[Math.floor(h / G)]!);
+    });
+    const n = Math.min(values.length / W, q + 1 - start);
     for (let i = 0; i < n; i++) {
-      const at = off + i * stride;
-      const v = p[at]!;
-      if (v > pMin && v * (c0 + c1q * kn[ko + start + i]!) > REFINE_TOL) {
-        p[at] = Math.exp(attentionScore(s, h, q, start + i) - lse);
-        this.refined++;
+      for (let j = 0; j < W; j++) {
+        const v = values[i * W + j]!;
+        if (v > pMin[j]!) {
+          const h = hs[j]!;
+          if (v * (c0[j]! + c1q[j]! * x.kNorm[Math.floor(h / G) * T + start + i]!) > REFINE_TOL) {
+            values[i * W + j] = Math.exp(attentionScore(s, h, q, start + i) - s.lse[h * T + q]!);
+            this.refined++;
+          }
+        }
       }
     }
   }
 
-  /** The same for head h's column k: p[off + i·stride] is query k + i. */
-  private refineColumn(l: number, h: number, k: number, p: Float32Array, off: number, stride: number): void {
+  /** The same for column k of every head: values [n, H] holds queries k..k + n − 1. */
+  private refineColumns(l: number, k: number, values: Float32Array): void {
     const s = this.layers[l]!;
     const x = this.extras[l]!;
-    const { T } = s;
-    const kn = x.kNorm[Math.floor(h / (s.H / s.KV)) * T + k]!;
-    // boundTerms per query, unrolled: c0 = a0 + aL·|lse[q]|
-    const { c0: a0, c1 } = boundTerms(s.hd, s.softcap, x.biasMax[h]!, 0);
+    const { T, H } = s;
+    const G = H / s.KV;
+    // boundTerms per query, unrolled: c0 = a0 + aL·|lse[q]|, c1·‖q‖·‖k‖
     const aL = SLACK * U * 4;
-    const c1k = c1 * kn;
-    const n = ((p.length - off + stride - 1) / stride) | 0;
+    const a0 = new Float64Array(H);
+    const c1k = new Float64Array(H);
+    const pMin = new Float64Array(H);
+    for (let h = 0; h < H; h++) {
+      const t = boundTerms(s.hd, s.softcap, x.biasMax[h]!, 0);
+      a0[h] = t.c0;
+      c1k[h] = t.c1 * x.kNorm[Math.floor(h / G) * T + k]!;
+      pMin[h] = REFINE_TOL / (t.c0 + aL * x.lseMax[h]! + c1k[h]! * x.qNormMax[h]!);
+    }
+    const n = values.length / H;
     for (let i = 0; i < n; i++) {
-      const at = off + i * stride;
-      const v = p[at]!;
-      if (v === 0) continue;
-      const q = k + i;
-      const lse = s.lse[h * T + q]!;
-      if (v * (a0 + aL * Math.abs(lse) + c1k * x.qNorm[h * T + q]!) > REFINE_TOL) {
-        p[at] = Math.exp(attentionScore(s, h, q, k) - lse);
-        this.refined++;
+      for (let h = 0; h < H; h++) {
+        const v = values[i * H + h]!;
+        if (v > pMin[h]!) {
+          const q = k + i;
+          const lse = s.lse[h * T + q]!;
+          if (v * (a0[h]! + aL * Math.abs(lse) + c1k[h]! * x.qNorm[h * T + q]!) > REFINE_TOL) {
+            values[i * H + h] = Math.exp(attentionScore(s, h, q, k) - lse);
+            this.refined++;
+          }
+        }
       }
     }
   }
