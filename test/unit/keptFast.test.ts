@@ -18,6 +18,7 @@ import { runInspection } from '../../src/engine/run';
 import { answer, answerFast, qkSource, type HeadBlock, type KeptRun, type RunQuery } from '../../src/engine/analysis/kept';
 import { probabilityColumn, probabilityRow, firstKey } from '../../src/engine/graph/attentionScores';
 import { QueryGraph } from '../../src/engine/graph/queryGraph';
+import { GraphBuilder } from '../../src/engine/graph/onnxGraph';
 import { ort } from '../../src/engine/runtime/ortSession';
 import { noInterventions, type Interventions } from '../../src/shared/interventions';
 import { makeTinyCheckpoint, TINY_VARIANTS } from '../fixtures/tinyModels';
@@ -62,6 +63,30 @@ test('ort.Tensor wraps the JS buffer (no copy), also a view at an offset', () =>
   const view = buf.subarray(4, 12);
   assert.equal(new ort.Tensor('float32', buf, [16]).data, buf);
   assert.equal(new ort.Tensor('float32', view, [8]).data, view);
+});
+
+test("onnxruntime's Tanh and Exp are within the error the refinement bound allows (16u absolute, 8u relative)", async () => {
+  // queryGraph.ts boundTerms assumes these of the CPU kernels (MLAS tanh, Eigen exp) on this machine
+  const u = 2 ** -24;
+  for (const [op, allowed, x] of [
+    ['Tanh', 16 * u, Float32Array.from({ length: 1 << 20 }, (_, i) => (i / (1 << 20) - 0.5) * 24)],
+    // (results above float32's denormals: below them the absolute error is under 1e-38)
+    ['Exp', 8 * u, Float32Array.from({ length: 1 << 20 }, (_, i) => -(i / (1 << 20)) * 80)],
+  ] as const) {
+    const g = new GraphBuilder('');
+    g.op(op, [g.input('x', 'float', ['n'])], {}, undefined, 'y');
+    g.output('y', 'float', ['n']);
+    const session = await ort.InferenceSession.create(g.encode(op, ''));
+    const y = (await session.run({ x: new ort.Tensor('float32', x, [x.length]) }))['y']!.data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < x.length; i++) {
+      const want = op === 'Tanh' ? Math.tanh(x[i]!) : Math.exp(x[i]!);
+      // Tanh: absolute (|tanh| ≤ 1); Exp: relative
+      worst = Math.max(worst, Math.abs(y[i]! - want) / (op === 'Tanh' ? 1 : want));
+    }
+    assert.ok(worst <= allowed, `${op}: error ${worst / u} u`);
+    await session.release();
+  }
 });
 
 for (const v of TINY_VARIANTS) {

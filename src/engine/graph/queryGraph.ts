@@ -219,6 +219,8 @@ export class QueryGraph implements FastAttention {
   /** entries recomputed by the JS path so far (see the file comment) */
   refined = 0;
   private readonly allHeads: number[];
+  /** the call in progress (serial) */
+  private turn: Promise<unknown> = Promise.resolve();
   /** the last rows or columns call: onnxruntime's time and the refinement's (ms) */
   lastTiming = { runMs: 0, refineMs: 0 };
 
@@ -270,8 +272,33 @@ export class QueryGraph implements FastAttention {
     return `${kind}:${L}:${H}:${KV}:${hd}:${softcaps.join(',')}`;
   }
 
+  /** One call at a time, in the order asked (as the JS path answered), each at full speed. */
+  private serial<R>(f: () => Promise<R>): Promise<R> {
+    const r = this.turn.then(f, f);
+    this.turn = r.catch(() => undefined);
+    return r;
+  }
+
   /** Every head's row q (from: the keys q attends to), per layer: keys first_l..q, [n, H]. */
-  async rows(q: number): Promise<HeadBlock[]> {
+  rows(q: number): Promise<HeadBlock[]> {
+    return this.serial(() => this.rowsNow(q));
+  }
+
+  /** Every head's column k (to: how much each query attends to k), per layer: queries k..last_l, [n, H]. */
+  columns(k: number): Promise<HeadBlock[]> {
+    return this.serial(() => this.columnsNow(k));
+  }
+
+  /**
+   * Head (layer, h)'s probabilities for queries q0..q1−1 × keys k0..k1−1, row by row: `each(q, p)`
+   * gets row q's values p[k − k0] for keys k0..min(k1 − 1, q) at least (zeros where masked; valid
+   * until the next call); rows with no key in range are skipped.
+   */
+  tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void> {
+    return this.serial(() => this.tileNow(layer, h, q0, q1, k0, k1, each));
+  }
+
+  private async rowsNow(q: number): Promise<HeadBlock[]> {
     await this.ready;
     const { L, H, KV, hd } = this.shape;
     const G = H / KV;
@@ -308,8 +335,7 @@ export class QueryGraph implements FastAttention {
     return blocks;
   }
 
-  /** Every head's column k (to: how much each query attends to k), per layer: queries k..last_l, [n, H]. */
-  async columns(k: number): Promise<HeadBlock[]> {
+  private async columnsNow(k: number): Promise<HeadBlock[]> {
     await this.ready;
     const { L, H, KV, hd } = this.shape;
     const T = this.T;
@@ -339,12 +365,7 @@ export class QueryGraph implements FastAttention {
     return blocks;
   }
 
-  /**
-   * Head (layer, h)'s probabilities for queries q0..q1−1 × keys k0..k1−1, row by row: `each(q, p)`
-   * gets row q's values p[k − k0] for keys k0..min(k1 − 1, q) at least (zeros where masked; valid
-   * until the next call); rows with no key in range are skipped.
-   */
-  async tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void> {
+  private async tileNow(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void> {
     await this.ready;
     const s = this.layers[layer]!;
     const x = this.extras[layer]!;
