@@ -7,7 +7,9 @@
 // graph/attentionScores.ts: O(L·(H + KV)·T·d)), and every answer computes only the probabilities it
 // needs: a row or a column of one head costs O(T·d), the overlay O(L·H·T·d), one head's pattern
 // O(T²·d). Queries whose cost grows with L·H·T²·d (the full aggregate, rollout) are refused past
-// MAX_QUERY_WORK with one line saying what to ask instead.
+// MAX_QUERY_WORK with one line saying what to ask instead. The engine answers with answerFast: the
+// overlay, token details and patterns through KeptRun.fast (graph/queryGraph.ts, onnxruntime, the
+// same values within 5e-7); answer is the JS path, the reference.
 import { EngineError } from '../errors';
 import { probabilityColumn, probabilityRow, type LayerScores } from '../graph/attentionScores';
 import { rolloutRowFrom } from './rollout';
