@@ -145,27 +145,40 @@ function tileGraph(hd: number, cap: number): Uint8Array {
   return g.encode('attnscope_tile', 'kept-run pattern tile: one head, queries × keys');
 }
 
-/** Inputs q_l [H, T, hd], k_l [KV, T, hd]; outputs their rows' sums of squares qn_l [H, T], kn_l [KV, T]. */
-function normsGraph(sh: Shape): Uint8Array {
+/**
+ * What the queries need besides the kept tensors, per layer. Inputs q_l [H, T, hd], k_l [KV, T, hd],
+ * bias_l, lse_hi_l, lse_lo_l [H, T]. Outputs: the norms ‖q'‖ qn_l [H, T] and ‖k‖ kn_l [KV, T] (float32
+ * sums of squares: within (d + 2)·u of the true ones, which the bound's SLACK covers) with their
+ * maxima over positions qnmax_l [H], knmax_l [KV]; max |bias| biasmax_l and max |lse_hi| lsemax_l [H];
+ * bias, lse_hi, lse_lo token-major [T, H] (biasT_l, hiT_l, loT_l).
+ */
+function prepareGraph(sh: Shape): Uint8Array {
   const { L, H, KV, hd } = sh;
   const g = new GraphBuilder('');
+  const out = (name: string, t: string, dims: (number | string)[]) => {
+    g.op('Identity', [t], {}, undefined, name);
+    g.output(name, 'float', dims);
+  };
+  const max = (t: string) => g.op('ReduceMax', [t], { axes: attr.ints([1]), keepdims: attr.i(0) });
+  const transpose = (t: string) => g.op('Transpose', [t], { perm: attr.ints([1, 0]) });
   for (let l = 0; l < L; l++) {
     for (const [x, n] of [['q', H], ['k', KV]] as const) {
-      g.op('ReduceSumSquare', [g.input(`${x}_${l}`, 'float', [n, 'T', hd])], { axes: attr.ints([2]), keepdims: attr.i(0) }, undefined, `${x}n_${l}`);
-      g.output(`${x}n_${l}`, 'float', [n, 'T']);
+      const norm = g.op('Sqrt', [g.op('ReduceSumSquare', [g.input(`${x}_${l}`, 'float', [n, 'T', hd])], { axes: attr.ints([2]), keepdims: attr.i(0) })]);
+      out(`${x}n_${l}`, norm, [n, 'T']);
+      out(`${x}nmax_${l}`, max(norm), [n]);
     }
+    const bias = g.input(`bias_${l}`, 'float', [H, 'T']);
+    const hi = g.input(`lse_hi_${l}`, 'float', [H, 'T']);
+    out(`biasmax_${l}`, max(g.op('Abs', [bias])), [H]);
+    out(`lsemax_${l}`, max(g.op('Abs', [hi])), [H]);
+    out(`biasT_${l}`, transpose(bias), ['T', H]);
+    out(`hiT_${l}`, transpose(hi), ['T', H]);
+    out(`loT_${l}`, transpose(g.input(`lse_lo_${l}`, 'float', [H, 'T'])), ['T', H]);
   }
-  return g.encode('attnscope_norms', 'kept-run query and key norms (sums of squares)');
+  return g.encode('attnscope_prepare', 'kept-run query preparation: norms, maxima, token-major bias and lse');
 }
 
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
-
-/** [H, T] → [T, H] */
-function tokenMajor(x: ArrayLike<number>, H: number, T: number): Float32Array {
-  const out = new Float32Array(H * T);
-  for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) out[t * H + h] = x[h * T + t]!;
-  return out;
-}
 
 /**
  * Sessions are cached by graph shape and thread count: a new kept run of the same model reuses
@@ -200,7 +213,7 @@ interface LayerExtras {
   /** [H, T] ‖q'‖ and [KV, T] ‖k‖ (within float32 rounding; the bound's SLACK covers it) */
   qNorm: Float32Array;
   kNorm: Float32Array;
-  /** [KV] max over t of kNorm; [H] max over t of qNorm, |bias|, |lse| */
+  /** [KV] max over t of kNorm; [H] max over t of qNorm, |bias|, |lse_hi| (|lse| within u·|lse|, in SLACK) */
   kNormMax: Float64Array;
   qNormMax: Float64Array;
   biasMax: Float64Array;
@@ -239,31 +252,35 @@ export class QueryGraph implements FastAttention {
   private async warmUp(): Promise<void> {
     const { H, KV, hd } = this.shape;
     const T = this.T;
-    const sess = await session(this.key('norms'), this.threads, () => normsGraph(this.shape));
+    const sess = await session(this.key('prepare'), this.threads, () => prepareGraph(this.shape));
     const feeds: Record<string, ort.Tensor> = {};
     this.layers.forEach((s, l) => {
-      feeds[`q_${l}`] = f32(s.q, [H, T, hd]);
-      feeds[`k_${l}`] = f32(s.k, [KV, T, hd]);
+      // lse as hi = fround(lse), lo = fround(lse − hi)
+      const hi = new Float32Array(s.lse);
+      const lo = new Float32Array(H * T);
+      for (let i = 0; i < lo.length; i++) lo[i] = s.lse[i]! - hi[i]!;
+      Object.assign(feeds, {
+        [`q_${l}`]: f32(s.q, [H, T, hd]),
+        [`k_${l}`]: f32(s.k, [KV, T, hd]),
+        [`bias_${l}`]: f32(s.bias, [H, T]),
+        [`lse_hi_${l}`]: f32(hi, [H, T]),
+        [`lse_lo_${l}`]: f32(lo, [H, T]),
+      });
     });
     const out = await sess.run(feeds);
-    this.extras = this.layers.map((s, l) => {
-      const kNorm = Float32Array.from(out[`kn_${l}`]!.data as Float32Array, Math.sqrt);
-      const kNormMax = new Float64Array(KV);
-      for (let i = 0; i < kNorm.length; i++) kNormMax[Math.floor(i / T)] = Math.max(kNormMax[Math.floor(i / T)]!, kNorm[i]!);
-      const qNorm = Float32Array.from(out[`qn_${l}`]!.data as Float32Array, Math.sqrt);
-      const qNormMax = new Float64Array(H);
-      const biasMax = new Float64Array(H);
-      const lseMax = new Float64Array(H);
-      for (let i = 0; i < H * T; i++) {
-        const h = Math.floor(i / T);
-        qNormMax[h] = Math.max(qNormMax[h]!, qNorm[i]!);
-        biasMax[h] = Math.max(biasMax[h]!, Math.abs(s.bias[i]!));
-        lseMax[h] = Math.max(lseMax[h]!, Math.abs(s.lse[i]!));
-      }
-      const hi = Float32Array.from(s.lse);
-      const lo = Float32Array.from(s.lse, (x, i) => x - hi[i]!);
-      return { lseHi: tokenMajor(hi, H, T), lseLo: tokenMajor(lo, H, T), bias: tokenMajor(s.bias, H, T), qNorm, kNorm, kNormMax, qNormMax, biasMax, lseMax };
-    });
+    const get = (name: string) => out[name]!.data as Float32Array;
+    const f64 = (name: string) => Float64Array.from(get(name));
+    this.extras = this.layers.map((_, l) => ({
+      lseHi: get(`hiT_${l}`),
+      lseLo: get(`loT_${l}`),
+      bias: get(`biasT_${l}`),
+      qNorm: get(`qn_${l}`),
+      kNorm: get(`kn_${l}`),
+      kNormMax: f64(`knmax_${l}`),
+      qNormMax: f64(`qnmax_${l}`),
+      biasMax: f64(`biasmax_${l}`),
+      lseMax: f64(`lsemax_${l}`),
+    }));
     await Promise.all([session(this.key('rows'), this.threads, () => rowsGraph(this.shape)), session(this.key('columns'), this.threads, () => columnsGraph(this.shape))]);
   }
 
