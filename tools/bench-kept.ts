@@ -1,8 +1,10 @@
 // Measures kept (bounded-memory) inspections as the extension makes them, through the engine
 // process: per token count, a fresh engine process opens the model, runs one keep inspection, then
-// answers the cursor's overlay row and column, a token detail and one head's pattern. Reports the
-// engine process's peak RSS (VmHWM), its RSS after the run, the inspection's time and the
-// queries' times, and the estimate of memoryEstimate.ts.
+// answers the cursor's overlay row and column, token details both ways and one head's pattern.
+// Reports the engine process's peak RSS (VmHWM), its RSS after the run, the inspection's time, the
+// first query's time (it waits for the kept run's query sessions, graph/queryGraph.ts), the
+// queries' median times over `--queries` cursor positions spread over the run, and the estimate
+// of memoryEstimate.ts.
 // usage: node out/tools/bench-kept.js <modelDir> <engineProcess.js> <tokens>... [--queries 9]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   const dims = specFromCheckpoint(openCheckpoint(modelDir!)).dims;
   const gb = (n: number) => (n / 2 ** 30).toFixed(2);
   process.stdout.write(`# ${modelDir}: ${dims.modelType}, ${dims.layers} layers × ${dims.heads} heads (${dims.kvHeads} KV), d ${dims.headDim}; ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
-  process.stdout.write('tokens\tinspectMs\tpeakRssGiB\trssAfterGiB\tloadedRssGiB\testimateGiB\tkeptGiB\toverlayFromMs\toverlayToMs\ttokenDetailMs\tpatternMs\tload\n');
+  process.stdout.write('tokens\tinspectMs\tpeakRssGiB\trssAfterGiB\tloadedRssGiB\testimateGiB\tkeptGiB\tfirstQueryMs\toverlayFromMs\toverlayToMs\ttokenDetailFromMs\ttokenDetailToMs\tpatternMs\tload\n');
   for (const c of counts) {
     const T = Number(c);
     const host = new EngineHost({ engineScript: engineScript!, maxHeapMb: 8192 });
@@ -81,6 +83,9 @@ async function main(): Promise<void> {
       const after = status(pid, 'VmRSS');
       const n = result.tokens.length;
       const weights = aggregationWeights(info.layers, info.heads, new Map(), 'mean', null);
+      const s0 = performance.now();
+      await host.query(runId, { what: 'overlay', q: n - 1, direction: 'from', weights });
+      const first = performance.now() - s0;
       const time = async (f: (q: number) => Promise<unknown>) => {
         const ts: number[] = [];
         for (let i = 0; i < Q; i++) {
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
       const from = await time((q) => host.query(runId, { what: 'overlay', q, direction: 'from', weights }));
       const to = await time((q) => host.query(runId, { what: 'overlay', q, direction: 'to', weights }));
       const detail = await time((q) => host.query(runId, { what: 'tokenDetail', q, direction: 'from', weights, top: 5 }));
+      const detailTo = await time((q) => host.query(runId, { what: 'tokenDetail', q, direction: 'to', weights, top: 5 }));
       let patternMs = NaN;
       try {
         const s = performance.now();
@@ -104,7 +110,7 @@ async function main(): Promise<void> {
       }
       const est = estimateInspection(dims, n);
       process.stdout.write(
-        [n, inspectMs.toFixed(0), gb(peak), gb(after), gb(loaded), gb(est.total), gb(est.kept), from.toFixed(1), to.toFixed(1), detail.toFixed(1), patternMs.toFixed(0), os.loadavg()[0]!.toFixed(1)].join('\t') + '\n',
+        [n, inspectMs.toFixed(0), gb(peak), gb(after), gb(loaded), gb(est.total), gb(est.kept), first.toFixed(0), from.toFixed(1), to.toFixed(1), detail.toFixed(1), detailTo.toFixed(1), patternMs.toFixed(0), os.loadavg()[0]!.toFixed(1)].join('\t') + '\n',
       );
       process.stderr.write(`estimate for ${n}: ${formatBytes(est.total)} (weights ${formatBytes(est.weights)}, kept ${formatBytes(est.kept)}, transient ${formatBytes(est.transient)}, activations ${formatBytes(est.activations)})\n`);
     } catch (e) {

@@ -7,7 +7,9 @@
 // graph/attentionScores.ts: O(L·(H + KV)·T·d)), and every answer computes only the probabilities it
 // needs: a row or a column of one head costs O(T·d), the overlay O(L·H·T·d), one head's pattern
 // O(T²·d). Queries whose cost grows with L·H·T²·d (the full aggregate, rollout) are refused past
-// MAX_QUERY_WORK with one line saying what to ask instead.
+// MAX_QUERY_WORK with one line saying what to ask instead. The engine answers with answerFast: the
+// overlay, token details and patterns through KeptRun.fast (graph/queryGraph.ts, onnxruntime, the
+// same values within 5e-7); answer is the JS path, the reference.
 import { EngineError } from '../errors';
 import { probabilityColumn, probabilityRow, type LayerScores } from '../graph/attentionScores';
 import { rolloutRowFrom } from './rollout';
@@ -68,12 +70,34 @@ export interface AttentionSource {
   rowWork: number;
 }
 
+/** One layer's values for every head at positions start..start + n − 1, token-major (zeros elsewhere). */
+export interface HeadBlock {
+  start: number;
+  /** [n, H]: values[i·H + h] is head h's value at position start + i */
+  values: Float32Array;
+}
+
+/**
+ * The same probabilities computed in bulk (graph/queryGraph.ts: onnxruntime over the kept tensors):
+ * what answerFast uses for the overlay, token details and pattern windows when a run has one.
+ */
+export interface FastAttention {
+  /** every head's row q, per layer: the keys its mask allows */
+  rows(q: number): Promise<HeadBlock[]>;
+  /** every head's column k, per layer: the queries whose mask allows k */
+  columns(k: number): Promise<HeadBlock[]>;
+  /** head (layer, h), queries q0..q1−1 × keys k0..k1−1: each(q, p) with p[k − k0] for keys up to min(k1 − 1, q) at least (valid during the call) */
+  tile(layer: number, h: number, q0: number, q1: number, k0: number, k1: number, each: (q: number, p: Float32Array) => void): Promise<void>;
+}
+
 export interface KeptRun {
   runId: number;
   T: number;
   L: number;
   H: number;
   attention: AttentionSource;
+  /** bulk computation of the same values (answerFast); absent: the JS path */
+  fast?: FastAttention;
 }
 
 /**
@@ -146,15 +170,21 @@ export function aggregate(run: KeptRun, weights: Float32Array): Float32Array {
  * forming it. Cost: one row or column per weighted head, O(L·H·T·d).
  */
 export function overlay(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array): Float32Array {
-  const { T } = run;
-  const acc = new Float64Array(T);
-  const one = new Float64Array(T);
-  let total = 0;
-  for (const { l, h, w } of weightedHeads(run, weights)) {
+  const one = new Float64Array(run.T);
+  return overlayOf(run.T, weightedHeads(run, weights), (acc, l, h, w) => {
     if (direction === 'from') run.attention.row(l, h, q, one);
     else run.attention.column(l, h, q, one);
+    for (let i = 0; i < run.T; i++) acc[i]! += w * one[i]!;
+  });
+}
+
+/** Σ w·p(l, h) / Σ w over the weighted heads, accumulated in float64 by add(acc, l, h, w) ([T]). */
+function overlayOf(T: number, heads: { l: number; h: number; w: number }[], add: (acc: Float64Array, l: number, h: number, w: number) => void): Float32Array {
+  const acc = new Float64Array(T);
+  let total = 0;
+  for (const { l, h, w } of heads) {
+    add(acc, l, h, w);
     total += w;
-    for (let i = 0; i < T; i++) acc[i]! += w * one[i]!;
   }
   const out = new Float32Array(T);
   if (total !== 0) for (let i = 0; i < T; i++) out[i] = acc[i]! / total;
@@ -190,7 +220,9 @@ function edges(a: number, b: number, n: number): Int32Array {
  * A window of one head's pattern at most size × size: exact values when it fits, else the max over
  * each block. Only the causal part (k ≤ q) is computed: cost ≈ rows of the window × their keys × d.
  */
-export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number): PatternTile {
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number): PatternTile;
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number, fast: FastAttention): Promise<PatternTile>;
+export function patternTile(run: KeptRun, layer: number, head: number, q0: number, q1: number, k0: number, k1: number, size: number, fast?: FastAttention): PatternTile | Promise<PatternTile> {
   const { T } = run;
   if (!(Number.isInteger(q0) && Number.isInteger(q1) && Number.isInteger(k0) && Number.isInteger(k1) && 0 <= q0 && q0 < q1 && q1 <= T && 0 <= k0 && k0 < k1 && k1 <= T)) {
     throw new EngineError('BAD_ARGUMENT', `pattern window ${q0}..${q1} × ${k0}..${k1} is not inside 0..${T}`);
@@ -206,19 +238,27 @@ export function patternTile(run: KeptRun, layer: number, head: number, q0: numbe
   // which column block each key falls in
   const colOf = new Int32Array(k1 - k0);
   for (let c = 0; c < cols; c++) for (let k = colEdges[c]!; k < colEdges[c + 1]!; k++) colOf[k - k0] = c;
-  const row = new Float64Array(T);
-  for (let r = 0; r < rows; r++) {
-    for (let q = rowEdges[r]!; q < rowEdges[r + 1]!; q++) {
-      if (q < k0) continue; // causal: nothing in this window
-      run.attention.row(layer, head, q, row);
-      const last = Math.min(k1 - 1, q);
-      for (let k = k0; k <= last; k++) {
-        const at = r * cols + colOf[k - k0]!;
-        if (row[k]! > values[at]!) values[at] = row[k]!;
-      }
+  const rowOf = new Int32Array(q1 - q0);
+  for (let r = 0; r < rows; r++) for (let q = rowEdges[r]!; q < rowEdges[r + 1]!; q++) rowOf[q - q0] = r;
+  // row q's values p[k − k0] into the window (causal: only keys ≤ q)
+  const take = (q: number, p: ArrayLike<number>) => {
+    const base = rowOf[q - q0]! * cols;
+    const last = Math.min(k1 - 1, q);
+    for (let k = k0; k <= last; k++) {
+      const at = base + colOf[k - k0]!;
+      if (p[k - k0]! > values[at]!) values[at] = p[k - k0]!;
     }
+  };
+  const tile = { q0, q1, k0, k1, pooled: rows < q1 - q0 || cols < k1 - k0, rowEdges, colEdges, values };
+  const qa = Math.max(q0, k0); // rows above k0 have nothing in this window
+  if (fast && qa >= q1) return Promise.resolve(tile);
+  if (fast) return fast.tile(layer, head, qa, q1, k0, Math.min(k1, q1), take).then(() => tile);
+  const row = new Float64Array(T);
+  for (let q = qa; q < q1; q++) {
+    run.attention.row(layer, head, q, row);
+    take(q, row.subarray(k0));
   }
-  return { q0, q1, k0, k1, pooled: rows < q1 - q0 || cols < k1 - k0, rowEdges, colEdges, values };
+  return tile;
 }
 
 export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', weights: Float32Array, top: number): TokenDetail {
@@ -232,19 +272,26 @@ export function tokenDetail(run: KeptRun, q: number, direction: 'from' | 'to', w
     return v;
   });
   const agg = new Float64Array(T);
-  let total = 0;
   const lo = direction === 'from' ? 0 : q;
   const hi = direction === 'from' ? q : T - 1;
   heads.forEach(({ w }, i) => {
-    total += w;
     for (let o = lo; o <= hi; o++) agg[o]! += w * cells[i]![o]!;
   });
+  return tokenDetailOf(q, direction, heads, agg, (i, o) => cells[i]![o]!, top);
+}
+
+/**
+ * The top positions of agg (Σ w·p over the weighted heads, in head order) with the heads most
+ * responsible; value(i, o): weighted head i's row or column value at position o.
+ */
+function tokenDetailOf(q: number, direction: 'from' | 'to', heads: { l: number; h: number; w: number }[], agg: Float64Array, value: (i: number, o: number) => number, top: number): TokenDetail {
+  const total = heads.reduce((a, x) => a + x.w, 0);
   const order = Array.from(agg.keys()).filter((o) => agg[o]! > 0).sort((a, b) => agg[b]! - agg[a]!).slice(0, top);
   return {
     q,
     direction,
     items: order.map((o) => {
-      const by = heads.map(({ l, h }, i) => ({ layer: l, head: h, value: cells[i]![o]! }));
+      const by = heads.map(({ l, h }, i) => ({ layer: l, head: h, value: value(i, o) }));
       by.sort((a, b) => b.value - a.value);
       return { token: o, value: total ? agg[o]! / total : 0, heads: by.slice(0, 3) };
     }),
@@ -300,4 +347,67 @@ export function answer(run: KeptRun, query: RunQuery): { matrix?: Float32Array; 
     case 'rollout':
       return { row: rollout(run, query.q, query.weights) };
   }
+}
+
+/**
+ * Fewer weighted heads than this fraction of all heads: the overlay and token details take the JS
+ * path (it costs per weighted head; the bulk graph computes every head of every layer).
+ */
+const FAST_MIN_SHARE = 1 / 8;
+
+/** acc[o] += w·(head h's value at o) for layer l's block (positions outside it are 0) */
+function blockAdder(blocks: HeadBlock[], H: number): (acc: Float64Array, l: number, h: number, w: number) => void {
+  return (acc, l, h, w) => {
+    const { start, values } = blocks[l]!;
+    for (let i = h, o = start; i < values.length; i += H, o++) acc[o]! += w * values[i]!;
+  };
+}
+
+/** Every layer's block of rows (from) or columns (to) for q from run.fast, or undefined to use the JS path. */
+async function fastBlocks(run: KeptRun, q: number, direction: 'from' | 'to', heads: { l: number; h: number }[]): Promise<HeadBlock[] | undefined> {
+  if (!run.fast || heads.length === 0 || heads.length < FAST_MIN_SHARE * run.L * run.H) return undefined;
+  return direction === 'from' ? run.fast.rows(q) : run.fast.columns(q);
+}
+
+/**
+ * answer, with the overlay, token details, patterns and pattern windows computed by run.fast when
+ * the run has one (the same values, see graph/queryGraph.ts); everything else as answer.
+ */
+export async function answerFast(run: KeptRun, query: RunQuery): Promise<ReturnType<typeof answer>> {
+  const fast = run.fast;
+  if (!fast) return answer(run, query);
+  switch (query.what) {
+    case 'overlay': {
+      const heads = weightedHeads(run, query.weights);
+      const blocks = await fastBlocks(run, query.q, query.direction, heads);
+      if (!blocks) break;
+      return { row: overlayOf(run.T, heads, blockAdder(blocks, run.H)) };
+    }
+    case 'tokenDetail': {
+      const heads = weightedHeads(run, query.weights);
+      const blocks = await fastBlocks(run, query.q, query.direction, heads);
+      if (!blocks) break;
+      const { H } = run;
+      const value = (i: number, o: number) => {
+        const { l, h } = heads[i]!;
+        const { start, values } = blocks[l]!;
+        const at = (o - start) * H + h;
+        return o >= start && at < values.length ? values[at]! : 0;
+      };
+      const agg = new Float64Array(run.T);
+      const add = blockAdder(blocks, H);
+      for (const { l, h, w } of heads) add(agg, l, h, w);
+      return { detail: tokenDetailOf(query.q, query.direction, heads, agg, value, query.top) };
+    }
+    case 'pattern': {
+      const { T } = run;
+      checkWork(run, T, `head ${query.layer}.${query.head}'s pattern`, 'ask for rows or columns instead');
+      const matrix = new Float32Array(T * T);
+      await fast.tile(query.layer, query.head, 0, T, 0, T, (q, p) => matrix.set(p.subarray(0, q + 1), q * T));
+      return { matrix };
+    }
+    case 'patternTile':
+      return { tile: await patternTile(run, query.layer, query.head, query.q0, query.q1, query.k0, query.k1, query.size, fast) };
+  }
+  return answer(run, query);
 }

@@ -9,8 +9,10 @@
 // softcap(x) = tanh(x / cap)·cap (Gemma 2/3), bias the run's attn_bias (PASTA's ln α, sink
 // calibration's ln s) and the causal and sliding-window masks of the graph, and
 //   lse[h, q] = s[h, q, m] − ln p[h, q, m]   (m = the row's max_key, ln p from the graph's softmax)
-// This file is the one place that transform is written outside the graph; test/unit/keptQk.test.ts
-// checks it against the graph's own patterns on every family. Dot products are accumulated in
+// This file is the reference for that transform outside the graph (test/unit/keptQk.test.ts checks
+// it against the graph's own patterns on every family); queryGraph.ts computes the same values in
+// bulk with onnxruntime and falls back to attentionScore for every entry whose float32 error could
+// matter (test/unit/keptFast.test.ts checks it against this file). Dot products are accumulated in
 // float64 (the graph's in float32); values agree with the graph's softmax to about 1e-7.
 import type { ModelDims } from '../spec';
 

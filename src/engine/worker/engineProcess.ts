@@ -5,7 +5,8 @@
 import { isEngineError, oneLine, EngineError } from '../errors';
 import { Model } from '../model';
 import { runInspection, type RunResult, type RunRequest } from '../run';
-import { answer, patternInto, qkSource, type KeptRun } from '../analysis/kept';
+import { answerFast, patternInto, qkSource, type KeptRun } from '../analysis/kept';
+import { QueryGraph } from '../graph/queryGraph';
 import { generate } from '../generate';
 import { ablateHeads } from '../analysis/ablation';
 import { logitLens } from '../analysis/lens';
@@ -19,6 +20,8 @@ import { isSessionThread, serveSessions } from '../runtime/sessionThread';
 import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
 
 let model: Model | undefined;
+/** the open model's thread setting (the kept run's query sessions use it too) */
+let threads: number | undefined;
 let kept: (KeptRun & { result: RunResult; request: RunRequest }) | undefined;
 const stopped = new Set<number>();
 /** the open call downloading a model, by call id (a `stop` message aborts it) */
@@ -62,6 +65,7 @@ const handlers: Handlers = {
     send({ type: 'progress', id, message: `Loading ${p.modelDir}` });
     const m = await Model.open(dir, { device: p.device, cacheRoot: p.cacheRoot, threads: p.threads, warm: 'kept', sessionThread: __filename });
     model = m;
+    threads = p.threads;
     const d = m.dims;
     return { dir: m.dir, hash: m.hash, arch: d.arch, modelType: d.modelType, layers: d.layers, heads: d.heads, kvHeads: d.kvHeads, hiddenSize: d.hiddenSize, vocabSize: d.vocabSize, maxPositions: d.maxPositions, device: m.device, deviceNote: m.deviceNote, loadMs: m.loadMs };
   },
@@ -88,7 +92,8 @@ const handlers: Handlers = {
     const runId = ++runCounter;
     if (p.keep) {
       // The host gets the summaries only.
-      kept = { runId, T: result.tokens.length, L: m.dims.layers, H: m.dims.heads, attention: qkSource(result.qk!), result: { ...result }, request: p.request };
+      // Queries compute their probabilities with onnxruntime (QueryGraph; the JS path is its reference).
+      kept = { runId, T: result.tokens.length, L: m.dims.layers, H: m.dims.heads, attention: qkSource(result.qk!), fast: new QueryGraph(result.qk!, threads), result: { ...result }, request: p.request };
       result.qk = undefined;
       result.patterns = new Map();
       result.attentionHeads = [];
@@ -105,7 +110,7 @@ const handlers: Handlers = {
     if ((q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
     if (q.what === 'overlay' && q.direction !== 'from' && q.direction !== 'to') throw new EngineError('BAD_ARGUMENT', `direction ${String(q.direction)} is neither from nor to`);
     if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
-    return answer(k, q);
+    return answerFast(k, q);
   },
 
   async saveRun(p) {
