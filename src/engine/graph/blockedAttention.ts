@@ -34,8 +34,12 @@ export interface BlockPlan {
   B: string;
   nb: string;
   padRows: string;
-  /** inspection graphs: [T] token ids and the metrics' shared values */
-  metrics?: { ids: string; idsPad: string; prevIds: string; tMinus1: string };
+  /**
+   * inspection graphs: [T] token ids and the metrics' shared values; `counts` [2]: how many rows have
+   * an induction match (an earlier key whose previous token is the row's token) and a duplicate
+   * (an earlier key with the row's token), over every key: the same for every layer, so counted once
+   */
+  metrics?: { ids: string; idsPad: string; prevIds: string; tMinus1: string; counts: string };
 }
 
 /**
@@ -55,7 +59,22 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
       const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
       const idsPad = g.op('Pad', [ids, g.op('Concat', [g.i64([0]), padRows], { axis: attr.i(0) }), g.i64([-2], [])]);
       const tMinus1 = g.op('Sub', [g.op('Cast', [T], { to: attr.i(1) }), g.f32([1], [])]);
-      metrics = { ids, idsPad, prevIds, tMinus1 };
+      // Counted in blocks of B rows too (a [B, K] mask at a time), once for all layers.
+      const body = g.subgraph('match_counts', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
+        const s0 = g.op('Mul', [i!, B]);
+        const local = g.op('Range', [s0, g.op('Add', [s0, B]), g.i64([1], [])]);
+        const rowIds = g.op('Unsqueeze', [g.op('Gather', [idsPad, local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
+        const before = g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [g.op('Add', [local, start]), g.i64([1])])]);
+        const rowsWith = (keyIds: string) => {
+          const mask = g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [keyIds, g.i64([0])])]), before]);
+          const any = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+          return g.op('ReduceSum', [any, g.i64([0])], { keepdims: attr.i(1) }); // [1]
+        };
+        return [[cond!, 'bool'], [g.op('Concat', [rowsWith(prevIds), rowsWith(ids)], { axis: attr.i(0) }), 'float']];
+      });
+      const [perBlock] = g.opN('Loop', [nb, ''], 1, { body: attr.g(body) }, 'match_counts');
+      const counts = g.op('ReduceSum', [perBlock!, g.i64([0])], { keepdims: attr.i(0) }); // [2]
+      metrics = { ids, idsPad, prevIds, tMinus1, counts };
     }
     return { H, T, K, start, kpos, B, nb, padRows, ...(metrics ? { metrics } : {}) };
   });
@@ -117,9 +136,7 @@ interface Keys {
 interface BlockMatches {
   rowW: string;
   indFlat: string;
-  indCount: string;
   dupFlat: string;
-  dupCount: string;
   diagIdx: string;
   prevIdx: string;
   /** [B] float: 1 where the previous key is among the block's keys */
@@ -151,7 +168,7 @@ function maskFor(g: GraphBuilder, keys: Keys, rows: Rows, window: number): strin
  * The metrics' inputs for these rows (no cache: positions are local indices): row weights
  * 1/(T−1) on rows 1..T−1 (0 on row 0 and on padded rows), the flat [r·K + k] positions that count
  * for induction (k < q, ids[k−1] == ids[q]) and duplicate-token attention (k < q, ids[k] == ids[q])
- * and how many rows have at least one of each, and each row's own and previous key.
+ * among the block's keys, and each row's own and previous key.
  */
 function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): BlockMatches {
   if (rows.match) return rows.match;
@@ -168,17 +185,8 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): B
       const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
       return g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, keys.K]), k!]), g.i64([-1])]); // [M]
     };
-    const rowsWith = (mask: string): string => {
-      const anyRow = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
-      return g.op('ReduceSum', [anyRow, g.i64([0])], { keepdims: attr.i(1) }); // [1]
-    };
     const ind = matches(keys.kpos, keys.prevIds ?? m.prevIds);
     const dup = matches(keys.kpos, keys.ids ?? m.ids);
-    // A row counts when it has a match anywhere before it, also outside a sliding window (where its
-    // attention there is 0): with a window the block's keys are not all of them, so count over every key.
-    const windowed = keys.hasSink !== undefined;
-    const indCount = rowsWith(windowed ? matches(plan.kpos, m.prevIds) : ind);
-    const dupCount = rowsWith(windowed ? matches(plan.kpos, m.ids) : dup);
     const indFlat = flatOf(ind);
     const dupFlat = flatOf(dup);
     // Row r's own key and previous key in the block's flat [B·Kb] layout (keys from `lo`; padded
@@ -191,26 +199,25 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): B
     const prev = g.op('Sub', [self, g.i64([1], [])]);
     const prevIdx = g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]);
     const prevOk = g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) });
-    return { rowW, indFlat, indCount, dupFlat, dupCount, diagIdx, prevIdx, prevOk };
+    return { rowW, indFlat, dupFlat, diagIdx, prevIdx, prevOk };
   });
   return rows.match;
 }
 
 /**
  * Per-head sums over these rows [H, 6] (rows weighted by rowW: entropy, sink, previous-token, self;
- * then the induction and duplicate-token totals) and the rows with a match [2] (induction,
- * duplicate). Summed over blocks, the first four are the metrics' means and the last two divided by
- * the counts are the induction and duplicate-token scores; see METRIC_ORDER and test/reference/metrics.ts.
- * Four cheap passes over the block's values, no log over them: with s the (finite) masked scores and
- * lse the row's log-sum-exp, −Σ p ln p = lse − Σ p·s and lse = max s − ln(max p) (both maxima at the
- * same key; max p ≥ 1/K keeps the log well conditioned).
+ * then the induction and duplicate-token totals). Summed over blocks, the first four are the
+ * metrics' means and the last two divided by the rows with a match (BlockPlan.metrics.counts) are the
+ * induction and duplicate-token scores; see METRIC_ORDER and test/reference/metrics.ts.
+ * Cheap passes over the block's values, no log over them: with s the (finite) masked scores and lse
+ * the row's log-sum-exp, −Σ p ln p = lse − Σ p·s and lse = max s − ln(max p) (both maxima at the
+ * same key; max p ≥ 1/K keeps the log well conditioned). `smax` and `logPmax` [H, B] are the row's
+ * largest score and ln of its largest probability.
  */
-function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: string, x: BlockMatches, hasSink: string | undefined): { sums: string; counts: string } {
+function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: string, smax: string, logPmax: string, x: BlockMatches, hasSink: string | undefined): string {
   return g.within('metrics', () => {
-    const smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) }); // [H, B]
-    const pmax = g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) });
     const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
-    const entRow = g.op('Sub', [g.op('Sub', [smax, g.op('Log', [pmax])]), ps]);
+    const entRow = g.op('Sub', [g.op('Sub', [smax, logPmax]), ps]);
     const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
     let sinkRow = g.op('Gather', [probs, g.i64([0], [])], { axis: attr.i(2) }); // [H, B]
     // Key 0 outside the block's keys (a window that starts later): every row's sink attention is exactly 0.
@@ -221,7 +228,7 @@ function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: strin
     const means = g.op('Reshape', [g.op('MatMul', [rows, g.op('Unsqueeze', [x.rowW, g.i64([1])])]), g.i64([H, 4])]);
     const indSum = g.op('ReduceSum', [g.op('Gather', [flat, x.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
     const dupSum = g.op('ReduceSum', [g.op('Gather', [flat, x.dupFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) });
-    return { sums: g.op('Concat', [means, indSum, dupSum], { axis: attr.i(1) }), counts: g.op('Concat', [x.indCount, x.dupCount], { axis: attr.i(0) }) };
+    return g.op('Concat', [means, indSum, dupSum], { axis: attr.i(1) });
   });
 }
 
@@ -237,7 +244,6 @@ interface BlockOut {
   ctx: string;
   probs: string;
   sums?: string;
-  counts?: string;
   maxKey?: string;
   logMaxP?: string;
 }
@@ -251,14 +257,23 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
   const masked = g.op('Add', [raw, maskFor(g, keys, rows, a.window)], {}, 'causal_mask');
   const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);
   const out: BlockOut = { ctx: g.op('MatMul', [probs, keys.v], {}, 'pv'), probs };
+  if (!a.lse && !a.metrics) return out;
+  // Each row's largest probability (its log is both kept and used by the entropy) and largest score:
+  // read at the ArgMax when the kept run needs that key anyway, else a second reduction.
+  const logPmax = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
+  let smax: string;
   if (a.lse) {
+    const arg = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(1), select_last_index: attr.i(0) }); // [H, B, 1]
+    smax = g.op('Squeeze', [g.op('GatherElements', [masked, arg], { axis: attr.i(2) }), g.i64([2])]);
     g.within('kept_lse', () => {
       // the key's position: its index among the block's keys plus the first one's
-      out.maxKey = g.op('Add', [g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(0), select_last_index: attr.i(0) }), keys.lo], {}, 'max_key');
-      out.logMaxP = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
+      out.maxKey = g.op('Add', [g.op('Squeeze', [arg, g.i64([2])]), keys.lo], {}, 'max_key');
+      out.logMaxP = logPmax;
     });
+  } else {
+    smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
   }
-  if (a.metrics) Object.assign(out, headMetricSums(g, plan.H, probs, masked, matchesFor(g, plan, keys, rows), keys.hasSink));
+  if (a.metrics) out.sums = headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows), keys.hasSink);
   return out;
 }
 
@@ -270,7 +285,7 @@ export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: s
   const shared = rows.shared ?? { pos: rows.pos, local: rows.pos, masks: new Map() };
   const keys: Keys = { kpos: plan.kpos, K: plan.K, lo: g.i64([0], []), kT: g.op('Transpose', [a.k], { perm: attr.ints([0, 2, 1]) }), v: a.v, bias: a.bias };
   const b = attendBlock(g, plan, keys, shared, a.q, a, patternName);
-  return { ctx: b.ctx, probs: b.probs, shared, ...(a.metrics ? { metrics: finishMetrics(g, b.sums!, b.counts!) } : {}) };
+  return { ctx: b.ctx, probs: b.probs, shared, ...(a.metrics ? { metrics: finishMetrics(g, b.sums!, plan.metrics!.counts) } : {}) };
 }
 
 /** [nb, H, B(, hd)] stacked block outputs → [H, T(, hd)]. */
@@ -330,19 +345,18 @@ export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a: LayerAtten
         [cond!, 'bool'],
         [b.ctx, 'float'],
       ];
-      if (a.metrics) outs.push([b.sums!, 'float'], [b.counts!, 'float']);
+      if (a.metrics) outs.push([b.sums!, 'float']);
       if (a.lse) outs.push([b.maxKey!, 'int64'], [b.logMaxP!, 'float']);
       return outs;
     },
   );
-  const nOut = 1 + (a.metrics ? 2 : 0) + (a.lse ? 2 : 0);
+  const nOut = 1 + (a.metrics ? 1 : 0) + (a.lse ? 2 : 0);
   const outs = g.opN('Loop', [plan.nb, ''], nOut, { body: attr.g(body) }, 'blocks');
   const res: LayerAttentionOut = { ctx: unstack(g, plan, outs[0]!, H, a.hd) };
   let at = 1;
   if (a.metrics) {
     const sums = g.op('ReduceSum', [outs[at++]!, g.i64([0])], { keepdims: attr.i(0) });
-    const counts = g.op('ReduceSum', [outs[at++]!, g.i64([0])], { keepdims: attr.i(0) });
-    res.metrics = finishMetrics(g, sums, counts);
+    res.metrics = finishMetrics(g, sums, plan.metrics!.counts);
   }
   if (a.lse) {
     res.maxKey = unstack(g, plan, outs[at++]!, H, undefined);
