@@ -217,7 +217,7 @@ export class Model {
     // Outputs are pre-allocated: onnxruntime writes straight into these buffers (no second copy).
     const V = this.dims.vocabSize;
     const logitsRows = opts.allLogits ? T : 1;
-    const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
+    const fetch: Record<string, ort.Tensor | null> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
       const M = METRIC_ORDER.length;
       fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * M), [L, H, M]);
@@ -227,13 +227,10 @@ export class Model {
     const D = this.dims.hiddenSize;
     const hd = this.dims.headDim;
     if (qk) {
-      const KV = this.dims.kvHeads;
-      for (let l = 0; l < L; l++) {
-        fetch[rotQOutput(l)] = new ort.Tensor('float32', new Float32Array(H * T * hd), [H, T, hd]);
-        fetch[rotKOutput(l)] = new ort.Tensor('float32', new Float32Array(KV * T * hd), [KV, T, hd]);
-        fetch[maxKeyOutput(l)] = new ort.Tensor('int64', new BigInt64Array(H * T), [H, T]);
-        fetch[logMaxProbOutput(l)] = new ort.Tensor('float32', new Float32Array(H * T), [H, T]);
-      }
+      // Allocated by onnxruntime: into buffers given here it writes the per-layer copies only at the
+      // end of the run, so every layer's q and k would be held twice at the peak (measured: +0.37 GB
+      // at 4,096 tokens on a 30 × 9 model).
+      for (let l = 0; l < L; l++) for (const name of [rotQOutput(l), rotKOutput(l), maxKeyOutput(l), logMaxProbOutput(l)]) fetch[name] = null;
     }
     if (lens) {
       const P = opts.resid!.length;
