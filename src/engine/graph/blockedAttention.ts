@@ -17,7 +17,7 @@
 import { attr, type GraphBuilder } from './onnxGraph';
 
 /** The most values of one [H, B, K] buffer in a block (64 MB of float32). */
-export const BLOCK_ELEMENTS = 1 << 24;
+export const BLOCK_ELEMENTS = 1 << 22;
 
 /** Values the layers share, built once per graph (see blockPlan). */
 export interface BlockPlan {

@@ -317,7 +317,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           g.output(`present_key.${l}`, 'float', [KV, 'K', hd]);
           g.output(`present_value.${l}`, 'float', [KV, 'K', hd]);
         }
-        if (opts.qk) keptQkOutputs(g, l, q, k, H, KV, hd);
+        if (opts.qk) [q, k] = keptQkOutputs(g, l, q, k, H, KV, hd);
         if (KV < H) {
           const rep = (t: string) =>
             g.op('Reshape', [g.op('Tile', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([1, H / KV, 1, 1])]), g.i64([H, -1, hd])], {}, 'repeat_kv');
@@ -427,15 +427,16 @@ function afterMetrics(g: GraphBuilder, out: string, results: string[]): string {
 
 /**
  * The qk variant's per-layer outputs: q [H, T, hd] and k [KV, T, hd] as the scores' MatMul reads
- * them (after norms and RoPE; q before the score scale, k before GQA's repeat).
+ * them (after norms and RoPE; q before the score scale, k before GQA's repeat). The nodes computing
+ * them write the outputs directly (renamed, no Identity): with an Identity copy onnxruntime held
+ * every layer's q and k twice at the end of the run. Returns the values' new names.
  */
-function keptQkOutputs(g: GraphBuilder, l: number, q: string, k: string, H: number, KV: number, hd: number): void {
-  g.within('kept_qk', () => {
-    g.op('Identity', [q], {}, 'rot_q', rotQOutput(l));
-    g.output(rotQOutput(l), 'float', [H, 'T', hd]);
-    g.op('Identity', [k], {}, 'rot_k', rotKOutput(l));
-    g.output(rotKOutput(l), 'float', [KV, 'T', hd]);
-  });
+function keptQkOutputs(g: GraphBuilder, l: number, q: string, k: string, H: number, KV: number, hd: number): [string, string] {
+  const rq = g.rename(q, rotQOutput(l));
+  g.output(rotQOutput(l), 'float', [H, 'T', hd]);
+  const rk = g.rename(k, rotKOutput(l));
+  g.output(rotKOutput(l), 'float', [KV, 'T', hd]);
+  return [rq, rk];
 }
 
 /**

@@ -74,6 +74,20 @@ export class GraphBuilder {
     return outs;
   }
 
+  /**
+   * Renames the value `value` (a node's output) to `name` everywhere it appears, so the node that
+   * computes it writes a graph output directly (no Identity copy); returns `name`.
+   */
+  rename(value: string, name: string): string {
+    const producer = this.nodes.find((n) => n.output?.includes(value));
+    if (!producer) throw new Error(`internal: no node computes ${value}`);
+    for (const n of this.nodes) {
+      if (n.output) n.output = n.output.map((o) => (o === value ? name : o));
+      if (n.input) n.input = n.input.map((i) => (i === value ? name : i));
+    }
+    return name;
+  }
+
   private constant(key: string, make: () => onnx.ITensorProto): string {
     const hit = this.consts.get(key);
     if (hit) return hit;
