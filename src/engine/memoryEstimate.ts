@@ -2,7 +2,7 @@
 // explain a death by memory ("the run had 8,000 tokens and needed about 72 GB") and to format sizes.
 import * as os from 'node:os';
 import type { ModelDims } from './spec';
-import { BLOCK_ELEMENTS } from './graph/blockedAttention';
+import { BLOCK_ELEMENTS, BLOCK_ROWS } from './graph/blockedAttention';
 
 /** Parameters of the model (float32 after conversion: 4 bytes each). */
 export function parameterCount(d: ModelDims): number {
@@ -60,7 +60,7 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
     kept.kind === 'qk'
       ? 4 * d.layers * (T * d.headDim * (d.heads + d.kvHeads) + 2 * d.heads * T) + 4 * T * d.hiddenSize
       : 4 * kept.layers * d.heads * T * T;
-  const rows = blocked ? Math.max(1, Math.min(T, Math.floor(BLOCK_ELEMENTS / (d.heads * T)))) : T;
+  const rows = blocked ? Math.max(1, Math.min(T, BLOCK_ROWS, Math.floor(BLOCK_ELEMENTS / (d.heads * T)))) : T;
   const transient = (blocked ? 5 : 4) * 4 * d.heads * rows * T + 8 * rows * T + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
   const sessionWeights = blocked ? 0 : weights;
@@ -78,7 +78,7 @@ export function estimateGeneration(d: ModelDims, promptTokens: number, newTokens
   const K = Math.min(T + newTokens, d.maxPositions);
   const weights = 4 * parameterCount(d);
   const kv = 2 * 4 * 2 * d.layers * d.kvHeads * d.headDim * K;
-  const rows = Math.max(1, Math.min(T, Math.floor(BLOCK_ELEMENTS / (d.heads * T))));
+  const rows = Math.max(1, Math.min(T, BLOCK_ROWS, Math.floor(BLOCK_ELEMENTS / (d.heads * T))));
   const prefill = 3 * 4 * d.heads * rows * T + 8 * rows * T + 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * d.vocabSize + RUN_OVERHEAD;
   return { weights, kv, prefill, total: weights + kv + prefill };
 }

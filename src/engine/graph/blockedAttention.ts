@@ -16,8 +16,13 @@
 // inline block, its Softmax writing straight into the pattern output.
 import { attr, type GraphBuilder } from './onnxGraph';
 
-/** The most values of one [H, B, K] buffer in a block (64 MB of float32). */
+/** The most values of one [H, B, K] buffer in a block (16 MB of float32). */
 export const BLOCK_ELEMENTS = 1 << 22;
+/**
+ * The most rows in a block: smaller blocks skip more of the causal half (a block reads keys up to its
+ * last row), larger ones pay the Loop's per-iteration cost less often.
+ */
+export const BLOCK_ROWS = 64;
 
 /** Values the layers share, built once per graph (see blockPlan). */
 export interface BlockPlan {
@@ -49,7 +54,7 @@ export interface BlockPlan {
 export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, start: string, kpos: string, ids: string | undefined, rows?: number): BlockPlan {
   if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1)) throw new Error(`internal: block rows ${rows}`);
   return g.within('attention_blocks', () => {
-    const wanted = rows !== undefined ? g.i64([rows], []) : g.op('Div', [g.i64([BLOCK_ELEMENTS], []), g.op('Mul', [K, g.i64([H], [])])]);
+    const wanted = rows !== undefined ? g.i64([rows], []) : g.op('Min', [g.op('Div', [g.i64([BLOCK_ELEMENTS], []), g.op('Mul', [K, g.i64([H], [])])]), g.i64([BLOCK_ROWS], [])]);
     const B = g.op('Max', [g.op('Min', [T, wanted]), g.i64([1], [])]);
     const nb = g.op('Div', [g.op('Sub', [g.op('Add', [T, B]), g.i64([1], [])]), B]);
     const padRows = g.op('Reshape', [g.op('Sub', [g.op('Mul', [nb, B]), T]), g.i64([1])]);
