@@ -50,7 +50,9 @@ const RUN_OVERHEAD = 256 * 2 ** 20;
  * biased and masked scores, softmax, the metrics' p·s) plus the block's [B, T] masks, with B·H·T at
  * most BLOCK_ELEMENTS. A run that fetches patterns forms each layer's whole [H, T, T] (B = T) and
  * opens a second session (the inspection graph beside the plain one) with its own copy of the
- * weights. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md).
+ * weights. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md "Long
+ * prompts"): the engine's peak was 0.91 / 1.64 / 2.48 GiB at 1,024 / 4,096 / 8,000 tokens, this
+ * estimate 0.97 / 1.65 / 2.5 GiB.
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
@@ -64,7 +66,10 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
   const transient = (blocked ? 5 : 4) * 4 * d.heads * rows * T + 8 * rows * T + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
   const sessionWeights = blocked ? 0 : weights;
-  return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptBytes + transient + activations };
+  // A kept run's queries and keys are graph outputs: onnxruntime holds its own until the run ends,
+  // when they are copied into the caller's buffers, so at that moment they exist twice (measured).
+  const keptPeak = kept.kind === 'qk' ? 2 * keptBytes : keptBytes;
+  return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptPeak + transient + activations };
 }
 
 /**

@@ -119,14 +119,19 @@ export const PATTERN_TILE_MAX = 1024;
 /**
  * A window of one head's pattern: queries q0..q1−1 × keys k0..k1−1 as rows × cols cells. Row r
  * covers queries rowEdges[r]..rowEdges[r+1]−1 (cols likewise). pooled false: each cell is one exact
- * probability; true: each cell is the max over its block (so a one-token stripe survives).
+ * probability; true: each cell is the max over its block (so a one-token stripe survives). The
+ * engine's PatternTile, this message and the webview's Tile carry it with their own arrays.
  */
-export interface PatternTileMsg {
+export interface PatternWindow {
   q0: number;
   q1: number;
   k0: number;
   k1: number;
   pooled: boolean;
+}
+
+/** A pattern window on the wire (see PatternWindow). */
+export interface PatternTileMsg extends PatternWindow {
   /** [rows + 1] block edges, rowEdges[0] = q0, rowEdges[rows] = q1 */
   rowEdges: number[];
   /** [cols + 1] block edges, colEdges[0] = k0, colEdges[cols] = k1 */

@@ -398,13 +398,7 @@ export class Heatmap {
     if (this.tiled) {
       this.drawTiles(ctx, l, th, ramp);
       this.drawAxes(ctx, l, th, labels);
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(l.x - 8, l.y - 1, l.size + 9, l.size + 2);
-      ctx.clip();
-      this.drawCursor(ctx, l, th);
-      this.drawHover(ctx, l, th);
-      ctx.restore();
+      this.drawMarks(ctx, l, th);
       return;
     }
     if (!this.values) {
@@ -422,6 +416,11 @@ export class Heatmap {
     const notes = [this.view.n < T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
     this.legendMax.textContent = `${formatProb(this.pooled!.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
     this.drawAxes(ctx, l, th, labels);
+    this.drawMarks(ctx, l, th);
+  }
+
+  /** The cursor row and the hovered cell, clipped to the map (and its cursor gutter). */
+  private drawMarks(ctx: CanvasRenderingContext2D, l: HeatmapLayout, th: Theme): void {
     ctx.save();
     ctx.beginPath();
     ctx.rect(l.x - 8, l.y - 1, l.size + 9, l.size + 2);

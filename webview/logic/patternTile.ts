@@ -1,7 +1,7 @@
 // Pattern tiles without the DOM: which window of a long run's pattern the heatmap asks for at its
 // size, the tile's cells ready to color (void blocks above the diagonal, the color-scale max with
 // the sink left out), the block under the pointer and the caption of a pooled tile.
-import { PATTERN_TILE_MAX, type PatternTileMsg } from '../../src/shared/protocol';
+import { PATTERN_TILE_MAX, type PatternTileMsg, type PatternWindow } from '../../src/shared/protocol';
 import type { Pooled, View } from './heatmapMath';
 
 /** A window and the most cells per side to ask for (what requestPatternTile carries). */
@@ -14,14 +14,9 @@ export interface TileRequest {
 }
 
 /** A received tile of one head of one run (edges as typed arrays). */
-export interface Tile {
+export interface Tile extends PatternWindow {
   runId: number;
   headKey: string;
-  q0: number;
-  q1: number;
-  k0: number;
-  k1: number;
-  pooled: boolean;
   /** [rows + 1]: row r covers queries rowEdges[r]..rowEdges[r+1]−1 */
   rowEdges: Int32Array;
   /** [cols + 1]: column c covers keys colEdges[c]..colEdges[c+1]−1 */

@@ -11,6 +11,7 @@
 // overlay, token details and patterns through KeptRun.fast (graph/queryGraph.ts, onnxruntime, the
 // same values within 5e-7); answer is the JS path, the reference.
 import { EngineError } from '../errors';
+import type { PatternWindow } from '../../shared/protocol';
 import { probabilityColumn, probabilityRow, type LayerScores } from '../graph/attentionScores';
 import { rolloutRowFrom } from './rollout';
 
@@ -45,14 +46,8 @@ export interface TokenDetail {
   items: { token: number; value: number; heads: { layer: number; head: number; value: number }[] }[];
 }
 
-/** A window of one head's pattern (query patternTile). */
-export interface PatternTile {
-  q0: number;
-  q1: number;
-  k0: number;
-  k1: number;
-  /** false: values are the exact probabilities; true: each value is the max over its block */
-  pooled: boolean;
+/** A window of one head's pattern (query patternTile; see PatternWindow). */
+export interface PatternTile extends PatternWindow {
   /** block edges: row r covers queries rowEdges[r]..rowEdges[r+1]−1 ([rows + 1]; columns likewise) */
   rowEdges: Int32Array;
   colEdges: Int32Array;
