@@ -130,7 +130,8 @@ interface Keys {
   lo: string;
   kT: string;
   v: string;
-  bias: string;
+  /** [H, 1, Kb]; absent when the bias is folded into kT (a last row of kT, with a 1 appended to each query) */
+  bias?: string;
   ids?: string;
   prevIds?: string;
   /** float scalar 1 when key 0 is the block's first key, else 0 (undefined: always 1) */
@@ -258,7 +259,7 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
   let qk = g.op('MatMul', [qb, keys.kT], {}, 'qk');
   // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
   if (a.softcap) qk = g.op('Mul', [g.op('Tanh', [g.op('Div', [qk, g.f32([a.softcap], [])])]), g.f32([a.softcap], [])], {}, 'softcap');
-  const raw = g.op('Add', [qk, keys.bias], {}, 'steer_bias');
+  const raw = keys.bias ? g.op('Add', [qk, keys.bias], {}, 'steer_bias') : qk;
   const masked = g.op('Add', [raw, maskFor(g, keys, rows, a.window)], {}, 'causal_mask');
   const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);
   const out: BlockOut = { ctx: g.op('MatMul', [probs, keys.v], {}, 'pv'), probs };
@@ -304,7 +305,7 @@ function unstack(g: GraphBuilder, plan: BlockPlan, stacked: string, H: number, h
  * The keys the rows s0..e0−1 (local indices) can see: up to the last row's position (causal), and
  * with a sliding window from the first row's window start; positions are `start` + local index.
  */
-function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: string, e0: string): Keys {
+function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: string, e0: string, folded: boolean): Keys {
   return g.within('keys', () => {
     const hi = g.op('Min', [g.op('Add', [plan.start, e0]), plan.K]);
     const lo = a.window > 0 ? g.op('Max', [g.op('Sub', [g.op('Add', [plan.start, s0]), g.i64([a.window - 1], [])]), g.i64([0], [])]) : g.i64([0], []);
@@ -318,7 +319,7 @@ function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: stri
       lo,
       kT: g.op('Transpose', [kb], { perm: attr.ints([0, 2, 1]) }),
       v: slice(a.v, 1),
-      bias: slice(a.bias, 2),
+      ...(folded ? {} : { bias: slice(a.bias, 2) }),
     };
     if (plan.metrics) {
       keys.ids = slice(plan.metrics.ids, 0);
@@ -330,9 +331,20 @@ function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: stri
 }
 
 /** One layer's attention as a Loop over blocks of query rows (see the file's header). */
-export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a: LayerAttention): LayerAttentionOut {
+export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a0: LayerAttention): LayerAttentionOut {
   const H = plan.H;
-  const qPad = g.op('Pad', [a.q, g.op('Concat', [g.i64([0, 0, 0, 0]), plan.padRows, g.i64([0])], { axis: attr.i(0) })]); // [H, nb·B, hd]
+  // Without a soft-cap the bias rides in the score MatMul: each key gets its bias as one more
+  // dimension and each query a 1 there, so s = q·k + bias comes out of one product (the same sum,
+  // accumulated in it) and a whole [H, B, K] addition per block goes away.
+  const fold = !a0.softcap;
+  const a: LayerAttention = fold
+    ? {
+        ...a0,
+        q: g.op('Concat', [a0.q, g.op('Expand', [g.f32([1], [1, 1, 1]), g.op('Concat', [g.op('Slice', [g.op('Shape', [a0.q]), g.i64([0]), g.i64([2])]), g.i64([1])], { axis: attr.i(0) })])], { axis: attr.i(2) }),
+        k: g.op('Concat', [a0.k, g.op('Transpose', [a0.bias], { perm: attr.ints([0, 2, 1]) })], { axis: attr.i(2) }),
+      }
+    : a0;
+  const qPad = g.op('Pad', [a.q, g.op('Concat', [g.i64([0, 0, 0, 0]), plan.padRows, g.i64([0])], { axis: attr.i(0) })]); // [H, nb·B, hd (+1)]
   const body = g.subgraph(
     'block',
     [
@@ -345,7 +357,7 @@ export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a: LayerAtten
       const local = g.op('Range', [s0, e0, g.i64([1], [])]);
       const rows: Rows = { pos: g.op('Add', [local, plan.start]), local, masks: new Map() };
       const qb = g.op('Slice', [qPad, tScalarTo1(g, s0), tScalarTo1(g, e0), g.i64([1])]);
-      const b = attendBlock(g, plan, blockKeys(g, plan, a, s0, e0), rows, qb, a, undefined);
+      const b = attendBlock(g, plan, blockKeys(g, plan, a, s0, e0, fold), rows, qb, a, undefined);
       const outs: [string, 'float' | 'int64' | 'bool'][] = [
         [cond!, 'bool'],
         [b.ctx, 'float'],
