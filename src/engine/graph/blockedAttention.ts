@@ -1,16 +1,16 @@
 // One layer's attention in the graph, in blocks of query rows, so no graph ever forms a layer's whole
 // [H, T, K] scores: an ONNX Loop over blocks of B rows computes each block's scores [H, B, K],
 // softmax, p·v and (inspection graphs) the head metrics' partial sums and the qk variant's
-// max_key / log_max_p; each block's buffers are freed before the next one. B is chosen at run time
-// so one [H, B, K] float32 buffer holds at most BLOCK_ELEMENTS values (64 MB): B = T (one block, the
-// unblocked graph's shape) until H·T·K passes that, e.g. up to about 1,365 tokens for 9 heads, and
-// about 233 rows per block at 8,000 tokens.
+// max_key / log_max_p; each block's buffers are freed before the next one. B is chosen at run time:
+// at most BLOCK_ROWS rows, and at most BLOCK_ELEMENTS values (16 MB) in one [H, B, K] float32
+// buffer: 64 rows up to about 7,000 keys for 9 heads, 58 rows at 8,000 tokens (and B = T below 64).
 //
 // Rows are independent in attention, so a block's numbers are the rows' numbers: the same products,
 // the same masks (causal, sliding window: −1e9 as HF's finfo.min), the same softmax. A block reads
 // only the keys its rows can see (up to its last row; from its first row's window start with a
 // sliding window): the keys it skips would get exactly 0 (exp(−1e9 − max) underflows in float32),
-// so the causal half of the scores is never computed. The query rows
+// so the causal half of the scores is never computed. Without a soft-cap the steering bias is a
+// last key dimension (and a 1 on each query), summed by the score MatMul itself. The query rows
 // are padded with zero rows up to a whole number of blocks (their outputs are cut off again, and
 // they carry zero weight in the metrics). The pattern variant (every probability fetched) runs as one
 // inline block, its Softmax writing straight into the pattern output.
