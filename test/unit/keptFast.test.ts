@@ -20,12 +20,12 @@ import { probabilityColumn, probabilityRow, firstKey } from '../../src/engine/gr
 import { QueryGraph } from '../../src/engine/graph/queryGraph';
 import { GraphBuilder } from '../../src/engine/graph/onnxGraph';
 import { ort } from '../../src/engine/runtime/ortSession';
-import { noInterventions, type Interventions } from '../../src/shared/interventions';
 import { makeTinyCheckpoint, TINY_VARIANTS } from '../fixtures/tinyModels';
+import { BIG_MEMORY, KEPT_PROMPT, keptCases } from '../fixtures/keptCases';
 
 const TOL = 1e-6;
-const PROMPT = 'the cat sat on the mat and the cat ran to the dog, then the cat sat';
-const BIG = { memory: { available: 1e15, total: 1e15 } };
+const PROMPT = KEPT_PROMPT;
+const BIG = BIG_MEMORY;
 
 let root: string;
 before(() => {
@@ -33,16 +33,6 @@ before(() => {
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function cases(L: number, H: number): [string, Interventions][] {
-  return [
-    ['plain', noInterventions()],
-    ['masked and scaled heads', { scales: [{ layer: 0, head: 0, value: 0 }, { layer: L - 1, head: H - 1, value: 2.5 }, { layer: 0, head: 1, value: 0.5 }], emphasis: null, sink: null }],
-    [
-      'PASTA emphasis and sink calibration',
-      { scales: [], emphasis: { start: 4, end: 11, alpha: 0.01, heads: 'all' }, sink: { heads: [{ layer: 0, head: 1 }, { layer: L - 1, head: 0 }], value: 3 } },
-    ],
-  ];
-}
 
 /** head h's values of a block as [T] (zeros outside it) */
 function headValues(b: HeadBlock, h: number, H: number, T: number): Float64Array {
@@ -96,7 +86,7 @@ for (const v of TINY_VARIANTS) {
     try {
       const { layers: L, heads: H } = model.dims;
       const maxTokens = Math.min(20, model.dims.maxPositions);
-      for (const [label, interventions] of cases(L, H)) {
+      for (const [label, interventions] of keptCases(L, H)) {
         const r = await runInspection(model, { prompt: PROMPT, interventions, maxTokens }, undefined, undefined, { ...BIG, qk: true });
         const T = r.tokens.length;
         const layers = r.qk!;

@@ -22,15 +22,16 @@ import { answer, patternSource, qkSource, type KeptRun } from '../../src/engine/
 import { rolloutRow } from '../../src/engine/analysis/rollout';
 import { attentionScore, type LayerScores } from '../../src/engine/graph/attentionScores';
 import { overlayValues } from '../../src/shared/overlay';
-import { noInterventions, type Interventions } from '../../src/shared/interventions';
+import type { Interventions } from '../../src/shared/interventions';
 import { makeTinyCheckpoint, TINY_VARIANTS } from '../fixtures/tinyModels';
+import { BIG_MEMORY, KEPT_PROMPT, keptCases } from '../fixtures/keptCases';
 
 /** kept vs graph (see the file comment) */
 const TOL = 5e-6;
 /** kept vs the float64 softmax of the same scores: the lse recovered from max_key and ln p_max */
 const EXACT_TOL = 1e-6;
-const PROMPT = 'the cat sat on the mat and the cat ran to the dog, then the cat sat';
-const BIG = { memory: { available: 1e15, total: 1e15 } };
+const PROMPT = KEPT_PROMPT;
+const BIG = BIG_MEMORY;
 
 let root: string;
 before(() => {
@@ -38,16 +39,6 @@ before(() => {
 });
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function cases(L: number, H: number): [string, Interventions][] {
-  return [
-    ['plain', noInterventions()],
-    ['masked and scaled heads', { scales: [{ layer: 0, head: 0, value: 0 }, { layer: L - 1, head: H - 1, value: 2.5 }, { layer: 0, head: 1, value: 0.5 }], emphasis: null, sink: null }],
-    [
-      'PASTA emphasis and sink calibration',
-      { scales: [], emphasis: { start: 4, end: 11, alpha: 0.01, heads: 'all' }, sink: { heads: [{ layer: 0, head: 1 }, { layer: L - 1, head: 0 }], value: 3 } },
-    ],
-  ];
-}
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
@@ -75,7 +66,7 @@ for (const v of TINY_VARIANTS) {
     try {
       const { layers: L, heads: H } = model.dims;
       const maxTokens = Math.min(20, model.dims.maxPositions);
-      for (const [label, interventions] of cases(L, H)) {
+      for (const [label, interventions] of keptCases(L, H)) {
         const req = { prompt: PROMPT, interventions, maxTokens };
         const full = await runInspection(model, { ...req, attention: 'all' }, undefined, undefined, BIG);
         const qk = await runInspection(model, req, undefined, undefined, { ...BIG, qk: true });
