@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { EngineHost } from '../src/engine/worker/engineHost';
+import { residentBytes } from '../src/cli/bench';
 import { loadTokenizer, type PromptTokenizer } from '../src/engine/sources/tokenizer';
 import { aggregationWeights } from '../src/shared/overlay';
 import { estimateInspection, formatBytes } from '../src/engine/memoryEstimate';
@@ -52,8 +53,9 @@ function enginePid(): number {
 }
 
 function status(pid: number, key: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
+  const b = residentBytes(key, pid);
+  if (b === null) throw new Error(`no ${key} for process ${pid} (this benchmark reads /proc)`);
+  return b;
 }
 
 function median(xs: number[]): number {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { EngineError } from '../engine/errors';
-import { layerScores } from '../engine/graph/attentionScores';
+import { keptLayers } from '../engine/run';
 import { inspectionFits, systemMemoryBudget } from '../engine/memoryEstimate';
 import { Model } from '../engine/model';
 import type { DeviceRequest } from '../engine/runtime/ortSession';
@@ -47,14 +47,20 @@ export interface BenchResult {
   load: number;
 }
 
-/** VmHWM of this process in GiB (Linux), else null. */
-export function peakRssGiB(): number | null {
+/** A process's peak (VmHWM) or current (VmRSS) resident memory in bytes from /proc (Linux), else null. */
+export function residentBytes(key: 'VmHWM' | 'VmRSS', pid: number | 'self' = 'self'): number | null {
   try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m ? Math.round((Number(m[1]) / 2 ** 20) * 100) / 100 : null;
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
   } catch {
     return null;
   }
+}
+
+/** VmHWM of this process in GiB (Linux), else null. */
+export function peakRssGiB(): number | null {
+  const b = residentBytes('VmHWM');
+  return b === null ? null : Math.round((b / 2 ** 30) * 100) / 100;
 }
 
 /** `patterns` false skips the pattern inspection (it holds L·H·T² floats; slow and large at thousands of tokens). */
@@ -69,7 +75,7 @@ export async function bench(modelDir: string, tokens: number, runs: number, devi
     const plain = () => model.forward(inputs, { inspect: false });
     const kept = async () => {
       const out = await model.forward(inputs, { inspect: true, qk: true });
-      for (let l = 0; l < L; l++) layerScores(model.dims, l, tokens, { q: out.qk!.q[l]!, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, inputs.attnBias);
+      keptLayers(model.dims, tokens, out.qk!, inputs.attnBias);
     };
     const withPatterns = opts.patterns !== false && inspectionFits(model.dims, tokens, systemMemoryBudget(), false, { kind: 'patterns', layers: L });
     const inspect = () => model.forward(inputs, { inspect: true, layers: all });

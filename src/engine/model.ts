@@ -214,10 +214,10 @@ export class Model {
       head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
       attn_bias: new ort.Tensor('float32', inp.attnBias, [L, H, T]),
     };
-    // Outputs are pre-allocated: onnxruntime writes straight into these buffers (no second copy).
+    // Outputs are pre-allocated (onnxruntime copies its own into them at the end of the run).
     const V = this.dims.vocabSize;
     const logitsRows = opts.allLogits ? T : 1;
-    const fetch: Record<string, ort.Tensor | null> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
+    const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(logitsRows * V), [1, logitsRows, V]) };
     if (opts.inspect) {
       const M = METRIC_ORDER.length;
       fetch['head_metrics'] = new ort.Tensor('float32', new Float32Array(L * H * M), [L, H, M]);
@@ -227,8 +227,6 @@ export class Model {
     const D = this.dims.hiddenSize;
     const hd = this.dims.headDim;
     if (qk) {
-      // Written straight into these buffers by the nodes that compute them (the graph has no copy
-      // node for them), so each layer's q and k exist once.
       const KV = this.dims.kvHeads;
       for (let l = 0; l < L; l++) {
         fetch[rotQOutput(l)] = new ort.Tensor('float32', new Float32Array(H * T * hd), [H, T, hd]);

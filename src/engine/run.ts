@@ -1,7 +1,8 @@
 // RunRequest (prompt + interventions) -> RunResult (serialisable): the one entry point the CLI,
 // the worker and the tests share.
 import { EngineError } from './errors';
-import type { Model } from './model';
+import type { ForwardOutputs, Model } from './model';
+import type { ModelDims } from './spec';
 import { checkTokenIds, type PromptToken } from './sources/tokenizer';
 import { checkFiniteRun } from './finiteCheck';
 import { layerScores, type LayerScores } from './graph/attentionScores';
@@ -257,6 +258,11 @@ export function checkMemory(model: Model, T: number, budget: MemoryBudget, allLo
   );
 }
 
+/** Every layer's kept state (LayerScores) from a qk forward's outputs; `attnBias` is the run's [L, H, T]. */
+export function keptLayers(dims: ModelDims, T: number, qk: NonNullable<ForwardOutputs['qk']>, attnBias: Float32Array): LayerScores[] {
+  return qk.q.map((q, l) => layerScores(dims, l, T, { q, k: qk.k[l]!, maxKey: qk.maxKey[l]!, logMaxP: qk.logMaxP[l]! }, attnBias));
+}
+
 /** `onTokens` hears the prompt's token count before the model runs (the engine process reports what a run needs). */
 export async function runInspection(model: Model, req: RunRequest, onWarning?: (msg: string) => void, onTokens?: (tokens: number) => void, opts: RunOptions = {}): Promise<RunResult> {
   if (typeof req.prompt !== 'string' || req.prompt.length === 0) throw new EngineError('PROMPT', 'the prompt is empty; write some text to inspect');
@@ -333,7 +339,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     heads,
     patterns: out.patterns,
     attentionHeads,
-    ...(opts.qk && out.qk ? { qk: out.qk.q.map((q, l) => layerScores(model.dims, l, T, { q, k: out.qk!.k[l]!, maxKey: out.qk!.maxKey[l]!, logMaxP: out.qk!.logMaxP[l]! }, attnBias)) } : {}),
+    ...(opts.qk && out.qk ? { qk: keptLayers(model.dims, T, out.qk, attnBias) } : {}),
     timings: { loadMs: model.loadMs, tokenizeMs, runMs },
   };
 }

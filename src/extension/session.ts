@@ -287,10 +287,7 @@ export class Session implements vscode.Disposable {
     const own = this.runLogits;
     if (own && this.run?.tokens.length === tokens && JSON.stringify(iv ?? noInterventions()) === JSON.stringify(this.runInterventions)) {
       const lse = logSumExp(own, 0, own.length);
-      return ids.map((id) => {
-        const { prob, logprob, logit, rank } = tokenStats(own, 0, own.length, id, lse);
-        return { prob, logprob, logit, rank };
-      });
+      return ids.map((id) => tokenStats(own, 0, own.length, id, lse));
     }
     const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens || undefined, ...(iv ? { interventions: iv } : {}) });
     if (r.tokenCount !== tokens) throw new EngineError('RUNTIME', `the watched-token run saw ${r.tokenCount} tokens but the run has ${tokens}; inspect again`);

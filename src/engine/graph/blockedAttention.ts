@@ -287,7 +287,7 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
  * The pattern variant's layer: all T rows as one inline block (rows shared by every layer, so the
  * masks and the metrics' match positions are built once), probs written to `patternName`.
  */
-export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: string; shared: Rows | undefined }, a: LayerAttention, patternName: string): LayerAttentionOut & { probs: string; shared: Rows; masked?: string } {
+export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: string; shared: Rows | undefined }, a: LayerAttention, patternName: string): LayerAttentionOut & { probs: string; shared: Rows } {
   const shared = rows.shared ?? { pos: rows.pos, local: rows.pos, masks: new Map() };
   const keys: Keys = { kpos: plan.kpos, K: plan.K, lo: g.i64([0], []), kT: g.op('Transpose', [a.k], { perm: attr.ints([0, 2, 1]) }), v: a.v, bias: a.bias };
   const b = attendBlock(g, plan, keys, shared, a.q, a, patternName);

@@ -352,7 +352,7 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
         let out = linear(ctx, p + 'o.weight', p + 'o.bias');
         // The inline (pattern) block's [H, T, T] scores would otherwise live until the end (see afterMetrics);
         // a Loop's blocks free theirs inside the Loop.
-        if (opts.inspect && !opts.qk) out = afterMetrics(g, out, [layerMetrics[layerMetrics.length - 1]!]);
+        if (opts.inspect && !opts.qk) out = afterMetrics(g, out, layerMetrics[layerMetrics.length - 1]!);
         return has(p + 'post_attn_norm.weight') ? g.within('post_attention_layernorm', () => norm(out, p + 'post_attn_norm')) : out;
       });
       const mlp = (input: string) => {
@@ -407,29 +407,27 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
 }
 
 /**
- * `out` + 0, where the 0 is computed from this layer's head metrics [H, M]: an exact no-op (x + 0 = x) that makes the rest of the model wait
- * for them. Without it onnxruntime may order every layer's nodes that feed only graph outputs (the
- * metrics, the final head_metrics) after the last layer, and each
- * layer's [H, T, T] probabilities and scores stay alive until then: measured on a 30-layer × 9-head
+ * `out` + 0, where the 0 is computed from this layer's head metrics [H, M]: an exact no-op (x + 0 = x)
+ * that makes the rest of the model wait for them. Without it onnxruntime may order every layer's
+ * nodes that feed only graph outputs (the metrics, the final head_metrics) after the last layer, and
+ * the pattern variant's [H, T, T] scores stay alive until then: measured on a 30-layer × 9-head
  * model, +2.7 GB at 1,024 tokens and +9.4 GB at 2,048 (all layers' buffers) instead of one layer's.
+ * (Blocked layers need none: their blocks' buffers die inside the Loop.)
  * ReduceMax(IsNaN(m)) is 0 or 1 and finite (metrics may be NaN), times 0 is exactly 0.
  */
-function afterMetrics(g: GraphBuilder, out: string, results: string[]): string {
+function afterMetrics(g: GraphBuilder, out: string, metrics: string): string {
   return g.within('metrics_order', () => {
-    let dep = out;
-    for (const r of results) {
-      const any = g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [r])], { to: attr.i(1) })], { keepdims: attr.i(0) });
-      dep = g.op('Add', [dep, g.op('Mul', [any, g.f32([0], [])])], {}, 'after_metrics');
-    }
-    return dep;
+    const any = g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [metrics])], { to: attr.i(1) })], { keepdims: attr.i(0) });
+    return g.op('Add', [out, g.op('Mul', [any, g.f32([0], [])])], {}, 'after_metrics');
   });
 }
 
 /**
  * The qk variant's per-layer outputs: q [H, T, hd] and k [KV, T, hd] as the scores' MatMul reads
- * them (after norms and RoPE; q before the score scale, k before GQA's repeat). The nodes computing
- * them write the outputs directly (renamed, no Identity): with an Identity copy onnxruntime held
- * every layer's q and k twice at the end of the run. Returns the values' new names.
+ * them (after norms and RoPE; q before the score scale, k before GQA's repeat), written by the nodes
+ * that compute them (renamed; no Identity node). Returns the values' new names. onnxruntime still
+ * holds these outputs until the run ends while copying them to the caller (measured: the peak is the
+ * same with an Identity), which memoryEstimate.ts counts.
  */
 function keptQkOutputs(g: GraphBuilder, l: number, q: string, k: string, H: number, KV: number, hd: number): [string, string] {
   const rq = g.rename(q, rotQOutput(l));

@@ -18,12 +18,8 @@ type TensorData = Float32Array | BigInt64Array;
 
 /** What Model needs of a session: run with pre-shaped outputs, release. */
 export interface RunnableSession {
-  /**
-   * `fetch` names the outputs: a tensor to write into (type and dims), or null for one onnxruntime
-   * allocates itself (cheaper at the peak for outputs made by a copy, see Model.forward); the result
-   * holds their data
-   */
-  run(feeds: Record<string, ort.Tensor>, fetch: Record<string, ort.Tensor | null>): Promise<Record<string, { data: TensorData }>>;
+  /** `fetch` names the outputs with their type and dims; the result holds their data */
+  run(feeds: Record<string, ort.Tensor>, fetch: Record<string, ort.Tensor>): Promise<Record<string, { data: TensorData }>>;
   release(): Promise<void>;
 }
 
@@ -41,12 +37,10 @@ interface WireTensor {
   dims: number[];
 }
 
-/** an output onnxruntime allocates */
-type WireFetch = WireTensor | null;
 
 type ToThread =
   | { id: number; op: 'create'; key: string; path: string; device: DeviceRequest; threads?: number }
-  | { id: number; op: 'run'; key: string; feeds: Record<string, WireTensor>; fetch: Record<string, WireFetch> }
+  | { id: number; op: 'run'; key: string; feeds: Record<string, WireTensor>; fetch: Record<string, WireTensor> }
   | { id: number; op: 'release'; key: string };
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -74,12 +68,12 @@ export function serveSessions(): void {
           if (!s) throw new Error(`internal: no session ${m.key}`);
           const feeds: Record<string, ort.Tensor> = {};
           for (const [n, t] of Object.entries(m.feeds)) feeds[n] = new ort.Tensor(t.type, t.data!, t.dims);
-          const fetch: Record<string, ort.Tensor | null> = {};
+          const fetch: Record<string, ort.Tensor> = {};
           const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-          for (const [n, t] of Object.entries(m.fetch)) fetch[n] = t && new ort.Tensor(t.type, t.type === 'int64' ? new BigInt64Array(size(t.dims)) : new Float32Array(size(t.dims)), t.dims);
-          const out = await s.run(feeds, fetch);
+          for (const [n, t] of Object.entries(m.fetch)) fetch[n] = new ort.Tensor(t.type, t.type === 'int64' ? new BigInt64Array(size(t.dims)) : new Float32Array(size(t.dims)), t.dims);
+          await s.run(feeds, fetch);
           const value: Record<string, TensorData> = {};
-          for (const n of Object.keys(fetch)) value[n] = (fetch[n] ?? out[n]!).data as TensorData;
+          for (const [n, t] of Object.entries(fetch)) value[n] = t.data as TensorData;
           port.postMessage({ id: m.id, ok: true, value } satisfies FromThread, Object.values(value).map((d) => d.buffer as ArrayBuffer));
         } else {
           await sessions.get(m.key)?.release();
@@ -133,9 +127,9 @@ export class SessionThread {
     const r = (await this.ask({ op: 'create', key, path, device, ...(threads ? { threads } : {}) })) as { device: Device; fallback?: string };
     const session: RunnableSession = {
       run: async (feeds, fetch) => {
-        const wire = (ts: Record<string, ort.Tensor | null>, withData: boolean) =>
-          Object.fromEntries(Object.entries(ts).map(([n, t]) => [n, t && { type: t.type as TensorType, dims: [...t.dims], ...(withData ? { data: t.data as TensorData } : {}) }]));
-        const out = (await this.ask({ op: 'run', key, feeds: wire(feeds, true) as Record<string, WireTensor>, fetch: wire(fetch, false) })) as Record<string, TensorData>;
+        const wire = (ts: Record<string, ort.Tensor>, withData: boolean): Record<string, WireTensor> =>
+          Object.fromEntries(Object.entries(ts).map(([n, t]) => [n, { type: t.type as TensorType, dims: [...t.dims], ...(withData ? { data: t.data as TensorData } : {}) }]));
+        const out = (await this.ask({ op: 'run', key, feeds: wire(feeds, true), fetch: wire(fetch, false) })) as Record<string, TensorData>;
         return Object.fromEntries(Object.entries(out).map(([n, data]) => [n, { data }]));
       },
       release: async () => {

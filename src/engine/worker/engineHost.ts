@@ -151,16 +151,36 @@ export class EngineHost {
     return done;
   }
 
+  /**
+   * A stop for one call: give `onId` to the call's hooks; `stop()` sends the engine a `stop` for the
+   * call (at once, or as soon as it has its id) and `asked()` says whether it was called.
+   */
+  private stopper(): { stop: () => void; asked: () => boolean; onId: (id: number) => void } {
+    let id: number | undefined;
+    let asked = false;
+    const send = () => {
+      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
+    };
+    return {
+      stop: () => {
+        asked = true;
+        send();
+      },
+      asked: () => asked,
+      onId: (i) => {
+        id = i;
+        if (asked) send();
+      },
+    };
+  }
+
   /** Opens (or re-opens) a model in the engine process; `signal` cancels a Hub download in progress. */
   open(params: OpenParams, onProgress?: (m: string) => void, signal?: AbortSignal): Promise<ModelInfo> {
     this.openParams = params;
-    let id: number | undefined;
-    const p = this.call('open', params, { onProgress, onId: (i) => (id = i) });
-    const stop = () => {
-      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
-    };
-    if (signal?.aborted) stop();
-    else signal?.addEventListener('abort', stop, { once: true });
+    const stopper = this.stopper();
+    const p = this.call('open', params, { onProgress, onId: stopper.onId });
+    if (signal?.aborted) stopper.stop();
+    else signal?.addEventListener('abort', stopper.stop, { once: true });
     this.opened = p;
     p.catch(() => {
       if (this.opened === p) this.opened = undefined;
@@ -193,19 +213,8 @@ export class EngineHost {
     }
     if (ticket !== this.latestInspect) throw superseded();
     if (signal?.aborted) throw new EngineError('CANCELLED', 'the run was cancelled');
-    let id: number | undefined;
-    let stopAsked = false;
-    const stop = () => {
-      stopAsked = true;
-      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
-    };
-    const run = this.call('inspect', { request, keep }, {
-      ...(onLoad ? { onLoad } : {}),
-      onId: (i) => {
-        id = i;
-        if (stopAsked) stop();
-      },
-    });
+    const { stop, onId } = this.stopper();
+    const run = this.call('inspect', { request, keep }, { ...(onLoad ? { onLoad } : {}), onId });
     this.inflight = run;
     this.stopInspect = stop;
     signal?.addEventListener('abort', stop, { once: true });
@@ -237,20 +246,8 @@ export class EngineHost {
    * generation after the token being decoded.
    */
   generate(request: GenerateRequest, onToken: (t: GeneratedToken) => void): { done: Promise<GenerateReply>; stop: () => void } {
-    let id: number | undefined;
-    let stopAsked = false;
-    const stop = () => {
-      stopAsked = true;
-      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
-    };
-    const done = this.call('generate', { request }, {
-      onToken,
-      onId: (i) => {
-        id = i;
-        if (stopAsked) stop();
-      },
-    });
-    return { done, stop };
+    const { stop, onId } = this.stopper();
+    return { done: this.call('generate', { request }, { onToken, onId }), stop };
   }
 
   /**
@@ -267,26 +264,18 @@ export class EngineHost {
    * that may be called at once (it is sent as soon as the call has its id) and cancels between runs.
    */
   private stoppableJob<K extends 'ablate' | 'patch'>(kind: K, params: CallParams<K>, onProgress?: (done: number, total: number) => void): { done: Promise<CallResult<K>>; stop: () => void } {
-    let id: number | undefined;
-    let stopAsked = false;
-    const stop = () => {
-      stopAsked = true;
-      if (id !== undefined && this.child?.connected) this.child.send({ type: 'stop', target: id } satisfies ToEngine);
-    };
+    const { stop, asked, onId } = this.stopper();
     const done = (async () => {
       await this.model();
       const r = await this.call(kind, params, {
         onProgress: (_m, step) => {
           if (step) onProgress?.(step.done, step.total);
         },
-        onId: (i) => {
-          id = i;
-          if (stopAsked) stop();
-        },
+        onId,
       });
       // Cancel means no result: when the engine had already finished before it heard the stop,
       // the result is dropped all the same.
-      if (stopAsked) {
+      if (asked()) {
         const n = r.heads.length;
         throw new EngineError('CANCELLED', `${kind === 'ablate' ? 'head ablation' : 'activation patching'} was cancelled after ${n} of ${n} heads (it had just finished; the result was dropped)`);
       }
