@@ -14,7 +14,7 @@
 // are padded with zero rows up to a whole number of blocks (their outputs are cut off again, and
 // they carry zero weight in the metrics). The pattern variant (every probability fetched) runs as one
 // inline block, its Softmax writing straight into the pattern output.
-import { attr, type GraphBuilder } from './onnxGraph';
+import { attr, softcap, type GraphBuilder } from './onnxGraph';
 
 /** The most values of one [H, B, K] buffer in a block (16 MB of float32). */
 export const BLOCK_ELEMENTS = 1 << 22;
@@ -256,9 +256,8 @@ interface BlockOut {
 
 /** One block of rows: scores, soft-cap, bias, mask, softmax, p·v, and what the inspection asks of them. */
 function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, qb: string, a: LayerAttention, probsName: string | undefined): BlockOut {
-  let qk = g.op('MatMul', [qb, keys.kT], {}, 'qk');
   // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
-  if (a.softcap) qk = g.op('Mul', [g.op('Tanh', [g.op('Div', [qk, g.f32([a.softcap], [])])]), g.f32([a.softcap], [])], {}, 'softcap');
+  const qk = softcap(g, g.op('MatMul', [qb, keys.kT], {}, 'qk'), a.softcap);
   const raw = keys.bias ? g.op('Add', [qk, keys.bias], {}, 'steer_bias') : qk;
   const masked = g.op('Add', [raw, maskFor(g, keys, rows, a.window)], {}, 'causal_mask');
   const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);

@@ -13,7 +13,7 @@
 // probability).
 // Internally the batch dimension is dropped: activations are [T, D], attention [H, T, *].
 import type { LazyTensor, ModelSpec, RopeSpec } from '../spec';
-import { attr, GraphBuilder, type ExternalRef } from './onnxGraph';
+import { attr, GraphBuilder, softcap, type ExternalRef } from './onnxGraph';
 import { blockedAttention, blockPlan, inlineAttention, type LayerAttention, type LayerAttentionOut } from './blockedAttention';
 
 export interface GraphOptions {
@@ -121,11 +121,6 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
   out.push(['lm_head', spec.lmHead]);
   if (spec.lmHeadBias) out.push(['lm_head.bias', spec.lmHeadBias]);
   return out;
-}
-
-/** tanh(t / cap)·cap (Gemma 2's soft-capping of attention scores and logits). */
-function softcap(g: GraphBuilder, t: string, cap: number): string {
-  return g.op('Mul', [g.op('Tanh', [g.op('Div', [t, g.f32([cap], [])])]), g.f32([cap], [])], {}, 'softcap');
 }
 
 /** The head graph: final_hidden [T, D] (normalised) -> logits [1, T, V]. */

@@ -190,3 +190,8 @@ function valueInfo(name: string, elemType: ElemType, dims: (number | string)[] |
     },
   };
 }
+
+/** tanh(t / cap)·cap (Gemma 2/3's soft-capping of attention scores and logits); `t` itself when cap is 0. */
+export function softcap(g: GraphBuilder, t: string, cap: number): string {
+  return cap ? g.op('Mul', [g.op('Tanh', [g.op('Div', [t, g.f32([cap], [])])]), g.f32([cap], [])], {}, 'softcap') : t;
+}

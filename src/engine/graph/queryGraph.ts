@@ -26,7 +26,7 @@
 // every family.
 import { attentionScore, type LayerScores } from './attentionScores';
 import type { FastAttention, HeadBlock } from '../analysis/kept';
-import { attr, GraphBuilder } from './onnxGraph';
+import { attr, GraphBuilder, softcap } from './onnxGraph';
 import { ort } from '../runtime/ortSession';
 
 /** Queries per tile run: bounds the [rows, keys] score block the session holds at once. */
@@ -61,10 +61,6 @@ function shapeOf(layers: LayerScores[]): Shape {
   const f = layers[0]!;
   for (const s of layers) if (s.H !== f.H || s.KV !== f.KV || s.hd !== f.hd || s.T !== f.T) throw new Error('internal: kept layers differ in shape');
   return { L: layers.length, H: f.H, KV: f.KV, hd: f.hd, softcaps: layers.map((s) => s.softcap) };
-}
-
-function softcap(g: GraphBuilder, t: string, cap: number): string {
-  return cap ? g.op('Mul', [g.op('Tanh', [g.op('Div', [t, g.f32([cap], [])])]), g.f32([cap], [])], {}, 'softcap') : t;
 }
 
 /** exp((s − hi) − lo) named `out` */
