@@ -51,8 +51,7 @@ const RUN_OVERHEAD = 256 * 2 ** 20;
  * most BLOCK_ELEMENTS. A run that fetches patterns forms each layer's whole [H, T, T] (B = T) and
  * opens a second session (the inspection graph beside the plain one) with its own copy of the
  * weights. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md "Long
- * prompts"): the engine's peak was 0.91 / 1.64 / 2.48 GiB at 1,024 / 4,096 / 8,000 tokens, this
- * estimate 0.97 / 1.65 / 2.5 GiB.
+ * prompts"): the engine's peak was 0.88 / 1.48 / 2.19 GiB at 1,024 / 4,096 / 8,000 tokens.
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
@@ -66,9 +65,10 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
   const transient = (blocked ? 5 : 4) * 4 * d.heads * rows * T + 8 * rows * T + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
   const sessionWeights = blocked ? 0 : weights;
-  // A kept run's queries and keys are graph outputs: onnxruntime holds its own until the run ends,
-  // when they are copied into the caller's buffers, so at that moment they exist twice (measured).
-  const keptPeak = kept.kind === 'qk' ? 2 * keptBytes : keptBytes;
+  // A kept run's queries and keys are graph outputs, copied into the caller's buffers when the run
+  // ends; onnxruntime's own copies are freed one by one as they are copied (no CPU arena, ortSession.ts),
+  // which measured as 1.6× the kept bytes at the peak (SmolLM2-135M shape, 1,024–8,000 tokens).
+  const keptPeak = kept.kind === 'qk' ? 1.6 * keptBytes : keptBytes;
   return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptPeak + transient + activations };
 }
 

@@ -52,9 +52,12 @@ for (const v of TINY_VARIANTS) {
       const T = Math.min(13, model.dims.maxPositions);
       assert.ok(T % ROWS !== 0 && T > 2 * ROWS, 'several blocks, the last one padded');
       const ids = promptIds(ck, T, 7);
-      // L0H1 masked, the last layer's head 0 scaled, a bias (ln 0.05) on keys outside 2..6 for layer 0's heads.
+      // L0H1 masked, the last layer's head 0 scaled; a PASTA-style bias on keys outside 2..6, different
+      // for each of layer 0's heads (the folded bias is one key dimension per head of a KV group), and
+      // a sink calibration (ln 3 on key 0) on the last layer's last head only.
       const scale = (l: number, h: number) => (l === 0 && h === 1 ? 0 : l === L - 1 && h === 0 ? 1.7 : 1);
-      const bias = (l: number, _h: number, k: number) => (l === 0 && (k < 2 || k > 6) ? Math.log(0.05) : 0);
+      const bias = (l: number, h: number, k: number) =>
+        l === 0 && (k < 2 || k > 6) ? (Math.log(0.05) * (h + 1)) / 2 : l === L - 1 && h === H - 1 && k === 0 ? Math.log(3) : 0;
       const headScale = new Float32Array(L * H).map((_, i) => scale(Math.floor(i / H), i % H));
       const biasFlat = (K: number) => {
         const b = new Float32Array(L * H * K);

@@ -9,8 +9,9 @@
 // the same masks (causal, sliding window: −1e9 as HF's finfo.min), the same softmax. A block reads
 // only the keys its rows can see (up to its last row; from its first row's window start with a
 // sliding window): the keys it skips would get exactly 0 (exp(−1e9 − max) underflows in float32),
-// so the causal half of the scores is never computed. Without a soft-cap the steering bias is a
-// last key dimension (and a 1 on each query), summed by the score MatMul itself. The query rows
+// so the causal half of the scores is never computed. Grouped-query heads share their KV head's
+// MatMul (no repeat_kv copies). Without a soft-cap the steering bias is G more key dimensions (and a
+// one-hot on each query), summed by the score MatMul itself. The query rows
 // are padded with zero rows up to a whole number of blocks (their outputs are cut off again, and
 // they carry zero weight in the metrics). The pattern variant (every probability fetched) runs as one
 // inline block, its Softmax writing straight into the pattern output.
@@ -85,11 +86,15 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
   });
 }
 
-/** One layer's attention inputs: q [H, T, hd] already times the score scale, k [H, K, hd], v [H, K, hd], bias [H, 1, K]. */
+/**
+ * One layer's attention inputs: q [H, T, hd] already times the score scale, k [KV, K, hd], v [KV, K, hd]
+ * (head h reads KV head ⌊h / (H / KV)⌋, HF's repeat_kv), bias [H, 1, K].
+ */
 export interface LayerAttention {
   q: string;
   k: string;
   v: string;
+  kvHeads: number;
   bias: string;
   /** sliding window (0: none) */
   window: number;
@@ -121,7 +126,7 @@ interface Rows {
 
 /**
  * The keys a block reads: positions [Kb] from `lo` (int64 scalar) on, their count `K` (scalar), the
- * layer's kT [H, hd, Kb], v [H, Kb, hd] and bias [H, 1, Kb], the token ids at those keys and the ids
+ * layer's kT [KV, hd, Kb], v [KV, Kb, hd] and bias [H, 1, Kb], the token ids at those keys and the ids
  * before them (metrics), and whether key 0 is among them (`lo` = 0: the sink).
  */
 interface Keys {
@@ -254,28 +259,41 @@ interface BlockOut {
   logMaxP?: string;
 }
 
-/** One block of rows: scores, soft-cap, bias, mask, softmax, p·v, and what the inspection asks of them. */
+/**
+ * One block of rows: scores, soft-cap, bias, mask, softmax, p·v, and what the inspection asks of them.
+ * Grouped-query attention without repeat_kv: the G = H / KV query heads that read one KV head are
+ * one MatMul's rows ([KV, G·B, hd] against that head's [KV, hd, Kb] keys, then its values), and
+ * [KV, G·B, ·] and [H, B, ·] are the same values in the same order (head h = kv·G + g), so the
+ * reshapes between them move nothing. The keys and values are sliced per block once per KV head.
+ */
 function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, qb: string, a: LayerAttention, probsName: string | undefined): BlockOut {
+  const grouped = a.kvHeads !== plan.H;
+  const toGroups = (t: string) => (grouped ? g.op('Reshape', [t, g.i64([a.kvHeads, -1, 0])]) : t);
+  const toHeads = (t: string) => (grouped ? g.op('Reshape', [t, g.i64([plan.H, -1, 0])]) : t);
   // The model's own score transform comes first; AttnScope's bias and the mask are added after it.
-  const qk = softcap(g, g.op('MatMul', [qb, keys.kT], {}, 'qk'), a.softcap);
+  const qk = softcap(g, toHeads(g.op('MatMul', [toGroups(qb), keys.kT], {}, 'qk')), a.softcap);
   const raw = keys.bias ? g.op('Add', [qk, keys.bias], {}, 'steer_bias') : qk;
   const masked = g.op('Add', [raw, maskFor(g, keys, rows, a.window)], {}, 'causal_mask');
   const probs = g.op('Softmax', [masked], { axis: attr.i(-1) }, 'probs', probsName);
-  const out: BlockOut = { ctx: g.op('MatMul', [probs, keys.v], {}, 'pv'), probs };
+  const out: BlockOut = { ctx: toHeads(g.op('MatMul', [toGroups(probs), keys.v], {}, 'pv')), probs };
   if (!a.lse && !a.metrics) return out;
-  // Each row's largest probability (its log is both kept and used by the entropy) and largest score:
-  // read at the ArgMax when the kept run needs that key anyway, else a second reduction.
-  const logPmax = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
+  // Each row's largest score and the log of its largest probability (kept, and used by the
+  // entropy): the kept run needs the key of that score, so one TopK gives key and score (ties: the
+  // lower index, as ArgMax's first) and the probability is read there (softmax keeps the order);
+  // else two reductions.
   let smax: string;
+  let logPmax: string;
   if (a.lse) {
-    const arg = g.op('ArgMax', [masked], { axis: attr.i(2), keepdims: attr.i(1), select_last_index: attr.i(0) }); // [H, B, 1]
-    smax = g.op('Squeeze', [g.op('GatherElements', [masked, arg], { axis: attr.i(2) }), g.i64([2])]);
+    const [top, arg] = g.opN('TopK', [masked, g.i64([1])], 2, { axis: attr.i(2), largest: attr.i(1), sorted: attr.i(1) }); // [H, B, 1]
+    smax = g.op('Squeeze', [top!, g.i64([2])]);
+    logPmax = g.op('Log', [g.op('Squeeze', [g.op('GatherElements', [probs, arg!], { axis: attr.i(2) }), g.i64([2])])], {}, 'log_max_p');
     g.within('kept_lse', () => {
       // the key's position: its index among the block's keys plus the first one's
-      out.maxKey = g.op('Add', [g.op('Squeeze', [arg, g.i64([2])]), keys.lo], {}, 'max_key');
+      out.maxKey = g.op('Add', [g.op('Squeeze', [arg!, g.i64([2])]), keys.lo], {}, 'max_key');
       out.logMaxP = logPmax;
     });
   } else {
+    logPmax = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
     smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
   }
   if (a.metrics) out.sums = headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows), keys.hasSink);
@@ -288,7 +306,7 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
  */
 export function inlineAttention(g: GraphBuilder, plan: BlockPlan, rows: { pos: string; shared: Rows | undefined }, a: LayerAttention, patternName: string): LayerAttentionOut & { probs: string; shared: Rows } {
   const shared = rows.shared ?? { pos: rows.pos, local: rows.pos, masks: new Map() };
-  const keys: Keys = { kpos: plan.kpos, K: plan.K, lo: g.i64([0], []), kT: g.op('Transpose', [a.k], { perm: attr.ints([0, 2, 1]) }), v: a.v, bias: a.bias };
+  const keys: Keys = { kpos: plan.kpos, K: plan.K, lo: g.i64([0], []), kT: g.op('Transpose', [a.k], { perm: attr.ints([0, 2, 1]) }), v: a.v, bias: a.bias }; // kT [KV, hd, K]
   const b = attendBlock(g, plan, keys, shared, a.q, a, patternName);
   return { ctx: b.ctx, probs: b.probs, shared, ...(a.metrics ? { metrics: finishMetrics(g, b.sums!, plan.metrics!.counts) } : {}) };
 }
@@ -332,18 +350,23 @@ function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: stri
 /** One layer's attention as a Loop over blocks of query rows (see the file's header). */
 export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a0: LayerAttention): LayerAttentionOut {
   const H = plan.H;
-  // Without a soft-cap the bias rides in the score MatMul: each key gets its bias as one more
-  // dimension and each query a 1 there, so s = q·k + bias comes out of one product (the same sum,
-  // accumulated in it) and a whole [H, B, K] addition per block goes away.
+  // Without a soft-cap the bias rides in the score MatMul, so a whole [H, B, K] addition per block
+  // goes away (the same sum, accumulated in the product).
+  // With G = H / KV query heads per KV head, each key gets its G heads' biases as G more dimensions
+  // and each query a one-hot over them (its own head's 1): q·k + 1·bias[h] + 0·(the others', all
+  // finite: ln of positive factors), the same products plus exact zeros.
   const fold = !a0.softcap;
+  const KV = a0.kvHeads;
+  const G = H / KV;
+  const oneHot = g.f32(Array.from({ length: H * G }, (_, i) => (i % G === Math.floor(i / G) % G ? 1 : 0)), [H, 1, G]);
   const a: LayerAttention = fold
     ? {
         ...a0,
-        q: g.op('Concat', [a0.q, g.op('Expand', [g.f32([1], [1, 1, 1]), g.op('Concat', [g.op('Slice', [g.op('Shape', [a0.q]), g.i64([0]), g.i64([2])]), g.i64([1])], { axis: attr.i(0) })])], { axis: attr.i(2) }),
-        k: g.op('Concat', [a0.k, g.op('Transpose', [a0.bias], { perm: attr.ints([0, 2, 1]) })], { axis: attr.i(2) }),
+        q: g.op('Concat', [a0.q, g.op('Expand', [oneHot, g.op('Concat', [g.op('Slice', [g.op('Shape', [a0.q]), g.i64([0]), g.i64([2])]), g.i64([G])], { axis: attr.i(0) })])], { axis: attr.i(2) }),
+        k: g.op('Concat', [a0.k, g.op('Transpose', [g.op('Reshape', [a0.bias, g.i64([KV, G, -1])])], { perm: attr.ints([0, 2, 1]) })], { axis: attr.i(2) }),
       }
     : a0;
-  const qPad = g.op('Pad', [a.q, g.op('Concat', [g.i64([0, 0, 0, 0]), plan.padRows, g.i64([0])], { axis: attr.i(0) })]); // [H, nb·B, hd (+1)]
+  const qPad = g.op('Pad', [a.q, g.op('Concat', [g.i64([0, 0, 0, 0]), plan.padRows, g.i64([0])], { axis: attr.i(0) })]); // [H, nb·B, hd (+G)]
   const body = g.subgraph(
     'block',
     [

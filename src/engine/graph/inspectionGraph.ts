@@ -313,15 +313,9 @@ export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, exte
           g.output(`present_value.${l}`, 'float', [KV, 'K', hd]);
         }
         if (opts.qk) [q, k] = keptQkOutputs(g, l, q, k, H, KV, hd);
-        if (KV < H) {
-          const rep = (t: string) =>
-            g.op('Reshape', [g.op('Tile', [g.op('Unsqueeze', [t, g.i64([1])]), g.i64([1, H / KV, 1, 1])]), g.i64([H, -1, hd])], {}, 'repeat_kv');
-          k = rep(k);
-          v = rep(v);
-        }
         q = g.op('Mul', [q, g.f32([d.attnScale[l]!], [])]);
         const bias = g.op('Unsqueeze', [g.op('Gather', [attnBias, g.i64([l], [])], { axis: attr.i(0) }), g.i64([1])]);
-        const a: LayerAttention = { q, k, v, bias, window: d.slidingWindow[l]!, softcap: d.attnSoftcap ?? 0, hd, metrics: opts.inspect, lse: opts.qk === true };
+        const a: LayerAttention = { q, k, v, kvHeads: KV, bias, window: d.slidingWindow[l]!, softcap: d.attnSoftcap ?? 0, hd, metrics: opts.inspect, lse: opts.qk === true };
         let att: LayerAttentionOut;
         if (opts.inspect && !opts.qk) {
           // Every probability is an output: one inline block, the Softmax writing the pattern output.
