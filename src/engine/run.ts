@@ -68,7 +68,13 @@ export interface RunResult {
   attentionHeads: HeadRef[];
   /** qk runs (RunOptions.qk): per layer what any probability is recomputed from (graph/attentionScores.ts) */
   qk?: LayerScores[];
-  timings: { loadMs: number; tokenizeMs: number; runMs: number };
+  /**
+   * ms: tokenizeMs (cutting and tokenizing the prompt), prepMs (checks and the intervention inputs,
+   * after tokenizing, before the forward pass), runMs (the forward pass), finishMs (after it: the
+   * finite check, the next-token list, the head summaries and, for a qk run, keptMs of building the
+   * kept state); prepMs and finishMs are absent in results read from older sources
+   */
+  timings: { loadMs: number; tokenizeMs: number; runMs: number; prepMs?: number; finishMs?: number; keptMs?: number };
 }
 
 /** Throws BAD_ARGUMENT, in engine terms, when `h` is not a head of the model. */
@@ -307,7 +313,9 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
   // queries and keys are turned into a kept state only when the caller keeps the run.
   const qkGraph = opts.qk === true || layers.length === 0;
   const out = await model.forward({ ids, headScale, attnBias }, { inspect: true, allLogits: req.allLogits, layers, ...(qkGraph ? { qk: true } : {}) });
-  const runMs = performance.now() - t1;
+  const t2 = performance.now();
+  const runMs = t2 - t1;
+  const prepMs = t1 - t0 - tokenizeMs;
 
   const V = model.dims.vocabSize;
   checkFiniteRun({ L, H, V, ids, logits: out.logits, hidden: out.hidden, metrics: out.metrics, tokenAt: (pos) => tokenNote(tokens[pos]) });
@@ -325,6 +333,9 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
       heads.push(summary);
     }
   }
+  const t3 = performance.now();
+  const qk = opts.qk && out.qk ? keptLayers(model.dims, T, out.qk, attnBias) : undefined;
+  const t4 = performance.now();
   return {
     model: { arch: model.dims.arch, modelType: model.dims.modelType, layers: L, heads: H, kvHeads: model.dims.kvHeads, hiddenSize: model.dims.hiddenSize, vocabSize: V, hash: model.hash, dir: model.dir },
     device: model.device,
@@ -339,7 +350,7 @@ export async function runInspection(model: Model, req: RunRequest, onWarning?: (
     heads,
     patterns: out.patterns,
     attentionHeads,
-    ...(opts.qk && out.qk ? { qk: keptLayers(model.dims, T, out.qk, attnBias) } : {}),
-    timings: { loadMs: model.loadMs, tokenizeMs, runMs },
+    ...(qk ? { qk } : {}),
+    timings: { loadMs: model.loadMs, tokenizeMs, runMs, prepMs, finishMs: t4 - t2, ...(qk ? { keptMs: t4 - t3 } : {}) },
   };
 }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { detectBinaryText } from '../engine/sources/promptText';
-import type { EngineHost } from '../engine/worker/engineHost';
+import { formatInspectTrace, type EngineHost } from '../engine/worker/engineHost';
 import type { ModelInfo, PatternTile, TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
 import { logSumExp, tokenStats } from '../shared/logits';
@@ -532,7 +532,7 @@ export class Session implements vscode.Disposable {
         return;
       }
       const { result, warnings, runId } = outcome;
-      stages.mark('inspect', `engine ${result.timings.runMs.toFixed(0)}`);
+      stages.mark('inspect', formatInspectTrace(outcome.trace, result.timings));
       for (const w of warnings) this.log.warn(w);
       this.error = null;
       this.runId = runId;
@@ -861,7 +861,7 @@ class StageTimer {
   private readonly parts: string[] = [];
   mark(stage: string, note?: string): void {
     const now = performance.now();
-    this.parts.push(`${stage} ${(now - this.last).toFixed(0)} ms${note ? ` (${note} ms)` : ''}`);
+    this.parts.push(`${stage} ${(now - this.last).toFixed(0)} ms${note ? ` (${note})` : ''}`);
     this.last = now;
   }
   summary(): string {

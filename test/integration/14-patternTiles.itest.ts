@@ -5,6 +5,7 @@
 // requests get error replies. A re-run cancelled as soon as it starts leaves the previous run on
 // screen with its interventions. Per-stage timings of mask toggles at ~1,500 tokens are printed.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { AttnScopeApi } from '../../src/extension/extension';
 import { PanelHost } from '../../src/extension/panel';
@@ -19,6 +20,47 @@ function spyPosts(webview: vscode.Webview): Envelope<ToWebview>[] {
     return post(m);
   };
   return sent;
+}
+
+/**
+ * CPU seconds used so far (from /proc, Linux only): by the engine process (a child of this extension
+ * host running engineProcess.js), by this extension host, by every other process (code-server,
+ * Chromium, anything else on the machine), and the machine's idle time over all cores.
+ */
+function cpuNow(): { engine: number; host: number; others: number; idle: number } | undefined {
+  try {
+    const hz = 100; // USER_HZ: clock ticks per second on Linux
+    const [, ...cols] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const idle = (Number(cols[3]) + Number(cols[4])) / hz;
+    let engine = 0;
+    let host = 0;
+    let others = 0;
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      } catch {
+        continue; // ended while listing
+      }
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const secs = (Number(f[11]) + Number(f[12])) / hz; // utime + stime
+      const ppid = Number(f[1]);
+      if (Number(d) === process.pid) host += secs;
+      else if (ppid === process.pid && (() => { try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('engineProcess'); } catch { return false; } })()) engine += secs;
+      else others += secs;
+    }
+    return { engine, host, others, idle };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the CPUs did between two cpuNow() readings over `ms` of wall time, in one line. */
+function cpuNote(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, ms: number): string {
+  if (!a || !b) return '';
+  const s = (x: number) => x.toFixed(2);
+  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, other processes ${s(b.others - a.others)}, idle ${s(b.idle - a.idle)}`;
 }
 
 describe('pattern tiles and cancellable re-runs', function () {
@@ -125,17 +167,19 @@ describe('pattern tiles and cancellable re-runs', function () {
       const ms: number[] = [];
       for (let i = 0; i < 4; i++) {
         const panel = PanelHost.current;
+        const cpu0 = cpuNow();
         const t0 = performance.now();
         await a.session.toggleMask({ layer: 0, head: 0 });
         await settle(a, 120_000);
         const views = performance.now() - t0;
+        const cpu = cpuNote(cpu0, cpuNow(), views);
         let tile = '';
         if (panel) {
           const done = await waitFor(() => panel.answered.find((x) => x.at >= t0 && x.type === 'requestPatternTile'), 'the heatmap tile of the new run', 120_000);
           tile = `; the heatmap's tile answered ${(done.at + done.ms - t0).toFixed(0)} ms after the toggle (${done.ms.toFixed(0)} ms in the host)`;
         }
         ms.push(views);
-        console.log(`  [timing] ${label} toggle ${i}: views updated after ${views.toFixed(0)} ms; session stages: ${a.session.lastRunStages}${tile}`);
+        console.log(`  [timing] ${label} toggle ${i}: views updated after ${views.toFixed(0)} ms; session stages: ${a.session.lastRunStages}${tile}${cpu}`);
       }
       return ms.slice(1).sort((x, y) => x - y)[1]!;
     };

@@ -31,6 +31,40 @@ export interface InspectReply {
   result: RunResult;
   warnings: string[];
   runId: number;
+  /** where the inspection's time went between the host and the engine process (see InspectTrace) */
+  trace: InspectTrace;
+}
+
+/**
+ * Wall-clock marks of one inspection in ms since the epoch (performance.timeOrigin + now(): the
+ * two processes' marks compare), from the call leaving the host to its reply arriving there. The
+ * engine process fills its marks; EngineHost.inspect adds the host's (absent on the wire).
+ */
+export interface InspectTrace {
+  /** host: inspect() was called (before waiting for the model and for an earlier inspection) */
+  called?: number;
+  /** host: the call was sent to the engine process */
+  sent?: number;
+  /** engine: the call arrived on its main thread */
+  received: number;
+  /** engine: its handler started (after the model calls queued before it) */
+  started: number;
+  /** engine: the run (tokenizing, forward pass, kept state) returned */
+  ran: number;
+  /** engine: the reply is about to be sent (the kept run's queries set up) */
+  replied: number;
+  /** host: the reply arrived (deserialized, on the host's event loop) */
+  arrived?: number;
+  /** engine: queries about the kept run its main thread answered while this call was in it, and their ms */
+  queries: number;
+  queryMs: number;
+  /** host: the other calls (by kind) sent to the engine while this one was in flight */
+  during?: Partial<Record<CallKind, number>>;
+}
+
+/** performance.timeOrigin + performance.now(): a wall clock in ms that the host and the engine process share. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 export interface QueryReply {

@@ -13,6 +13,7 @@ import type { GenerateRequest, GeneratedToken } from '../generate';
 import type { AblationRequest } from '../analysis/ablation';
 import type { LensRequest } from '../analysis/lens';
 import type { PatchRequest } from '../analysis/patching';
+import { wallMs, type InspectTrace } from './calls';
 import type { AblateReply, CallKind, CallParams, CallResult, CrashHow, FromEngine, GenerateReply, InspectReply, LensReply, ModelInfo, OpenParams, PatchReply, QueryReply, ToEngine, TokenLookup } from './calls';
 
 interface Pending {
@@ -60,6 +61,8 @@ export class EngineHost {
   private load: { tokens: number; estimatedBytes: number } | undefined;
   private stderrTail = '';
   private starts = 0;
+  /** the calls sent while the inspection in flight is in the engine, by kind (its trace's `during`) */
+  private sentDuring: Partial<Record<CallKind, number>> | undefined;
   crashes = 0;
 
   constructor(private readonly opts: EngineHostOptions) {}
@@ -146,6 +149,7 @@ export class EngineHost {
       this.pending.set(id, { kind, resolve, reject, onProgress: hooks.onProgress, onToken: hooks.onToken, onLoad: hooks.onLoad });
     });
     const msg: ToEngine = { type: 'call', id, kind, params };
+    if (this.sentDuring) this.sentDuring[kind] = (this.sentDuring[kind] ?? 0) + 1;
     child.send(msg);
     hooks.onId?.(id);
     return done;
@@ -203,6 +207,7 @@ export class EngineHost {
    * engine finished it.
    */
   async inspect(request: RunRequest, keep = false, signal?: AbortSignal, onLoad?: (tokens: number, estimatedBytes: number) => void): Promise<InspectReply> {
+    const called = wallMs();
     const ticket = ++this.latestInspect;
     this.stopInspect?.();
     const superseded = () => new EngineError('CANCELLED', 'superseded by a newer run');
@@ -214,15 +219,20 @@ export class EngineHost {
     if (ticket !== this.latestInspect) throw superseded();
     if (signal?.aborted) throw new EngineError('CANCELLED', 'the run was cancelled');
     const { stop, onId } = this.stopper();
+    const sent = wallMs();
     const run = this.call('inspect', { request, keep }, { ...(onLoad ? { onLoad } : {}), onId });
+    const during: Partial<Record<CallKind, number>> = {};
+    this.sentDuring = during;
     this.inflight = run;
     this.stopInspect = stop;
     signal?.addEventListener('abort', stop, { once: true });
     try {
       const reply = await run;
+      const trace: InspectTrace = { ...reply.trace, called, sent, arrived: wallMs(), during };
       if (ticket !== this.latestInspect) throw superseded();
-      return reply;
+      return { ...reply, trace };
     } finally {
+      if (this.sentDuring === during) this.sentDuring = undefined;
       signal?.removeEventListener('abort', stop);
       if (this.inflight === run) {
         this.inflight = undefined;
@@ -358,4 +368,35 @@ export function describeEngineExit(x: {
   if (signal) return `ended by ${signal}`;
   const last = tail.split('\n').map((l) => l.trim()).filter((l) => l && !/^at\s/.test(l) && !/^Node\.js v/.test(l)).pop();
   return `exited with code ${code}${last && code !== 0 ? ` (${last.slice(0, 200)})` : ''}`;
+}
+
+/**
+ * Where one inspection's time went, in ms, from EngineHost.inspect being called to its reply
+ * arriving (the stages add up to that span): waiting in the host (for the model, an earlier
+ * inspection), the call's way to the engine process, waiting there behind earlier model calls,
+ * tokenizing, preparing the inputs, the forward pass, the work after it (of which the kept state),
+ * the rest of the run, setting up the kept run's queries, and the reply's way back (serializing,
+ * the pipe, the host's event loop). Then the queries the engine answered meanwhile and the calls
+ * the host sent meanwhile.
+ */
+export function formatInspectTrace(trace: InspectTrace, timings: { tokenizeMs: number; runMs: number; prepMs?: number; finishMs?: number; keptMs?: number }): string {
+  const t = trace;
+  const ms = (x: number) => Math.max(0, x).toFixed(0);
+  const prep = timings.prepMs ?? 0;
+  const finish = timings.finishMs ?? 0;
+  const engineRun = t.ran - t.started;
+  const parts = [
+    `host wait ${ms((t.sent ?? t.received) - (t.called ?? t.sent ?? t.received))}`,
+    `to engine ${ms(t.received - (t.sent ?? t.received))}`,
+    `queued ${ms(t.started - t.received)}`,
+    `tokenize ${ms(timings.tokenizeMs)}`,
+    `prep ${ms(prep)}`,
+    `forward ${ms(timings.runMs)}`,
+    `after forward ${ms(finish)}${timings.keptMs !== undefined ? ` (kept state ${ms(timings.keptMs)})` : ''}`,
+    `other ${ms(engineRun - timings.tokenizeMs - prep - timings.runMs - finish)}`,
+    `query setup ${ms(t.replied - t.ran)}`,
+    `reply ${ms((t.arrived ?? t.replied) - t.replied)}`,
+  ];
+  const during = Object.entries(t.during ?? {}).map(([k, n]) => `${k}×${n}`);
+  return `${parts.join(', ')}; the engine answered ${t.queries} ${t.queries === 1 ? 'query' : 'queries'} meanwhile (${ms(t.queryMs)} ms)${during.length ? `; sent meanwhile: ${during.join(', ')}` : ''}`;
 }

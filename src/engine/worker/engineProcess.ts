@@ -17,7 +17,7 @@ import { estimateInspectionBytes } from '../memoryEstimate';
 import { clearCache } from '../runtime/modelCache';
 import { formatProgress, resolveModelSource } from '../sources/hub';
 import { isSessionThread, serveSessions } from '../runtime/sessionThread';
-import type { CallKind, CallParams, CallResult, FromEngine, ToEngine } from './calls';
+import { wallMs, type CallKind, type CallParams, type CallResult, type FromEngine, type ToEngine } from './calls';
 
 let model: Model | undefined;
 /** the open model's thread setting (the kept run's query sessions use it too) */
@@ -28,6 +28,10 @@ const stopped = new Set<number>();
 const aborts = new Map<number, AbortController>();
 /** run ids start where the host says, so they stay unique across restarts of this process */
 let runCounter = Number(process.argv[2]) || 0;
+/** when each call in this process arrived (wallMs), for the inspection's trace */
+const arrivedAt = new Map<number, number>();
+/** the queries answered so far and their ms (an inspection's trace counts those answered while it was here) */
+const queryLog = { n: 0, ms: 0 };
 
 function send(msg: FromEngine): void {
   process.send?.(msg);
@@ -41,6 +45,17 @@ function requireModel(): Model {
 function keptRun(runId: number): NonNullable<typeof kept> {
   if (!kept || kept.runId !== runId) throw new EngineError('CANCELLED', 'that run is no longer kept; a newer run replaced it');
   return kept;
+}
+
+/** A query about the kept run, its arguments checked against the run. */
+function answerQuery(p: CallParams<'query'>): Promise<CallResult<'query'>> {
+  const k = keptRun(p.runId);
+  const q = p.query;
+  if ((q.what === 'pattern' || q.what === 'patternTile') && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
+  if ((q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
+  if (q.what === 'overlay' && q.direction !== 'from' && q.direction !== 'to') throw new EngineError('BAD_ARGUMENT', `direction ${String(q.direction)} is neither from nor to`);
+  if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
+  return answerFast(k, q);
 }
 
 type Handlers = { [K in CallKind]: (params: CallParams<K>, id: number) => Promise<CallResult<K>> };
@@ -71,6 +86,9 @@ const handlers: Handlers = {
   },
 
   async inspect(p, id) {
+    const started = wallMs();
+    const received = arrivedAt.get(id) ?? started;
+    const queriesBefore = { ...queryLog };
     const m = requireModel();
     if (stopped.delete(id)) throw new EngineError('CANCELLED', 'the run was stopped before it started');
     const warnings: string[] = [];
@@ -88,6 +106,7 @@ const handlers: Handlers = {
     // A stop (Cancel, or a newer run superseding this one) cannot interrupt onnxruntime's forward
     // pass; it arrives while it runs, and the result is dropped here so the kept run stays the one
     // the host shows.
+    const ran = wallMs();
     if (stopped.delete(id)) throw new EngineError('CANCELLED', 'the run was stopped; the previous run is kept');
     const runId = ++runCounter;
     if (p.keep) {
@@ -100,17 +119,19 @@ const handlers: Handlers = {
       result.allLogits = undefined; // these stay here for saveRun
       result.hidden = undefined;
     }
-    return { result, warnings, runId };
+    // Queries answered during the run took this thread (and onnxruntime's threads) from it.
+    const trace = { received, started, ran, replied: wallMs(), queries: queryLog.n - queriesBefore.n, queryMs: queryLog.ms - queriesBefore.ms };
+    return { result, warnings, runId, trace };
   },
 
   async query(p) {
-    const k = keptRun(p.runId);
-    const q = p.query;
-    if ((q.what === 'pattern' || q.what === 'patternTile') && !(q.layer >= 0 && q.layer < k.L && q.head >= 0 && q.head < k.H)) throw new EngineError('BAD_ARGUMENT', `head ${q.layer}.${q.head} does not exist`);
-    if ((q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && !(Number.isInteger(q.q) && q.q >= 0 && q.q < k.T)) throw new EngineError('BAD_ARGUMENT', `token ${q.q} is outside the run`);
-    if (q.what === 'overlay' && q.direction !== 'from' && q.direction !== 'to') throw new EngineError('BAD_ARGUMENT', `direction ${String(q.direction)} is neither from nor to`);
-    if ((q.what === 'aggregate' || q.what === 'tokenDetail' || q.what === 'rollout' || q.what === 'overlay') && q.weights.length !== k.L * k.H) throw new EngineError('BAD_ARGUMENT', 'weights must have one value per head');
-    return answerFast(k, q);
+    const t0 = performance.now();
+    try {
+      return await answerQuery(p);
+    } finally {
+      queryLog.n++;
+      queryLog.ms += performance.now() - t0;
+    }
   },
 
   async saveRun(p) {
@@ -215,6 +236,8 @@ async function handle<K extends CallKind>(id: number, kind: K, params: CallParam
     send({ type: 'result', id, value });
   } catch (e) {
     send({ type: 'error', id, code: isEngineError(e) ? e.code : 'RUNTIME', message: oneLine(e) });
+  } finally {
+    arrivedAt.delete(id);
   }
 }
 
@@ -239,6 +262,7 @@ function main(): void {
       return;
     }
     const { id, kind, params } = msg;
+    if (kind === 'inspect') arrivedAt.set(id, wallMs());
     if (CONCURRENT.has(kind)) void handle(id, kind, params);
     else chain = chain.then(() => handle(id, kind, params));
   });
