@@ -96,6 +96,8 @@ export class Session implements vscode.Disposable {
   private runTicket = 0;
   /** the stages of the last finished re-run with their ms (also in the output channel) */
   lastRunStages = '';
+  /** aborted when a re-run starts: stops the lens runs asked for the run it replaces (see rerun) */
+  private lensAbort = new AbortController();
   /** true when a cancelled run replaced the shown run in the engine (see onRunCancelled) */
   keptLost = false;
   /** a document the user chose to inspect although it looks binary (asked once per document) */
@@ -289,7 +291,7 @@ export class Session implements vscode.Disposable {
       const lse = logSumExp(own, 0, own.length);
       return ids.map((id) => tokenStats(own, 0, own.length, id, lse));
     }
-    const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens || undefined, ...(iv ? { interventions: iv } : {}) });
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, topK: 1, watch: ids, maxTokens: this.settings.maxTokens || undefined, ...(iv ? { interventions: iv } : {}) }, this.lensAbort.signal);
     if (r.tokenCount !== tokens) throw new EngineError('RUNTIME', `the watched-token run saw ${r.tokenCount} tokens but the run has ${tokens}; inspect again`);
     return r.layers[r.layers.length - 1]!.watched.map((w) => ({ prob: w.prob, logprob: w.logprob, logit: w.logit, rank: w.rank }));
   }
@@ -336,6 +338,10 @@ export class Session implements vscode.Disposable {
    * top 10 and the watched tokens. Cached per run, position and watch list.
    */
   async lensAt(runId: number, position: number): Promise<LensLayerView[]> {
+    // A lens is a forward pass of its own, and the engine runs one at a time: asked while a re-run is
+    // in flight, it is for the run being replaced (the new run's overlay brings a new request), and
+    // would run after the re-run for nothing and delay what comes next.
+    while (this.inflight) await this.inflight.done;
     const run = this.run;
     if (!run || run.runId !== runId) throw new EngineError('CANCELLED', 'that run was replaced by a newer one');
     if (!Number.isInteger(position) || position < 0 || position >= run.tokens.length) throw new EngineError('BAD_ARGUMENT', `token ${position} is outside the run (0..${run.tokens.length - 1})`);
@@ -343,7 +349,7 @@ export class Session implements vscode.Disposable {
     const key = `${runId}|${position}|${ids.join(',')}`;
     const hit = this.lensCache.get(key);
     if (hit) return hit;
-    const r = await this.engine.lens({ prompt: this.request(false).prompt, position, topK: 10, watch: ids, maxTokens: this.settings.maxTokens || undefined, interventions: this.runInterventions });
+    const r = await this.engine.lens({ prompt: this.request(false).prompt, position, topK: 10, watch: ids, maxTokens: this.settings.maxTokens || undefined, interventions: this.runInterventions }, this.lensAbort.signal);
     if (r.tokenCount !== run.tokens.length) throw new EngineError('RUNTIME', `the logit lens saw ${r.tokenCount} tokens but the run has ${run.tokens.length}; inspect again`);
     const layers: LensLayerView[] = r.layers.map((l) => ({ layer: l.layer, top: l.top.map((t) => ({ id: t.id, text: t.text, prob: t.prob })), watched: l.watched.map((w) => ({ id: w.id, prob: w.prob, logit: w.logit, rank: w.rank })) }));
     this.lensCache.set(key, layers);
@@ -506,6 +512,10 @@ export class Session implements vscode.Disposable {
   async rerun(): Promise<void> {
     if (!this.doc) return;
     const stages = new StageTimer();
+    // Lens runs for the run being replaced that the engine has not started yet are dropped: they
+    // would queue this run behind forward passes nobody will look at.
+    this.lensAbort.abort();
+    this.lensAbort = new AbortController();
     await this.ensureModel();
     stages.mark('model');
     // The last position's logits come back too (V floats): the watched tokens' values are read from them.
@@ -633,6 +643,9 @@ export class Session implements vscode.Disposable {
   private onRunCancelled(ticket: number, engineRun: Promise<unknown>): void {
     this.log.info(`run cancelled${this.run ? `; run ${this.run.runId} stays on screen` : ''}`);
     if (this.run && this.prompt === this.run.prompt && JSON.stringify(this.interventions) !== JSON.stringify(this.runInterventions)) this.setInterventions(this.runInterventions);
+    // The re-run stopped the lens asked for the run that stays: the overlay again makes the panel
+    // ask for it again (a lens it already shows is not asked for).
+    if (this.overlay) this.fire('overlay');
     engineRun.then(
       (late) => {
         const r = late as { runId: number };

@@ -24,43 +24,57 @@ function spyPosts(webview: vscode.Webview): Envelope<ToWebview>[] {
 
 /**
  * CPU seconds used so far (from /proc, Linux only): by the engine process (a child of this extension
- * host running engineProcess.js), by this extension host, by every other process (code-server,
- * Chromium, anything else on the machine), and the machine's idle time over all cores.
+ * host running engineProcess.js), by this extension host, by the rest of VS Code (code-server's
+ * other processes and Chromium: a process with `code-server` or `chrom` in its own or an ancestor's
+ * command line), by every other process on the machine, and the machine's idle time (all cores).
  */
-function cpuNow(): { engine: number; host: number; others: number; idle: number } | undefined {
+function cpuNow(): { engine: number; host: number; vscode: number; rest: number; idle: number } | undefined {
   try {
     const hz = 100; // USER_HZ: clock ticks per second on Linux
+    const read = (f: string) => {
+      try {
+        return fs.readFileSync(f, 'utf8');
+      } catch {
+        return ''; // ended while listing
+      }
+    };
     const [, ...cols] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
     const idle = (Number(cols[3]) + Number(cols[4])) / hz;
-    let engine = 0;
-    let host = 0;
-    let others = 0;
+    const procs = new Map<number, { ppid: number; secs: number; cmd: string }>();
     for (const d of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(d)) continue;
-      let stat: string;
-      try {
-        stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      } catch {
-        continue; // ended while listing
-      }
+      const stat = read(`/proc/${d}/stat`);
+      if (!stat) continue;
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const secs = (Number(f[11]) + Number(f[12])) / hz; // utime + stime
-      const ppid = Number(f[1]);
-      if (Number(d) === process.pid) host += secs;
-      else if (ppid === process.pid && (() => { try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('engineProcess'); } catch { return false; } })()) engine += secs;
-      else others += secs;
+      procs.set(Number(d), { ppid: Number(f[1]), secs: (Number(f[11]) + Number(f[12])) / hz, cmd: read(`/proc/${d}/cmdline`) });
     }
-    return { engine, host, others, idle };
+    const inVscode = (pid: number): boolean => {
+      for (let p = pid, n = 0; p > 1 && n < 64; n++) {
+        const x = procs.get(p);
+        if (!x) return false;
+        if (/code-server|chrom/.test(x.cmd)) return true;
+        p = x.ppid;
+      }
+      return false;
+    };
+    const t = { engine: 0, host: 0, vscode: 0, rest: 0, idle };
+    for (const [pid, x] of procs) {
+      if (pid === process.pid) t.host += x.secs;
+      else if (x.ppid === process.pid && x.cmd.includes('engineProcess')) t.engine += x.secs;
+      else if (inVscode(pid)) t.vscode += x.secs;
+      else t.rest += x.secs;
+    }
+    return t;
   } catch {
     return undefined;
   }
 }
 
-/** What the CPUs did between two cpuNow() readings over `ms` of wall time, in one line. */
+/** What the CPUs did between two cpuNow() readings over `ms` of wall time, in one line (processes that ended meanwhile make a group's figure low). */
 function cpuNote(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, ms: number): string {
   if (!a || !b) return '';
-  const s = (x: number) => x.toFixed(2);
-  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, other processes ${s(b.others - a.others)}, idle ${s(b.idle - a.idle)}`;
+  const s = (x: number) => Math.max(0, x).toFixed(2);
+  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, rest of VS Code (code-server, Chromium) ${s(b.vscode - a.vscode)}, other processes ${s(b.rest - a.rest)}, idle ${s(b.idle - a.idle)}`;
 }
 
 describe('pattern tiles and cancellable re-runs', function () {

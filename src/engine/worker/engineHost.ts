@@ -299,10 +299,21 @@ export class EngineHost {
     return this.call('clearCache', { root });
   }
 
-  /** The logit lens at one position (one run, after any run in progress). */
-  async lens(request: LensRequest): Promise<LensReply> {
+  /**
+   * The logit lens at one position (one run, after any run in progress). `signal` stops it: before
+   * the engine process starts it, it is dropped there (CANCELLED) and costs no forward pass; once
+   * started, it finishes and its result comes back.
+   */
+  async lens(request: LensRequest, signal?: AbortSignal): Promise<LensReply> {
     await this.model();
-    return this.call('lens', { request });
+    if (signal?.aborted) throw new EngineError('CANCELLED', 'the logit lens was for a run that was replaced by a newer one');
+    const { stop, onId } = this.stopper();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await this.call('lens', { request }, { onId });
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
   }
 
   /**

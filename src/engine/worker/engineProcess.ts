@@ -173,10 +173,16 @@ const handlers: Handlers = {
     return { removed: r.removed, bytes: r.bytes, keptInUse: r.keptInUse };
   },
 
-  async lens(p) {
-    const { tokens, logits, ...rest } = await logitLens(requireModel(), p.request);
-    void logits;
-    return { ...rest, tokenCount: tokens.length };
+  async lens(p, id) {
+    try {
+      // Stopped before its turn (the host's run it was for was replaced): no forward pass for it.
+      if (stopped.has(id)) throw new EngineError('CANCELLED', 'the logit lens was for a run that was replaced by a newer one');
+      const { tokens, logits, ...rest } = await logitLens(requireModel(), p.request);
+      void logits;
+      return { ...rest, tokenCount: tokens.length };
+    } finally {
+      stopped.delete(id);
+    }
   },
 
   async patch(p, id) {
