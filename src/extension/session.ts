@@ -98,6 +98,8 @@ export class Session implements vscode.Disposable {
   lastRunStages = '';
   /** aborted when a re-run starts: stops the lens runs asked for the run it replaces (see rerun) */
   private lensAbort = new AbortController();
+  /** where the last overlay query's time went (for the stage line) */
+  private lastOverlayNote = '';
   /** true when a cancelled run replaced the shown run in the engine (see onRunCancelled) */
   keptLost = false;
   /** a document the user chose to inspect although it looks binary (asked once per document) */
@@ -701,7 +703,9 @@ export class Session implements vscode.Disposable {
     const mode: Aggregation = this.settings.aggregation;
     const key = `${this.runId}|${mode}|${mode === 'mean' || !this.selected ? '' : headKey(this.selected)}|${JSON.stringify(this.interventions.scales)}|${q}|${direction}`;
     if (this.agg?.key === key) return this.agg.row;
-    const { row } = await this.engine.query(this.runId, { what: 'overlay', q, direction, weights: this.weights() });
+    const t0 = performance.now();
+    const { row, engineMs } = await this.engine.query(this.runId, { what: 'overlay', q, direction, weights: this.weights() });
+    this.lastOverlayNote = `token ${q} ${direction}; ${engineMs?.toFixed(0)} ms of ${(performance.now() - t0).toFixed(0)} in the engine`;
     this.agg = { key, row: row! };
     return row;
   }
@@ -732,7 +736,7 @@ export class Session implements vscode.Disposable {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       throw e;
     }
-    stages?.mark('overlay query');
+    stages?.mark('overlay query', this.lastOverlayNote);
     if (!values || run !== this.run) return;
     this.overlay = { runId: run.runId, token: q, direction, values: values.slice() };
     this.fire('overlay');

@@ -26,9 +26,9 @@ function spyPosts(webview: vscode.Webview): Envelope<ToWebview>[] {
  * CPU seconds used so far (from /proc, Linux only): by the engine process (a child of this extension
  * host running engineProcess.js), by this extension host, by the rest of VS Code (code-server's
  * other processes and Chromium: a process with `code-server` or `chrom` in its own or an ancestor's
- * command line), by every other process on the machine, and the machine's idle time (all cores).
+ * command line), by every other process on the machine, and the machine's idle and stolen time (all cores).
  */
-function cpuNow(): { engine: number; host: number; vscode: number; rest: number; idle: number } | undefined {
+function cpuNow(): { engine: number; host: number; vscode: number; rest: number; idle: number; steal: number } | undefined {
   try {
     const hz = 100; // USER_HZ: clock ticks per second on Linux
     const read = (f: string) => {
@@ -40,6 +40,7 @@ function cpuNow(): { engine: number; host: number; vscode: number; rest: number;
     };
     const [, ...cols] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
     const idle = (Number(cols[3]) + Number(cols[4])) / hz;
+    const steal = Number(cols[7] ?? 0) / hz; // time the hypervisor gave this machine's CPUs to others
     const procs = new Map<number, { ppid: number; secs: number; cmd: string }>();
     for (const d of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(d)) continue;
@@ -57,7 +58,7 @@ function cpuNow(): { engine: number; host: number; vscode: number; rest: number;
       }
       return false;
     };
-    const t = { engine: 0, host: 0, vscode: 0, rest: 0, idle };
+    const t = { engine: 0, host: 0, vscode: 0, rest: 0, idle, steal };
     for (const [pid, x] of procs) {
       if (pid === process.pid) t.host += x.secs;
       else if (x.ppid === process.pid && x.cmd.includes('engineProcess')) t.engine += x.secs;
@@ -70,11 +71,37 @@ function cpuNow(): { engine: number; host: number; vscode: number; rest: number;
   }
 }
 
+/** How this extension host and its engine process run (niceness, CPUs, threads, settings that change speed), for the timing lines. */
+function processNote(): string {
+  try {
+    const one = (pid: number | 'self') => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const cpus = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1];
+      const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((e) => /^(OMP_|ORT_|NODE_OPTIONS|UV_THREADPOOL|ELECTRON_|MKL_|OPENBLAS_)/.test(e));
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 300);
+      return `nice ${f[16]}, threads ${f[17]}, CPUs ${cpus}, env [${env.join(' ')}], cmd ${cmd}`;
+    };
+    const engine = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
+      try {
+        const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('engineProcess');
+      } catch {
+        return false;
+      }
+    });
+    return `extension host ${process.pid} (${process.version}): ${one('self')}; engine process ${engine}: ${engine ? one(Number(engine)) : 'not found'}`;
+  } catch (e) {
+    return `process details unavailable (${String(e)})`;
+  }
+}
+
 /** What the CPUs did between two cpuNow() readings over `ms` of wall time, in one line (processes that ended meanwhile make a group's figure low). */
 function cpuNote(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, ms: number): string {
   if (!a || !b) return '';
   const s = (x: number) => Math.max(0, x).toFixed(2);
-  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, rest of VS Code (code-server, Chromium) ${s(b.vscode - a.vscode)}, other processes ${s(b.rest - a.rest)}, idle ${s(b.idle - a.idle)}`;
+  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, rest of VS Code (code-server, Chromium) ${s(b.vscode - a.vscode)}, other processes ${s(b.rest - a.rest)}, idle ${s(b.idle - a.idle)}, stolen by the hypervisor ${s(b.steal - a.steal)}`;
 }
 
 describe('pattern tiles and cancellable re-runs', function () {
@@ -198,6 +225,7 @@ describe('pattern tiles and cancellable re-runs', function () {
       return ms.slice(1).sort((x, y) => x - y)[1]!;
     };
     PanelHost.current?.panel.dispose();
+    console.log(`  [timing] ${processNote()}`);
     const closed = await toggle('panel closed');
     const host = PanelHost.show(a.runs.ctx, a.session);
     await waitFor(() => host.ready, 'the panel page to be ready', 60_000);

@@ -75,6 +75,8 @@ export interface QueryReply {
   row?: Float32Array;
   /** a window of one head's pattern, exact or max-pooled (query `patternTile`) */
   tile?: PatternTile;
+  /** ms from the query's arrival in the engine process to its answer (waiting for the kept run's query sessions included) */
+  engineMs?: number;
 }
 
 /** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */

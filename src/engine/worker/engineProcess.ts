@@ -127,7 +127,7 @@ const handlers: Handlers = {
   async query(p) {
     const t0 = performance.now();
     try {
-      return await answerQuery(p);
+      return { ...(await answerQuery(p)), engineMs: performance.now() - t0 };
     } finally {
       queryLog.n++;
       queryLog.ms += performance.now() - t0;
