@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { EngineError, isEngineError, oneLine } from '../engine/errors';
 import { detectBinaryText } from '../engine/sources/promptText';
 import { formatInspectTrace, type EngineHost } from '../engine/worker/engineHost';
-import type { ModelInfo, PatternTile, TokenDetail } from '../engine/worker/calls';
+import { wallMs, type ModelInfo, type PatternTile, type TokenDetail } from '../engine/worker/calls';
 import type { RunRequest, RunResult } from '../engine/run';
 import { logSumExp, tokenStats } from '../shared/logits';
 import { PATTERN_TILE_MAX, type Aggregation, type Direction, type HeadView, type InterventionsView, type LensLayerView, type ModelView, type RunView } from '../shared/protocol';
@@ -704,8 +704,10 @@ export class Session implements vscode.Disposable {
     const key = `${this.runId}|${mode}|${mode === 'mean' || !this.selected ? '' : headKey(this.selected)}|${JSON.stringify(this.interventions.scales)}|${q}|${direction}`;
     if (this.agg?.key === key) return this.agg.row;
     const t0 = performance.now();
-    const { row, engineMs } = await this.engine.query(this.runId, { what: 'overlay', q, direction, weights: this.weights() });
-    this.lastOverlayNote = `token ${q} ${direction}; ${engineMs?.toFixed(0)} ms of ${(performance.now() - t0).toFixed(0)} in the engine`;
+    const sent = wallMs();
+    const { row, engineMs, receivedAt } = await this.engine.query(this.runId, { what: 'overlay', q, direction, weights: this.weights() });
+    const back = wallMs();
+    this.lastOverlayNote = `token ${q} ${direction}; ${(performance.now() - t0).toFixed(0)} ms: to engine ${receivedAt !== undefined ? (receivedAt - sent).toFixed(0) : '?'}, in the engine ${engineMs?.toFixed(0)}, back ${receivedAt !== undefined && engineMs !== undefined ? (back - receivedAt - engineMs).toFixed(0) : '?'}`;
     this.agg = { key, row: row! };
     return row;
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EngineHost, describeEngineExit } from '../../src/engine/worker/engineHost';
+import { EngineHost, describeEngineExit, formatInspectTrace } from '../../src/engine/worker/engineHost';
 import { EngineError } from '../../src/engine/errors';
 import { maskedHeads, withScale, noInterventions } from '../../src/shared/interventions';
 import type { HeadRef } from '../../src/shared/heads';
@@ -90,6 +90,75 @@ test('worker: a kept run stopped in flight (Cancel) is dropped in the engine; th
   } finally {
     await h.dispose();
   }
+});
+
+test('worker: a lens stopped while it waits behind a run is dropped in the engine; the run\'s trace orders its marks and names what was sent meanwhile', async () => {
+  const h = host();
+  try {
+    // The committed default model at 1,500 tokens: its forward pass takes far longer than the
+    // lens call's and its stop's way to the engine, so both arrive while the run is in it.
+    await h.open({ modelDir: path.resolve(__dirname, '..', '..', '..', 'models', 'default'), device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const ac = new AbortController();
+    let stopped: Promise<unknown> | undefined;
+    const run = h.inspect({ prompt: 'a much longer prompt that runs while a lens waits '.repeat(200), maxTokens: 1500 }, true, undefined, () => {
+      stopped = h.lens({ prompt: 'the cat sat on the mat', topK: 1 }, ac.signal);
+      // once the lens call is sent (after the host's model check): stop it
+      setTimeout(() => ac.abort(), 0);
+    });
+    const { trace, result } = await run;
+    assert.ok(stopped, 'the lens was asked while the run was in the engine');
+    await assert.rejects(stopped, (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED' && /replaced by a newer one/.test(e.message));
+    // the marks of each process are in order (the two processes' clocks are not compared)
+    assert.ok(trace.called! <= trace.sent! && trace.sent! <= trace.arrived!, 'host marks in order');
+    assert.ok(trace.received <= trace.started && trace.started <= trace.ran && trace.ran <= trace.replied, 'engine marks in order');
+    assert.deepEqual(trace.during, { lens: 1 });
+    assert.equal(result.tokens.length, 1500);
+    assert.ok(result.timings.keptMs! <= result.timings.finishMs!, 'the kept state is part of the work after the forward pass');
+    const line = formatInspectTrace(trace, result.timings);
+    for (const stage of ['host wait', 'to engine', 'queued', 'tokenize', 'prep', 'forward', 'after forward', 'kept state', 'query setup', 'reply', 'sent meanwhile: lens×1']) assert.ok(line.includes(stage), `${stage} in: ${line}`);
+    // A lens that is not stopped runs as usual; one whose signal was already aborted is not sent.
+    const lens = await h.lens({ prompt: 'the cat sat on the mat', topK: 1 }, new AbortController().signal);
+    assert.ok(lens.tokenCount > 0 && lens.layers.length === 5);
+    await assert.rejects(h.lens({ prompt: 'the cat sat on the mat', topK: 1 }, ac.signal), (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED');
+  } finally {
+    await h.dispose();
+  }
+});
+
+test('worker: an auto-save is sent after the queries asked in the same turn (a new run\'s overlay does not wait behind it)', async () => {
+  const h = host();
+  try {
+    await h.open({ modelDir, device: 'cpu', cacheRoot: path.join(tmp, 'cache') });
+    const { runId } = await h.inspect({ prompt: 'the cat sat on the mat' }, true);
+    const order: string[] = [];
+    const sentKinds: string[] = [];
+    const child = (h as unknown as { child: { send: (m: { type: string; kind?: string }) => boolean } }).child;
+    const send = child.send.bind(child);
+    child.send = (m) => {
+      if (m.type === 'call') sentKinds.push(m.kind!);
+      return send(m);
+    };
+    const file = path.join(tmp, 'auto.attnrun');
+    const saved = h.saveRun(runId, file, { tensors: false, autoSaved: true }).then((f) => (order.push('save'), f));
+    const weights = new Float32Array(12).fill(1);
+    const row = h.query(runId, { what: 'overlay', q: 2, direction: 'from', weights }).then((r) => (order.push('query'), r));
+    const [f, r] = await Promise.all([saved, row]);
+    assert.equal(f, file);
+    assert.ok(fs.existsSync(file));
+    assert.ok(r.row instanceof Float32Array);
+    assert.deepEqual(sentKinds, ['query', 'saveRun'], 'the query went first');
+    assert.deepEqual(order, ['query', 'save']);
+  } finally {
+    await h.dispose();
+  }
+});
+
+test('formatInspectTrace: the stages add up to the span from the call to the reply', () => {
+  const trace = { called: 1000, sent: 1010, received: 1012, started: 1100, ran: 2100, replied: 2110, arrived: 2150, queries: 2, queryMs: 40, during: { query: 2, lens: 1 } };
+  const line = formatInspectTrace(trace, { tokenizeMs: 50, prepMs: 10, runMs: 900, finishMs: 30, keptMs: 20 });
+  assert.equal(line, 'host wait 10, to engine 2, queued 88, tokenize 50, prep 10, forward 900, after forward 30 (kept state 20), other 10, query setup 10, reply 40; the engine answered 2 queries meanwhile (40 ms); sent meanwhile: query×2, lens×1');
+  const sum = [10, 2, 88, 50, 10, 900, 30, 10, 10, 40].reduce((a, b) => a + b, 0);
+  assert.equal(sum, trace.arrived - trace.called);
 });
 
 const crashWords = { throw: /exited with code 1 \(Error: deliberate crash\)/, exit: /exited with code 3/, oom: /ran out of JavaScript memory \(heap limit 256 MB\)/, abort: /aborted in native code/, kill: /was killed \(SIGKILL\), most likely by the system for lack of memory/ };

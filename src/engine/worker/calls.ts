@@ -77,6 +77,8 @@ export interface QueryReply {
   tile?: PatternTile;
   /** ms from the query's arrival in the engine process to its answer (waiting for the kept run's query sessions included) */
   engineMs?: number;
+  /** wallMs() when the query arrived on the engine process's main thread (its 'message' event) */
+  receivedAt?: number;
 }
 
 /** The result of `ablate`: AblationResult without the tokens (the host has the run's), with their count. */

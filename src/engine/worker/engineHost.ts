@@ -63,6 +63,8 @@ export class EngineHost {
   private starts = 0;
   /** the calls sent while the inspection in flight is in the engine, by kind (its trace's `during`) */
   private sentDuring: Partial<Record<CallKind, number>> | undefined;
+  /** the queries sent and not yet answered (an auto-save waits for them: see saveRun) */
+  private readonly queries = new Set<Promise<QueryReply>>();
   crashes = 0;
 
   constructor(private readonly opts: EngineHostOptions) {}
@@ -243,12 +245,29 @@ export class EngineHost {
 
   /** Asks about the last kept run (see inspect's `keep`); answered while a newer run is in flight. */
   query(runId: number, query: RunQuery): Promise<QueryReply> {
-    return this.call('query', { runId, query });
+    const p = this.call('query', { runId, query });
+    this.queries.add(p);
+    const done = () => this.queries.delete(p);
+    p.then(done, done);
+    return p;
   }
 
-  /** Saves the kept run (made with inspect(…, keep)) to an .attnrun file (with tensors unless `opts.tensors` is false). */
+  /**
+   * Saves the kept run (made with inspect(…, keep)) to an .attnrun file (with tensors unless
+   * `opts.tensors` is false). An auto-save (`autoSaved`) is made in the background: it takes the
+   * engine's main thread for a while (the top-K at every position, the file; about 300 ms at 2,048
+   * tokens), so it is sent after the queries asked in the same turn (a new run's overlay) and any
+   * others in flight are answered, not in front of them.
+   */
   async saveRun(runId: number, file: string, opts: { tensors?: boolean; autoSaved?: boolean } = {}): Promise<string> {
+    if (opts.autoSaved) await this.queriesAnswered();
     return (await this.call('saveRun', { runId, file, ...opts })).file;
+  }
+
+  /** Resolves once the queries sent so far, and those sent in this turn of the event loop, are answered. */
+  private async queriesAnswered(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queries.size) await Promise.allSettled([...this.queries]);
   }
 
   /**

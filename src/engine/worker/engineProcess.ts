@@ -124,10 +124,11 @@ const handlers: Handlers = {
     return { result, warnings, runId, trace };
   },
 
-  async query(p) {
+  async query(p, id) {
     const t0 = performance.now();
+    const receivedAt = arrivedAt.get(id);
     try {
-      return { ...(await answerQuery(p)), engineMs: performance.now() - t0 };
+      return { ...(await answerQuery(p)), engineMs: performance.now() - t0, receivedAt };
     } finally {
       queryLog.n++;
       queryLog.ms += performance.now() - t0;
@@ -268,7 +269,7 @@ function main(): void {
       return;
     }
     const { id, kind, params } = msg;
-    if (kind === 'inspect') arrivedAt.set(id, wallMs());
+    if (kind === 'inspect' || kind === 'query') arrivedAt.set(id, wallMs());
     if (CONCURRENT.has(kind)) void handle(id, kind, params);
     else chain = chain.then(() => handle(id, kind, params));
   });
