@@ -6,6 +6,7 @@
 // screen with its interventions. Per-stage timings of mask toggles at ~1,500 tokens are printed.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AttnScopeApi } from '../../src/extension/extension';
 import { PanelHost } from '../../src/extension/panel';
@@ -28,7 +29,7 @@ function spyPosts(webview: vscode.Webview): Envelope<ToWebview>[] {
  * other processes and Chromium: a process with `code-server` or `chrom` in its own or an ancestor's
  * command line), by every other process on the machine, and the machine's idle and stolen time (all cores).
  */
-function cpuNow(): { engine: number; host: number; vscode: number; rest: number; idle: number; steal: number } | undefined {
+function cpuNow(): { engine: number; host: number; vscode: number; rest: number; idle: number; steal: number; each: Map<string, number> } | undefined {
   try {
     const hz = 100; // USER_HZ: clock ticks per second on Linux
     const read = (f: string) => {
@@ -58,12 +59,22 @@ function cpuNow(): { engine: number; host: number; vscode: number; rest: number;
       }
       return false;
     };
-    const t = { engine: 0, host: 0, vscode: 0, rest: 0, idle, steal };
+    const t = { engine: 0, host: 0, vscode: 0, rest: 0, idle, steal, each: new Map<string, number>() };
     for (const [pid, x] of procs) {
       if (pid === process.pid) t.host += x.secs;
       else if (x.ppid === process.pid && x.cmd.includes('engineProcess')) t.engine += x.secs;
-      else if (inVscode(pid)) t.vscode += x.secs;
-      else t.rest += x.secs;
+      else if (inVscode(pid)) {
+        t.vscode += x.secs;
+        // named by program and Chromium's --type= (renderer, gpu-process, …) or code-server's entry
+        const type = /--type=([\w-]+)/.exec(x.cmd)?.[1];
+        const what = type ?? (/bootstrap-fork[\0 ]+--type=(\w+)/.exec(x.cmd)?.[1] ?? (/code-server/.test(x.cmd) ? 'code-server' : path.basename(x.cmd.split(/[\0 ]/)[0] ?? '')));
+        const name = `${pid} ${/chrom/.test(x.cmd) ? 'chromium ' : ''}${what}`;
+        t.each.set(name, x.secs);
+      }
+      else {
+        t.rest += x.secs;
+        t.each.set(`${pid} ${path.basename(x.cmd.split(/[\0 ]/)[0] ?? '')} ${(x.cmd.split('\0')[1] ?? '').split('/').pop()!.slice(0, 30)}`, x.secs);
+      }
     }
     return t;
   } catch {
@@ -101,7 +112,8 @@ function processNote(): string {
 function cpuNote(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, ms: number): string {
   if (!a || !b) return '';
   const s = (x: number) => Math.max(0, x).toFixed(2);
-  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, rest of VS Code (code-server, Chromium) ${s(b.vscode - a.vscode)}, other processes ${s(b.rest - a.rest)}, idle ${s(b.idle - a.idle)}, stolen by the hypervisor ${s(b.steal - a.steal)}`;
+  const top = [...b.each].map(([k, v]) => [k, v - (a.each.get(k) ?? v)] as const).filter(([, v]) => v >= 0.05).sort((x, y) => y[1] - x[1]).slice(0, 4);
+  return `; CPU s over ${(ms / 1000).toFixed(2)} s wall: engine ${s(b.engine - a.engine)}, extension host ${s(b.host - a.host)}, rest of VS Code (code-server, Chromium) ${s(b.vscode - a.vscode)}, other processes ${s(b.rest - a.rest)}, idle ${s(b.idle - a.idle)}, stolen by the hypervisor ${s(b.steal - a.steal)}${top.length ? `; busiest processes: ${top.map(([k, v]) => `${k} ${s(v)}`).join(', ')}` : ''}`;
 }
 
 describe('pattern tiles and cancellable re-runs', function () {
