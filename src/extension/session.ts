@@ -648,6 +648,8 @@ export class Session implements vscode.Disposable {
     // The re-run stopped the lens asked for the run that stays: the overlay again makes the panel
     // ask for it again (a lens it already shows is not asked for).
     if (this.overlay) this.fire('overlay');
+    // and the watched tokens' lens run, when the re-run stopped it before it finished
+    if (this.run && this.watched.length && this.watch.runId !== this.run.runId) void this.refreshWatch().catch(() => undefined);
     engineRun.then(
       (late) => {
         const r = late as { runId: number };
@@ -724,6 +726,7 @@ export class Session implements vscode.Disposable {
   }
 
   async refreshOverlay(stages?: StageTimer): Promise<void> {
+    this.lastOverlayNote = '';
     const run = this.run;
     if (!run) return;
     const q = tokenAtOffset(run.tokens, this.cursorOffset);
@@ -738,7 +741,7 @@ export class Session implements vscode.Disposable {
       if (isEngineError(e) && e.code === 'CANCELLED') return;
       throw e;
     }
-    stages?.mark('overlay query', this.lastOverlayNote);
+    stages?.mark('overlay query', this.lastOverlayNote || undefined);
     if (!values || run !== this.run) return;
     this.overlay = { runId: run.runId, token: q, direction, values: values.slice() };
     this.fire('overlay');
