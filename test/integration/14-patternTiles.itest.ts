@@ -3,7 +3,9 @@
 // through the panel host (what the webview's messages go through) are the engine's exact values or
 // block maxima of the head's full pattern; windows outside the run, stale runs and malformed
 // requests get error replies. A re-run cancelled as soon as it starts leaves the previous run on
-// screen with its interventions. Per-stage timings of mask toggles at ~1,500 tokens are printed.
+// screen with its interventions. Per-stage timings of mask toggles are printed (the prompt is cut at
+// the default model's 2,048 positions), with the CPU time each group of processes took meanwhile
+// (logging only: no timed assertions).
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
