@@ -4,7 +4,7 @@
 // what the webview receives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRuns, topKOf, logSoftmaxRow } from '../../src/engine/analysis/compare';
+import { compareRuns, topKOf, logSoftmaxRow, topLogprobsOfRow } from '../../src/engine/analysis/compare';
 import { noInterventions } from '../../src/shared/interventions';
 import { decodeRun, encodeRun, RUN_TOP_K, type SavedRun } from '../../src/engine/runs/runFile';
 import { buildCompareView, compareWatch, fallbackDecoder, watchListPair } from '../../src/extension/runs/runsLogic';
@@ -194,4 +194,18 @@ test('formatting of watched probabilities and the generation sparkline\'s points
   assert.equal(sparkPoints([0, 0.5, 1], 1, 102, 22), '1.0,21.0 51.0,11.0 101.0,1.0');
   assert.equal(sparkPoints([0.2], 0.4, 100, 22), '50.0,11.0', 'one step in the middle');
   assert.equal(sparkPoints([0, 0], 0, 10, 22), '1.0,21.0 9.0,21.0', 'an all-zero line lies on the base');
+});
+
+test('a saved run\'s per-position top-K (topLogprobsOfRow) equals topKOf over the full log-softmax row, ties to the lower id', () => {
+  const rand = mulberry32(11);
+  const W = 500;
+  for (const k of [1, 3, RUN_TOP_K]) {
+    for (let row = 0; row < 4; row++) {
+      // rounded logits: many exact ties, including among the largest
+      const logits = Float32Array.from({ length: 4 * W }, () => Math.round((rand() - 0.5) * 12) / 2);
+      const want = topKOf(logSoftmaxRow(logits, row, W), k);
+      const got = topLogprobsOfRow(logits, row, W, k);
+      assert.deepEqual(got, want, `k ${k} row ${row}`);
+    }
+  }
 });

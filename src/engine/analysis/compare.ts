@@ -160,6 +160,35 @@ export function topKOf(logp: Float64Array, k: number): { id: number; logprob: nu
   return top;
 }
 
+/**
+ * topKOf(logSoftmaxRow(logits, row, V), k) without the V-long float64 row: the order of the logits is
+ * the order of their log-probabilities, so the k largest are chosen on the logits (same ties) and only
+ * they are shifted by the row's log-sum-exp (computed as logSoftmaxRow does: the same values). Two
+ * passes over the row instead of four and no allocation: a saved run does this at every position.
+ */
+export function topLogprobsOfRow(logits: Float32Array, row: number, V: number, k: number): { id: number; logprob: number }[] {
+  const off = row * V;
+  let max = -Infinity;
+  const top: { id: number; logprob: number }[] = [];
+  for (let id = 0; id < V; id++) {
+    const v = logits[off + id]!;
+    max = Math.max(max, v);
+    if (top.length === k && !(v > top[k - 1]!.logprob)) continue;
+    let i = Math.min(top.length, k - 1);
+    if (top.length < k) top.push({ id, logprob: v });
+    while (i > 0 && top[i - 1]!.logprob < v) {
+      top[i] = top[i - 1]!;
+      i--;
+    }
+    top[i] = { id, logprob: v };
+  }
+  let s = 0;
+  for (let i = 0; i < V; i++) s += Math.exp(logits[off + i]! - max);
+  const lse = max + Math.log(s);
+  for (const t of top) t.logprob -= lse;
+  return top;
+}
+
 /** The logits row of token `i`, when the run has it: every position with tensors, else the last one. */
 function logitsRow(run: SavedRun, i: number): Float32Array | undefined {
   const V = run.header.model.vocabSize;

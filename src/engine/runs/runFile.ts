@@ -34,7 +34,7 @@ import { EngineError } from '../errors';
 import { METRICS, type HeadSummary } from '../../shared/heads';
 import { interventionProblems, interventionsFromJson, type Interventions } from '../../shared/interventions';
 import type { PromptToken } from '../sources/tokenizer';
-import { logSoftmaxRow, topKOf } from '../analysis/compare';
+import { topLogprobsOfRow } from '../analysis/compare';
 import { jsonShape } from '../sources/boundedJson';
 
 export const RUN_MAGIC = 'ATTNRUN\n';
@@ -511,7 +511,7 @@ export function savedRunFrom(r: import('../run').RunResult, prompt: string, inte
   const topLogprobs = new Float32Array(T * K);
   const topTexts: Record<string, string> = {};
   for (let t = 0; t < T; t++) {
-    const top = topKOf(logSoftmaxRow(all, t, V), K);
+    const top = topLogprobsOfRow(all, t, V, K);
     top.forEach((x, i) => {
       topIds[t * K + i] = x.id;
       topLogprobs[t * K + i] = x.logprob;
