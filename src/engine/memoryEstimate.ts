@@ -51,7 +51,7 @@ const RUN_OVERHEAD = 256 * 2 ** 20;
  * most BLOCK_ELEMENTS. A run that fetches patterns forms each layer's whole [H, T, T] (B = T) and
  * opens a second session (the inspection graph beside the plain one) with its own copy of the
  * weights. Calibrated on a SmolLM2-135M-shaped model (30 layers × 9 heads, BENCHMARKS.md "Long
- * prompts"): the engine's peak was 0.88 / 1.48 / 2.19 GiB at 1,024 / 4,096 / 8,000 tokens.
+ * prompts"): the engine's peak was 0.88 / 1.46 / 2.22 GiB at 1,024 / 4,096 / 8,000 tokens, this estimate 0.95 / 1.54 / 2.29 GiB.
  */
 export function estimateInspection(d: ModelDims, tokens: number, allLogits = false, kept: KeptState = { kind: 'qk' }): InspectionMemory {
   const T = tokens;
@@ -67,8 +67,8 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
   const sessionWeights = blocked ? 0 : weights;
   // A kept run's queries and keys are graph outputs, copied into the caller's buffers when the run
   // ends; onnxruntime's own copies are freed one by one as they are copied (no CPU arena, ortSession.ts),
-  // which measured as 1.6× the kept bytes at the peak (SmolLM2-135M shape, 1,024–8,000 tokens).
-  const keptPeak = kept.kind === 'qk' ? 1.6 * keptBytes : keptBytes;
+  // which measured as up to 1.65× the kept bytes at the peak (SmolLM2-135M shape, 1,024–8,000 tokens; 1.7 here).
+  const keptPeak = kept.kind === 'qk' ? 1.7 * keptBytes : keptBytes;
   return { weights, sessionWeights, kept: keptBytes, transient, activations, total: weights + sessionWeights + keptPeak + transient + activations };
 }
 

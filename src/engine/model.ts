@@ -100,6 +100,12 @@ export interface ForwardExtras {
   patch?: HeadPatch;
 }
 
+/**
+ * The most logits one head-graph run forms in headTop (2²³: 32 MB of float32, and their float64 copy
+ * for the log-sum-exp), so a saved run's every-position top-K costs bounded memory at any length.
+ */
+const HEAD_CHUNK_VALUES = 1 << 23;
+
 /** Keys (after RoPE) and values of the positions seen so far: per layer [kvHeads, length, headDim]. */
 export interface KvCache {
   length: number;
@@ -172,9 +178,21 @@ export class Model {
     return m;
   }
 
+  private static sessionKey(g: GraphOptions): string {
+    return `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.headTop ?? 0}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
+  }
+
+  /** Releases graph `g`'s session if one is open (the next use opens it again). */
+  private async releaseSession(g: GraphOptions): Promise<void> {
+    const key = Model.sessionKey(g);
+    const s = this.sessions.get(key);
+    this.sessions.delete(key);
+    await (await s?.catch(() => undefined))?.release();
+  }
+
   /** The session of graph `g`; on the session thread when there is one, unless `here`. */
   private session(g: GraphOptions, here = false): Promise<RunnableSession> {
-    const key = `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
+    const key = Model.sessionKey(g);
     let s = this.sessions.get(key);
     if (!s) {
       if (this.opts.blockRows !== undefined) g = { ...g, blockRows: this.opts.blockRows };
@@ -323,6 +341,56 @@ export class Model {
       { logits: new ort.Tensor('float32', new Float32Array(T * this.dims.vocabSize), [1, T, this.dims.vocabSize]) },
     );
     return out['logits']!.data as Float32Array;
+  }
+
+  /**
+   * Each position's k largest logits with their ids (ties: the lower id) and the log-sum-exp of its
+   * logits in float64, from the final hidden states [T, D], through the head graph's top-k variant:
+   * in chunks of positions whose [rows, V] logits stay under `chunkValues` (HEAD_CHUNK_VALUES; tests
+   * force smaller), so no [T, V] tensor is formed (at 8,000 tokens and V = 49,152: 1.6 GB).
+   */
+  async headTop(hidden: Float32Array, k: number, chunkValues = HEAD_CHUNK_VALUES): Promise<{ logits: Float32Array; ids: BigInt64Array; lse: Float64Array }> {
+    const { hiddenSize: D, vocabSize: V } = this.dims;
+    const T = hidden.length / D;
+    if (!Number.isInteger(T) || !(Number.isInteger(k) && k >= 1 && k <= V)) throw new Error('internal: headTop sizes');
+    // On the session thread when there is one, one message per chunk: the engine's main thread stays
+    // free for queries, and a forward pass asked meanwhile goes between two chunks. The session (its
+    // own copy of the LM head, prepacked: 0.22 GiB for a 49k × 576 head) is released afterwards, so
+    // the next run's peak does not carry it.
+    const g: GraphOptions = { inspect: false, allLogits: true, head: true, headTop: k };
+    this.headTopUsers++;
+    try {
+      return await this.headTopIn(await this.session(g), hidden, k, chunkValues);
+    } finally {
+      // the last of concurrent saves releases it
+      if (--this.headTopUsers === 0) await this.releaseSession(g);
+    }
+  }
+
+  private headTopUsers = 0;
+
+  private async headTopIn(session: RunnableSession, hidden: Float32Array, k: number, chunkValues: number): Promise<{ logits: Float32Array; ids: BigInt64Array; lse: Float64Array }> {
+    const { hiddenSize: D, vocabSize: V } = this.dims;
+    const T = hidden.length / D;
+    const logits = new Float32Array(T * k);
+    const ids = new BigInt64Array(T * k);
+    const lse = new Float64Array(T);
+    const rows = Math.max(1, Math.floor(chunkValues / V));
+    for (let t0 = 0; t0 < T; t0 += rows) {
+      const n = Math.min(rows, T - t0);
+      const out = await session.run(
+        { final_hidden: new ort.Tensor('float32', hidden.slice(t0 * D, (t0 + n) * D), [n, D]) },
+        {
+          top_logits: new ort.Tensor('float32', new Float32Array(n * k), [n, k]),
+          top_ids: new ort.Tensor('int64', new BigInt64Array(n * k), [n, k]),
+          lse: new ort.Tensor('float64', new Float64Array(n), [n]),
+        },
+      );
+      logits.set(out['top_logits']!.data as Float32Array, t0 * k);
+      ids.set(out['top_ids']!.data as BigInt64Array, t0 * k);
+      lse.set(out['lse']!.data as Float64Array, t0);
+    }
+    return { logits, ids, lse };
   }
 
   async release(): Promise<void> {

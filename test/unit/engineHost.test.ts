@@ -346,6 +346,23 @@ test('worker: a run kept without allLogits saves every position\'s logits from i
     let d = 0;
     for (let i = 0; i < la.length; i++) d = Math.max(d, Math.abs(la[i]! - lb[i]!));
     assert.ok(d < 1e-4, `max |Δ logit| ${d}`);
+    // Saved without tensors (the auto-save): every position's top-K from the head graph's top-k
+    // variant (no [T, V] logits), the same as the top-K of the run with every position's logits.
+    const fc = path.join(tmp, 'runs', 'slim.attnrun');
+    await h.saveRun(b.runId, fc, { tensors: false, autoSaved: true });
+    const ra = readRunFile(fa);
+    const rc = readRunFile(fc);
+    assert.equal(rc.logits, undefined);
+    assert.ok(ra.topIds && rc.topIds && ra.topLogprobs && rc.topLogprobs, "top-K saved");
+    assert.deepEqual(Array.from(rc.topIds), Array.from(ra.topIds), "top-K ids at every position");
+    let dl = 0;
+    for (let i = 0; i < ra.topLogprobs.length; i++) dl = Math.max(dl, Math.abs(ra.topLogprobs[i]! - rc.topLogprobs[i]!));
+    assert.ok(dl < 1e-4, `max |Δ top-K log-prob| ${dl}`);
+    const V = ra.header.model.vocabSize;
+    const T = ra.header.tokens.length;
+    let dLast = 0;
+    for (let i = 0; i < V; i++) dLast = Math.max(dLast, Math.abs(rc.lastLogits![i]! - la[(T - 1) * V + i]!));
+    assert.ok(dLast < 1e-4, `last position's logits: max |Δ| ${dLast}`);
   } finally {
     await h.dispose();
   }

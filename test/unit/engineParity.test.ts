@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Model } from '../../src/engine/model';
+import { topLogprobsOfRow } from '../../src/engine/analysis/compare';
+import { RUN_TOP_K } from '../../src/engine/runs/runFile';
 import { headMetricsFromProbs } from '../reference/metrics';
 import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
 import { makeTinyCheckpoint, mulberry32, TINY_VARIANTS, type TinyCheckpoint } from '../fixtures/tinyModels';
@@ -169,5 +171,33 @@ test('parity: the head graph (logits from final_hidden) gives the reference logi
     assert.ok(maxLp <= LOGPROB_TOL, `head graph: max |Δ log-prob| ${maxLp}`);
   } finally {
     await model.release();
+  }
+});
+
+test('the head graph\'s top-k variant (a saved run\'s every-position top-K, in chunks of positions) equals the top-K of the head graph\'s logits: same ids, log-probabilities within 1e-12', async () => {
+  for (const name of ['gemma2-softcap-window', 'llama-gqa']) {
+    const variant = TINY_VARIANTS.find((v) => v.name === name)!;
+    const ck = makeTinyCheckpoint(path.join(root, `head-top-${name}`), variant);
+    const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache') });
+    try {
+      const ids = promptIds(ck, 11, 5);
+      const { layers: L, heads: H, vocabSize: V } = model.dims;
+      const out = await model.forward({ ids, headScale: new Float32Array(L * H).fill(1), attnBias: new Float32Array(L * H * ids.length) }, { inspect: true, layers: [] });
+      const logits = await model.headLogits(out.hidden!);
+      const k = Math.min(RUN_TOP_K, V);
+      // chunks of 3 positions: 11 = 3 + 3 + 3 + 2
+      const top = await model.headTop(out.hidden!, k, 3 * V);
+      let maxD = 0;
+      for (let t = 0; t < ids.length; t++) {
+        const want = topLogprobsOfRow(logits, t, V, k);
+        want.forEach((w, i) => {
+          assert.equal(Number(top.ids[t * k + i]), w.id, `${name} position ${t} rank ${i}`);
+          maxD = Math.max(maxD, Math.abs(top.logits[t * k + i]! - top.lse[t]! - w.logprob));
+        });
+      }
+      assert.ok(maxD <= 1e-12, `${name}: max |Δ log-prob| ${maxD}`);
+    } finally {
+      await model.release();
+    }
   }
 });

@@ -30,6 +30,13 @@ export interface GraphOptions {
   /** only the LM head: final_hidden [T, D] -> logits [1, T, V] (see the inspection graph's final_hidden) */
   head?: boolean;
   /**
+   * With `head`: instead of the logits, each position's `headTop` largest logits top_logits [T, k]
+   * and their ids top_ids [T, k] (int64; ties: the lower id) and the log-sum-exp of its logits in
+   * float64, lse [T] (max + ln Σ exp(x − max), as src/engine/analysis/compare.ts): what a saved run
+   * keeps of every position, without [T, V] logits leaving the graph.
+   */
+  headTop?: number;
+  /**
    * Logit-lens variant of the plain graph: input resid_positions [P] int64; outputs resid_stream
    * [L+1, P, D] (at those positions, the residual stream entering block l = 0..L−1, the embeddings
    * as the model scales them for l = 0, and after the last block for l = L, before the final norm)
@@ -124,20 +131,30 @@ export function listWeights(spec: ModelSpec): [string, LazyTensor][] {
 }
 
 /** The head graph: final_hidden [T, D] (normalised) -> logits [1, T, V]. */
-function buildHeadGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string): Uint8Array {
+function buildHeadGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string, top?: number): Uint8Array {
   const g = new GraphBuilder(externalFile);
   const W = (name: string) => g.weight(name, refs.get(name)!);
   const hidden = g.input('final_hidden', 'float', ['T', spec.dims.hiddenSize]);
   let y = g.op('MatMul', [hidden, W('lm_head')]);
   if (refs.has('lm_head.bias')) y = g.op('Add', [y, W('lm_head.bias')]);
   if (spec.dims.finalSoftcap) y = softcap(g, y, spec.dims.finalSoftcap);
+  if (top !== undefined) {
+    const [values, ids] = g.opN('TopK', [y, g.i64([top])], 2, { axis: attr.i(1), largest: attr.i(1), sorted: attr.i(1) }, 'top');
+    g.rename(values!, 'top_logits');
+    g.rename(ids!, 'top_ids');
+    g.op('ReduceLogSumExp', [g.op('Cast', [y], { to: attr.i(11) })], { axes: attr.ints([1]), keepdims: attr.i(0) }, 'lse', 'lse');
+    g.output('top_logits', 'float', ['T', top]);
+    g.output('top_ids', 'int64', ['T', top]);
+    g.output('lse', 'double', ['T']);
+    return g.encode('attnscope_head_top', `AttnScope head graph (top ${top}) for ${spec.dims.modelType}`);
+  }
   g.op('Reshape', [y, g.i64([1, -1, spec.dims.vocabSize])], {}, 'logits', 'logits');
   g.output('logits', 'float', [1, 'T', spec.dims.vocabSize]);
   return g.encode('attnscope_head', `AttnScope head graph for ${spec.dims.modelType}`);
 }
 
 export function buildGraph(spec: ModelSpec, refs: Map<string, ExternalRef>, externalFile: string, opts: GraphOptions): Uint8Array {
-  if (opts.head) return buildHeadGraph(spec, refs, externalFile);
+  if (opts.head) return buildHeadGraph(spec, refs, externalFile, opts.headTop);
   const d = spec.dims;
   const g = new GraphBuilder(externalFile);
   const W = (name: string): string => {

@@ -499,20 +499,39 @@ export interface SaveOptions {
   patternInto?: (layer: number, head: number, out: Float32Array) => void;
 }
 
-/** A RunResult (with allLogits and, for `tensors`, every layer's patterns) as a SavedRun. */
-export function savedRunFrom(r: import('../run').RunResult, prompt: string, interventions: Interventions, opts: SaveOptions): SavedRun {
+/**
+ * Each position's k = min(RUN_TOP_K, V) largest logits [T, k] with their ids (ties: the lower id) and
+ * the log-sum-exp of its logits [T] in float64: what the head graph's top-k variant returns
+ * (Model.headTop), so a long run is saved without forming its [T, V] logits.
+ */
+export interface PositionTop {
+  logits: Float32Array;
+  ids: BigInt64Array;
+  lse: Float64Array;
+}
+
+/**
+ * A RunResult as a SavedRun: each position's top-K from `top` when given, else from allLogits; with
+ * `tensors`, allLogits (saved while under MAX_SAVED_VALUES) and every layer's patterns; without the
+ * whole logits the last position's (r.lastLogits, or allLogits' last row).
+ */
+export function savedRunFrom(r: import('../run').RunResult, prompt: string, interventions: Interventions, opts: SaveOptions, top?: PositionTop): SavedRun {
   const { layers: L, heads: H, vocabSize: V } = r.model;
   const T = r.tokens.length;
   const all = r.allLogits;
-  if (!all || all.length !== T * V) throw new Error('internal: savedRunFrom needs every position\'s logits');
-  // each position's top-K, in float64 like the comparison, ties to the lower id
+  if (all && all.length !== T * V) throw new Error('internal: savedRunFrom: logits size');
+  if (!all && !top) throw new Error('internal: savedRunFrom needs every position\'s logits or top-K');
+  // each position's top-K, log-probabilities in float64 like the comparison (stored as float32), ties to the lower id
   const K = Math.min(RUN_TOP_K, V);
   const topIds = new Float32Array(T * K);
   const topLogprobs = new Float32Array(T * K);
   const topTexts: Record<string, string> = {};
+  if (top && (top.logits.length !== T * K || top.ids.length !== T * K || top.lse.length !== T)) throw new Error('internal: savedRunFrom: top-K size');
   for (let t = 0; t < T; t++) {
-    const top = topLogprobsOfRow(all, t, V, K);
-    top.forEach((x, i) => {
+    const row = top
+      ? Array.from({ length: K }, (_, i) => ({ id: Number(top.ids[t * K + i]!), logprob: top.logits[t * K + i]! - top.lse[t]! }))
+      : topLogprobsOfRow(all!, t, V, K);
+    row.forEach((x, i) => {
       topIds[t * K + i] = x.id;
       topLogprobs[t * K + i] = x.logprob;
       topTexts[x.id] ??= opts.decode(x.id);
@@ -536,9 +555,13 @@ export function savedRunFrom(r: import('../run').RunResult, prompt: string, inte
     topLogprobs,
   };
   const omitted: string[] = [];
-  if (opts.tensors && all.length <= MAX_SAVED_VALUES) run.logits = all;
+  if (opts.tensors && all && all.length <= MAX_SAVED_VALUES) run.logits = all;
   else if (opts.tensors) omitted.push('logits');
-  if (!run.logits) run.lastLogits = all.slice((T - 1) * V, T * V);
+  if (!run.logits) {
+    const last = all ? all.slice((T - 1) * V, T * V) : r.lastLogits;
+    if (!last || last.length !== V) throw new Error('internal: savedRunFrom needs the last position\'s logits');
+    run.lastLogits = last;
+  }
   if (opts.tensors) {
     if (L * H * T * T > MAX_SAVED_VALUES) omitted.push('patterns');
     else if (r.patterns.size === L) {

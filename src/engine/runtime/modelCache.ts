@@ -81,7 +81,7 @@ export interface CacheEntry {
 
 function graphName(opts: GraphOptions): string {
   if (opts.blockRows !== undefined) return graphName({ ...opts, blockRows: undefined }).replace('.onnx', `-rows${opts.blockRows}.onnx`);
-  if (opts.head) return 'head.onnx';
+  if (opts.head) return opts.headTop !== undefined ? `head-top${opts.headTop}.onnx` : 'head.onnx';
   if (opts.lens) return 'lens.onnx';
   if (opts.patch) return 'patch.onnx';
   if (opts.qk) return `inspect-qk${opts.allLogits ? '-all' : ''}.onnx`;

@@ -13,8 +13,8 @@ import { createSession, ort, type Device, type DeviceRequest, type SessionResult
 
 const ROLE = 'attnscope-onnxruntime-sessions';
 
-type TensorType = 'float32' | 'int64';
-type TensorData = Float32Array | BigInt64Array;
+type TensorType = 'float32' | 'float64' | 'int64';
+type TensorData = Float32Array | Float64Array | BigInt64Array;
 
 /** What Model needs of a session: run with pre-shaped outputs, release. */
 export interface RunnableSession {
@@ -70,7 +70,7 @@ export function serveSessions(): void {
           for (const [n, t] of Object.entries(m.feeds)) feeds[n] = new ort.Tensor(t.type, t.data!, t.dims);
           const fetch: Record<string, ort.Tensor> = {};
           const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-          for (const [n, t] of Object.entries(m.fetch)) fetch[n] = new ort.Tensor(t.type, t.type === 'int64' ? new BigInt64Array(size(t.dims)) : new Float32Array(size(t.dims)), t.dims);
+          for (const [n, t] of Object.entries(m.fetch)) fetch[n] = new ort.Tensor(t.type, t.type === 'int64' ? new BigInt64Array(size(t.dims)) : t.type === 'float64' ? new Float64Array(size(t.dims)) : new Float32Array(size(t.dims)), t.dims);
           await s.run(feeds, fetch);
           const value: Record<string, TensorData> = {};
           for (const [n, t] of Object.entries(fetch)) value[n] = t.data as TensorData;

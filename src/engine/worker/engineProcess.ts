@@ -11,7 +11,7 @@ import { generate } from '../generate';
 import { ablateHeads } from '../analysis/ablation';
 import { logitLens } from '../analysis/lens';
 import { patchHeads } from '../analysis/patching';
-import { savedRunFrom, writeRunFile } from '../runs/runFile';
+import { MAX_SAVED_VALUES, RUN_TOP_K, savedRunFrom, writeRunFile } from '../runs/runFile';
 import { noInterventions } from '../../shared/interventions';
 import { estimateInspectionBytes } from '../memoryEstimate';
 import { clearCache } from '../runtime/modelCache';
@@ -139,13 +139,24 @@ const handlers: Handlers = {
     const k = keptRun(p.runId);
     const m = requireModel();
     const tensors = p.tensors !== false;
-    // Every position's logits (the top-K at every position is always saved; the [T, V] tensor only
-    // with tensors): kept from the run, or computed now from its final hidden states.
-    const allLogits = k.result.allLogits ?? (await m.headLogits(k.result.hidden!));
+    // The top-K at every position is always saved, the [T, V] logits only with tensors and under the
+    // file's size cap: those are kept from the run or computed from its final hidden states; else the
+    // head graph's top-k variant gives the top-K in chunks of positions (no [T, V] tensor: 1.6 GB
+    // and seconds of JS at 8,000 tokens with a 49k vocabulary) and the last position's logits come
+    // from the run or its last hidden state.
+    const { hiddenSize: D, vocabSize: V } = m.dims;
+    const T = k.result.tokens.length;
+    const hidden = k.result.hidden!;
+    const allLogits = k.result.allLogits ?? (tensors && T * V <= MAX_SAVED_VALUES ? await m.headLogits(hidden) : undefined);
+    const top = allLogits ? undefined : await m.headTop(hidden, Math.min(RUN_TOP_K, V));
+    const lastLogits = allLogits ? undefined : (k.result.lastLogits ?? (await m.headLogits(hidden.slice((T - 1) * D, T * D))));
     const opts = { tensors, autoSaved: p.autoSaved === true, decode: (id: number) => m.tokenizer.decodeToken(id) };
     // Patterns are computed head by head from the kept queries and keys (under the file's size cap).
     const patternOf = (layer: number, head: number, out: Float32Array) => patternInto(k, layer, head, out);
-    writeRunFile(p.file, savedRunFrom({ ...k.result, qk: undefined, allLogits, patterns: new Map() }, k.request.prompt, k.request.interventions ?? noInterventions(), { ...opts, patternInto: patternOf }));
+    writeRunFile(
+      p.file,
+      savedRunFrom({ ...k.result, qk: undefined, allLogits, lastLogits, patterns: new Map() }, k.request.prompt, k.request.interventions ?? noInterventions(), { ...opts, patternInto: patternOf }, top),
+    );
     return { file: p.file };
   },
 
