@@ -358,11 +358,11 @@ export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a0: LayerAtte
   const fold = !a0.softcap;
   const KV = a0.kvHeads;
   const G = H / KV;
-  const oneHot = g.f32(Array.from({ length: H * G }, (_, i) => (i % G === Math.floor(i / G) % G ? 1 : 0)), [H, 1, G]);
+  const oneHot = () => g.f32(Array.from({ length: H * G }, (_, i) => (i % G === Math.floor(i / G) % G ? 1 : 0)), [H, 1, G]);
   const a: LayerAttention = fold
     ? {
         ...a0,
-        q: g.op('Concat', [a0.q, g.op('Expand', [oneHot, g.op('Concat', [g.op('Slice', [g.op('Shape', [a0.q]), g.i64([0]), g.i64([2])]), g.i64([G])], { axis: attr.i(0) })])], { axis: attr.i(2) }),
+        q: g.op('Concat', [a0.q, g.op('Expand', [oneHot(), g.op('Concat', [g.op('Slice', [g.op('Shape', [a0.q]), g.i64([0]), g.i64([2])]), g.i64([G])], { axis: attr.i(0) })])], { axis: attr.i(2) }),
         k: g.op('Concat', [a0.k, g.op('Transpose', [g.op('Reshape', [a0.bias, g.i64([KV, G, -1])])], { perm: attr.ints([0, 2, 1]) })], { axis: attr.i(2) }),
       }
     : a0;
