@@ -143,11 +143,14 @@ export function klDivergence(logP: Float64Array, logQ: Float64Array): number {
   return Math.max(0, kl);
 }
 
-/** The k largest entries of a log-probability row, largest first, ties to the lower id: O(V·k). */
-export function topKOf(logp: Float64Array, k: number): { id: number; logprob: number }[] {
+/**
+ * The k largest of the n values from `off` (a log-probability row, or a row of logits), largest first,
+ * ties to the lower id (ids relative to `off`): O(n·k).
+ */
+export function topKOf(values: ArrayLike<number>, k: number, off = 0, n = values.length - off): { id: number; logprob: number }[] {
   const top: { id: number; logprob: number }[] = [];
-  for (let id = 0; id < logp.length; id++) {
-    const v = logp[id]!;
+  for (let id = 0; id < n; id++) {
+    const v = values[off + id]!;
     if (top.length === k && !(v > top[k - 1]!.logprob)) continue;
     let i = Math.min(top.length, k - 1);
     if (top.length < k) top.push({ id, logprob: v });
@@ -163,25 +166,14 @@ export function topKOf(logp: Float64Array, k: number): { id: number; logprob: nu
 /**
  * topKOf(logSoftmaxRow(logits, row, V), k) without the V-long float64 row: the order of the logits is
  * the order of their log-probabilities, so the k largest are chosen on the logits (same ties) and only
- * they are shifted by the row's log-sum-exp (computed as logSoftmaxRow does: the same values). Two
- * passes over the row instead of four and no allocation: a saved run does this at every position.
+ * they are shifted by the row's log-sum-exp (computed as logSoftmaxRow does, from the row's largest
+ * logit, the first of the top: the same values). Two passes over the row instead of four and no
+ * allocation: a saved run does this at every position.
  */
 export function topLogprobsOfRow(logits: Float32Array, row: number, V: number, k: number): { id: number; logprob: number }[] {
   const off = row * V;
-  let max = -Infinity;
-  const top: { id: number; logprob: number }[] = [];
-  for (let id = 0; id < V; id++) {
-    const v = logits[off + id]!;
-    max = Math.max(max, v);
-    if (top.length === k && !(v > top[k - 1]!.logprob)) continue;
-    let i = Math.min(top.length, k - 1);
-    if (top.length < k) top.push({ id, logprob: v });
-    while (i > 0 && top[i - 1]!.logprob < v) {
-      top[i] = top[i - 1]!;
-      i--;
-    }
-    top[i] = { id, logprob: v };
-  }
+  const top = topKOf(logits, k, off, V);
+  const max = top[0]!.logprob;
   let s = 0;
   for (let i = 0; i < V; i++) s += Math.exp(logits[off + i]! - max);
   const lse = max + Math.log(s);
