@@ -1,17 +1,29 @@
 // The inline overlay: a fixed, cached set of decoration types (one per tint level plus the cursor
-// token outline), all set on every update so stale ranges always clear.
+// token outline), all set whenever an editor's tint changes, so stale ranges always clear.
 import * as vscode from 'vscode';
 import type { Session } from './session';
 import { OVERLAY_LEVELS, paintSpan, quantize } from '../shared/overlay';
+import { samePaint, type OverlayPaint } from './viewLogic';
+
+/** per token: the range the tint paints (leading whitespace left out; null: all whitespace) and the token's full range (the cursor outline) */
+type TokenRanges = { paint: vscode.Range | null; full: vscode.Range }[];
 
 export class OverlayDecorations implements vscode.Disposable {
   private readonly levels: vscode.TextEditorDecorationType[] = [];
   private readonly cursor: vscode.TextEditorDecorationType;
-  /** per token: the range the tint paints (leading whitespace left out; null: all whitespace) and the token's full range (the cursor outline) */
-  private ranges: { paint: vscode.Range | null; full: vscode.Range }[] | undefined;
+  private ranges: TokenRanges | undefined;
   private rangesFor: { runId: number; version: number; uri: string } | undefined;
   /** the run whose document was edited after it ran (its overlay no longer matches the text) */
   private staleRun: number | undefined;
+  /**
+   * What each editor shows now. update() leaves an editor alone when its paint would not change:
+   * every setDecorations makes the editor re-render the decorated lines (~0.1 s of the window's
+   * CPU for 2,000 tinted tokens), and a re-run's 'interventions' event or a second 'overlay' event
+   * would otherwise repaint the same tint while the model runs on the same cores.
+   */
+  private painted = new WeakMap<vscode.TextEditor, OverlayPaint<TokenRanges>>();
+  /** editors repainted since activation (the tests count them) */
+  repaints = 0;
 
   constructor(private readonly session: Session) {
     for (let i = 1; i <= OVERLAY_LEVELS; i++) {
@@ -47,7 +59,7 @@ export class OverlayDecorations implements vscode.Disposable {
     this.update();
   }
 
-  private tokenRanges(doc: vscode.TextDocument): { paint: vscode.Range | null; full: vscode.Range }[] | undefined {
+  private tokenRanges(doc: vscode.TextDocument): TokenRanges | undefined {
     const run = this.session.run;
     if (!run) return undefined;
     const uri = doc.uri.toString();
@@ -62,36 +74,45 @@ export class OverlayDecorations implements vscode.Disposable {
     return this.ranges;
   }
 
-  /** Repaints every visible editor of the inspected document. Returns the number of tinted tokens. */
-  update(): number {
+  /**
+   * Repaints every visible editor of the inspected document whose tint changed (all of them with
+   * `force`: when the set of visible editors changed). Returns the number of tinted tokens.
+   */
+  update(force = false): number {
+    if (force) this.painted = new WeakMap();
     const s = this.session;
     let tinted = 0;
     for (const editor of vscode.window.visibleTextEditors) {
       const isDoc = s.doc && editor.document.uri.toString() === s.doc.toString();
-      const buckets: vscode.Range[][] = this.levels.map(() => []);
-      const cursor: vscode.Range[] = [];
       // Paint only an overlay of the run on screen: between a new run and its first overlay the
       // previous overlay (another run, maybe another length) is never mapped onto the new tokens.
       const fresh = s.run && s.overlay && s.overlay.runId === s.run.runId && s.overlay.values.length === s.run.tokens.length;
       // An edit makes the run's overlay stale until the next run (which clears this by its new id).
       const stale = this.staleRun !== undefined && this.staleRun === s.run?.runId;
+      let plan: OverlayPaint<TokenRanges> = { ranges: null, levels: null, cursor: -1 };
       if (isDoc && s.run && s.overlay && fresh && !stale && editor.document.version === s.docVersion) {
         const ranges = this.tokenRanges(editor.document)!;
         const settings = s.settings;
-        const q = quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink);
+        plan = { ranges, levels: quantize(s.overlay.values, s.run.tokens, settings.colorScale, settings.discountSink), cursor: s.overlay.token };
+      }
+      const { ranges, levels: q } = plan;
+      if (ranges && q) for (let i = 0; i < q.length; i++) if (q[i]! > 0 && ranges[i]!.paint && !ranges[i]!.paint!.isEmpty) tinted++;
+      if (samePaint(this.painted.get(editor), plan)) continue;
+      const buckets: vscode.Range[][] = this.levels.map(() => []);
+      const cursor: vscode.Range[] = [];
+      if (ranges && q) {
         for (let i = 0; i < q.length; i++) {
           const lvl = q[i]!;
           const paint = ranges[i]!.paint;
-          if (lvl > 0 && paint && !paint.isEmpty) {
-            buckets[lvl - 1]!.push(paint);
-            tinted++;
-          }
+          if (lvl > 0 && paint && !paint.isEmpty) buckets[lvl - 1]!.push(paint);
         }
-        const c = ranges[s.overlay.token]?.full;
+        const c = ranges[plan.cursor]?.full;
         if (c && !c.isEmpty) cursor.push(c);
       }
       this.levels.forEach((type, i) => editor.setDecorations(type, buckets[i]!));
       editor.setDecorations(this.cursor, cursor);
+      this.painted.set(editor, plan);
+      this.repaints++;
     }
     return tinted;
   }
@@ -101,6 +122,7 @@ export class OverlayDecorations implements vscode.Disposable {
       for (const t of this.levels) editor.setDecorations(t, []);
       editor.setDecorations(this.cursor, []);
     }
+    this.painted = new WeakMap();
   }
 
   dispose(): void {
@@ -108,3 +130,4 @@ export class OverlayDecorations implements vscode.Disposable {
     this.cursor.dispose();
   }
 }
+

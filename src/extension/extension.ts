@@ -71,7 +71,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
       if (!session.run || doc.uri.toString() !== session.doc?.toString() || doc.version !== session.docVersion) return;
       track(session.setCursor(doc.offsetAt(e.selections[0]!.active)).catch(reportError));
     }),
-    vscode.window.onDidChangeVisibleTextEditors(() => decorations.update()),
+    vscode.window.onDidChangeVisibleTextEditors(() => decorations.update(true)),
     vscode.workspace.onDidChangeTextDocument((e) => {
       if (e.document.uri.toString() !== session.doc?.toString() || e.contentChanges.length === 0) return;
       session.onDocumentEdited(e);

@@ -14,6 +14,7 @@ import { PATTERN_TILE_MAX, type Aggregation, type Direction, type HeadView, type
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
+import { runProgressStep } from './viewLogic';
 import { parseHubId } from '../engine/sources/hub';
 import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
 import { aggregationWeights, tokenAtOffset } from '../shared/overlay';
@@ -92,7 +93,8 @@ export class Session implements vscode.Disposable {
   private cursorOffset = 0;
   private disposed = false;
   /** the re-run in flight: its ticket, how to stop waiting for it, a promise of its end, what it does */
-  private inflight: { ticket: number; cancel(): void; done: Promise<void>; label: string } | undefined;
+  /** the re-run in flight: `started` (performance.now()) and `previousMs` (the shown run's time, when it ran the same prompt) feed its notification */
+  private inflight: { ticket: number; cancel(): void; done: Promise<void>; label: string; started: number; previousMs?: number } | undefined;
   private runTicket = 0;
   /** the stages of the last finished re-run with their ms (also in the output channel) */
   lastRunStages = '';
@@ -532,10 +534,10 @@ export class Session implements vscode.Disposable {
     let ended!: () => void;
     const done = new Promise<void>((resolve) => (ended = resolve));
     const label = this.runLabel();
-    this.inflight = { ticket, cancel, done, label };
+    const t0 = performance.now();
+    this.inflight = { ticket, cancel, done, label, started: t0, previousMs: this.run && this.run.prompt === this.prompt ? this.lastRunMs : undefined };
     this.setBusy(label);
     const progressTimer = setTimeout(() => this.showRunProgress(ticket), RUN_PROGRESS_AFTER_MS);
-    const t0 = performance.now();
     try {
       const engineRun = this.engine.inspect(req, true, abort.signal);
       const outcome = await Promise.race([engineRun, cancelled]);
@@ -561,9 +563,19 @@ export class Session implements vscode.Disposable {
       if (this.ranked) this.ranked.view = { ...this.ranked.view, runId };
       if (this.patched) this.patched.view = { ...this.patched.view, runId };
       stages.mark('view');
-      this.fire('run');
-      stages.mark('views(run)');
-      await this.refreshOverlay(stages);
+      // The new run's overlay is asked for before the views hear of the run, so the editor goes
+      // from the previous run's tint straight to this one's: a 'run' without its overlay would
+      // clear the tint first, and each repaint re-renders every tinted line of the editor.
+      try {
+        await this.refreshOverlay(stages, false);
+      } finally {
+        this.fire('run');
+        stages.mark('views(run)');
+      }
+      if (this.overlay?.runId === runId && this.run?.runId === runId) {
+        this.fire('overlay');
+        stages.mark('views(overlay)');
+      }
       if (this.watched.length) {
         await this.refreshWatch();
         stages.mark('watched');
@@ -623,13 +635,17 @@ export class Session implements vscode.Disposable {
     const f = this.inflight;
     if (!f || f.ticket !== ticket) return;
     void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'AttnScope', cancellable: true }, async (progress, token) => {
-      progress.report({ message: `${f.label} Cancel keeps the previous run.` });
+      // No animation (see runProgressStep): a still bar, and the seconds counted once a second.
+      const report = () => progress.report(runProgressStep(f.label, performance.now() - f.started, f.previousMs));
+      report();
+      const tick = setInterval(report, 1000);
       const sub = token.onCancellationRequested(() => {
         if (this.inflight?.ticket === ticket) this.cancelRun();
       });
       try {
         await f.done;
       } finally {
+        clearInterval(tick);
         sub.dispose();
       }
     });
@@ -725,7 +741,8 @@ export class Session implements vscode.Disposable {
     return this.run ? tokenAtOffset(this.run.tokens, docOffset - this.base) : undefined;
   }
 
-  async refreshOverlay(stages?: StageTimer): Promise<void> {
+  /** Recomputes the overlay for the cursor token; `announce` false: set it without the 'overlay' event (rerun announces it after 'run'). */
+  async refreshOverlay(stages?: StageTimer, announce = true): Promise<void> {
     this.lastOverlayNote = '';
     const run = this.run;
     if (!run) return;
@@ -744,6 +761,7 @@ export class Session implements vscode.Disposable {
     stages?.mark('overlay query', this.lastOverlayNote || undefined);
     if (!values || run !== this.run) return;
     this.overlay = { runId: run.runId, token: q, direction, values: values.slice() };
+    if (!announce) return;
     this.fire('overlay');
     stages?.mark('views(overlay)');
   }

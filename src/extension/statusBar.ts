@@ -1,8 +1,9 @@
-// Status bar: model, device, token count and the last run time; a spinner while busy.
+// Status bar: model, device, token count and the last run time; a still sync icon while busy (viewLogic.busyStatusText).
 import * as vscode from 'vscode';
 import type { Session } from './session';
 import { describeInterventions, scaleOf } from '../shared/interventions';
 import { overlayLegend, scaleMax } from '../shared/overlay';
+import { busyStatusText } from './viewLogic';
 
 /** The editor overlay's legend lines (direction, heads, color scale) for the overlay on screen, or [] when none. */
 export function legendFor(s: Session): string[] {
@@ -39,7 +40,7 @@ export class StatusBar implements vscode.Disposable {
     const s = this.session;
     const m = s.modelView();
     if (s.busy) {
-      this.item.text = `$(sync~spin) AttnScope: ${s.busy}`;
+      this.item.text = busyStatusText(s.busy);
       this.item.tooltip = s.busy;
       this.item.backgroundColor = undefined;
       this.item.show();

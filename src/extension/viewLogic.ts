@@ -51,3 +51,49 @@ export function parseHeadId(s: string, layers: number, heads: number): HeadRef |
   const head = Number(m[2] ?? m[4]);
   return layer < layers && head < heads ? { layer, head } : undefined;
 }
+
+// Busy indicators. Nothing here animates: a spinning icon or VS Code's infinite progress bar makes
+// the workbench's renderer paint every frame for as long as a run lasts, and on a small machine
+// (measured on 2 cores, BENCHMARKS.md "VS Code after the ring and save fixes") that takes CPU from
+// the forward pass the user is waiting for.
+
+/** The status bar's text while a run or a model load is in flight: a still icon. */
+export function busyStatusText(busy: string): string {
+  return `$(sync) AttnScope: ${busy}`;
+}
+
+/**
+ * A step of the run notification (shown when a run takes a while): what runs, the whole seconds
+ * so far and, for a re-run of the prompt on screen, how long that run took, so the notification
+ * moves without an animation. `increment: 0` makes VS Code draw a still, empty bar instead of its
+ * infinite animated one.
+ */
+export function runProgressStep(label: string, elapsedMs: number, previousRunMs?: number): { message: string; increment: number } {
+  const s = Math.max(0, Math.floor(elapsedMs / 1000));
+  const prev = previousRunMs !== undefined && previousRunMs > 0 ? ` (the last run took ${formatSeconds(previousRunMs)})` : '';
+  return { message: `${label} ${s} s${prev}. Cancel keeps the previous run.`, increment: 0 };
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+/** What the overlay paints in one editor: the run's token ranges (one array per run and document version), each token's tint level, the cursor token; `levels` null: nothing. */
+export interface OverlayPaint<R> {
+  ranges: R | null;
+  levels: Uint8Array | null;
+  cursor: number;
+}
+
+/**
+ * Whether painting `b` would leave an editor that shows `a` as it is (then the overlay skips the
+ * editor: each setDecorations re-renders its decorated lines). Nothing painted equals nothing
+ * painted; otherwise the same ranges array, cursor token and every level.
+ */
+export function samePaint<R>(a: OverlayPaint<R> | undefined, b: OverlayPaint<R>): boolean {
+  if (!a) return false;
+  if (a.levels === null || b.levels === null) return a.levels === b.levels;
+  if (a.ranges !== b.ranges || a.cursor !== b.cursor || a.levels.length !== b.levels.length) return false;
+  for (let i = 0; i < a.levels.length; i++) if (a.levels[i] !== b.levels[i]) return false;
+  return true;
+}

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeadView, TokenView } from '../../src/shared/protocol';
-import { formatScale, orderHeads, parseHeadId } from '../../src/extension/viewLogic';
+import { busyStatusText, formatScale, orderHeads, parseHeadId, runProgressStep, samePaint } from '../../src/extension/viewLogic';
 import { aggregationWeights, overlayValues, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/shared/overlay';
 import { parseFromWebview } from '../../src/extension/panelMessages';
 
@@ -129,4 +129,30 @@ test('parseFromWebview: errors say which field is wrong; bad messages keep their
   const set = parseFromWebview({ messageId: 2, body: { type: 'setSettings', settings: { discountSink: false, metric: 'entropy' } } });
   assert.ok(set.ok);
   assert.deepEqual(set.value.body, { type: 'setSettings', settings: { discountSink: false, metric: 'entropy' } });
+});
+
+test('busy indicators do not animate: a still status bar icon, and a run notification with a still bar that counts seconds', () => {
+  // $(name~spin) is VS Code's spinning-icon syntax; an animated icon repaints the workbench every frame during a run
+  assert.equal(busyStatusText('Running 2,048 tokens…'), '$(sync) AttnScope: Running 2,048 tokens…');
+  assert.doesNotMatch(busyStatusText('Loading the default model…'), /~spin/);
+  // increment 0 (a number) is what makes VS Code draw a determinate bar; without one it animates an infinite bar
+  assert.deepEqual(runProgressStep('Running 2,048 tokens…', 1000), { message: 'Running 2,048 tokens… 1 s. Cancel keeps the previous run.', increment: 0 });
+  assert.deepEqual(runProgressStep('Running 8,000 tokens…', 12_999, 48_600), { message: 'Running 8,000 tokens… 12 s (the last run took 49 s). Cancel keeps the previous run.', increment: 0 });
+  assert.equal(runProgressStep('Running 9 tokens…', 1500, 1234).message, 'Running 9 tokens… 1 s (the last run took 1.2 s). Cancel keeps the previous run.');
+  assert.equal(runProgressStep('Running 9 tokens…', 1500, 0).message, 'Running 9 tokens… 1 s. Cancel keeps the previous run.', 'no previous run: no comparison');
+});
+
+test('samePaint: an editor is repainted only when its ranges, cursor token or a tint level differ', () => {
+  const ranges = ['r0', 'r1', 'r2'];
+  const paint = (levels: number[] | null, cursor = 2, r: unknown = ranges) => ({ ranges: levels ? r : null, levels: levels ? Uint8Array.from(levels) : null, cursor: levels ? cursor : -1 });
+  assert.equal(samePaint(undefined, paint([0, 1, 2])), false, 'never painted');
+  assert.equal(samePaint(undefined, paint(null)), false, 'never painted, even to clear');
+  assert.equal(samePaint(paint([0, 1, 2]), paint([0, 1, 2])), true);
+  assert.equal(samePaint(paint([0, 1, 2]), paint([0, 1, 3])), false, 'one level');
+  assert.equal(samePaint(paint([0, 1, 2]), paint([0, 1, 2], 1)), false, 'the cursor token');
+  assert.equal(samePaint(paint([0, 1, 2]), paint([0, 1, 2], 2, [...ranges])), false, 'another run (its own ranges array), same levels');
+  assert.equal(samePaint(paint([0, 1, 2]), paint([0, 1])), false, 'another length');
+  assert.equal(samePaint(paint([0, 1, 2]), paint(null)), false, 'tint to nothing');
+  assert.equal(samePaint(paint(null), paint([0, 0, 0])), false, 'nothing to a (blank) tint');
+  assert.equal(samePaint(paint(null), paint(null)), true, 'nothing to nothing');
 });
