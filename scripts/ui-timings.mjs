@@ -3,18 +3,23 @@
 // compare with `attnscope bench --views` on the same prompt (BENCHMARKS.md, "VS Code after the ring
 // and save fixes"). Not a test: a measurement, printed as JSON lines and a summary.
 //
-//   node scripts/ui-timings.mjs [--model DIR] [--tokens 2048] [--reps 5] [--shots DIR] [--only a,b,c,d,e]
+//   node scripts/ui-timings.mjs [--model DIR] [--tokens 2048] [--reps 5] [--shots DIR] [--only a,b,c]
 //
 // The prompt is bench's (`promptOfTokens` in src/cli/bench.ts: the same words, trimmed to just at or
-// above N tokens), in one wrapped line. Measured, each `--reps` times, in page time (the event's
-// timeStamp to the first animation frame after the editor's tint changed; see WAITER):
+// above N tokens), in one wrapped line. Measured, each `--reps` times, in page time (the input
+// event's timeStamp to the first animation frame after the editor's tint changed; see INSTALL):
 //   a  head-mask toggle (click on L0H0's checkbox in the Heads view) → the new overlay painted, panel closed
 //   b  the same with the AttnScope panel open beside the editor
 //   c  a cursor move (a click in the editor) while that re-run is in flight → the overlay painted
 //      from the kept previous run (panel open)
+//   d  a cursor move (a click in the editor) with no run in flight; e  the same by Ctrl+Left
+//   diag  the workbench's running animations during a re-run; trace, trace-c  Chromium's trace of
+//   one toggle / one cursor move during a run (the renderer's busiest events); profile  its JavaScript
 // After each, it waits until the engine and the extension host are idle (the auto-save done) and
-// reads the run's stage line from the AttnScope output channel; the CPU seconds each process used
-// between the event and the paint come from /proc (Chromium renderers, extension host, engine).
+// reads the run's stage line from the AttnScope output channel (`split`: input → rerun() start,
+// the host's stages, host end → the DOM change, DOM change → frame); the CPU seconds each process
+// used between the event and the paint come from /proc (Chromium renderers, extension host, engine;
+// `others`: every process not started here). Run it alone: `flock /tmp/bench.lock node scripts/ui-timings.mjs`.
 // --model '' (default) uses the extension's default model (models/default).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -182,7 +187,8 @@ const INSTALL = `(() => {
     const onInput = (e) => { if (t0 === null) t0 = e.timeStamp; };
     document.addEventListener('mousedown', onInput, true);
     document.addEventListener('keydown', onInput, true);
-    window.__done = new Promise((resolve) => {
+    window.__done = new Promise((resolve, reject) => {
+      setTimeout(() => reject(new Error('the tint did not change within 120 s')), 120000);
       const ed = editorEl();
       const mo = new MutationObserver(() => {
         mutations++;
@@ -364,6 +370,23 @@ async function main() {
     say(`trace ${name} (${Math.round(wall)} ms incl. the idle wait): ${top.map(([k, v]) => `${v.toFixed(0)} ms ×${counts.get(k)} ${k}`).join('\n   ')}`);
   }
 
+  /** A cursor move with no run in flight: a click in the editor (`how` 'click') or Ctrl+Left in the focused editor ('key'). */
+  async function cursorIdle(k, i, how) {
+    const before = await page.evaluate('window.__tint()');
+    const load = loadavg();
+    await page.evaluate(`window.__arm(${JSON.stringify(before.sig)})`);
+    const c0 = cpuSnapshot();
+    if (how === 'click') {
+      const lines = editor.locator('.view-line');
+      const n = await lines.count();
+      await lines.nth(Math.max(0, Math.floor(n * (i % 2 ? 0.3 : 0.6)))).click({ position: { x: 200 + 37 * i, y: 5 } });
+    } else await page.keyboard.press('Control+ArrowLeft');
+    const r = await page.evaluate('window.__done');
+    const c1 = cpuSnapshot();
+    await waitIdle();
+    record(k, { ms: r.ms, mutMs: r.mutMs, load, cpu: cpuDiff(c0, c1) });
+  }
+
   const shot = async (name) => {
     if (!SHOTS) return;
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -389,6 +412,14 @@ async function main() {
     await statusIdle.waitFor();
     say(`animations after: ${JSON.stringify(await anims())}`);
     await waitIdle();
+  }
+  if (ONLY.has('d')) for (let i = 0; i < REPS; i++) await cursorIdle('d', i, 'click');
+  if (ONLY.has('e')) {
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Control+ArrowLeft'); // the last word's start is still the last token
+    await waitIdle();
+    for (let i = 0; i < REPS; i++) await cursorIdle('e', i, 'key');
   }
   if (ONLY.has('a')) {
     await toggle('warmup-a');

@@ -97,6 +97,35 @@ describe('inspect a .prompt file', function () {
     assert.ok(Math.abs(rowSum - 1) < 1e-3, `an attention row sums to 1 (got ${rowSum})`);
   });
 
+  it('a re-run repaints the prompt editor once: its overlay comes with the run (no clear in between), an unchanged tint is not repainted', async () => {
+    const text = editor.document.getText();
+    await moveCursor(text.length - 1);
+    a.decorations.update();
+    const before = a.decorations.repaints;
+    // what the views see at each event: the run and the overlay must belong together at 'run'
+    const seen: string[] = [];
+    const sub = a.session.onDidChange((what) => {
+      if (what === 'run' || what === 'overlay') seen.push(`${what}: run ${a.session.run?.runId}, overlay of run ${a.session.overlay?.runId}`);
+    });
+    const runId = run().runId;
+    try {
+      await a.session.setScale([{ layer: 0, head: 1 }], 0);
+      await settle(a);
+    } finally {
+      sub.dispose();
+    }
+    const next = run().runId;
+    assert.ok(next > runId, 'the mask re-ran the model');
+    assert.deepEqual(seen, [`run: run ${next}, overlay of run ${next}`, `overlay: run ${next}, overlay of run ${next}`]);
+    assert.equal(a.decorations.repaints - before, 1, 'one repaint of the one editor (before: the same tint again on "interventions", a clear on "run", the tint on "overlay")');
+    assert.ok(a.decorations.update() > 1, 'the new run is tinted');
+    assert.equal(a.decorations.repaints - before, 1, 'the same tint is not painted again');
+    a.decorations.update(true);
+    assert.equal(a.decorations.repaints - before, 1 + vscode.window.visibleTextEditors.length, 'forced: every visible editor');
+    await a.session.setScale([{ layer: 0, head: 1 }], 1);
+    await settle(a);
+  });
+
   it('toggling a head (tree node argument) masks it and re-runs with different predictions', async () => {
     const m = a.session.model!;
     const node = { kind: 'head', layer: m.layers - 1, head: Math.min(1, m.heads - 1) };
