@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
 import { EngineError, isEngineError, oneLine } from './errors';
 import { logMaxProbOutput, maxKeyOutput, METRIC_ORDER, rotKOutput, rotQOutput, zOutput, type GraphOptions } from './graph/inspectionGraph';
+import { BLOCK_LIMITS_INPUT, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS } from './graph/blockedAttention';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
@@ -23,6 +24,12 @@ export interface OpenOptions {
    * do not change).
    */
   blockRows?: number;
+  /**
+   * [rows, values] bounding the attention blocks, fed to every run (graph/blockedAttention.ts,
+   * BLOCK_LIMITS_INPUT) instead of the device's (CPU_BLOCK_LIMITS, or GPU_BLOCK_LIMITS on CUDA). The
+   * numbers do not depend on it (rows are independent); tests use it to check that.
+   */
+  blockLimits?: readonly [number, number];
   /**
    * The session to create at open (default the plain graph's): 'kept' for a process whose runs are
    * kept inspections (the extension's engine), so it does not also hold the plain session's copy of
@@ -106,6 +113,18 @@ export interface ForwardExtras {
  */
 const HEAD_CHUNK_VALUES = 1 << 23;
 
+/**
+ * The attention block limits a run feeds (BLOCK_LIMITS_INPUT): `override` (OpenOptions.blockLimits)
+ * first, else the device's.
+ */
+export function blockLimitsFor(device: Device, override: readonly [number, number] | undefined): readonly [number, number] {
+  if (override) {
+    if (!override.every((n) => Number.isSafeInteger(n) && n >= 1)) throw new Error(`internal: block limits ${override.join(', ')}`);
+    return override;
+  }
+  return device === 'cuda' ? GPU_BLOCK_LIMITS : CPU_BLOCK_LIMITS;
+}
+
 /** Keys (after RoPE) and values of the positions seen so far: per layer [kvHeads, length, headDim]. */
 export interface KvCache {
   length: number;
@@ -178,6 +197,13 @@ export class Model {
     return m;
   }
 
+  /** The block limits input for a run of any graph but the head's (none with test-forced block rows). */
+  private blockLimitsFeed(): Record<string, ort.Tensor> {
+    if (this.opts.blockRows !== undefined) return {};
+    const limits = blockLimitsFor(this.device, this.opts.blockLimits);
+    return { [BLOCK_LIMITS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [2]) };
+  }
+
   private static sessionKey(g: GraphOptions): string {
     return `${g.inspect}-${g.allLogits}-${g.cache ?? false}-${g.head ?? false}-${g.headTop ?? 0}-${g.lens ?? false}-${g.patch ?? false}-${g.qk ?? false}`;
   }
@@ -231,6 +257,7 @@ export class Model {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inp.ids, (v) => BigInt(v)), [1, T]),
       head_scale: new ort.Tensor('float32', inp.headScale, [L, H]),
       attn_bias: new ort.Tensor('float32', inp.attnBias, [L, H, T]),
+      ...this.blockLimitsFeed(),
     };
     // Outputs are pre-allocated (onnxruntime copies its own into them at the end of the run).
     const V = this.dims.vocabSize;
@@ -308,6 +335,7 @@ export class Model {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, T]),
       head_scale: new ort.Tensor('float32', headScale, [L, H]),
       attn_bias: new ort.Tensor('float32', attnBias, [L, H, K]),
+      ...this.blockLimitsFeed(),
     };
     const fetch: Record<string, ort.Tensor> = { logits: new ort.Tensor('float32', new Float32Array(V), [1, 1, V]) };
     for (let l = 0; l < L; l++) {

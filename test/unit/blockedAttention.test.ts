@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Model, type KvCache } from '../../src/engine/model';
+import { blockLimitsFor, Model, type KvCache } from '../../src/engine/model';
+import { BLOCK_LIMITS_INPUT, blockPlan, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS } from '../../src/engine/graph/blockedAttention';
+import { GraphBuilder } from '../../src/engine/graph/onnxGraph';
+import { ort } from '../../src/engine/runtime/ortSession';
 import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
 import { layerScores, probabilityRow } from '../../src/engine/graph/attentionScores';
 import { makeTinyCheckpoint, mulberry32, TINY_VARIANTS, type TinyCheckpoint } from '../fixtures/tinyModels';
@@ -43,10 +46,16 @@ function maxLogProbDiff(got: Float32Array, at: number, want: ArrayLike<number>, 
   return d;
 }
 
-for (const v of TINY_VARIANTS) {
-  test(`attention in ${ROWS}-row blocks equals the reference: ${v.name}`, async () => {
-    const ck = makeTinyCheckpoint(path.join(root, v.name), v);
-    const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache'), blockRows: ROWS });
+// The blocks forced two ways: a graph built with 3-row blocks (a constant), and the default graph
+// fed [3 rows, any values] through its block limits input at run time (as the engine feeds GPU limits).
+const FORCED = [
+  { how: 'graph', opts: { blockRows: ROWS } },
+  { how: 'limits input', opts: { blockLimits: [ROWS, 1 << 22] as const } },
+];
+for (const v of TINY_VARIANTS) for (const forced of FORCED) {
+  test(`attention in ${ROWS}-row blocks (${forced.how}) equals the reference: ${v.name}`, async () => {
+    const ck = makeTinyCheckpoint(path.join(root, `${v.name}-${forced.how.replace(/ /g, '-')}`), v);
+    const model = await Model.open(ck.dir, { device: 'cpu', cacheRoot: path.join(root, 'cache'), ...forced.opts });
     try {
       const { layers: L, heads: H, vocabSize: V } = model.dims;
       const T = Math.min(13, model.dims.maxPositions);
@@ -119,9 +128,49 @@ for (const v of TINY_VARIANTS) {
         cache = step.present;
         step = await model.decode([seq[seq.length - 1]!], cache, headScale, biasFlat(seq.length));
       }
-      console.log(`${v.name}: dattn ${maxAttn.toExponential(2)} dmetric ${maxMetric.toExponential(2)} dlogp ${maxLp.toExponential(2)}`);
+      console.log(`${v.name} (${forced.how}): dattn ${maxAttn.toExponential(2)} dmetric ${maxMetric.toExponential(2)} dlogp ${maxLp.toExponential(2)}`);
     } finally {
       await model.release();
     }
   });
 }
+
+// The limits input bounds the blocks: B = clamp(min(values / (H·K), rows), 1, T), nb = ⌈T / B⌉,
+// read back from a graph of blockPlan alone (the rows are independent, so no model output shows B).
+test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 values)', async () => {
+  const H = 9;
+  const g = new GraphBuilder('unused.bin');
+  const T = g.input('T', 'int64', []);
+  const plan = blockPlan(g, H, T, T, g.i64([0], []), g.i64([0]), undefined);
+  g.op('Identity', [plan.B], {}, 'B', 'B_out');
+  g.op('Identity', [plan.nb], {}, 'nb', 'nb_out');
+  g.output('B_out', 'int64', []);
+  g.output('nb_out', 'int64', []);
+  const session = await ort.InferenceSession.create(Buffer.from(g.encode('plan', '')), { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+  const run = async (t: number, limits: readonly number[] = CPU_BLOCK_LIMITS) => {
+    const feeds: Record<string, ort.Tensor> = { T: new ort.Tensor('int64', BigInt64Array.from([BigInt(t)]), []) };
+    feeds[BLOCK_LIMITS_INPUT] = new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [2]);
+    const out = await session.run(feeds);
+    return [Number(out['B_out']!.data[0]), Number(out['nb_out']!.data[0])];
+  };
+  try {
+    assert.deepEqual(await run(40), [40, 1], 'CPU: all 40 rows in one block');
+    assert.deepEqual(await run(1000), [64, 16], 'CPU: 64 rows');
+    assert.deepEqual(await run(8000), [58, 138], 'CPU: the value cap (2^22 / (9 · 8,000) = 58 rows)');
+    assert.deepEqual(await run(1000, [5, 1 << 22]), [5, 200], 'fed rows');
+    assert.deepEqual(await run(1000, GPU_BLOCK_LIMITS), [1000, 1], 'GPU limits: one block');
+    assert.deepEqual(await run(4096, GPU_BLOCK_LIMITS), [1024, 4], 'GPU limits at 4,096 tokens');
+    assert.deepEqual(await run(100, [64, H * 100 * 7]), [7, 15], 'fed value cap');
+    assert.deepEqual(await run(100, [64, 1]), [1, 100], 'at least one row');
+  } finally {
+    await session.release();
+  }
+});
+
+test('the engine feeds GPU block limits on CUDA, CPU limits on CPU, an override on either', () => {
+  assert.deepEqual(blockLimitsFor('cpu', undefined), CPU_BLOCK_LIMITS);
+  assert.deepEqual(blockLimitsFor('cuda', undefined), GPU_BLOCK_LIMITS);
+  assert.deepEqual(blockLimitsFor('cpu', [3, 100]), [3, 100]);
+  assert.deepEqual(blockLimitsFor('cuda', [3, 100]), [3, 100]);
+  assert.throws(() => blockLimitsFor('cpu', [0, 100]), /block limits/);
+});

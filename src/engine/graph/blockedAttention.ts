@@ -24,6 +24,16 @@ export const BLOCK_ELEMENTS = 1 << 22;
  * last row), larger ones pay the Loop's per-iteration cost less often.
  */
 export const BLOCK_ROWS = 64;
+/**
+ * The graph input that bounds the blocks, int64 [rows, values], fed by every run (onnxruntime-node
+ * does not feed an initializer's override, so it has no default in the graph): CPU_BLOCK_LIMITS,
+ * measured best on CPU, or GPU_BLOCK_LIMITS on CUDA, where each of a block's ~90 nodes is a kernel
+ * launch and the buffers need not fit a CPU cache (chosen from launch counts: 64 blocks per layer at
+ * 4,096 tokens become 4; not measured, no GPU was available).
+ */
+export const BLOCK_LIMITS_INPUT = 'attention_block_limits';
+export const CPU_BLOCK_LIMITS: readonly [number, number] = [BLOCK_ROWS, BLOCK_ELEMENTS];
+export const GPU_BLOCK_LIMITS: readonly [number, number] = [1024, 1 << 26];
 
 /** Values the layers share, built once per graph (see blockPlan). */
 export interface BlockPlan {
@@ -49,13 +59,20 @@ export interface BlockPlan {
 }
 
 /**
- * The block sizes for T query rows over K keys with H heads: B = clamp(BLOCK_ELEMENTS / (H·K), 1, T),
- * or clamp(rows, 1, T) when `rows` is given (tests).
+ * The block sizes for T query rows over K keys with H heads: B = clamp(min(values / (H·K), rows), 1, T)
+ * with [rows, values] the run's BLOCK_LIMITS_INPUT, or clamp(rows, 1, T) when `rows` is given (tests:
+ * a constant, and no limits input).
  */
 export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, start: string, kpos: string, ids: string | undefined, rows?: number): BlockPlan {
   if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1)) throw new Error(`internal: block rows ${rows}`);
   return g.within('attention_blocks', () => {
-    const wanted = rows !== undefined ? g.i64([rows], []) : g.op('Min', [g.op('Div', [g.i64([BLOCK_ELEMENTS], []), g.op('Mul', [K, g.i64([H], [])])]), g.i64([BLOCK_ROWS], [])]);
+    let wanted: string;
+    if (rows !== undefined) wanted = g.i64([rows], []);
+    else {
+      const limits = g.input(BLOCK_LIMITS_INPUT, 'int64', [2]);
+      const [maxRows, maxValues] = [0, 1].map((i) => g.op('Gather', [limits, g.i64([i], [])], { axis: attr.i(0) }));
+      wanted = g.op('Min', [g.op('Div', [maxValues!, g.op('Mul', [K, g.i64([H], [])])]), maxRows!]);
+    }
     const B = g.op('Max', [g.op('Min', [T, wanted]), g.i64([1], [])]);
     const nb = g.op('Div', [g.op('Sub', [g.op('Add', [T, B]), g.i64([1], [])]), B]);
     const padRows = g.op('Reshape', [g.op('Sub', [g.op('Mul', [nb, B]), T]), g.i64([1])]);
