@@ -159,7 +159,8 @@ test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 valu
     assert.deepEqual(await run(8000), [58, 138], 'CPU: the value cap (2^22 / (9 · 8,000) = 58 rows)');
     assert.deepEqual(await run(1000, [5, 1 << 22]), [5, 200], 'fed rows');
     assert.deepEqual(await run(1000, GPU_BLOCK_LIMITS), [1000, 1], 'GPU limits: one block');
-    assert.deepEqual(await run(4096, GPU_BLOCK_LIMITS), [1024, 4], 'GPU limits at 4,096 tokens');
+    assert.deepEqual(await run(2048, GPU_BLOCK_LIMITS), [1024, 2], 'GPU limits at 2,048 tokens');
+    assert.deepEqual(await run(4096, GPU_BLOCK_LIMITS), [910, 5], 'GPU limits at 4,096 tokens: the value cap (2^25 / (9 · 4,096) = 910 rows)');
     assert.deepEqual(await run(100, [64, H * 100 * 7]), [7, 15], 'fed value cap');
     assert.deepEqual(await run(100, [64, 1]), [1, 100], 'at least one row');
   } finally {

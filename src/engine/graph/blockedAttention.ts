@@ -28,12 +28,14 @@ export const BLOCK_ROWS = 64;
  * The graph input that bounds the blocks, int64 [rows, values], fed by every run (onnxruntime-node
  * does not feed an initializer's override, so it has no default in the graph): CPU_BLOCK_LIMITS,
  * measured best on CPU, or GPU_BLOCK_LIMITS on CUDA, where each of a block's ~90 nodes is a kernel
- * launch and the buffers need not fit a CPU cache (chosen from launch counts: 64 blocks per layer at
- * 4,096 tokens become 4; not measured, no GPU was available).
+ * launch and the buffers need not fit a CPU cache: blocks of up to 1,024 rows and 2²⁵ values (128 MB
+ * of float32 per buffer, a few alive at once), so a Qwen2.5-0.5B-shaped layer (14 heads) at 4,096
+ * tokens runs 8 blocks instead of 64. Chosen from launch counts and memory, not measured: no GPU was
+ * available.
  */
 export const BLOCK_LIMITS_INPUT = 'attention_block_limits';
 export const CPU_BLOCK_LIMITS: readonly [number, number] = [BLOCK_ROWS, BLOCK_ELEMENTS];
-export const GPU_BLOCK_LIMITS: readonly [number, number] = [1024, 1 << 26];
+export const GPU_BLOCK_LIMITS: readonly [number, number] = [1024, 1 << 25];
 
 /** Values the layers share, built once per graph (see blockPlan). */
 export interface BlockPlan {
