@@ -413,7 +413,13 @@ async function main() {
     say(`animations after: ${JSON.stringify(await anims())}`);
     await waitIdle();
   }
-  if (ONLY.has('d')) for (let i = 0; i < REPS; i++) await cursorIdle('d', i, 'click');
+  if (ONLY.has('d')) {
+    for (let i = 0; i < REPS; i++) await cursorIdle('d', i, 'click');
+    // back to the end of the prompt: the toggles below compare the last line's tint
+    await page.keyboard.press('Control+End');
+    await page.waitForFunction('window.__tint().width > 50');
+    await waitIdle();
+  }
   if (ONLY.has('e')) {
     await editor.locator('.view-lines').click();
     await page.keyboard.press('Control+End');
