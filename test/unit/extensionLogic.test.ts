@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeadView, TokenView } from '../../src/shared/protocol';
-import { busyStatusText, formatScale, orderHeads, parseHeadId, runProgressStep, samePaint } from '../../src/extension/viewLogic';
+import { busyStatusText, formatScale, orderHeads, parseHeadId, refreshesHeadsView, runProgressDelayMs, runProgressStep, samePaint } from '../../src/extension/viewLogic';
 import { aggregationWeights, overlayValues, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/shared/overlay';
 import { parseFromWebview } from '../../src/extension/panelMessages';
 import { stateDelta, stateSignatures } from '../../src/shared/stateDelta';
@@ -178,4 +178,18 @@ test('stateDelta: the panel host posts only fields whose value the page does not
   assert.deepEqual(stateDelta(known, { interventions: masked }), { interventions: masked });
   // null and undefined are values too
   assert.deepEqual(stateDelta(known, { run: null }), { run: null });
+});
+
+test('run notification delay: 1 s for a new prompt; a re-run at 1.5x its last run, between 1 and 3 s', () => {
+  assert.equal(runProgressDelayMs(undefined), 1000);
+  assert.equal(runProgressDelayMs(0), 1000);
+  assert.equal(runProgressDelayMs(NaN), 1000);
+  assert.equal(runProgressDelayMs(400), 1000, 'never before a second');
+  assert.equal(runProgressDelayMs(900), 1350, 'a 0.9 s re-run gets none unless it takes 1.35 s');
+  assert.equal(runProgressDelayMs(50_000), 3000, 'a long run still offers Cancel within 3 s');
+});
+
+test('the Heads view refreshes on what it shows, not on busy, watch or cursor (overlay) changes', () => {
+  for (const w of ['run', 'interventions', 'selection', 'model', 'importance', 'patching']) assert.equal(refreshesHeadsView(w), true, w);
+  for (const w of ['busy', 'watch', 'overlay']) assert.equal(refreshesHeadsView(w), false, w);
 });
