@@ -261,8 +261,11 @@ function renderToolbar(): void {
       }),
     );
   }
-  setHidden(t.busy, !s?.busy);
-  setText(t.busyText, s?.busy ?? '');
+  // Shown and hidden by visibility, keeping the last label: the toolbar's layout (and its height,
+  // when it wraps) stays the same, so a run starting or ending repaints the toolbar only, not the
+  // whole page below it.
+  t.busy.classList.toggle('idle', !s?.busy);
+  if (s?.busy) setText(t.busyText, s.busy);
   const ariaBusy = s?.busy ? 'true' : 'false';
   if (document.body.getAttribute('aria-busy') !== ariaBusy) document.body.setAttribute('aria-busy', ariaBusy);
 
