@@ -12,9 +12,9 @@
 //   b  the same with the AttnScope panel open beside the editor
 //   c  a cursor move (a click in the editor) while that re-run is in flight → the overlay painted
 //      from the kept previous run (panel open)
-//   d  a cursor move (a click in the editor) with no run in flight; e  the same by Ctrl+Left
+//   d  a cursor move (a click in the editor) with no run in flight; e  the same by Ctrl+Left; f  d with the panel open
 //   diag  the workbench's running animations during a re-run; trace, trace-c  Chromium's trace of
-//   one toggle / one cursor move during a run (the renderer's busiest events); profile  its JavaScript
+//   one toggle / one cursor move during a run, trace-d: one cursor click with no run (the renderer's busiest events); profile  its JavaScript
 // After each, it waits until the engine and the extension host are idle (the auto-save done) and
 // reads the run's stage line from the AttnScope output channel (`split`: input → rerun() start,
 // the host's stages, host end → the DOM change, DOM change → frame); the CPU seconds each process
@@ -413,7 +413,14 @@ async function main() {
     say(`animations after: ${JSON.stringify(await anims())}`);
     await waitIdle();
   }
-  if (ONLY.has('d')) for (let i = 0; i < REPS; i++) await cursorIdle('d', i, 'click');
+  if (ONLY.has('d')) {
+    for (let i = 0; i < REPS; i++) await cursorIdle('d', i, 'click');
+    if (ONLY.has('trace-d')) await traced('traced-d', () => cursorIdle('traced-d', 1, 'click'));
+    // back to the end of the prompt: the toggles below compare the last line's tint
+    await page.keyboard.press('Control+End');
+    await page.waitForFunction('window.__tint().width > 50');
+    await waitIdle();
+  }
   if (ONLY.has('e')) {
     await editor.locator('.view-lines').click();
     await page.keyboard.press('Control+End');
@@ -427,7 +434,7 @@ async function main() {
   }
   await shot('closed.png');
 
-  if (ONLY.has('b') || ONLY.has('c')) {
+  if (ONLY.has('b') || ONLY.has('c') || ONLY.has('f')) {
     await palette('AttnScope: Open Panel');
     const webview = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
     await webview.locator('header.toolbar').waitFor();
@@ -440,6 +447,12 @@ async function main() {
       for (let i = 0; i < REPS; i++) await toggle('b');
     }
     if (ONLY.has('c')) for (let i = 0; i < REPS; i++) await cursorDuringRun('c', i);
+    if (ONLY.has('f')) {
+      for (let i = 0; i < REPS; i++) await cursorIdle('f', i, 'click');
+      await page.keyboard.press('Control+End');
+      await page.waitForFunction('window.__tint().width > 50');
+      await waitIdle();
+    }
     if (ONLY.has('trace')) await traced('traced', () => toggle('traced'));
     if (ONLY.has('trace-c')) await traced('traced-c', () => cursorDuringRun('traced-c', 0));
     if (ONLY.has('profile')) {

@@ -59,7 +59,7 @@ export function buildLayout(app: HTMLElement): Layout {
   icon.setAttribute('aria-hidden', 'true');
   const busyText = h('span', 'tb-busy-text');
   busy.append(icon, busyText);
-  busy.hidden = true;
+  busy.classList.add('idle');
   toolbar.append(model, arch, facts, h('span', 'spacer'), busy);
 
   const error = h('div', 'banner error');

@@ -26,6 +26,7 @@ import { buildLayout, type SectionId } from './layout';
 import { isScaleKind } from './logic/colorScale';
 import { sanitizeUiState, type UiState } from './logic/uiState';
 import { tensorValues, validateToWebview } from './logic/validate';
+import { changedKeys, partsFor, RenderBatch, RENDER_PARTS, type RenderPart } from './logic/renderPlan';
 import { decodeTile, tileAnswers, type Tile, type TileRequest } from './logic/patternTile';
 import { Messenger, RequestError } from '../src/shared/messenger';
 import { onThemeChange, theme } from './theme';
@@ -215,21 +216,28 @@ function setMetric(m: GridMetric): void {
 }
 
 // ---------------------------------------------------------------- rendering
+// Writes that leave the DOM alone when the value is already there: setting the same text again
+// replaces the text node, and each replaced node costs the window a layout and a repaint.
+function setText(e: HTMLElement, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}
+function setTitle(e: HTMLElement, title: string): void {
+  if (e.title !== title) e.title = title;
+}
+function setHidden(e: HTMLElement, hidden: boolean): void {
+  if (e.hidden !== hidden) e.hidden = hidden;
+}
+
+let shownFacts = '';
 function renderToolbar(): void {
   const s = state;
   const t = L.toolbar;
-  t.model.textContent = s?.model?.name ?? 'No model';
-  t.model.title = s?.model ? `${s.model.name} (${s.model.arch})` : '';
-  t.arch.textContent = s?.model?.arch ?? '';
-  t.arch.hidden = !s?.model;
-  t.facts.replaceChildren();
-  const fact = (text: string, title: string): void => {
-    const e = document.createElement('span');
-    e.className = 'tb-fact';
-    e.textContent = text;
-    e.title = title;
-    t.facts.appendChild(e);
-  };
+  setText(t.model, s?.model?.name ?? 'No model');
+  setTitle(t.model, s?.model ? `${s.model.name} (${s.model.arch})` : '');
+  setText(t.arch, s?.model?.arch ?? '');
+  setHidden(t.arch, !s?.model);
+  const facts: [string, string][] = [];
+  const fact = (text: string, title: string): void => void facts.push([text, title]);
   if (s?.model) {
     fact(s.model.device, 'Device the model runs on');
     const kv = s.model.kvHeads !== s.model.heads ? ` · ${s.model.kvHeads} KV` : '';
@@ -240,19 +248,36 @@ function renderToolbar(): void {
     const ms = (v: number): string => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${Math.round(v)} ms`);
     fact(`run ${ms(s.run.timings.runMs)}`, `last run: ${ms(s.run.timings.runMs)}; model load: ${ms(s.run.timings.loadMs)}`);
   }
-  t.busy.hidden = !s?.busy;
-  t.busyText.textContent = s?.busy ?? '';
-  document.body.setAttribute('aria-busy', s?.busy ? 'true' : 'false');
+  const factsKey = JSON.stringify(facts);
+  if (factsKey !== shownFacts) {
+    shownFacts = factsKey;
+    t.facts.replaceChildren(
+      ...facts.map(([text, title]) => {
+        const e = document.createElement('span');
+        e.className = 'tb-fact';
+        e.textContent = text;
+        e.title = title;
+        return e;
+      }),
+    );
+  }
+  // Shown and hidden by visibility, keeping the last label: the toolbar's layout (and its height,
+  // when it wraps) stays the same, so a run starting or ending repaints the toolbar only, not the
+  // whole page below it.
+  t.busy.classList.toggle('idle', !s?.busy);
+  if (s?.busy) setText(t.busyText, s.busy);
+  const ariaBusy = s?.busy ? 'true' : 'false';
+  if (document.body.getAttribute('aria-busy') !== ariaBusy) document.body.setAttribute('aria-busy', ariaBusy);
 
   const err = eventError ?? s?.error ?? null;
-  L.error.el.hidden = !err || err === dismissedError;
-  L.error.text.textContent = err ?? '';
+  setHidden(L.error.el, !err || err === dismissedError);
+  setText(L.error.text, err ?? '');
   const tr = s?.run?.truncated ?? 0;
-  L.warn.hidden = tr === 0;
-  L.warn.textContent = tr ? `The prompt was cut: ${tr} token(s) past the token limit (attnscope.maxTokens) were not run.` : '';
+  setHidden(L.warn, tr === 0);
+  setText(L.warn, tr ? `The prompt was cut: ${tr} token(s) past the token limit (attnscope.maxTokens) were not run.` : '');
   const hasRun = !!s?.run;
-  L.empty.hidden = hasRun;
-  L.main.hidden = !hasRun;
+  setHidden(L.empty, hasRun);
+  setHidden(L.main, !hasRun);
 }
 
 function renderGrid(): void {
@@ -293,12 +318,17 @@ function renderSteering(): void {
   });
 }
 
+function renderPattern(): void {
+  const sel = state?.selected;
+  const heading = sel ? `Pattern · ${headLabel(sel)}` : 'Pattern';
+  if (L.sections.pattern.heading !== heading) L.sections.pattern.heading = heading;
+  ensurePattern();
+}
+
 function renderSelection(): void {
   renderGrid();
   renderSteering();
-  const sel = state?.selected;
-  L.sections.pattern.heading = sel ? `Pattern · ${headLabel(sel)}` : 'Pattern';
-  ensurePattern();
+  renderPattern();
 }
 
 function renderRun(): void {
@@ -323,7 +353,8 @@ function renderRun(): void {
     L.sections.next.description = run.next.length ? `top ${run.next.length}` : '';
     shownRun = run;
   }
-  L.sections.prompt.description = `${run.tokens.length} tokens${run.truncated ? ` (+${run.truncated} cut)` : ''}`;
+  const description = `${run.tokens.length} tokens${run.truncated ? ` (+${run.truncated} cut)` : ''}`;
+  if (L.sections.prompt.description !== description) L.sections.prompt.description = description;
 }
 
 function renderWatch(): void {
@@ -353,12 +384,23 @@ function renderSettings(): void {
   prompt.setOptions({ discountSink: s.discountSink });
 }
 
+/** Renders the parts of the page that depend on the state fields that changed (see logic/renderPlan.ts). */
+function renderParts(parts: ReadonlySet<RenderPart>): void {
+  if (parts.has('toolbar')) renderToolbar();
+  if (parts.has('run')) renderRun();
+  if (parts.has('settings')) renderSettings();
+  if (parts.has('grid')) renderGrid();
+  if (parts.has('steering')) renderSteering();
+  if (parts.has('pattern')) renderPattern();
+  if (parts.has('watch')) renderWatch();
+}
+
+// State messages are rendered once per animation frame, only the parts they change.
+const batch = new RenderBatch((cb) => requestAnimationFrame(cb), renderParts);
+
 function render(): void {
-  renderToolbar();
-  renderRun();
-  renderSettings();
-  renderSelection();
-  renderWatch();
+  batch.mark(RENDER_PARTS);
+  batch.flush();
 }
 
 // ---------------------------------------------------------------- pattern requests
@@ -580,15 +622,19 @@ function handle(body: ToWebview): void {
     }
     case 'state': {
       if (!state) return console.warn('AttnScope: state before init ignored');
+      const parts = partsFor(changedKeys(state, body.state));
       state = { ...state, ...body.state };
       if (body.state.error !== undefined) {
+        if (eventError !== null) parts.add('toolbar');
         eventError = null;
         if (body.state.error !== dismissedError) dismissedError = null;
       }
-      render();
+      batch.mark(parts);
       return;
     }
     case 'overlay': {
+      // The overlay of a new run colors that run's token spans: render the run first.
+      batch.flush();
       const run = state?.run;
       const values = tensorValues(body.values);
       if (!run || body.runId !== run.runId || values.length !== run.tokens.length || body.token >= run.tokens.length) return;

@@ -12,7 +12,7 @@ import { PANEL_VIEW_TYPE, PanelHost, PanelSerializer } from './panel';
 import { Session } from './session';
 import { setCacheRoot } from './settings';
 import { StatusBar } from './statusBar';
-import { parseHeadId } from './viewLogic';
+import { parseHeadId, refreshesHeadsView } from './viewLogic';
 import { registerCommands } from './commands';
 import { RunsFeature } from './runs/runsFeature';
 import { registerGpuSupport } from './gpu';
@@ -61,7 +61,7 @@ export function activate(ctx: vscode.ExtensionContext): AttnScopeApi {
   ctx.subscriptions.push(
     session.onDidChange((what) => {
       if (what === 'run' || what === 'overlay' || what === 'interventions') decorations.update();
-      if (what !== 'overlay') tree.refresh();
+      if (refreshesHeadsView(what)) tree.refresh();
       status.update();
     }),
     vscode.languages.registerHoverProvider('*', new TokenHover(session)),

@@ -9,6 +9,7 @@ import { SinglePanel, WebviewHost } from './webviewHost';
 import type { Scene } from '../shared/figures/scene';
 import type { ThemeColors } from '../shared/figures/palette';
 import { pngInfo } from '../shared/validate';
+import { stateDelta, stateSignatures, type StateKey } from '../shared/stateDelta';
 
 export const PANEL_VIEW_TYPE = 'attnscope.panel';
 
@@ -19,6 +20,8 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
   themeColors: ThemeColors | undefined;
   private readonly rasterJobs = new Map<number, { resolve(png: Uint8Array): void; reject(e: Error): void; expect: { width: number; height: number } }>();
   private nextJob = 1;
+  /** the state fields as the page holds them (signatures; see postState) */
+  private sent = new Map<StateKey, string>();
 
   static get current(): PanelHost | undefined {
     return PanelHost.slot.current;
@@ -42,7 +45,7 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     this.subs.push(
       session.onDidChange((what) => this.onSessionChange(what)),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('attnscope.overlay')) this.post({ type: 'state', state: { settings: this.settings() } });
+        if (e.affectsConfiguration('attnscope.overlay')) this.postState({ settings: this.settings() });
       }),
     );
   }
@@ -101,6 +104,19 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     };
   }
 
+  /**
+   * Posts the fields of `patch` whose value the page does not hold yet (none: nothing is posted).
+   * A re-run fires interventions, busy, run and busy again; each message makes the page re-render
+   * what it changes while the model runs on the same cores. `error` goes along with any other
+   * change (a new run clears an error the page showed for an event).
+   */
+  private postState(patch: Partial<PanelState>): void {
+    const delta = stateDelta(this.sent, patch);
+    if (Object.keys(delta).length === 0) return;
+    if ('error' in patch && !('error' in delta)) delta.error = patch.error ?? null;
+    this.post({ type: 'state', state: delta });
+  }
+
   private sendOverlay(): void {
     const o = this.session.overlay;
     const run = this.session.run;
@@ -113,32 +129,32 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
     const s = this.session;
     switch (what) {
       case 'run':
-        this.post({ type: 'state', state: { run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote, patching: s.patching ?? null, patchingNote: s.patchingNote } });
+        this.postState({ run: s.run ?? null, model: s.modelView(), interventions: s.interventionsView(), selected: s.selected, error: null, importance: s.importance ?? null, importanceNote: s.importanceNote, patching: s.patching ?? null, patchingNote: s.patchingNote });
         return;
       case 'patching':
         // A new result is what the user just asked for: color the grid by it.
         if (s.patching) this.metric = 'patching';
-        this.post({ type: 'state', state: { patching: s.patching ?? null, patchingNote: s.patchingNote, settings: this.settings() } });
+        this.postState({ patching: s.patching ?? null, patchingNote: s.patchingNote, settings: this.settings() });
         return;
       case 'watch':
-        this.post({ type: 'state', state: { watch: s.watch } });
+        this.postState({ watch: s.watch });
         return;
       case 'importance':
         // A new ranking is what the user just asked for: color the grid by it.
         if (s.importance) this.metric = 'importance';
-        this.post({ type: 'state', state: { importance: s.importance ?? null, importanceNote: s.importanceNote, settings: this.settings() } });
+        this.postState({ importance: s.importance ?? null, importanceNote: s.importanceNote, settings: this.settings() });
         return;
       case 'model':
-        this.post({ type: 'state', state: { model: s.modelView(), watch: s.watch } });
+        this.postState({ model: s.modelView(), watch: s.watch });
         return;
       case 'interventions':
-        this.post({ type: 'state', state: { interventions: s.interventionsView() } });
+        this.postState({ interventions: s.interventionsView() });
         return;
       case 'selection':
-        this.post({ type: 'state', state: { selected: s.selected } });
+        this.postState({ selected: s.selected });
         return;
       case 'busy':
-        this.post({ type: 'state', state: { busy: s.busy, error: s.error } });
+        this.postState({ busy: s.busy, error: s.error });
         return;
       case 'overlay':
         this.sendOverlay();
@@ -147,7 +163,9 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
   }
 
   protected override onReady(messageId: number): void {
-    this.reply(messageId, { type: 'init', state: this.fullState() });
+    const state = this.fullState();
+    this.sent = stateSignatures(state);
+    this.reply(messageId, { type: 'init', state });
     this.sendOverlay();
   }
 
@@ -201,7 +219,7 @@ export class PanelHost extends WebviewHost<FromWebview, ToWebview> {
         if (body.settings.aggregation) await c.update('overlay.aggregation', body.settings.aggregation, vscode.ConfigurationTarget.Global);
         if (body.settings.direction) await c.update('overlay.direction', body.settings.direction, vscode.ConfigurationTarget.Global);
         if (body.settings.discountSink !== undefined) await c.update('overlay.discountSink', body.settings.discountSink, vscode.ConfigurationTarget.Global);
-        this.post({ type: 'state', state: { settings: this.settings() } });
+        this.postState({ settings: this.settings() });
         await s.refreshOverlay();
         return;
       }

@@ -14,7 +14,7 @@ import { PATTERN_TILE_MAX, type Aggregation, type Direction, type HeadView, type
 import { headKey, type HeadRef } from '../shared/heads';
 import { hasInterventions, interventionProblems, noInterventions, normalizeInterventions, scaleMap, scaleOf, withScale, type Interventions } from '../shared/interventions';
 import { readSettings, type Settings } from './settings';
-import { runProgressStep } from './viewLogic';
+import { runProgressDelayMs, runProgressStep } from './viewLogic';
 import { parseHubId } from '../engine/sources/hub';
 import { hubIdFromSnapshotDir } from '../engine/sources/hfCache';
 import { aggregationWeights, tokenAtOffset } from '../shared/overlay';
@@ -40,7 +40,7 @@ export interface OverlayState {
   values: Float32Array;
 }
 
-/** A re-run still going after this long shows a progress notification with Cancel. */
+/** A run of a prompt not run before still going after this long shows a progress notification with Cancel (re-runs: viewLogic.runProgressDelayMs). */
 export const RUN_PROGRESS_AFTER_MS = 1000;
 
 export type SessionChange = 'run' | 'interventions' | 'overlay' | 'selection' | 'busy' | 'model' | 'importance' | 'patching' | 'watch';
@@ -507,7 +507,7 @@ export class Session implements vscode.Disposable {
 
   /**
    * Runs the model on the current prompt with the current interventions. A run still going after
-   * RUN_PROGRESS_AFTER_MS shows a notification with Cancel (see showRunProgress); `cancelRun()`
+   * runProgressDelayMs (1 s; 1.5× this prompt's last run for a re-run, at most 3 s) shows a notification with Cancel (see showRunProgress); `cancelRun()`
    * stops waiting for it: the previous run's views stay, and the interventions go back to that
    * run's. Each finished run logs its stages in ms (the output channel) so the time a re-run costs
    * in the editor can be compared with `attnscope bench --views`, which times the engine run and
@@ -537,7 +537,7 @@ export class Session implements vscode.Disposable {
     const t0 = performance.now();
     this.inflight = { ticket, cancel, done, label, started: t0, previousMs: this.run && this.run.prompt === this.prompt ? this.lastRunMs : undefined };
     this.setBusy(label);
-    const progressTimer = setTimeout(() => this.showRunProgress(ticket), RUN_PROGRESS_AFTER_MS);
+    const progressTimer = setTimeout(() => this.showRunProgress(ticket), runProgressDelayMs(this.inflight.previousMs));
     try {
       const engineRun = this.engine.inspect(req, true, abort.signal);
       const outcome = await Promise.race([engineRun, cancelled]);
@@ -627,7 +627,7 @@ export class Session implements vscode.Disposable {
   }
 
   /**
-   * A notification with Cancel for a run that is still going after RUN_PROGRESS_AFTER_MS: a
+   * A notification with Cancel for a run that is still going after runProgressDelayMs: a
    * notification, not the window's status area, because only notifications offer Cancel (the
    * status bar item says "Running N tokens…" all the same). It closes when the run ends.
    */

@@ -74,6 +74,27 @@ export function runProgressStep(label: string, elapsedMs: number, previousRunMs?
   return { message: `${label} ${s} s${prev}. Cancel keeps the previous run.`, increment: 0 };
 }
 
+/**
+ * When a re-run gets its notification with Cancel: after a second for a prompt not run before, else
+ * once the run has taken 1.5× this prompt's last run (at least 1 s, at most 3 s). A re-run expected
+ * to end in a moment gets none (the status bar and the panel say Running): the toast slides in and
+ * out, and on a 2-core machine each of those frames (the whole window re-layerized) slows the very
+ * run it reports on; a run that takes longer than expected still gets Cancel within 3 s.
+ */
+export function runProgressDelayMs(previousRunMs?: number): number {
+  if (previousRunMs === undefined || !(previousRunMs > 0)) return 1000;
+  return Math.min(3000, Math.max(1000, Math.round(previousRunMs * 1.5)));
+}
+
+/**
+ * Whether a session change alters the Heads view (model, run, masks and scales, selection icon,
+ * importance and patching). 'busy' (twice per run), 'watch' and 'overlay' (every cursor move) do not:
+ * each refresh re-renders the tree, with its indent-guide transitions, while the model runs.
+ */
+export function refreshesHeadsView(what: string): boolean {
+  return what !== 'overlay' && what !== 'busy' && what !== 'watch';
+}
+
 function formatSeconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }

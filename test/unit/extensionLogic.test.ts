@@ -3,9 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeadView, TokenView } from '../../src/shared/protocol';
-import { busyStatusText, formatScale, orderHeads, parseHeadId, runProgressStep, samePaint } from '../../src/extension/viewLogic';
+import { busyStatusText, formatScale, orderHeads, parseHeadId, refreshesHeadsView, runProgressDelayMs, runProgressStep, samePaint } from '../../src/extension/viewLogic';
 import { aggregationWeights, overlayValues, quantize, tokenAtOffset, OVERLAY_LEVELS } from '../../src/shared/overlay';
 import { parseFromWebview } from '../../src/extension/panelMessages';
+import { stateDelta, stateSignatures } from '../../src/shared/stateDelta';
+import { makeFixture } from '../fixtures/webviewFixtures';
 
 // "<s>Hello world!" tokens: <s> (special, 0..0), "Hello" 0..5, " world" 5..11, "!" 11..12
 const toks: TokenView[] = [
@@ -155,4 +157,39 @@ test('samePaint: an editor is repainted only when its ranges, cursor token or a 
   assert.equal(samePaint(paint([0, 1, 2]), paint(null)), false, 'tint to nothing');
   assert.equal(samePaint(paint(null), paint([0, 0, 0])), false, 'nothing to a (blank) tint');
   assert.equal(samePaint(paint(null), paint(null)), true, 'nothing to nothing');
+});
+
+test('stateDelta: the panel host posts only fields whose value the page does not hold', () => {
+  const { state } = makeFixture();
+  const known = stateSignatures(state);
+  const copy = JSON.parse(JSON.stringify(state)) as typeof state;
+  // a re-run re-sends interventions, model and notes it already sent: nothing to post
+  assert.deepEqual(stateDelta(known, { interventions: copy.interventions, model: copy.model, importanceNote: copy.importanceNote }), {});
+  // busy changes, error stays: only busy
+  assert.deepEqual(stateDelta(known, { busy: 'Running…', error: null }), { busy: 'Running…' });
+  // and it is remembered: the same busy again is nothing
+  assert.deepEqual(stateDelta(known, { busy: 'Running…' }), {});
+  // a new run (new id) goes; the same run object again does not
+  const run = { ...state.run!, runId: state.run!.runId + 7 };
+  assert.deepEqual(Object.keys(stateDelta(known, { run, model: copy.model })), ['run']);
+  assert.deepEqual(stateDelta(known, { run }), {});
+  // a changed value in a nested field is a change
+  const masked = { ...copy.interventions, scales: [{ layer: 0, head: 1, value: 0 }] };
+  assert.deepEqual(stateDelta(known, { interventions: masked }), { interventions: masked });
+  // null and undefined are values too
+  assert.deepEqual(stateDelta(known, { run: null }), { run: null });
+});
+
+test('run notification delay: 1 s for a new prompt; a re-run at 1.5x its last run, between 1 and 3 s', () => {
+  assert.equal(runProgressDelayMs(undefined), 1000);
+  assert.equal(runProgressDelayMs(0), 1000);
+  assert.equal(runProgressDelayMs(NaN), 1000);
+  assert.equal(runProgressDelayMs(400), 1000, 'never before a second');
+  assert.equal(runProgressDelayMs(900), 1350, 'a 0.9 s re-run gets none unless it takes 1.35 s');
+  assert.equal(runProgressDelayMs(50_000), 3000, 'a long run still offers Cancel within 3 s');
+});
+
+test('the Heads view refreshes on what it shows, not on busy, watch or cursor (overlay) changes', () => {
+  for (const w of ['run', 'interventions', 'selection', 'model', 'importance', 'patching']) assert.equal(refreshesHeadsView(w), true, w);
+  for (const w of ['busy', 'watch', 'overlay']) assert.equal(refreshesHeadsView(w), false, w);
 });

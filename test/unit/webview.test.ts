@@ -14,6 +14,8 @@ import { tensorValues, validateToWebview } from '../../webview/logic/validate';
 import { visibleToken, truncateLabel } from '../../webview/logic/tokenText';
 import { Messenger, RequestError } from '../../src/shared/messenger';
 import { fixturePattern, fixtureTokens, makeFixture, patternMetrics } from '../fixtures/webviewFixtures';
+import { changedKeys, partsFor, RenderBatch, type RenderPart } from '../../webview/logic/renderPlan';
+import { sameGridProp } from '../../webview/logic/gridLogic';
 
 const near = (a: number, b: number, tol = 1e-9): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -424,4 +426,60 @@ test('fixture: tokens tile the prompt, BOS is special, metrics match the engine,
   assert.ok(get(1, 3).prevToken! > 0.5, 'L1H3 is a previous-token head');
   assert.ok(get(2, 5).induction! > 0.5, 'L2H5 is an induction head');
   assert.ok(get(1, 0).sink! > 0.5, 'L1H0 is a sink head');
+});
+
+// ------------------------------------------------------------------ render plan (what a state message re-renders)
+test('render plan: a re-run\'s messages re-render only the parts they change', () => {
+  const { state } = makeFixture();
+  // the same values in new objects (as structured clone delivers them) change nothing
+  const same = JSON.parse(JSON.stringify(state)) as PanelState;
+  assert.deepEqual(changedKeys(state, { interventions: same.interventions, model: same.model, selected: same.selected, watch: same.watch, settings: same.settings }), []);
+  assert.deepEqual(changedKeys(state, { run: same.run }), [], 'a run is the same run by its id');
+  // busy: the toolbar only
+  assert.deepEqual([...partsFor(changedKeys(state, { busy: 'Running 60 tokens…', error: null }))], ['toolbar']);
+  // a new run: everything that shows it, not the overlay settings
+  const run = { ...state.run!, runId: state.run!.runId + 1 };
+  assert.deepEqual(changedKeys(state, { run, model: same.model, error: null }), ['run']);
+  assert.deepEqual([...partsFor(['run'])].sort(), ['grid', 'pattern', 'run', 'steering', 'toolbar', 'watch']);
+  // a mask: the grid (its notes) and the steering controls
+  const interventions = { ...state.interventions, scales: [{ layer: 0, head: 0, value: 0 }] };
+  assert.deepEqual([...partsFor(changedKeys(state, { interventions }))].sort(), ['grid', 'steering']);
+  // fields the panel does not know are ignored, not rendered
+  assert.deepEqual(changedKeys(state, { bogus: 1 } as unknown as Partial<PanelState>), []);
+});
+
+test('render plan: the batch renders once per scheduled callback, in page order; flush renders what is pending now', () => {
+  const scheduled: (() => void)[] = [];
+  const renders: RenderPart[][] = [];
+  const b = new RenderBatch((cb) => scheduled.push(cb), (parts) => renders.push([...parts]));
+  b.mark(['watch', 'toolbar']);
+  b.mark(['grid', 'toolbar']);
+  b.mark([]);
+  assert.equal(scheduled.length, 1, 'one callback for the messages of a frame');
+  assert.deepEqual(renders, []);
+  scheduled.shift()!();
+  assert.deepEqual(renders, [['toolbar', 'grid', 'watch']]);
+  b.mark([]);
+  assert.equal(scheduled.length, 0, 'nothing to render: nothing scheduled');
+  b.mark(['run']);
+  b.flush();
+  assert.deepEqual(renders[1], ['run']);
+  assert.equal(b.isPending, false);
+  scheduled.shift()!();
+  assert.equal(renders.length, 2, 'a flushed batch is not rendered again');
+});
+
+test('head grid props: the selection and extra heads by their heads, notes by content, the rest by identity', () => {
+  assert.ok(sameGridProp('selected', { layer: 1, head: 2 }, { layer: 1, head: 2 }));
+  assert.ok(sameGridProp('selected', null, null));
+  assert.ok(!sameGridProp('selected', null, { layer: 0, head: 0 }));
+  assert.ok(!sameGridProp('selected', { layer: 1, head: 2 }, { layer: 2, head: 1 }));
+  assert.ok(sameGridProp('extra', new Set(['1.2', '0.3']), new Set(['0.3', '1.2'])));
+  assert.ok(!sameGridProp('extra', new Set(['1.2']), new Set(['1.2', '0.3'])));
+  assert.ok(!sameGridProp('extra', new Set(['1.2']), new Set(['0.3'])));
+  assert.ok(sameGridProp('notes', new Map([['0.1', ['PASTA α 0.1']]]), new Map([['0.1', ['PASTA α 0.1']]])));
+  assert.ok(!sameGridProp('notes', new Map([['0.1', ['PASTA α 0.1']]]), new Map([['0.1', ['sink ×0.5']]])));
+  const data = makeFixture().state.run!.heads;
+  assert.ok(sameGridProp('data', data, data));
+  assert.ok(!sameGridProp('data', data, [...data]), 'a new heads array is a new run');
 });

@@ -38,6 +38,7 @@ import {
   metricValue,
   METRIC_INFO,
   moveSelection,
+  sameGridProp,
   topHeads,
   type GridLayout,
 } from '../logic/gridLogic';
@@ -88,6 +89,8 @@ export class HeadGrid {
   private layout: GridLayout = gridLayout(0, 0, 0);
   private hover: HeadRef | null = null;
   private queued = false;
+  /** setProps ran once (everything drawn) */
+  private rendered = false;
 
   constructor(private readonly cb: HeadGridCallbacks) {
     this.el = document.createElement('div');
@@ -171,29 +174,45 @@ export class HeadGrid {
     new ResizeObserver(() => this.queue()).observe(this.el);
   }
 
+  /**
+   * Updates what changed only: a re-run or a state message that leaves the grid's inputs as they
+   * were redraws nothing and rebuilds no DOM (each rebuild costs the whole window a layout and a
+   * repaint while the model runs).
+   */
   setProps(p: Partial<HeadGridProps>): void {
-    this.props = { ...this.props, ...p };
+    const prev = this.props;
+    const next = { ...prev, ...p };
     // 'importance' without a ranking (none yet, or cleared) shows nothing to color by: fall back.
-    if (this.props.metric === 'importance' && !this.props.importance) this.props.metric = 'induction';
-    if (this.props.metric === 'patching' && !this.props.patching) this.props.metric = 'induction';
-    this.patchIndex = patchingIndex(this.props.patching, this.props.layers, this.props.heads);
-    const pv = this.props.patching;
-    if (pv) {
-      this.patchingOption.setAttribute('description', `Each head’s output copied from the clean prompt (${pv.cleanLabel}) into this one: share of log p(${quoteToken(pv.targetText)}) restored (Meng et al. 2022)`);
-      if (!this.patchingOption.isConnected) this.select.appendChild(this.patchingOption);
-    } else if (this.patchingOption.isConnected) this.patchingOption.remove();
-    this.byIndex = indexHeads(this.props.data, this.props.layers, this.props.heads);
-    this.impIndex = importanceIndex(this.props.importance, this.props.layers, this.props.heads);
-    const imp = this.props.importance;
-    if (imp) {
-      this.importanceOption.setAttribute('description', importanceOptionDescription(imp));
-      if (!this.importanceOption.isConnected) this.select.appendChild(this.importanceOption);
-    } else if (this.importanceOption.isConnected) this.importanceOption.remove();
-    if (this.select.value !== this.props.metric) this.select.value = this.props.metric;
-    this.renderInfo();
-    this.renderLegend();
-    this.renderTop();
-    this.queue();
+    if (next.metric === 'importance' && !next.importance) next.metric = 'induction';
+    if (next.metric === 'patching' && !next.patching) next.metric = 'induction';
+    this.props = next;
+    const ch = (...keys: (keyof HeadGridProps)[]): boolean => keys.some((k) => !sameGridProp(k, prev[k], next[k]));
+    const shape = ch('layers', 'heads');
+    if (shape || ch('patching')) {
+      this.patchIndex = patchingIndex(next.patching, next.layers, next.heads);
+      const pv = next.patching;
+      if (pv) {
+        this.patchingOption.setAttribute('description', `Each head’s output copied from the clean prompt (${pv.cleanLabel}) into this one: share of log p(${quoteToken(pv.targetText)}) restored (Meng et al. 2022)`);
+        if (!this.patchingOption.isConnected) this.select.appendChild(this.patchingOption);
+      } else if (this.patchingOption.isConnected) this.patchingOption.remove();
+    }
+    if (shape || ch('data')) this.byIndex = indexHeads(next.data, next.layers, next.heads);
+    if (shape || ch('importance')) {
+      this.impIndex = importanceIndex(next.importance, next.layers, next.heads);
+      const imp = next.importance;
+      if (imp) {
+        this.importanceOption.setAttribute('description', importanceOptionDescription(imp));
+        if (!this.importanceOption.isConnected) this.select.appendChild(this.importanceOption);
+      } else if (this.importanceOption.isConnected) this.importanceOption.remove();
+    }
+    if (this.select.value !== next.metric) this.select.value = next.metric;
+    if (!this.rendered || ch('metric', 'importance', 'importanceNote', 'patching', 'patchingNote')) this.renderInfo();
+    if (!this.rendered || ch('data', 'metric', 'importance', 'patching')) {
+      this.renderLegend();
+      this.renderTop();
+    }
+    if (!this.rendered || shape || ch('data', 'metric', 'importance', 'patching', 'selected', 'extra')) this.queue();
+    this.rendered = true;
   }
 
   /** The metric's description and source under the controls (or why a ranking was cleared). */

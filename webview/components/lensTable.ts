@@ -37,6 +37,7 @@ export class LensTable {
   private readonly scroll: HTMLDivElement;
   private readonly k: HTMLSelectElement;
   private props: LensProps = { layers: null, status: { kind: 'idle' }, token: null, watched: [], topK: 5 };
+  private rendered = false;
 
   constructor(onTopK: (k: number) => void) {
     this.el = el('div', 'lens');
@@ -60,7 +61,12 @@ export class LensTable {
   }
 
   setProps(p: Partial<LensProps>): void {
-    this.props = { ...this.props, ...p };
+    const next = { ...this.props, ...p };
+    // The panel passes the same props again on many updates: rebuild the table only for new ones.
+    const same = (Object.keys(next) as (keyof LensProps)[]).every((k) => next[k] === this.props[k] || JSON.stringify(next[k]) === JSON.stringify(this.props[k]));
+    this.props = next;
+    if (same && this.rendered) return;
+    this.rendered = true;
     this.render();
   }
 

@@ -84,6 +84,8 @@ const fmt = (v: number): string => v.toFixed(2);
 export class Steering {
   readonly el: HTMLDivElement;
   private props: SteeringProps | null = null;
+  /** the props last rendered (see setProps) */
+  private shownKey = '';
   private readonly targetsEl = el('div', 'chips');
   private readonly scale = slider(0, 3, 0.05, 'Head output scale');
   private readonly scaleNum = numberField(0, 3, 0.05, 'Head output scale value');
@@ -174,7 +176,12 @@ export class Steering {
   }
 
   setProps(p: SteeringProps): void {
+    // Identical props (a re-run that changed none of them) rebuild nothing: each rebuilt chip costs
+    // the window a layout and a repaint while the model runs.
+    const key = JSON.stringify([p.model, p.heads.map((h) => `${h.layer}.${h.head}:${h.scale}`), p.targets, p.interventions, p.alpha, p.emphasisHeads, p.sinkHeads]);
     this.props = p;
+    if (key === this.shownKey) return;
+    this.shownKey = key;
     const scaleOf = new Map(p.heads.map((h) => [headKey(h), h.scale]));
     const primary = p.targets[0];
     const none = !p.model || p.targets.length === 0;

@@ -1,7 +1,7 @@
 // Head grid logic without the DOM: metric domains and values, layout, hit testing and keyboard
 // navigation over a layer × head grid (rows = layers L0.., columns = heads H0..).
 import type { HeadRef, HeadView, MetricName } from '../../src/shared/protocol';
-import { formatMetricValue, METRIC_INFO } from '../../src/shared/heads';
+import { formatMetricValue, METRIC_INFO, sameHead } from '../../src/shared/heads';
 import { harm, IMPORTANCE_CITE, type HeadImportance, type ImportanceView } from '../../src/shared/importance';
 
 export { METRIC_INFO };
@@ -224,4 +224,25 @@ export function importanceOptionDescription(v: ImportanceView): string {
 export function importanceInfoLine(v: ImportanceView): string {
   const sign = v.metric === 'logprob' ? 'negative Δ = the head supports the prediction' : v.metric === 'loss' ? 'positive Δ = the head helps predict the prompt' : 'larger = masking changes the predictions more';
   return `Each head masked alone: ${importanceWhat(v)} (nats); ${sign}. ${sentence(IMPORTANCE_CITE)}`;
+}
+
+/**
+ * Whether a head grid prop is unchanged for drawing: the selection and the extra heads by their
+ * heads, notes by content, everything else by identity (the panel passes the state's own arrays).
+ */
+export function sameGridProp(key: string, a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a == null || b == null) return false;
+  if (key === 'selected') return sameHead(a as HeadRef, b as HeadRef);
+  if (key === 'extra') {
+    const x = a as ReadonlySet<string>;
+    const y = b as ReadonlySet<string>;
+    return x.size === y.size && [...x].every((v) => y.has(v));
+  }
+  if (key === 'notes') {
+    const x = a as ReadonlyMap<string, readonly string[]>;
+    const y = b as ReadonlyMap<string, readonly string[]>;
+    return x.size === y.size && [...x].every(([k, v]) => JSON.stringify(y.get(k)) === JSON.stringify(v));
+  }
+  return false;
 }
