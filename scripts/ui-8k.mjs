@@ -212,7 +212,9 @@ async function main() {
   const firstTile = (Date.now() - t) / 1000;
   const select = await wf.evaluate('window.__framesStop()');
   say(`heatmap: head selected → pattern shown ${firstTile} s; frames ${JSON.stringify(select)}; legend "${(await wv.locator('.heatmap .legend').first().textContent()).trim()}"`);
+  await heat.scrollIntoViewIfNeeded(); // below the grid of a 30-layer model
   const hb = await heat.boundingBox();
+  say(`heatmap canvas at ${JSON.stringify(hb)}`);
   await wf.evaluate('window.__framesStart()');
   t = Date.now();
   for (let i = 0; i < 40; i++) await page.mouse.move(hb.x + hb.width * (0.1 + 0.02 * i), hb.y + hb.height * (0.9 - 0.02 * i), { steps: 2 });
