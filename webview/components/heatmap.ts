@@ -36,6 +36,14 @@ export interface HeatmapCallbacks {
   onTile?(req: TileRequest): void;
 }
 
+/**
+ * Sets an element's text only when it differs: the heatmap redraws on every pointer move, and even
+ * the same text written again is a DOM change the panel's layout has to absorb.
+ */
+function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 export class Heatmap {
   readonly el: HTMLDivElement;
   private readonly canvas: HTMLCanvasElement;
@@ -62,6 +70,8 @@ export class Heatmap {
   private imageKey = '';
   private themeGen = 0;
   private queued = false;
+  /** the legend bar's gradient as last set (a draw sets it only when it changes) */
+  private legendBarBackground = '';
   /** tile mode (a long run): the run and head the tiles must belong to, the window wanted now */
   private tiled: { runId: number; headKey: string } | null = null;
   private wanted: TileRequest | null = null;
@@ -390,7 +400,8 @@ export class Heatmap {
     ctx.font = `10px ${th.fontFamily}`;
     ctx.textBaseline = 'middle';
     const ramp = [mix(th.bg, th.fg, th.kind === 'light' ? 0.1 : 0.11), th.high];
-    this.legendBar.style.background = `linear-gradient(to right, ${cssRgba(ramp[0]!)}, ${cssRgba(rampAt(ramp, 0.5))}, ${cssRgba(ramp[1]!)})`;
+    const bar = `linear-gradient(to right, ${cssRgba(ramp[0]!)}, ${cssRgba(rampAt(ramp, 0.5))}, ${cssRgba(ramp[1]!)})`;
+    if (bar !== this.legendBarBackground) this.legendBar.style.background = this.legendBarBackground = bar;
     // Plot frame (upper triangle included, so the causal shape reads against the background).
     ctx.strokeStyle = cssRgba(th.border ?? mix(th.bg, th.fg, 0.25));
     ctx.lineWidth = 1;
@@ -402,7 +413,7 @@ export class Heatmap {
       return;
     }
     if (!this.values) {
-      this.legendMax.textContent = '';
+      setText(this.legendMax, '');
       return;
     }
     const t0 = performance.now();
@@ -414,7 +425,7 @@ export class Heatmap {
       performance.measure('attnscope:heatmap-build', { start: t0, detail: { T: this.T, res: l.res } });
     }
     const notes = [this.view.n < T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
-    this.legendMax.textContent = `${formatProb(this.pooled!.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
+    setText(this.legendMax, `${formatProb(this.pooled!.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`);
     this.drawAxes(ctx, l, th, labels);
     this.drawMarks(ctx, l, th);
   }
@@ -465,13 +476,13 @@ export class Heatmap {
       performance.measure('attnscope:heatmap-build', { start: t0, detail: { T: this.T, res: l.res, tile: true } });
     }
     if (!shown) {
-      this.legendMax.textContent = '';
+      setText(this.legendMax, '');
       return;
     }
     const exactView = !!this.wanted && tileAnswers(shown.tile, this.wanted);
     // while a window loads, the scale is the stretched tile's (its own max), not the view's
     const notes = [exactView ? poolCaption(shown.tile) : 'loading this window…', exactView && v.n < this.T ? 'max in view' : '', this.opts.discountSink ? 'sink excluded' : ''].filter(Boolean);
-    this.legendMax.textContent = `${formatProb(shown.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`;
+    setText(this.legendMax, `${formatProb(shown.max)}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   }
 
   /** A tile colored into a canvas of rows × cols pixels (cached per tile, scale, sink option and theme). */
@@ -604,30 +615,35 @@ export class Heatmap {
   }
 
   private renderStatus(): void {
+    // clamped to two lines (components.css .status-line): the whole text is also the tooltip
+    const set = (text: string) => {
+      setText(this.status, text);
+      if (this.status.title !== text) this.status.title = text;
+    };
     const h = this.hover;
     if (!this.head || !this.hasData()) {
-      this.status.textContent = this.head ? '' : 'Select a head to see its pattern.';
+      set(this.head ? '' : 'Select a head to see its pattern.');
       return;
     }
     if (!h) {
       const { q0, k0, n } = this.view;
       const zoom = n < this.T ? ` · showing queries ${q0}–${q0 + n - 1}, keys ${k0}–${k0 + n - 1}` : '';
-      this.status.textContent = `${headLabel(this.head)} · ${this.T} tokens${zoom} · rows = query, columns = key · ${this.pageScrolls() ? 'ctrl+wheel' : 'wheel'} to zoom, drag to pan · click a row to move the editor cursor`;
+      set(`${headLabel(this.head)} · ${this.T} tokens${zoom} · rows = query, columns = key · ${this.pageScrolls() ? 'ctrl+wheel' : 'wheel'} to zoom, drag to pan · click a row to move the editor cursor`);
       return;
     }
     const tok = (i: number): string => `#${i} “${truncateLabel(visibleToken(this.tokens[i]?.text ?? '?'), 24)}”`;
     if (this.tiled) {
       const b = this.hoverBlock;
       if (!b) {
-        this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · loading…`;
+        set(`${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · loading…`);
         return;
       }
       const range = (a: number, z: number, what: string): string => (a === z ? `${what} ${tok(a)}` : `${what === 'query' ? 'queries' : 'keys'} ${a}–${z}`);
       const pooled = b.qb > b.qa || b.kb > b.ka;
-      this.status.textContent = `${headLabel(this.head)} · ${range(b.qa, b.qb, 'query')} → ${range(b.ka, b.kb, 'key')} · ${pooled ? `max ${formatProb(b.value)}` : formatProb(b.value)}`;
+      set(`${headLabel(this.head)} · ${range(b.qa, b.qb, 'query')} → ${range(b.ka, b.kb, 'key')} · ${pooled ? `max ${formatProb(b.value)}` : formatProb(b.value)}`);
       return;
     }
     const v = this.values![h.q * this.T + h.k]!;
-    this.status.textContent = `${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · ${formatProb(v)}`;
+    set(`${headLabel(this.head)} · query ${tok(h.q)} → key ${tok(h.k)} · ${formatProb(v)}`);
   }
 }
