@@ -14,18 +14,13 @@
 //   cancel   a mask toggle, then the notification's Cancel: when it appeared, how long until the
 //            status bar is idle again, and whether the shown run (status text, tint) is the previous one
 // The prompt is bench's (as scripts/ui-timings.mjs). Run it alone: `flock /tmp/bench.lock node scripts/ui-8k.mjs ...`.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium } from './codeserver/ensure.mjs';
 import { REPO, tempWorkspace, startDevServer, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from './lib/testenv.mjs';
-import { workbench } from './lib/workbench.mjs';
+import { benchPrompt, INSTALL, median, openPromptAndInspect, opt } from './lib/uiProbe.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
 const MODEL = opt('model', '');
 const TOKENS = Number(opt('tokens', '8000'));
 const THEMES = opt('themes', '');
@@ -37,72 +32,7 @@ let server, browser, tmp;
 const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'UI_KEEP_TMP');
 cleanupOnSignals(cleanup);
 
-function benchPrompt(modelDir, tokens) {
-  const entry = `
-    import { loadTokenizer } from ${JSON.stringify(path.join(REPO, 'src/engine/sources/tokenizer.ts'))};
-    const WORDS = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'then', 'it', 'saw', 'river', 'stone', 'light', 'house', 'green', 'bird', 'over', 'when', 'music', 'paper'];
-    const [dir, n] = [process.argv[2], Number(process.argv[3])];
-    const tok = await loadTokenizer(dir);
-    let words = n;
-    for (;;) {
-      const text = Array.from({ length: words }, (_, i) => WORDS[(i * 7 + (i >> 3)) % WORDS.length]).join(' ');
-      if ((await tok.encode(text)).length >= n) {
-        let w = words;
-        while (w > 1 && (await tok.encode(text.split(' ').slice(0, w - 1).join(' '))).length >= n) w--;
-        process.stdout.write(text.split(' ').slice(0, w).join(' '));
-        break;
-      }
-      words = Math.ceil(words * 1.3);
-    }`;
-  const out = path.join(REPO, 'out', `ui-8k-prompt-${process.pid}.mjs`);
-  const b = spawnSync(path.join(REPO, 'node_modules/esbuild/bin/esbuild'), ['--bundle', '--platform=node', '--format=esm', `--outfile=${out}`, '--external:tokenizers', '--log-level=error', '--banner:js=import{createRequire as __cr}from"module";const require=__cr(import.meta.url);'], { input: entry, cwd: REPO, encoding: 'utf8' });
-  if (b.status !== 0) throw new Error(`bundling the prompt maker failed: ${b.stderr}`);
-  const r = spawnSync(process.execPath, [out, modelDir, String(tokens)], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, NODE_PATH: path.join(REPO, 'node_modules') } });
-  fs.rmSync(out, { force: true });
-  if (r.status !== 0) throw new Error(`making the prompt failed: ${r.stderr}`);
-  return r.stdout;
-}
 
-// the editor's tint (OverlayDecorations), and a waiter for its next change after an input event (as ui-timings)
-const TINT = /rgba\((255, 150, 40|235, 110, 0), 0?\.\d+\)/.source;
-const INSTALL = `(() => {
-  const re = new RegExp(${JSON.stringify(TINT)});
-  const editorEl = () => [...document.querySelectorAll('.editor-group-container .monaco-editor')].find((e) => e.querySelector('.view-lines') && e.closest('.editor-group-container').querySelector('.tab.active')?.textContent.includes('.prompt'));
-  window.__tint = () => {
-    let width = 0; const sig = [];
-    const ed = editorEl();
-    if (!ed) return { width, sig: '' };
-    for (const el of ed.querySelectorAll('.view-overlays [class*="ced-"]')) {
-      if (!re.test(getComputedStyle(el).backgroundColor)) continue;
-      const w = el.getBoundingClientRect().width;
-      if (w <= 0) continue;
-      width += w;
-      sig.push(el.parentElement.style.top + '/' + el.style.left + '/' + Math.round(w) + '/' + el.className);
-    }
-    return { width: Math.round(width), sig: sig.join(';') };
-  };
-  const status = () => [...document.querySelectorAll('.statusbar-item')].map((e) => e.textContent).find((t) => /tok|Running/.test(t)) ?? '';
-  window.__status = status;
-  window.__arm = (oldSig) => {
-    let t0 = null;
-    const onInput = (e) => { if (t0 === null) t0 = e.timeStamp; };
-    document.addEventListener('mousedown', onInput, true);
-    window.__done = new Promise((resolve, reject) => {
-      setTimeout(() => reject(new Error('the tint did not change within 120 s')), 120000);
-      const mo = new MutationObserver(() => {
-        if (t0 === null) return;
-        const s = window.__tint();
-        if (s.width === 0 || s.sig === oldSig) return;
-        const running = /Running/.test(status());
-        mo.disconnect();
-        document.removeEventListener('mousedown', onInput, true);
-        requestAnimationFrame((tFrame) => resolve({ ms: Math.round(tFrame - t0), running }));
-      });
-      mo.observe(editorEl().querySelector('.view-overlays'), { childList: true, subtree: true, attributes: true, characterData: true });
-    });
-    return true;
-  };
-})()`;
 
 // frame recorder for a document (the workbench or the webview): rAF deltas and long tasks
 const FRAMES = `(() => {
@@ -122,10 +52,6 @@ const FRAMES = `(() => {
   return true;
 })()`;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   await ensureCodeServer({ quiet: true });
@@ -141,28 +67,8 @@ async function main() {
   const page = browser.page;
   page.setDefaultTimeout(TIMEOUT);
   await server.open(page, { timeoutMs: 120_000 });
-  const { input, palette, setTheme } = workbench(page);
-  const statusIdle = page.locator('.statusbar-item', { hasText: / tok · \d+ ms/ });
-  const running = page.locator('.statusbar-item', { hasText: /Running/ });
-  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'long.prompt' }).first().waitFor();
-  await setTheme('Default Dark Modern', 'vs-dark');
-  await page.keyboard.press('F1');
-  await input.waitFor();
-  await input.fill('long.prompt');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long.prompt' }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab.active', { hasText: 'long.prompt' }).waitFor();
-  const editor = page.locator('.editor-group-container .monaco-editor').first();
-  await editor.locator('.view-lines', { hasText: prompt.slice(0, 12) }).waitFor();
-  await page.evaluate(INSTALL);
-
-  let t = Date.now();
-  await palette('AttnScope: Inspect Attention');
-  await statusIdle.waitFor();
-  say(`first inspection: ${(Date.now() - t) / 1000} s (status "${(await statusIdle.first().textContent()).trim()}")`);
-  await editor.locator('.view-lines').click();
-  await page.keyboard.press('Control+End');
-  await page.waitForFunction('window.__tint().width > 50');
+  const { input, palette, setTheme, statusIdle, running, editor } = await openPromptAndInspect(page, prompt, say);
+  let t;
 
   t = Date.now();
   await palette('AttnScope: Open Panel');

@@ -21,19 +21,13 @@
 // used between the event and the paint come from /proc (Chromium renderers, extension host, engine;
 // `others`: every process not started here). Run it alone: `flock /tmp/bench.lock node scripts/ui-timings.mjs`.
 // --model '' (default) uses the extension's default model (models/default).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCodeServer, launchChromium } from './codeserver/ensure.mjs';
 import { REPO, tempWorkspace, startDevServer, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from './lib/testenv.mjs';
-import { workbench } from './lib/workbench.mjs';
+import { benchPrompt, INSTALL, median, openPromptAndInspect, opt } from './lib/uiProbe.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
 const MODEL = opt('model', '');
 const TOKENS = Number(opt('tokens', '2048'));
 const REPS = Number(opt('reps', '5'));
@@ -46,35 +40,6 @@ const say = (m) => process.stdout.write(`[ui-timings] ${m}\n`);
 let server, browser, tmp;
 const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'UI_KEEP_TMP');
 cleanupOnSignals(cleanup);
-
-// ---------------------------------------------------------------------------------------------
-// bench's prompt (src/cli/bench.ts promptOfTokens), with the engine's tokenizer
-
-function benchPrompt(modelDir, tokens) {
-  const entry = `
-    import { loadTokenizer } from ${JSON.stringify(path.join(REPO, 'src/engine/sources/tokenizer.ts'))};
-    const WORDS = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'then', 'it', 'saw', 'river', 'stone', 'light', 'house', 'green', 'bird', 'over', 'when', 'music', 'paper'];
-    const [dir, n] = [process.argv[2], Number(process.argv[3])];
-    const tok = await loadTokenizer(dir);
-    let words = n;
-    for (;;) {
-      const text = Array.from({ length: words }, (_, i) => WORDS[(i * 7 + (i >> 3)) % WORDS.length]).join(' ');
-      if ((await tok.encode(text)).length >= n) {
-        let w = words;
-        while (w > 1 && (await tok.encode(text.split(' ').slice(0, w - 1).join(' '))).length >= n) w--;
-        process.stdout.write(text.split(' ').slice(0, w).join(' '));
-        break;
-      }
-      words = Math.ceil(words * 1.3);
-    }`;
-  const out = path.join(REPO, 'out', `ui-timings-prompt-${process.pid}.mjs`); // next to node_modules (tokenizers resolves)
-  const b = spawnSync(path.join(REPO, 'node_modules/esbuild/bin/esbuild'), ['--bundle', '--platform=node', '--format=esm', `--outfile=${out}`, '--external:tokenizers', '--log-level=error', '--banner:js=import{createRequire as __cr}from"module";const require=__cr(import.meta.url);'], { input: entry, cwd: REPO, encoding: 'utf8' });
-  if (b.status !== 0) throw new Error(`bundling the prompt maker failed: ${b.stderr}`);
-  const r = spawnSync(process.execPath, [out, modelDir, String(tokens)], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, NODE_PATH: path.join(REPO, 'node_modules') } });
-  fs.rmSync(out, { force: true });
-  if (r.status !== 0) throw new Error(`making the prompt failed: ${r.stderr}`);
-  return r.stdout;
-}
 
 // ---------------------------------------------------------------------------------------------
 // CPU time per process (from /proc), grouped by role
@@ -158,62 +123,6 @@ async function waitIdle(maxMs = TIMEOUT) {
   throw new Error('the engine did not go idle');
 }
 
-// ---------------------------------------------------------------------------------------------
-// page side: the editor's tint, and a waiter for its next change after an input event
-
-// the tint of OverlayDecorations (src/extension/decorations.ts): dark and light theme variants
-const TINT = /rgba\((255, 150, 40|235, 110, 0), 0?\.\d+\)/.source;
-const INSTALL = `(() => {
-  const re = new RegExp(${JSON.stringify(TINT)});
-  const editorEl = () => [...document.querySelectorAll('.editor-group-container .monaco-editor')].find((e) => e.querySelector('.view-lines') && e.closest('.editor-group-container').querySelector('.tab.active')?.textContent.includes('.prompt'));
-  window.__tint = () => {
-    let elements = 0, width = 0; const sig = [];
-    const ed = editorEl();
-    if (!ed) return { elements, width, sig: '' };
-    for (const el of ed.querySelectorAll('.view-overlays [class*="ced-"]')) {
-      if (!re.test(getComputedStyle(el).backgroundColor)) continue;
-      const w = el.getBoundingClientRect().width;
-      if (w <= 0) continue;
-      elements++; width += w;
-      sig.push(el.parentElement.style.top + '/' + el.style.left + '/' + Math.round(w) + '/' + el.className);
-    }
-    return { elements, width: Math.round(width), sig: sig.join(';') };
-  };
-  const status = () => [...document.querySelectorAll('.statusbar-item')].map((e) => e.textContent).find((t) => /tok|Running/.test(t)) ?? '';
-  // Arms a waiter: the next mousedown/keydown's timeStamp is t0; resolves at the first frame after a
-  // mutation of the editor's overlays that leaves a tint (width > 0) different from \`oldSig\`.
-  window.__arm = (oldSig) => {
-    let t0 = null, mutations = 0;
-    const onInput = (e) => { if (t0 === null) t0 = e.timeStamp; };
-    document.addEventListener('mousedown', onInput, true);
-    document.addEventListener('keydown', onInput, true);
-    window.__done = new Promise((resolve, reject) => {
-      setTimeout(() => reject(new Error('the tint did not change within 120 s')), 120000);
-      const ed = editorEl();
-      const mo = new MutationObserver(() => {
-        mutations++;
-        if (t0 === null) return;
-        const s = window.__tint();
-        if (s.width === 0 || s.sig === oldSig) return;
-        const tMut = performance.now();
-        const running = /Running/.test(status());
-        mo.disconnect();
-        document.removeEventListener('mousedown', onInput, true);
-        document.removeEventListener('keydown', onInput, true);
-        requestAnimationFrame((tFrame) => resolve({ ms: Math.round(tFrame - t0), mutMs: Math.round(tMut - t0), running, mutations, sig: s.sig, width: s.width, wallT0: performance.timeOrigin + t0, wallMut: performance.timeOrigin + tMut }));
-      });
-      mo.observe(ed.querySelector('.view-overlays'), { childList: true, subtree: true, attributes: true, characterData: true });
-    });
-    return true;
-  };
-})()`;
-
-// ---------------------------------------------------------------------------------------------
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 async function main() {
   await ensureCodeServer({ quiet: true });
@@ -237,29 +146,7 @@ async function main() {
   roots = [server.pid, chromeRoot].filter(Boolean);
   say(`workbench open; code-server ${server.pid}, chromium ${chromeRoot}`);
 
-  const { input, palette, setTheme } = workbench(page);
-  const statusIdle = page.locator('.statusbar-item', { hasText: / tok · \d+ ms/ });
-  const running = page.locator('.statusbar-item', { hasText: /Running/ });
-  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'long.prompt' }).first().waitFor();
-  await setTheme('Default Dark Modern', 'vs-dark');
-  await page.keyboard.press('F1');
-  await input.waitFor();
-  await input.fill('long.prompt');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'long.prompt' }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab.active', { hasText: 'long.prompt' }).waitFor();
-  const editor = page.locator('.editor-group-container .monaco-editor').first();
-  await editor.locator('.view-lines', { hasText: prompt.slice(0, 12) }).waitFor();
-  await page.evaluate(INSTALL);
-
-  let t = Date.now();
-  await palette('AttnScope: Inspect Attention');
-  await statusIdle.waitFor();
-  say(`first inspection: ${(Date.now() - t) / 1000} s (status "${(await statusIdle.first().textContent()).trim()}")`);
-  // the cursor on the last visible line (the richest overlay on screen)
-  await editor.locator('.view-lines').click();
-  await page.keyboard.press('Control+End');
-  await page.waitForFunction('window.__tint().width > 50');
+  const { palette, statusIdle, running, editor } = await openPromptAndInspect(page, prompt, say);
   await waitIdle();
 
   const logFile = () => {

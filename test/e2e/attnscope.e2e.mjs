@@ -19,6 +19,7 @@ import path from 'node:path';
 import { ensureCodeServer, launchChromium } from '../../scripts/codeserver/ensure.mjs';
 import { REPO, tempWorkspace, startDevServer, RESULTS_DIR, SAMPLE_PROMPT, build, elapsed, examplePrompts, testModel, writeWorkspaceSettings, cleanupFor, cleanupOnSignals } from '../../scripts/lib/testenv.mjs';
 import { workbench } from '../../scripts/lib/workbench.mjs';
+import { TINT_OF } from '../../scripts/lib/uiProbe.mjs';
 
 const t0 = Date.now();
 const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS || 60_000);
@@ -33,29 +34,8 @@ let server, browser, tmp, step = 'start';
 const cleanup = cleanupFor(() => ({ browser, server, tmp }), 'E2E_KEEP_TMP');
 cleanupOnSignals(cleanup);
 
-// the tint of OverlayDecorations (src/extension/decorations.ts): dark and light theme variants
-const TINT = /rgba\((255, 150, 40|235, 110, 0), 0?\.\d+\)/.source;
-
-/**
- * The overlay tint in the prompt editor: decoration elements in the view overlays painted with the
- * tint colour. Adjacent tokens of the same level render as one element, so besides the element
- * count this returns the tinted width in pixels and a signature of (line, left, width, level).
- * Runs in the page (pass to page.evaluate / page.waitForFunction).
- */
-const TINT_STATE = `(() => {
-  const re = new RegExp(${JSON.stringify(TINT)});
-  let elements = 0, width = 0; const sig = [];
-  const ed = [...document.querySelectorAll('.editor-group-container .monaco-editor')].find((e) => e.querySelector('.view-lines'));
-  if (!ed) return { elements, width, sig: '' };
-  for (const el of ed.querySelectorAll('.view-overlays [class*="ced-"]')) {
-    if (!re.test(getComputedStyle(el).backgroundColor)) continue;
-    const w = el.getBoundingClientRect().width;
-    if (w <= 0) continue;
-    elements++; width += w;
-    sig.push(el.parentElement.style.top + '/' + el.style.left + '/' + Math.round(w) + '/' + el.className);
-  }
-  return { elements, width: Math.round(width), sig: sig.join(';') };
-})()`;
+/** The overlay tint in the prompt editor (TINT_OF). Runs in the page (pass to page.evaluate / page.waitForFunction). */
+const TINT_STATE = `${TINT_OF}([...document.querySelectorAll('.editor-group-container .monaco-editor')].find((e) => e.querySelector('.view-lines')))`;
 const tintState = (page) => page.evaluate(TINT_STATE);
 
 async function main() {
