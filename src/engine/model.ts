@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { specFromCheckpoint } from './arch';
 import { EngineError, isEngineError, oneLine } from './errors';
 import { logMaxProbOutput, maxKeyOutput, METRIC_ORDER, rotKOutput, rotQOutput, zOutput, type GraphOptions } from './graph/inspectionGraph';
-import { BLOCK_LIMITS_INPUT, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS } from './graph/blockedAttention';
+import { BLOCK_LIMITS_INPUT, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS, type BlockLimits } from './graph/blockedAttention';
 import { contentHash } from './runtime/contentHash';
 import { cacheMaxBytes, CONTENT_INDEX_FILE, defaultCacheRoot, openCache, type CacheEntry } from './runtime/modelCache';
 import { createSession, ort, type Device, type DeviceRequest } from './runtime/ortSession';
@@ -25,11 +25,11 @@ export interface OpenOptions {
    */
   blockRows?: number;
   /**
-   * [rows, values] bounding the attention blocks, fed to every run (graph/blockedAttention.ts,
+   * [rows, values, match-list values] bounding the attention blocks, fed to every run (graph/blockedAttention.ts,
    * BLOCK_LIMITS_INPUT) instead of the device's (CPU_BLOCK_LIMITS, or GPU_BLOCK_LIMITS on CUDA). The
    * numbers do not depend on it (rows are independent); tests use it to check that.
    */
-  blockLimits?: readonly [number, number];
+  blockLimits?: BlockLimits;
   /**
    * The session to create at open (default the plain graph's): 'kept' for a process whose runs are
    * kept inspections (the extension's engine), so it does not also hold the plain session's copy of
@@ -117,7 +117,7 @@ const HEAD_CHUNK_VALUES = 1 << 23;
  * The attention block limits a run feeds (BLOCK_LIMITS_INPUT): `override` (OpenOptions.blockLimits)
  * first, else the device's.
  */
-export function blockLimitsFor(device: Device, override: readonly [number, number] | undefined): readonly [number, number] {
+export function blockLimitsFor(device: Device, override: BlockLimits | undefined): BlockLimits {
   if (override) {
     if (!override.every((n) => Number.isSafeInteger(n) && n >= 1)) throw new Error(`internal: block limits ${override.join(', ')}`);
     return override;
@@ -201,7 +201,7 @@ export class Model {
   private blockLimitsFeed(): Record<string, ort.Tensor> {
     if (this.opts.blockRows !== undefined) return {};
     const limits = blockLimitsFor(this.device, this.opts.blockLimits);
-    return { [BLOCK_LIMITS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [2]) };
+    return { [BLOCK_LIMITS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [limits.length]) };
   }
 
   private static sessionKey(g: GraphOptions): string {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { blockLimitsFor, Model, type KvCache } from '../../src/engine/model';
-import { BLOCK_LIMITS_INPUT, blockPlan, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS } from '../../src/engine/graph/blockedAttention';
+import { BLOCK_LIMITS_INPUT, blockPlan, CPU_BLOCK_LIMITS, GPU_BLOCK_LIMITS, MATCH_LIST_VALUES } from '../../src/engine/graph/blockedAttention';
 import { GraphBuilder } from '../../src/engine/graph/onnxGraph';
 import { ort } from '../../src/engine/runtime/ortSession';
 import { METRIC_ORDER } from '../../src/engine/graph/inspectionGraph';
@@ -47,10 +47,13 @@ function maxLogProbDiff(got: Float32Array, at: number, want: ArrayLike<number>, 
 }
 
 // The blocks forced two ways: a graph built with 3-row blocks (a constant), and the default graph
-// fed [3 rows, any values] through its block limits input at run time (as the engine feeds GPU limits).
+// fed [3 rows, any values] through its block limits input at run time (as the engine feeds GPU limits);
+// fed once more with room for no run-wide match list, so every layer's blocks compute their own
+// induction and duplicate-token matches (hoistMatches' fallback).
 const FORCED = [
   { how: 'graph', opts: { blockRows: ROWS } },
-  { how: 'limits input', opts: { blockLimits: [ROWS, 1 << 22] as const } },
+  { how: 'limits input', opts: { blockLimits: [ROWS, 1 << 22, MATCH_LIST_VALUES] as const } },
+  { how: 'no match lists', opts: { blockLimits: [ROWS, 1 << 22, 1] as const } },
 ];
 for (const v of TINY_VARIANTS) for (const forced of FORCED) {
   test(`attention in ${ROWS}-row blocks (${forced.how}) equals the reference: ${v.name}`, async () => {
@@ -137,7 +140,7 @@ for (const v of TINY_VARIANTS) for (const forced of FORCED) {
 
 // The limits input bounds the blocks: B = clamp(min(values / (H·K), rows), 1, T), nb = ⌈T / B⌉,
 // read back from a graph of blockPlan alone (the rows are independent, so no model output shows B).
-test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 values)', async () => {
+test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 values, 2^22 match-list values)', async () => {
   const H = 9;
   const g = new GraphBuilder('unused.bin');
   const T = g.input('T', 'int64', []);
@@ -149,7 +152,7 @@ test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 valu
   const session = await ort.InferenceSession.create(Buffer.from(g.encode('plan', '')), { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
   const run = async (t: number, limits: readonly number[] = CPU_BLOCK_LIMITS) => {
     const feeds: Record<string, ort.Tensor> = { T: new ort.Tensor('int64', BigInt64Array.from([BigInt(t)]), []) };
-    feeds[BLOCK_LIMITS_INPUT] = new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [2]);
+    feeds[BLOCK_LIMITS_INPUT] = new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [3]);
     const out = await session.run(feeds);
     return [Number(out['B_out']!.data[0]), Number(out['nb_out']!.data[0])];
   };
@@ -157,12 +160,12 @@ test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 valu
     assert.deepEqual(await run(40), [40, 1], 'CPU: all 40 rows in one block');
     assert.deepEqual(await run(1000), [64, 16], 'CPU: 64 rows');
     assert.deepEqual(await run(8000), [58, 138], 'CPU: the value cap (2^22 / (9 · 8,000) = 58 rows)');
-    assert.deepEqual(await run(1000, [5, 1 << 22]), [5, 200], 'fed rows');
+    assert.deepEqual(await run(1000, [5, 1 << 22, 1]), [5, 200], 'fed rows');
     assert.deepEqual(await run(1000, GPU_BLOCK_LIMITS), [1000, 1], 'GPU limits: one block');
     assert.deepEqual(await run(2048, GPU_BLOCK_LIMITS), [1024, 2], 'GPU limits at 2,048 tokens');
     assert.deepEqual(await run(4096, GPU_BLOCK_LIMITS), [910, 5], 'GPU limits at 4,096 tokens: the value cap (2^25 / (9 · 4,096) = 910 rows)');
-    assert.deepEqual(await run(100, [64, H * 100 * 7]), [7, 15], 'fed value cap');
-    assert.deepEqual(await run(100, [64, 1]), [1, 100], 'at least one row');
+    assert.deepEqual(await run(100, [64, H * 100 * 7, 1]), [7, 15], 'fed value cap');
+    assert.deepEqual(await run(100, [64, 1, 1]), [1, 100], 'at least one row');
   } finally {
     await session.release();
   }
@@ -171,7 +174,93 @@ test('the block limits input sets the block size (CPU limits: 64 rows, 2^22 valu
 test('the engine feeds GPU block limits on CUDA, CPU limits on CPU, an override on either', () => {
   assert.deepEqual(blockLimitsFor('cpu', undefined), CPU_BLOCK_LIMITS);
   assert.deepEqual(blockLimitsFor('cuda', undefined), GPU_BLOCK_LIMITS);
-  assert.deepEqual(blockLimitsFor('cpu', [3, 100]), [3, 100]);
-  assert.deepEqual(blockLimitsFor('cuda', [3, 100]), [3, 100]);
-  assert.throws(() => blockLimitsFor('cpu', [0, 100]), /block limits/);
+  assert.deepEqual(blockLimitsFor('cpu', [3, 100, 5]), [3, 100, 5]);
+  assert.deepEqual(blockLimitsFor('cuda', [3, 100, 5]), [3, 100, 5]);
+  assert.throws(() => blockLimitsFor('cpu', [0, 100, 5]), /block limits/);
+});
+
+// The run-wide match lists (hoistMatches) read back from a graph of blockPlan alone, against the
+// matches counted here per block: for each block of B rows, the flat r·hi + k of every key k < q with
+// ids[k − 1] == ids[q] (induction) or ids[k] == ids[q] (duplicate token), hi the block's last row + 1;
+// the row weights and own/previous key positions; and the fallback when the lists would not fit.
+test('the run-wide match lists hold every block’s induction and duplicate-token matches', async () => {
+  const H = 4;
+  const g = new GraphBuilder('unused.bin');
+  const ids = g.input('ids', 'int64', ['T']);
+  const T = g.op('Squeeze', [g.op('Shape', [ids]), g.i64([0])]);
+  const plan = blockPlan(g, H, T, T, g.i64([0], []), g.op('Range', [g.i64([0], []), T, g.i64([1], [])]), ids);
+  const h = plan.metrics!.hoisted!;
+  const outs = { use: h.use, ind: h.ind, dup: h.dup, nInd: h.nInd, nDup: h.nDup, rowW: h.rowW, diag: h.diagIdx, prev: h.prevIdx, prevOk: h.prevOk, B: plan.B };
+  for (const [name, v] of Object.entries(outs)) {
+    g.op('Identity', [v], {}, name, `${name}_out`);
+    const dims = name === 'use' || name === 'B' ? [] : name === 'nInd' || name === 'nDup' ? ['nb'] : ['nb', 'm'];
+    g.output(`${name}_out`, name === 'use' ? 'bool' : name === 'rowW' || name === 'prevOk' ? 'float' : 'int64', dims);
+  }
+  const session = await ort.InferenceSession.create(Buffer.from(g.encode('plan', '')), { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+  const run = async (tokens: number[], limits: readonly number[]) => {
+    const out = await session.run({
+      ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (n) => BigInt(n)), [tokens.length]),
+      [BLOCK_LIMITS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [3]),
+    });
+    const num = (name: string) => Array.from(out[`${name}_out`]!.data as ArrayLike<number | bigint>, Number);
+    return { use: num('use')[0] === 1, ind: num('ind'), dup: num('dup'), nInd: num('nInd'), nDup: num('nDup'), rowW: num('rowW'), diag: num('diag'), prev: num('prev'), prevOk: num('prevOk'), B: num('B')[0]! };
+  };
+  const expected = (tokens: number[], B: number) => {
+    const n = tokens.length;
+    const nb = Math.ceil(n / B);
+    const lists = { ind: [] as number[][], dup: [] as number[][] };
+    const rowW: number[] = [], diag: number[] = [], prev: number[] = [], prevOk: number[] = [];
+    for (let b = 0; b < nb; b++) {
+      const hi = Math.min((b + 1) * B, n);
+      const ind: number[] = [], dup: number[] = [];
+      for (let r = 0; r < B; r++) {
+        const q = b * B + r;
+        for (let k = 0; k < hi; k++) {
+          if (q >= n || k >= q) continue;
+          if (k > 0 && tokens[k - 1] === tokens[q]) ind.push(r * hi + k);
+          if (tokens[k] === tokens[q]) dup.push(r * hi + k);
+        }
+        rowW.push(q < n && q > 0 ? 1 / (n - 1) : 0);
+        const self = Math.min(q, hi - 1);
+        diag.push(r * hi + self);
+        prev.push(r * hi + Math.max(self - 1, 0));
+        prevOk.push(self >= 1 ? 1 : 0);
+      }
+      lists.ind.push(ind);
+      lists.dup.push(dup);
+    }
+    return { ...lists, rowW, diag, prev, prevOk };
+  };
+  try {
+    const rnd = mulberry32(11);
+    const first = Array.from({ length: 9 }, () => Math.floor(rnd() * 5)); // few distinct ids: many matches
+    const tokens = [...first, ...first, 3, 3, 3];
+    const B = 4;
+    const want = expected(tokens, B);
+    const got = await run(tokens, [B, 1 << 22, MATCH_LIST_VALUES]);
+    assert.equal(got.B, B);
+    assert.ok(got.use, 'the lists fit');
+    const M = Math.max(...want.ind.map((l) => l.length), ...want.dup.map((l) => l.length));
+    assert.ok(M > 0);
+    for (const kind of ['ind', 'dup'] as const) {
+      const n = kind === 'ind' ? got.nInd : got.nDup;
+      assert.deepEqual(n, want[kind].map((l) => l.length), `${kind} counts`);
+      const rows = want[kind].map((_, b) => got[kind].slice(b * M, b * M + n[b]!));
+      assert.deepEqual(rows, want[kind], `${kind} lists`);
+    }
+    assert.deepEqual(got.diag, want.diag);
+    assert.deepEqual(got.prev, want.prev);
+    assert.deepEqual(got.prevOk, want.prevOk);
+    got.rowW.forEach((w, i) => assert.ok(Math.abs(w - want.rowW[i]!) < 1e-7, `row weight ${i}`));
+    // 2·nb·M values do not fit a limit one below them: no lists, the per-block fallback.
+    const nb = Math.ceil(tokens.length / B);
+    assert.equal((await run(tokens, [B, 1 << 22, 2 * nb * M])).use, true, 'exactly at the limit');
+    assert.equal((await run(tokens, [B, 1 << 22, 2 * nb * M - 1])).use, false, 'over the limit');
+    // No repeated token: nothing to list, and the (empty) lists are used.
+    const none = await run([0, 1, 2, 3, 4, 5, 6], [B, 1 << 22, 1]);
+    assert.ok(none.use);
+    assert.deepEqual([...none.nInd, ...none.nDup], [0, 0, 0, 0]);
+  } finally {
+    await session.release();
+  }
 });

@@ -34,8 +34,16 @@ export const BLOCK_ROWS = 64;
  * available.
  */
 export const BLOCK_LIMITS_INPUT = 'attention_block_limits';
-export const CPU_BLOCK_LIMITS: readonly [number, number] = [BLOCK_ROWS, BLOCK_ELEMENTS];
-export const GPU_BLOCK_LIMITS: readonly [number, number] = [1024, 1 << 25];
+/**
+ * The most int64 values the run-wide match lists may hold (see hoistMatches): 2²² (32 MiB). A
+ * prompt with more (many repeats of a token: up to T²/2 pairs) computes its matches in every layer's
+ * blocks instead, as a graph without the lists would.
+ */
+export const MATCH_LIST_VALUES = 1 << 22;
+/** [rows, values, match-list values] */
+export type BlockLimits = readonly [number, number, number];
+export const CPU_BLOCK_LIMITS: BlockLimits = [BLOCK_ROWS, BLOCK_ELEMENTS, MATCH_LIST_VALUES];
+export const GPU_BLOCK_LIMITS: BlockLimits = [1024, 1 << 25, MATCH_LIST_VALUES];
 
 /** Values the layers share, built once per graph (see blockPlan). */
 export interface BlockPlan {
@@ -57,7 +65,27 @@ export interface BlockPlan {
    * an induction match (an earlier key whose previous token is the row's token) and a duplicate
    * (an earlier key with the row's token), over every key: the same for every layer, so counted once
    */
-  metrics?: { ids: string; idsPad: string; prevIds: string; tMinus1: string; counts: string };
+  metrics?: { ids: string; idsPad: string; prevIds: string; tMinus1: string; counts: string; hoisted?: HoistedMatches };
+}
+
+/**
+ * The metrics' per-block inputs of a layer whose block reads keys 0 … hi−1 (no sliding window), the
+ * same in every such layer, so computed once per run (see hoistMatches) instead of in each layer's
+ * blocks: [nb, B] row weights, flat own-key and previous-key positions and the previous key's 1/0,
+ * and, when `use` (bool scalar) says they fit the run's match-list limit, the induction and
+ * duplicate-token flat positions of block i as the first nInd[i] / nDup[i] entries of row i of the
+ * [nb, M] `ind` / `dup` (padded with 0).
+ */
+interface HoistedMatches {
+  use: string;
+  rowW: string;
+  diagIdx: string;
+  prevIdx: string;
+  prevOk: string;
+  ind: string;
+  dup: string;
+  nInd: string;
+  nDup: string;
 }
 
 /**
@@ -69,11 +97,15 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
   if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1)) throw new Error(`internal: block rows ${rows}`);
   return g.within('attention_blocks', () => {
     let wanted: string;
-    if (rows !== undefined) wanted = g.i64([rows], []);
-    else {
-      const limits = g.input(BLOCK_LIMITS_INPUT, 'int64', [2]);
-      const [maxRows, maxValues] = [0, 1].map((i) => g.op('Gather', [limits, g.i64([i], [])], { axis: attr.i(0) }));
+    let listValues: string;
+    if (rows !== undefined) {
+      wanted = g.i64([rows], []);
+      listValues = g.i64([MATCH_LIST_VALUES], []);
+    } else {
+      const limits = g.input(BLOCK_LIMITS_INPUT, 'int64', [3]);
+      const [maxRows, maxValues, maxList] = [0, 1, 2].map((i) => g.op('Gather', [limits, g.i64([i], [])], { axis: attr.i(0) }));
       wanted = g.op('Min', [g.op('Div', [maxValues!, g.op('Mul', [K, g.i64([H], [])])]), maxRows!]);
+      listValues = maxList!;
     }
     const B = g.op('Max', [g.op('Min', [T, wanted]), g.i64([1], [])]);
     const nb = g.op('Div', [g.op('Sub', [g.op('Add', [T, B]), g.i64([1], [])]), B]);
@@ -84,25 +116,85 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
       const prevIds = g.op('Concat', [g.i64([-1]), g.op('Slice', [ids, g.i64([0]), g.i64([-1])])], { axis: attr.i(0) });
       const idsPad = g.op('Pad', [ids, g.op('Concat', [g.i64([0]), padRows], { axis: attr.i(0) }), g.i64([-2], [])]);
       const tMinus1 = g.op('Sub', [g.op('Cast', [T], { to: attr.i(1) }), g.f32([1], [])]);
-      // Counted in blocks of B rows too (a [B, K] mask at a time), once for all layers.
-      const body = g.subgraph('match_counts', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
-        const s0 = g.op('Mul', [i!, B]);
-        const local = g.op('Range', [s0, g.op('Add', [s0, B]), g.i64([1], [])]);
-        const rowIds = g.op('Unsqueeze', [g.op('Gather', [idsPad, local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
-        const before = g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [g.op('Add', [local, start]), g.i64([1])])]);
-        const rowsWith = (keyIds: string) => {
-          const mask = g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [keyIds, g.i64([0])])]), before]);
-          const any = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
-          return g.op('ReduceSum', [any, g.i64([0])], { keepdims: attr.i(1) }); // [1]
-        };
-        return [[cond!, 'bool'], [g.op('Concat', [rowsWith(prevIds), rowsWith(ids)], { axis: attr.i(0) }), 'float']];
-      });
-      const [perBlock] = g.opN('Loop', [nb, ''], 1, { body: attr.g(body) }, 'match_counts');
-      const counts = g.op('ReduceSum', [perBlock!, g.i64([0])], { keepdims: attr.i(0) }); // [2]
-      metrics = { ids, idsPad, prevIds, tMinus1, counts };
+      metrics = hoistMatches(g, { T, K, start, kpos, B, nb }, { ids, idsPad, prevIds, tMinus1 }, listValues);
     }
     return { H, T, K, start, kpos, B, nb, padRows, ...(metrics ? { metrics } : {}) };
   });
+}
+
+/**
+ * The metrics' values that are the same in every layer, in blocks of B rows (a [B, K] mask at a
+ * time), once per run: the match counts (rows with an induction match, an earlier key whose previous
+ * token is the row's token, and with a duplicate, an earlier key with the row's token; over every
+ * key) and the per-block inputs of the layers without a sliding window (HoistedMatches), which would
+ * otherwise be recomputed by every layer's every block (about 30 small nodes, NonZero twice). The
+ * match lists take a second pass, run only when they fit `listValues` (int64 scalar: 2·nb·M values
+ * for the longest list M); else the layers compute them per block (attendBlock's If).
+ */
+function hoistMatches(
+  g: GraphBuilder,
+  p: { T: string; K: string; start: string; kpos: string; B: string; nb: string },
+  m: { ids: string; idsPad: string; prevIds: string; tMinus1: string },
+  listValues: string,
+): NonNullable<BlockPlan['metrics']> {
+  const { B, nb, start, kpos } = p;
+  const blockRows = (i: string) => {
+    const s0 = g.op('Mul', [i, B]);
+    const local = g.op('Range', [s0, g.op('Add', [s0, B]), g.i64([1], [])]);
+    const pos = g.op('Add', [local, start]);
+    // The keys a block without a window reads: 0 … hi−1 (its last row's position), so hi per row of its flat [B·hi] layout.
+    const hi = g.op('Min', [g.op('Add', [start, g.op('Add', [s0, B])]), p.K]);
+    const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
+    const before = g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]); // [B, K]
+    const matches = (keyIds: string) => g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [keyIds, g.i64([0])])]), before]);
+    return { local, pos, hi, matches };
+  };
+  const counted = g.subgraph('match_counts', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
+    const r = blockRows(i!);
+    const ind = r.matches(m.prevIds);
+    const dup = r.matches(m.ids);
+    const rowsWith = (mask: string) => {
+      const any = g.op('ReduceMax', [g.op('Cast', [mask], { to: attr.i(1) })], { axes: attr.ints([1]), keepdims: attr.i(0) });
+      return g.op('ReduceSum', [any, g.i64([0])], { keepdims: attr.i(1) }); // [1]
+    };
+    const pairs = (mask: string) => g.op('ReduceSum', [g.op('Cast', [mask], { to: attr.i(7) }), g.i64([0, 1])], { keepdims: attr.i(1) }); // [1]
+    // as matchesFor computes them for keys 0 … hi−1
+    const valid = g.op('Less', [r.local, p.T]);
+    const rowW = g.op('Div', [g.op('Cast', [g.op('And', [valid, g.op('Greater', [r.pos, g.i64([0], [])])])], { to: attr.i(1) }), m.tMinus1]);
+    const rowBase = g.op('Mul', [g.op('Sub', [r.local, g.op('Gather', [r.local, g.i64([0], [])], { axis: attr.i(0) })]), r.hi]);
+    const self = g.op('Min', [r.pos, g.op('Sub', [r.hi, g.i64([1], [])])]);
+    const prev = g.op('Sub', [self, g.i64([1], [])]);
+    return [
+      [cond!, 'bool'],
+      [g.op('Concat', [rowsWith(ind), rowsWith(dup)], { axis: attr.i(0) }), 'float'],
+      [g.op('Concat', [pairs(ind), pairs(dup)], { axis: attr.i(0) }), 'int64'],
+      [rowW, 'float'],
+      [g.op('Add', [rowBase, self]), 'int64'],
+      [g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]), 'int64'],
+      [g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) }), 'float'],
+    ];
+  });
+  const [perBlock, pairsPer, rowW, diagIdx, prevIdx, prevOk] = g.opN('Loop', [nb, ''], 6, { body: attr.g(counted) }, 'match_counts');
+  const counts = g.op('ReduceSum', [perBlock!, g.i64([0])], { keepdims: attr.i(0) }); // [2]
+  const [nInd, nDup] = g.opN('Split', [pairsPer!, g.i64([1, 1])], 2, { axis: attr.i(1) }).map((t) => g.op('Squeeze', [t, g.i64([1])])); // [nb] each
+  const M = g.op('ReduceMax', [pairsPer!], { keepdims: attr.i(0) }); // scalar
+  const use = g.op('LessOrEqual', [g.op('Mul', [g.op('Mul', [M, nb]), g.i64([2], [])]), listValues]);
+  // The lists: NonZero of each block's masks over keys 0 … hi−1, as r·hi + k, padded to M (no pass when they do not fit).
+  const listed = g.subgraph('match_lists', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
+    const r = blockRows(i!);
+    const hi1 = g.op('Reshape', [r.hi, g.i64([1])]);
+    const flat = (keyIds: string) => {
+      const mask = g.op('Slice', [r.matches(keyIds), g.i64([0]), hi1, g.i64([1])]); // [B, hi]
+      const [row, key] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
+      const f = g.op('Reshape', [g.op('Add', [g.op('Mul', [row!, r.hi]), key!]), g.i64([-1])]);
+      const pad = g.op('Reshape', [g.op('Sub', [M, g.op('Shape', [f])]), g.i64([1])]);
+      return g.op('Pad', [f, g.op('Concat', [g.i64([0]), pad], { axis: attr.i(0) })]);
+    };
+    return [[cond!, 'bool'], [flat(m.prevIds), 'int64'], [flat(m.ids), 'int64']];
+  });
+  const trips = g.op('Where', [use, nb, g.i64([0], [])]);
+  const [ind, dup] = g.opN('Loop', [trips, ''], 2, { body: attr.g(listed) }, 'match_lists');
+  return { ...m, counts, hoisted: { use, rowW: rowW!, diagIdx: diagIdx!, prevIdx: prevIdx!, prevOk: prevOk!, ind: ind!, dup: dup!, nInd: nInd!, nDup: nDup! } };
 }
 
 /**
@@ -141,6 +233,8 @@ interface Rows {
   local: string;
   masks: Map<number, string>;
   match?: BlockMatches;
+  /** the block's index (int64 scalar) in a blocked layer's Loop: reads the run's HoistedMatches */
+  block?: string;
 }
 
 /**
@@ -156,8 +250,8 @@ interface Keys {
   v: string;
   /** [H, 1, Kb]; absent when the bias is folded into kT (a last row of kT, with a 1 appended to each query) */
   bias?: string;
-  ids?: string;
-  prevIds?: string;
+  /** the [1] bounds lo, hi the block's keys were sliced with (absent: every key), for the metrics' token ids */
+  range?: [string, string];
   /** float scalar 1 when key 0 is the block's first key, else 0 (undefined: always 1) */
   hasSink?: string;
 }
@@ -195,30 +289,56 @@ function maskFor(g: GraphBuilder, keys: Keys, rows: Rows, window: number): strin
 }
 
 /**
+ * The flat [r·Kb + k] positions of these rows' induction and duplicate-token matches among the
+ * block's keys (NonZero of their [B, Kb] masks).
+ */
+function matchLists(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): { indFlat: string; dupFlat: string } {
+  const m = plan.metrics!;
+  const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, rows.local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
+  // k < q and ids match, over the keys given
+  const matches = (kpos: string, ids: string) =>
+    g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [ids, g.i64([0])])]), g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])])]);
+  const flatOf = (mask: string): string => {
+    const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
+    return g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, keys.K]), k!]), g.i64([-1])]); // [M]
+  };
+  const idsAt = (ids: string) => (keys.range ? g.op('Slice', [ids, ...keys.range, g.i64([0])]) : ids);
+  return { indFlat: flatOf(matches(keys.kpos, idsAt(m.prevIds))), dupFlat: flatOf(matches(keys.kpos, idsAt(m.ids))) };
+}
+
+/**
  * The metrics' inputs for these rows (no cache: positions are local indices): row weights
  * 1/(T−1) on rows 1..T−1 (0 on row 0 and on padded rows), the flat [r·K + k] positions that count
  * for induction (k < q, ids[k−1] == ids[q]) and duplicate-token attention (k < q, ids[k] == ids[q])
  * among the block's keys, and each row's own and previous key.
  */
-function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): BlockMatches {
+function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, window: number): BlockMatches {
   if (rows.match) return rows.match;
   const m = plan.metrics!;
+  const h = m.hoisted;
+  if (h && rows.block !== undefined && window === 0) {
+    // Keys 0 … hi−1, as the run-wide values were computed for (hoistMatches).
+    const i = rows.block;
+    rows.match = g.within('metric_rows', () => {
+      const at = (t: string) => g.op('Gather', [t, i], { axis: attr.i(0) });
+      const hoisted = g.subgraph('hoisted', [], () => {
+        const list = (t: string, n: string) => g.op('Slice', [at(t), g.i64([0]), g.op('Reshape', [at(n), g.i64([1])]), g.i64([0])]);
+        return [[list(h.ind, h.nInd), 'int64'], [list(h.dup, h.nDup), 'int64']];
+      });
+      const computed = g.subgraph('per_block', [], () => {
+        const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
+        return [[indFlat, 'int64'], [dupFlat, 'int64']];
+      });
+      const [indFlat, dupFlat] = g.opN('If', [h.use], 2, { then_branch: attr.g(hoisted), else_branch: attr.g(computed) }, 'match_lists');
+      return { rowW: at(h.rowW), indFlat: indFlat!, dupFlat: dupFlat!, diagIdx: at(h.diagIdx), prevIdx: at(h.prevIdx), prevOk: at(h.prevOk) };
+    });
+    return rows.match;
+  }
   rows.match = g.within('metric_rows', () => {
     const valid = g.op('Less', [rows.local, plan.T]);
     const counted = g.op('And', [valid, g.op('Greater', [rows.pos, g.i64([0], [])])]);
     const rowW = g.op('Div', [g.op('Cast', [counted], { to: attr.i(1) }), m.tMinus1]);
-    const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, rows.local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
-    // k < q and ids match, over the keys given
-    const matches = (kpos: string, ids: string) =>
-      g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [ids, g.i64([0])])]), g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])])]);
-    const flatOf = (mask: string): string => {
-      const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
-      return g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, keys.K]), k!]), g.i64([-1])]); // [M]
-    };
-    const ind = matches(keys.kpos, keys.prevIds ?? m.prevIds);
-    const dup = matches(keys.kpos, keys.ids ?? m.ids);
-    const indFlat = flatOf(ind);
-    const dupFlat = flatOf(dup);
+    const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
     // Row r's own key and previous key in the block's flat [B·Kb] layout (keys from `lo`; padded
     // rows clamped inside the block's keys, they carry no weight). A previous key before `lo` (a
     // window of one key) is outside the window: prevOk is then 0.
@@ -315,7 +435,7 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
     logPmax = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
     smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
   }
-  if (a.metrics) out.sums = headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows), keys.hasSink);
+  if (a.metrics) out.sums = headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows, a.window), keys.hasSink);
   return out;
 }
 
@@ -357,10 +477,7 @@ function blockKeys(g: GraphBuilder, plan: BlockPlan, a: LayerAttention, s0: stri
       v: slice(a.v, 1),
       ...(folded ? {} : { bias: slice(a.bias, 2) }),
     };
-    if (plan.metrics) {
-      keys.ids = slice(plan.metrics.ids, 0);
-      keys.prevIds = slice(plan.metrics.prevIds, 0);
-    }
+    if (plan.metrics) keys.range = [lo1, hi1];
     if (a.window > 0) keys.hasSink = g.op('Cast', [g.op('Equal', [lo, g.i64([0], [])])], { to: attr.i(1) });
     return keys;
   });
@@ -396,7 +513,7 @@ export function blockedAttention(g: GraphBuilder, plan: BlockPlan, a0: LayerAtte
       const s0 = g.op('Mul', [i!, plan.B]);
       const e0 = g.op('Add', [s0, plan.B]);
       const local = g.op('Range', [s0, e0, g.i64([1], [])]);
-      const rows: Rows = { pos: g.op('Add', [local, plan.start]), local, masks: new Map() };
+      const rows: Rows = { pos: g.op('Add', [local, plan.start]), local, masks: new Map(), block: i! };
       const qb = g.op('Slice', [qPad, tScalarTo1(g, s0), tScalarTo1(g, e0), g.i64([1])]);
       const b = attendBlock(g, plan, blockKeys(g, plan, a, s0, e0, fold), rows, qb, a, undefined);
       const outs: [string, 'float' | 'int64' | 'bool'][] = [

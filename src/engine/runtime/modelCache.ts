@@ -32,7 +32,7 @@ export { cacheUsage, clearCache, defaultCacheRoot, cacheMaxBytes, CONTENT_INDEX_
 export type { CacheUsage, CacheEntryUsage, ClearResult } from './cacheFolder';
 
 /** Bump when the graph or weight layout changes, so stale caches are not reused. */
-export const GRAPH_VERSION = 21;
+export const GRAPH_VERSION = 22;
 const WEIGHTS_FILE = 'weights.bin';
 const META_FILE = 'meta.json';
 const ALIGN = 4096;
