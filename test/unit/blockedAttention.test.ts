@@ -194,7 +194,7 @@ test('the run-wide match lists hold every block’s induction and duplicate-toke
   for (const [name, v] of Object.entries(outs)) {
     g.op('Identity', [v], {}, name, `${name}_out`);
     const dims = name === 'use' || name === 'B' ? [] : name === 'nInd' || name === 'nDup' ? ['nb'] : ['nb', 'm'];
-    g.output(`${name}_out`, name === 'use' ? 'bool' : name === 'rowW' || name === 'prevOk' ? 'float' : 'int64', dims);
+    g.output(`${name}_out`, name === 'use' ? 'bool' : name === 'rowW' || name === 'prevOk' ? 'float' : name === 'ind' || name === 'dup' ? 'int32' : 'int64', dims);
   }
   const session = await ort.InferenceSession.create(Buffer.from(g.encode('plan', '')), { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
   const run = async (tokens: number[], limits: readonly number[]) => {

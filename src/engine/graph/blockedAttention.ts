@@ -35,11 +35,13 @@ export const BLOCK_ROWS = 64;
  */
 export const BLOCK_LIMITS_INPUT = 'attention_block_limits';
 /**
- * The most int64 values the run-wide match lists may hold (see hoistMatches): 2²² (32 MiB). A
+ * The most int32 values the run-wide match lists may hold (see hoistMatches): 2²² (16 MiB). A
  * prompt with more (many repeats of a token: up to T²/2 pairs) computes its matches in every layer's
  * blocks instead, as a graph without the lists would.
  */
 export const MATCH_LIST_VALUES = 1 << 22;
+/** ONNX's int32 element type: the match lists' flat positions (a block's [B·Kb] values stay far below 2³¹) */
+const INT32 = 6;
 /** [rows, values, match-list values] */
 export type BlockLimits = readonly [number, number, number];
 export const CPU_BLOCK_LIMITS: BlockLimits = [BLOCK_ROWS, BLOCK_ELEMENTS, MATCH_LIST_VALUES];
@@ -74,7 +76,7 @@ export interface BlockPlan {
  * blocks: [nb, B] row weights, flat own-key and previous-key positions and the previous key's 1/0,
  * and, when `use` (bool scalar) says they fit the run's match-list limit, the induction and
  * duplicate-token flat positions of block i as the first nInd[i] / nDup[i] entries of row i of the
- * [nb, M] `ind` / `dup` (padded with 0).
+ * [nb, M] int32 `ind` / `dup` (padded with 0).
  */
 interface HoistedMatches {
   use: string;
@@ -188,9 +190,9 @@ function hoistMatches(
       const [row, key] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
       const f = g.op('Reshape', [g.op('Add', [g.op('Mul', [row!, r.hi]), key!]), g.i64([-1])]);
       const pad = g.op('Reshape', [g.op('Sub', [M, g.op('Shape', [f])]), g.i64([1])]);
-      return g.op('Pad', [f, g.op('Concat', [g.i64([0]), pad], { axis: attr.i(0) })]);
+      return g.op('Cast', [g.op('Pad', [f, g.op('Concat', [g.i64([0]), pad], { axis: attr.i(0) })])], { to: attr.i(INT32) });
     };
-    return [[cond!, 'bool'], [flat(m.prevIds), 'int64'], [flat(m.ids), 'int64']];
+    return [[cond!, 'bool'], [flat(m.prevIds), 'int32'], [flat(m.ids), 'int32']];
   });
   const trips = g.op('Where', [use, nb, g.i64([0], [])]);
   const [ind, dup] = g.opN('Loop', [trips, ''], 2, { body: attr.g(listed) }, 'match_lists');
@@ -323,11 +325,11 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, wi
       const at = (t: string) => g.op('Gather', [t, i], { axis: attr.i(0) });
       const hoisted = g.subgraph('hoisted', [], () => {
         const list = (t: string, n: string) => g.op('Slice', [at(t), g.i64([0]), g.op('Reshape', [at(n), g.i64([1])]), g.i64([0])]);
-        return [[list(h.ind, h.nInd), 'int64'], [list(h.dup, h.nDup), 'int64']];
+        return [[list(h.ind, h.nInd), 'int32'], [list(h.dup, h.nDup), 'int32']];
       });
       const computed = g.subgraph('per_block', [], () => {
         const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
-        return [[indFlat, 'int64'], [dupFlat, 'int64']];
+        return [[g.op('Cast', [indFlat], { to: attr.i(INT32) }), 'int32'], [g.op('Cast', [dupFlat], { to: attr.i(INT32) }), 'int32']];
       });
       const [indFlat, dupFlat] = g.opN('If', [h.use], 2, { then_branch: attr.g(hoisted), else_branch: attr.g(computed) }, 'match_lists');
       return { rowW: at(h.rowW), indFlat: indFlat!, dupFlat: dupFlat!, diagIdx: at(h.diagIdx), prevIdx: at(h.prevIdx), prevOk: at(h.prevOk) };

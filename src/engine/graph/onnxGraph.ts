@@ -15,7 +15,7 @@ export const attr = {
   g: (v: onnx.IGraphProto): Attr => ({ kind: 'g', v }),
 };
 
-export type ElemType = 'float' | 'int64' | 'bool' | 'double';
+export type ElemType = 'float' | 'int64' | 'int32' | 'bool' | 'double';
 
 /** Where a weight lives in the external data file. */
 export interface ExternalRef {
@@ -179,7 +179,7 @@ export class GraphBuilder {
 
 /** A typed value; `dims` undefined leaves the shape (and rank) unknown. */
 function valueInfo(name: string, elemType: ElemType, dims: (number | string)[] | undefined): onnx.IValueInfoProto {
-  const type = elemType === 'float' ? T.FLOAT : elemType === 'int64' ? T.INT64 : elemType === 'double' ? T.DOUBLE : T.BOOL;
+  const type = elemType === 'float' ? T.FLOAT : elemType === 'int64' ? T.INT64 : elemType === 'int32' ? T.INT32 : elemType === 'double' ? T.DOUBLE : T.BOOL;
   return {
     name,
     type: {
