@@ -33,7 +33,7 @@ export interface InspectionMemory {
   /**
    * one attention block's transient scores, softmax and metric products ([H, B, T] each, B·H·T at
    * most BLOCK_ELEMENTS when the graph runs in blocks, else B = T), its [B, T] masks, the run-wide
-   * induction/duplicate-token match lists of a blocked run (at most MATCH_LIST_VALUES entries) and a
+   * induction/duplicate-token match lists of a blocked run (at most MATCH_LIST_VALUES int32) and a
    * fixed overhead
    */
   transient: number;
@@ -64,9 +64,8 @@ export function estimateInspection(d: ModelDims, tokens: number, allLogits = fal
       ? 4 * d.layers * (T * d.headDim * (d.heads + d.kvHeads) + 2 * d.heads * T) + 4 * T * d.hiddenSize
       : 4 * kept.layers * d.heads * T * T;
   const rows = blocked ? Math.max(1, Math.min(T, BLOCK_ROWS, Math.floor(BLOCK_ELEMENTS / (d.heads * T)))) : T;
-  // the match lists (an int32 position and a float weight per entry): nb rows of 3B picks and two
-  // lists of at most B·T matches, and never past their limit
-  const matchLists = blocked ? 8 * Math.min(MATCH_LIST_VALUES, Math.ceil(T / rows) * (3 * rows + 2 * rows * T)) : 0;
+  // the match lists (int32): 2 lists of nb rows of at most B·T pairs, and never past their limit
+  const matchLists = blocked ? 4 * Math.min(MATCH_LIST_VALUES, 2 * Math.ceil(T / rows) * rows * T) : 0;
   const transient = (blocked ? 5 : 4) * 4 * d.heads * rows * T + 8 * rows * T + matchLists + RUN_OVERHEAD;
   const activations = 4 * T * (8 * d.hiddenSize + 2 * d.intermediateSize) + 4 * (allLogits ? T : 1) * d.vocabSize;
   const sessionWeights = blocked ? 0 : weights;

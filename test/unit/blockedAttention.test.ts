@@ -181,23 +181,20 @@ test('the engine feeds GPU block limits on CUDA, CPU limits on CPU, an override 
 
 // The run-wide match lists (hoistMatches) read back from a graph of blockPlan alone, against the
 // matches counted here per block: for each block of B rows, the flat r·hi + k of every key k < q with
-// ids[k − 1] == ids[q] (induction) or ids[k] == ids[q] (duplicate token), hi the block's last row + 1,
-// after each row's sink, previous and own key; their weights and segments; and the fallback when the
-// lists would not fit.
-test('the run-wide match lists hold every block’s picks, induction and duplicate-token matches', async () => {
+// ids[k − 1] == ids[q] (induction) or ids[k] == ids[q] (duplicate token), hi the block's last row + 1;
+// the row weights and own/previous key positions; and the fallback when the lists would not fit.
+test('the run-wide match lists hold every block’s induction and duplicate-token matches', async () => {
   const H = 4;
   const g = new GraphBuilder('unused.bin');
   const ids = g.input('ids', 'int64', ['T']);
   const T = g.op('Squeeze', [g.op('Shape', [ids]), g.i64([0])]);
   const plan = blockPlan(g, H, T, T, g.i64([0], []), g.op('Range', [g.i64([0], []), T, g.i64([1], [])]), ids);
   const h = plan.metrics!.hoisted!;
-  const outs: [string, string, 'bool' | 'float' | 'int64' | 'int32', (string | number)[]][] = [
-    ['use', h.use, 'bool', []], ['idx', h.idx, 'int32', ['nb', 'w']], ['w', h.w, 'float', ['nb', 'w']], ['pick', h.pick, 'int32', ['nb', 'p']],
-    ['pickW', h.pickW, 'float', ['nb', 'p']], ['rowW', h.rowW, 'float', ['nb', 'b', 1]], ['seg', h.seg, 'float', ['w', 5]], ['B', plan.B, 'int64', []],
-  ];
-  for (const [name, v, type, dims] of outs) {
+  const outs = { use: h.use, ind: h.ind, dup: h.dup, nInd: h.nInd, nDup: h.nDup, rowW: h.rowW, diag: h.diagIdx, prev: h.prevIdx, prevOk: h.prevOk, B: plan.B };
+  for (const [name, v] of Object.entries(outs)) {
     g.op('Identity', [v], {}, name, `${name}_out`);
-    g.output(`${name}_out`, type, dims);
+    const dims = name === 'use' || name === 'B' ? [] : name === 'nInd' || name === 'nDup' ? ['nb'] : ['nb', 'm'];
+    g.output(`${name}_out`, name === 'use' ? 'bool' : name === 'rowW' || name === 'prevOk' ? 'float' : name === 'ind' || name === 'dup' ? 'int32' : 'int64', dims);
   }
   const session = await ort.InferenceSession.create(Buffer.from(g.encode('plan', '')), { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
   const run = async (tokens: number[], limits: readonly number[]) => {
@@ -206,36 +203,33 @@ test('the run-wide match lists hold every block’s picks, induction and duplica
       [BLOCK_LIMITS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(limits, (n) => BigInt(n)), [3]),
     });
     const num = (name: string) => Array.from(out[`${name}_out`]!.data as ArrayLike<number | bigint>, Number);
-    return { use: num('use')[0] === 1, idx: num('idx'), w: num('w'), pick: num('pick'), pickW: num('pickW'), rowW: num('rowW'), seg: num('seg'), B: num('B')[0]! };
+    return { use: num('use')[0] === 1, ind: num('ind'), dup: num('dup'), nInd: num('nInd'), nDup: num('nDup'), rowW: num('rowW'), diag: num('diag'), prev: num('prev'), prevOk: num('prevOk'), B: num('B')[0]! };
   };
-  /** per block: picks (sink, previous, self), their weights, the induction and duplicate lists */
   const expected = (tokens: number[], B: number) => {
     const n = tokens.length;
-    return Array.from({ length: Math.ceil(n / B) }, (_, b) => {
+    const nb = Math.ceil(n / B);
+    const lists = { ind: [] as number[][], dup: [] as number[][] };
+    const rowW: number[] = [], diag: number[] = [], prev: number[] = [], prevOk: number[] = [];
+    for (let b = 0; b < nb; b++) {
       const hi = Math.min((b + 1) * B, n);
       const ind: number[] = [], dup: number[] = [];
-      const sink: number[] = [], prev: number[] = [], self: number[] = [], wRow: number[] = [], wPrev: number[] = [];
       for (let r = 0; r < B; r++) {
         const q = b * B + r;
-        for (let k = 0; k < Math.min(q, hi); k++) {
-          if (q >= n) break;
+        for (let k = 0; k < hi; k++) {
+          if (q >= n || k >= q) continue;
           if (k > 0 && tokens[k - 1] === tokens[q]) ind.push(r * hi + k);
           if (tokens[k] === tokens[q]) dup.push(r * hi + k);
         }
-        const rowW = q < n && q > 0 ? 1 / (n - 1) : 0;
-        const own = Math.min(q, hi - 1);
-        sink.push(r * hi);
-        prev.push(r * hi + Math.max(own - 1, 0));
-        self.push(r * hi + own);
-        wRow.push(rowW);
-        wPrev.push(own >= 1 ? rowW : 0);
+        rowW.push(q < n && q > 0 ? 1 / (n - 1) : 0);
+        const self = Math.min(q, hi - 1);
+        diag.push(r * hi + self);
+        prev.push(r * hi + Math.max(self - 1, 0));
+        prevOk.push(self >= 1 ? 1 : 0);
       }
-      return { pick: [...sink, ...prev, ...self], pickW: [...wRow, ...wPrev, ...wRow], rowW: wRow, ind, dup };
-    });
-  };
-  const close = (got: number[], want: number[], what: string) => {
-    assert.equal(got.length, want.length, what);
-    got.forEach((x, i) => assert.ok(Math.abs(x - want[i]!) < 1e-7, `${what} [${i}]: ${x} vs ${want[i]}`));
+      lists.ind.push(ind);
+      lists.dup.push(dup);
+    }
+    return { ...lists, rowW, diag, prev, prevOk };
   };
   try {
     const rnd = mulberry32(11);
@@ -246,28 +240,26 @@ test('the run-wide match lists hold every block’s picks, induction and duplica
     const got = await run(tokens, [B, 1 << 22, MATCH_LIST_VALUES]);
     assert.equal(got.B, B);
     assert.ok(got.use, 'the lists fit');
-    const M = Math.max(...want.map((b) => Math.max(b.ind.length, b.dup.length)));
+    const M = Math.max(...want.ind.map((l) => l.length), ...want.dup.map((l) => l.length));
     assert.ok(M > 0);
-    const W = 3 * B + 2 * M;
-    const padded = (l: number[]) => [...l, ...Array<number>(M - l.length).fill(0)];
-    const ones = (l: number[]) => [...l.map(() => 1), ...Array<number>(M - l.length).fill(0)];
-    want.forEach((b, i) => {
-      assert.deepEqual(got.pick.slice(i * 3 * B, (i + 1) * 3 * B), b.pick, `block ${i} picks`);
-      close(got.pickW.slice(i * 3 * B, (i + 1) * 3 * B), b.pickW, `block ${i} pick weights`);
-      close(got.rowW.slice(i * B, (i + 1) * B), b.rowW, `block ${i} row weights`);
-      assert.deepEqual(got.idx.slice(i * W, (i + 1) * W), [...b.pick, ...padded(b.ind), ...padded(b.dup)], `block ${i} lists`);
-      close(got.w.slice(i * W, (i + 1) * W), [...b.pickW, ...ones(b.ind), ...ones(b.dup)], `block ${i} list weights`);
-    });
-    const segOf = (j: number) => (j < 3 * B ? Math.floor(j / B) : j < 3 * B + M ? 3 : 4);
-    assert.deepEqual(got.seg, Array.from({ length: W * 5 }, (_, x) => (segOf(Math.floor(x / 5)) === x % 5 ? 1 : 0)), 'segments');
-    // nb·(3B + 2M) entries do not fit a limit one below them: no lists, the per-block fallback.
-    const nb = want.length;
-    assert.equal((await run(tokens, [B, 1 << 22, nb * W])).use, true, 'exactly at the limit');
-    assert.equal((await run(tokens, [B, 1 << 22, nb * W - 1])).use, false, 'over the limit');
-    // No repeated token: the lists are the picks alone.
-    const none = await run([0, 1, 2, 3, 4, 5, 6], [B, 1 << 22, 2 * 3 * B]);
+    for (const kind of ['ind', 'dup'] as const) {
+      const n = kind === 'ind' ? got.nInd : got.nDup;
+      assert.deepEqual(n, want[kind].map((l) => l.length), `${kind} counts`);
+      const rows = want[kind].map((_, b) => got[kind].slice(b * M, b * M + n[b]!));
+      assert.deepEqual(rows, want[kind], `${kind} lists`);
+    }
+    assert.deepEqual(got.diag, want.diag);
+    assert.deepEqual(got.prev, want.prev);
+    assert.deepEqual(got.prevOk, want.prevOk);
+    got.rowW.forEach((w, i) => assert.ok(Math.abs(w - want.rowW[i]!) < 1e-7, `row weight ${i}`));
+    // 2·nb·M values do not fit a limit one below them: no lists, the per-block fallback.
+    const nb = Math.ceil(tokens.length / B);
+    assert.equal((await run(tokens, [B, 1 << 22, 2 * nb * M])).use, true, 'exactly at the limit');
+    assert.equal((await run(tokens, [B, 1 << 22, 2 * nb * M - 1])).use, false, 'over the limit');
+    // No repeated token: nothing to list, and the (empty) lists are used.
+    const none = await run([0, 1, 2, 3, 4, 5, 6], [B, 1 << 22, 1]);
     assert.ok(none.use);
-    assert.deepEqual(none.idx, none.pick);
+    assert.deepEqual([...none.nInd, ...none.nDup], [0, 0, 0, 0]);
   } finally {
     await session.release();
   }

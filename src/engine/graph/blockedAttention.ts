@@ -35,12 +35,12 @@ export const BLOCK_ROWS = 64;
  */
 export const BLOCK_LIMITS_INPUT = 'attention_block_limits';
 /**
- * The most entries the run-wide match lists may hold (see hoistMatches; an int32 position and a
- * float32 weight each): 2²² (32 MiB). A prompt with more (many repeats of a token: up to T²/2 pairs)
- * computes its matches in every layer's blocks instead, as a graph without the lists would.
+ * The most int32 values the run-wide match lists may hold (see hoistMatches): 2²² (16 MiB). A
+ * prompt with more (many repeats of a token: up to T²/2 pairs) computes its matches in every layer's
+ * blocks instead, as a graph without the lists would.
  */
 export const MATCH_LIST_VALUES = 1 << 22;
-/** ONNX's int32 element type: the match lists' flat positions (a block's B·Kb values stay far below 2³¹) */
+/** ONNX's int32 element type: the match lists' flat positions (a block's [B·Kb] values stay far below 2³¹) */
 const INT32 = 6;
 /** [rows, values, match-list values] */
 export type BlockLimits = readonly [number, number, number];
@@ -73,22 +73,21 @@ export interface BlockPlan {
 /**
  * The metrics' per-block inputs of a layer whose block reads keys 0 … hi−1 (no sliding window), the
  * same in every such layer, so computed once per run (see hoistMatches) instead of in each layer's
- * blocks. In a block's flat [B·hi] probabilities: `pick` [nb, 3B] int32 each row's sink (key 0),
- * previous and own key, weighted by `pickW` [nb, 3B] (the row weight; times 0 where the previous key
- * is not a key); `rowW` [nb, B, 1] the row weights (the entropy's mean). When `use` (bool scalar)
- * says they fit the run's match-list limit: `idx` [nb, 3B + 2M] int32, `pick` followed by the
- * block's induction and duplicate-token matches, each list padded to M (the longest) with 0, and
- * `w` the weights (pickW, then 1 per match, 0 per pad), which `seg` [3B + 2M, 5] sums into
- * sink, previous-token, self, induction and duplicate-token totals.
+ * blocks: [nb, B] row weights, flat own-key and previous-key positions and the previous key's 1/0,
+ * and, when `use` (bool scalar) says they fit the run's match-list limit, the induction and
+ * duplicate-token flat positions of block i as the first nInd[i] / nDup[i] entries of row i of the
+ * [nb, M] int32 `ind` / `dup` (padded with 0).
  */
 interface HoistedMatches {
   use: string;
   rowW: string;
-  pick: string;
-  pickW: string;
-  idx: string;
-  w: string;
-  seg: string;
+  diagIdx: string;
+  prevIdx: string;
+  prevOk: string;
+  ind: string;
+  dup: string;
+  nInd: string;
+  nDup: string;
 }
 
 /**
@@ -131,8 +130,8 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
  * token is the row's token, and with a duplicate, an earlier key with the row's token; over every
  * key) and the per-block inputs of the layers without a sliding window (HoistedMatches), which would
  * otherwise be recomputed by every layer's every block (about 30 small nodes, NonZero twice). The
- * match lists take a second pass, run only when they fit `listValues` (int64 scalar: nb·(3B + 2M)
- * entries for the longest list M); else the layers compute them per block (hoistedMetricSums' If).
+ * match lists take a second pass, run only when they fit `listValues` (int64 scalar: 2·nb·M values
+ * for the longest list M); else the layers compute them per block (attendBlock's If).
  */
 function hoistMatches(
   g: GraphBuilder,
@@ -167,55 +166,37 @@ function hoistMatches(
     const rowBase = g.op('Mul', [g.op('Sub', [r.local, g.op('Gather', [r.local, g.i64([0], [])], { axis: attr.i(0) })]), r.hi]);
     const self = g.op('Min', [r.pos, g.op('Sub', [r.hi, g.i64([1], [])])]);
     const prev = g.op('Sub', [self, g.i64([1], [])]);
-    const prevOk = g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) });
-    const pick = g.op('Concat', [rowBase, g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]), g.op('Add', [rowBase, self])], { axis: attr.i(0) });
     return [
       [cond!, 'bool'],
       [g.op('Concat', [rowsWith(ind), rowsWith(dup)], { axis: attr.i(0) }), 'float'],
       [g.op('Concat', [pairs(ind), pairs(dup)], { axis: attr.i(0) }), 'int64'],
-      [g.op('Unsqueeze', [rowW, g.i64([1])]), 'float'],
-      [g.op('Cast', [pick], { to: attr.i(INT32) }), 'int32'],
-      [g.op('Concat', [rowW, g.op('Mul', [rowW, prevOk]), rowW], { axis: attr.i(0) }), 'float'],
+      [rowW, 'float'],
+      [g.op('Add', [rowBase, self]), 'int64'],
+      [g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]), 'int64'],
+      [g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) }), 'float'],
     ];
   });
-  const [perBlock, pairsPer, rowW, pick, pickW] = g.opN('Loop', [nb, ''], 5, { body: attr.g(counted) }, 'match_counts');
+  const [perBlock, pairsPer, rowW, diagIdx, prevIdx, prevOk] = g.opN('Loop', [nb, ''], 6, { body: attr.g(counted) }, 'match_counts');
   const counts = g.op('ReduceSum', [perBlock!, g.i64([0])], { keepdims: attr.i(0) }); // [2]
-  const M = g.op('ReduceMax', [pairsPer!], { keepdims: attr.i(0) }); // scalar: the longest list
-  const B3 = g.op('Mul', [B, g.i64([3], [])]);
-  const width = g.op('Add', [B3, g.op('Mul', [M, g.i64([2], [])])]);
-  const use = g.op('LessOrEqual', [g.op('Mul', [width, nb]), listValues]);
-  // The lists: NonZero of each block's masks over keys 0 … hi−1, as r·hi + k, padded to M, after
-  // the block's picks (no pass when they do not fit).
-  const upToM = g.op('Range', [g.i64([0], []), M, g.i64([1], [])]);
+  const [nInd, nDup] = g.opN('Split', [pairsPer!, g.i64([1, 1])], 2, { axis: attr.i(1) }).map((t) => g.op('Squeeze', [t, g.i64([1])])); // [nb] each
+  const M = g.op('ReduceMax', [pairsPer!], { keepdims: attr.i(0) }); // scalar
+  const use = g.op('LessOrEqual', [g.op('Mul', [g.op('Mul', [M, nb]), g.i64([2], [])]), listValues]);
+  // The lists: NonZero of each block's masks over keys 0 … hi−1, as r·hi + k, padded to M (no pass when they do not fit).
   const listed = g.subgraph('match_lists', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
     const r = blockRows(i!);
     const hi1 = g.op('Reshape', [r.hi, g.i64([1])]);
-    const n = g.op('Gather', [pairsPer!, i!], { axis: attr.i(0) }); // [2]
-    const flat = (keyIds: string, which: number) => {
+    const flat = (keyIds: string) => {
       const mask = g.op('Slice', [r.matches(keyIds), g.i64([0]), hi1, g.i64([1])]); // [B, hi]
       const [row, key] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
       const f = g.op('Reshape', [g.op('Add', [g.op('Mul', [row!, r.hi]), key!]), g.i64([-1])]);
       const pad = g.op('Reshape', [g.op('Sub', [M, g.op('Shape', [f])]), g.i64([1])]);
-      const list = g.op('Cast', [g.op('Pad', [f, g.op('Concat', [g.i64([0]), pad], { axis: attr.i(0) })])], { to: attr.i(INT32) });
-      const listed = g.op('Cast', [g.op('Less', [upToM, g.op('Gather', [n, g.i64([which], [])], { axis: attr.i(0) })])], { to: attr.i(1) });
-      return { list, listed };
+      return g.op('Cast', [g.op('Pad', [f, g.op('Concat', [g.i64([0]), pad], { axis: attr.i(0) })])], { to: attr.i(INT32) });
     };
-    const ind = flat(m.prevIds, 0);
-    const dup = flat(m.ids, 1);
-    const at = (t: string) => g.op('Gather', [t, i!], { axis: attr.i(0) });
-    return [
-      [cond!, 'bool'],
-      [g.op('Concat', [at(pick!), ind.list, dup.list], { axis: attr.i(0) }), 'int32'],
-      [g.op('Concat', [at(pickW!), ind.listed, dup.listed], { axis: attr.i(0) }), 'float'],
-    ];
+    return [[cond!, 'bool'], [flat(m.prevIds), 'int32'], [flat(m.ids), 'int32']];
   });
   const trips = g.op('Where', [use, nb, g.i64([0], [])]);
-  const [idx, w] = g.opN('Loop', [trips, ''], 2, { body: attr.g(listed) }, 'match_lists');
-  // [3B + 2M, 5]: entry j counts for sink (j < B), previous (< 2B), self (< 3B), induction (< 3B + M), duplicate
-  const j = g.op('Range', [g.i64([0], []), width, g.i64([1], [])]);
-  const segOf = g.op('Where', [g.op('Less', [j, B3]), g.op('Div', [j, B]), g.op('Where', [g.op('Less', [j, g.op('Add', [B3, M])]), g.i64([3], []), g.i64([4], [])])]);
-  const seg = g.op('Cast', [g.op('Equal', [g.op('Unsqueeze', [segOf, g.i64([1])]), g.i64([0, 1, 2, 3, 4], [1, 5])])], { to: attr.i(1) });
-  return { ...m, counts, hoisted: { use, rowW: rowW!, pick: pick!, pickW: pickW!, idx: idx!, w: w!, seg } };
+  const [ind, dup] = g.opN('Loop', [trips, ''], 2, { body: attr.g(listed) }, 'match_lists');
+  return { ...m, counts, hoisted: { use, rowW: rowW!, diagIdx: diagIdx!, prevIdx: prevIdx!, prevOk: prevOk!, ind: ind!, dup: dup!, nInd: nInd!, nDup: nDup! } };
 }
 
 /**
@@ -333,9 +314,28 @@ function matchLists(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): {
  * for induction (k < q, ids[k−1] == ids[q]) and duplicate-token attention (k < q, ids[k] == ids[q])
  * among the block's keys, and each row's own and previous key.
  */
-function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): BlockMatches {
+function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, window: number): BlockMatches {
   if (rows.match) return rows.match;
   const m = plan.metrics!;
+  const h = m.hoisted;
+  if (h && rows.block !== undefined && window === 0) {
+    // Keys 0 … hi−1, as the run-wide values were computed for (hoistMatches).
+    const i = rows.block;
+    rows.match = g.within('metric_rows', () => {
+      const at = (t: string) => g.op('Gather', [t, i], { axis: attr.i(0) });
+      const hoisted = g.subgraph('hoisted', [], () => {
+        const list = (t: string, n: string) => g.op('Slice', [at(t), g.i64([0]), g.op('Reshape', [at(n), g.i64([1])]), g.i64([0])]);
+        return [[list(h.ind, h.nInd), 'int32'], [list(h.dup, h.nDup), 'int32']];
+      });
+      const computed = g.subgraph('per_block', [], () => {
+        const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
+        return [[g.op('Cast', [indFlat], { to: attr.i(INT32) }), 'int32'], [g.op('Cast', [dupFlat], { to: attr.i(INT32) }), 'int32']];
+      });
+      const [indFlat, dupFlat] = g.opN('If', [h.use], 2, { then_branch: attr.g(hoisted), else_branch: attr.g(computed) }, 'match_lists');
+      return { rowW: at(h.rowW), indFlat: indFlat!, dupFlat: dupFlat!, diagIdx: at(h.diagIdx), prevIdx: at(h.prevIdx), prevOk: at(h.prevOk) };
+    });
+    return rows.match;
+  }
   rows.match = g.within('metric_rows', () => {
     const valid = g.op('Less', [rows.local, plan.T]);
     const counted = g.op('And', [valid, g.op('Greater', [rows.pos, g.i64([0], [])])]);
@@ -381,34 +381,6 @@ function headMetricSums(g: GraphBuilder, H: number, probs: string, masked: strin
     const indSum = g.op('ReduceSum', [g.op('Gather', [flat, x.indFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
     const dupSum = g.op('ReduceSum', [g.op('Gather', [flat, x.dupFlat], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) });
     return g.op('Concat', [means, indSum, dupSum], { axis: attr.i(1) });
-  });
-}
-
-/**
- * headMetricSums for a block of a layer without a sliding window, from the run's HoistedMatches
- * (`i` the block): the entropy's weighted sum as there, and the sink, previous-token, self,
- * induction and duplicate-token sums as one Gather of the block's probabilities at `idx`, times `w`,
- * summed by `seg` (one MatMul); when the lists did not fit, the picks the same way and the lists
- * from the block's own masks (matchLists).
- */
-function hoistedMetricSums(g: GraphBuilder, plan: BlockPlan, h: HoistedMatches, i: string, keys: Keys, rows: Rows, probs: string, masked: string, smax: string, logPmax: string): string {
-  const H = plan.H;
-  return g.within('metrics', () => {
-    const at = (t: string) => g.op('Gather', [t, i], { axis: attr.i(0) });
-    const ps = g.op('ReduceSum', [g.op('Mul', [probs, masked]), g.i64([2])], { keepdims: attr.i(0) });
-    const entRow = g.op('Sub', [g.op('Sub', [smax, logPmax]), ps]); // [H, B]
-    const entropy = g.op('MatMul', [entRow, at(h.rowW)]); // [H, 1]
-    const flat = g.op('Reshape', [probs, g.i64([H, -1])]);
-    const listed = g.subgraph('listed', [], () => [[g.op('MatMul', [g.op('Mul', [g.op('Gather', [flat, at(h.idx)], { axis: attr.i(1) }), at(h.w)]), h.seg]), 'float']]);
-    const own = g.subgraph('own_lists', [], () => {
-      const picked = g.op('Mul', [g.op('Gather', [flat, at(h.pick)], { axis: attr.i(1) }), at(h.pickW)]); // [H, 3B]
-      const three = g.op('ReduceSum', [g.op('Reshape', [picked, g.i64([H, 3, -1])]), g.i64([2])], { keepdims: attr.i(0) });
-      const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
-      const sum = (list: string) => g.op('ReduceSum', [g.op('Gather', [flat, list], { axis: attr.i(1) }), g.i64([1])], { keepdims: attr.i(1) }); // [H, 1]
-      return [[g.op('Concat', [three, sum(indFlat), sum(dupFlat)], { axis: attr.i(1) }), 'float']];
-    });
-    const [five] = g.opN('If', [h.use], 1, { then_branch: attr.g(listed), else_branch: attr.g(own) }, 'match_lists');
-    return g.op('Concat', [entropy, five!], { axis: attr.i(1) });
   });
 }
 
@@ -465,13 +437,7 @@ function attendBlock(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, q
     logPmax = g.op('Log', [g.op('ReduceMax', [probs], { axes: attr.ints([2]), keepdims: attr.i(0) })], {}, 'log_max_p');
     smax = g.op('ReduceMax', [masked], { axes: attr.ints([2]), keepdims: attr.i(0) });
   }
-  if (a.metrics) {
-    const h = plan.metrics!.hoisted;
-    out.sums =
-      h && rows.block !== undefined && a.window === 0
-        ? hoistedMetricSums(g, plan, h, rows.block, keys, rows, probs, masked, smax, logPmax)
-        : headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows), keys.hasSink);
-  }
+  if (a.metrics) out.sums = headMetricSums(g, plan.H, probs, masked, smax, logPmax, matchesFor(g, plan, keys, rows, a.window), keys.hasSink);
   return out;
 }
 
