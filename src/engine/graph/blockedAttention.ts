@@ -131,7 +131,7 @@ export function blockPlan(g: GraphBuilder, H: number, T: string, K: string, star
  * key) and the per-block inputs of the layers without a sliding window (HoistedMatches), which would
  * otherwise be recomputed by every layer's every block (about 30 small nodes, NonZero twice). The
  * match lists take a second pass, run only when they fit `listValues` (int64 scalar: 2·nb·M values
- * for the longest list M); else the layers compute them per block (attendBlock's If).
+ * for the longest list M); else the layers compute them per block (matchesFor's If).
  */
 function hoistMatches(
   g: GraphBuilder,
