@@ -146,10 +146,7 @@ function hoistMatches(
     const pos = g.op('Add', [local, start]);
     // The keys a block without a window reads: 0 … hi−1 (its last row's position), so hi per row of its flat [B·hi] layout.
     const hi = g.op('Min', [g.op('Add', [start, g.op('Add', [s0, B])]), p.K]);
-    const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
-    const before = g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]); // [B, K]
-    const matches = (keyIds: string) => g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [keyIds, g.i64([0])])]), before]);
-    return { local, pos, hi, matches };
+    return { local, pos, hi, matches: matchMasks(g, m.idsPad, local, pos, kpos) };
   };
   const counted = g.subgraph('match_counts', [['i', 'int64', []], ['cond', 'bool', []]], (i, cond) => {
     const r = blockRows(i!);
@@ -160,20 +157,16 @@ function hoistMatches(
       return g.op('ReduceSum', [any, g.i64([0])], { keepdims: attr.i(1) }); // [1]
     };
     const pairs = (mask: string) => g.op('ReduceSum', [g.op('Cast', [mask], { to: attr.i(7) }), g.i64([0, 1])], { keepdims: attr.i(1) }); // [1]
-    // as matchesFor computes them for keys 0 … hi−1
-    const valid = g.op('Less', [r.local, p.T]);
-    const rowW = g.op('Div', [g.op('Cast', [g.op('And', [valid, g.op('Greater', [r.pos, g.i64([0], [])])])], { to: attr.i(1) }), m.tMinus1]);
-    const rowBase = g.op('Mul', [g.op('Sub', [r.local, g.op('Gather', [r.local, g.i64([0], [])], { axis: attr.i(0) })]), r.hi]);
-    const self = g.op('Min', [r.pos, g.op('Sub', [r.hi, g.i64([1], [])])]);
-    const prev = g.op('Sub', [self, g.i64([1], [])]);
+    // as a layer's block computes them for keys 0 … hi−1
+    const k = rowKeys(g, p.T, m.tMinus1, r.local, r.pos, r.hi, g.i64([0], []));
     return [
       [cond!, 'bool'],
       [g.op('Concat', [rowsWith(ind), rowsWith(dup)], { axis: attr.i(0) }), 'float'],
       [g.op('Concat', [pairs(ind), pairs(dup)], { axis: attr.i(0) }), 'int64'],
-      [rowW, 'float'],
-      [g.op('Add', [rowBase, self]), 'int64'],
-      [g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]), 'int64'],
-      [g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) }), 'float'],
+      [k.rowW, 'float'],
+      [k.diagIdx, 'int64'],
+      [k.prevIdx, 'int64'],
+      [k.prevOk, 'float'],
     ];
   });
   const [perBlock, pairsPer, rowW, diagIdx, prevIdx, prevOk] = g.opN('Loop', [nb, ''], 6, { body: attr.g(counted) }, 'match_counts');
@@ -296,16 +289,44 @@ function maskFor(g: GraphBuilder, keys: Keys, rows: Rows, window: number): strin
  */
 function matchLists(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows): { indFlat: string; dupFlat: string } {
   const m = plan.metrics!;
-  const rowIds = g.op('Unsqueeze', [g.op('Gather', [m.idsPad, rows.local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
-  // k < q and ids match, over the keys given
-  const matches = (kpos: string, ids: string) =>
-    g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [ids, g.i64([0])])]), g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [rows.pos, g.i64([1])])])]);
+  const matches = matchMasks(g, m.idsPad, rows.local, rows.pos, keys.kpos);
   const flatOf = (mask: string): string => {
     const [r, k] = g.opN('Split', [g.op('NonZero', [mask]), g.i64([1, 1])], 2, { axis: attr.i(0) });
     return g.op('Reshape', [g.op('Add', [g.op('Mul', [r!, keys.K]), k!]), g.i64([-1])]); // [M]
   };
   const idsAt = (ids: string) => (keys.range ? g.op('Slice', [ids, ...keys.range, g.i64([0])]) : ids);
-  return { indFlat: flatOf(matches(keys.kpos, idsAt(m.prevIds))), dupFlat: flatOf(matches(keys.kpos, idsAt(m.ids))) };
+  return { indFlat: flatOf(matches(idsAt(m.prevIds))), dupFlat: flatOf(matches(idsAt(m.ids))) };
+}
+
+/**
+ * The match masks of rows (local indices `local`, positions `pos`) over keys at positions `kpos`:
+ * given the keys' ids ([Kb]: the token at each key for duplicate-token matches, the token before it
+ * for induction), [B, Kb] true where the key comes before the row and its id is the row's token.
+ */
+function matchMasks(g: GraphBuilder, idsPad: string, local: string, pos: string, kpos: string): (keyIds: string) => string {
+  const rowIds = g.op('Unsqueeze', [g.op('Gather', [idsPad, local], { axis: attr.i(0) }), g.i64([1])]); // [B, 1]
+  const before = g.op('Less', [g.op('Unsqueeze', [kpos, g.i64([0])]), g.op('Unsqueeze', [pos, g.i64([1])])]); // [B, Kb]
+  return (keyIds) => g.op('And', [g.op('Equal', [rowIds, g.op('Unsqueeze', [keyIds, g.i64([0])])]), before]);
+}
+
+/**
+ * Row weights 1/(T−1) on rows 1..T−1 (0 on row 0 and on padded rows), and each row's own key and
+ * previous key in a block's flat [B·Kb] layout of keys lo … lo+Kb−1 (padded rows clamped inside
+ * the block's keys, they carry no weight). A previous key before `lo` (a window of one key) is
+ * outside the window: prevOk is then 0.
+ */
+function rowKeys(g: GraphBuilder, T: string, tMinus1: string, local: string, pos: string, Kb: string, lo: string): Omit<BlockMatches, 'indFlat' | 'dupFlat'> {
+  const counted = g.op('And', [g.op('Less', [local, T]), g.op('Greater', [pos, g.i64([0], [])])]);
+  const rowW = g.op('Div', [g.op('Cast', [counted], { to: attr.i(1) }), tMinus1]);
+  const rowBase = g.op('Mul', [g.op('Sub', [local, g.op('Gather', [local, g.i64([0], [])], { axis: attr.i(0) })]), Kb]);
+  const self = g.op('Min', [g.op('Sub', [pos, lo]), g.op('Sub', [Kb, g.i64([1], [])])]);
+  const prev = g.op('Sub', [self, g.i64([1], [])]);
+  return {
+    rowW,
+    diagIdx: g.op('Add', [rowBase, self]),
+    prevIdx: g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]),
+    prevOk: g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) }),
+  };
 }
 
 /**
@@ -336,23 +357,7 @@ function matchesFor(g: GraphBuilder, plan: BlockPlan, keys: Keys, rows: Rows, wi
     });
     return rows.match;
   }
-  rows.match = g.within('metric_rows', () => {
-    const valid = g.op('Less', [rows.local, plan.T]);
-    const counted = g.op('And', [valid, g.op('Greater', [rows.pos, g.i64([0], [])])]);
-    const rowW = g.op('Div', [g.op('Cast', [counted], { to: attr.i(1) }), m.tMinus1]);
-    const { indFlat, dupFlat } = matchLists(g, plan, keys, rows);
-    // Row r's own key and previous key in the block's flat [B·Kb] layout (keys from `lo`; padded
-    // rows clamped inside the block's keys, they carry no weight). A previous key before `lo` (a
-    // window of one key) is outside the window: prevOk is then 0.
-    const rowBase = g.op('Mul', [g.op('Sub', [rows.local, g.op('Gather', [rows.local, g.i64([0], [])], { axis: attr.i(0) })]), keys.K]);
-    const last = g.op('Sub', [keys.K, g.i64([1], [])]);
-    const self = g.op('Min', [g.op('Sub', [rows.pos, keys.lo]), last]);
-    const diagIdx = g.op('Add', [rowBase, self]);
-    const prev = g.op('Sub', [self, g.i64([1], [])]);
-    const prevIdx = g.op('Add', [rowBase, g.op('Max', [prev, g.i64([0], [])])]);
-    const prevOk = g.op('Cast', [g.op('GreaterOrEqual', [prev, g.i64([0], [])])], { to: attr.i(1) });
-    return { rowW, indFlat, dupFlat, diagIdx, prevIdx, prevOk };
-  });
+  rows.match = g.within('metric_rows', () => ({ ...rowKeys(g, plan.T, m.tMinus1, rows.local, rows.pos, keys.K, keys.lo), ...matchLists(g, plan, keys, rows) }));
   return rows.match;
 }
 
