@@ -130,4 +130,3 @@ export class OverlayDecorations implements vscode.Disposable {
     this.cursor.dispose();
   }
 }
-

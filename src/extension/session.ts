@@ -92,8 +92,10 @@ export class Session implements vscode.Disposable {
   private modelKey = '';
   private cursorOffset = 0;
   private disposed = false;
-  /** the re-run in flight: its ticket, how to stop waiting for it, a promise of its end, what it does */
-  /** the re-run in flight: `started` (performance.now()) and `previousMs` (the shown run's time, when it ran the same prompt) feed its notification */
+  /**
+   * the re-run in flight: its ticket, how to stop waiting for it, a promise of its end, what it does;
+   * `started` (performance.now()) and `previousMs` (the shown run's time, when it ran the same prompt) feed its notification
+   */
   private inflight: { ticket: number; cancel(): void; done: Promise<void>; label: string; started: number; previousMs?: number } | undefined;
   private runTicket = 0;
   /** the stages of the last finished re-run with their ms (also in the output channel) */

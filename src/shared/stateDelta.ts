@@ -28,14 +28,14 @@ export function stateSignatures(state: PanelState): Map<StateKey, string> {
 }
 
 /**
- * The fields of `patch` whose signature differs from `known` (or that are in `always`), and
- * `known` updated to them. An empty result means nothing would change on the other side.
+ * The fields of `patch` whose signature differs from `known`, and `known` updated to them. An
+ * empty result means nothing would change on the other side.
  */
-export function stateDelta(known: Map<StateKey, string>, patch: Partial<PanelState>, always: readonly StateKey[] = []): Partial<PanelState> {
+export function stateDelta(known: Map<StateKey, string>, patch: Partial<PanelState>): Partial<PanelState> {
   const out: Partial<PanelState> = {};
   for (const k of Object.keys(patch) as StateKey[]) {
     const sig = stateSignature(k, patch[k]);
-    if (known.get(k) === sig && !always.includes(k)) continue;
+    if (known.get(k) === sig) continue;
     known.set(k, sig);
     (out as Record<StateKey, unknown>)[k] = patch[k];
   }
